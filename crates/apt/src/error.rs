@@ -1,0 +1,89 @@
+//! Errors of APT mirroring. Each names the suite, file or URL involved and keeps the
+//! underlying error as its source (so the CLI can map signature and digest failures to
+//! their own exit codes).
+
+use mirror_core::compression::CompressionError;
+use mirror_core::fetch::FetchError;
+use mirror_core::signing::SigningError;
+use mirror_core::store::StoreError;
+
+/// What went wrong while mirroring an APT repository.
+#[derive(Debug, thiserror::Error)]
+pub enum AptError {
+    /// The upstream signature did not verify (or the keyring could not be read).
+    #[error("upstream signature check failed: {0}")]
+    Signature(#[from] SigningError),
+    /// A download failed or did not match its digest.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The store refused something (digest mismatch, I/O).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An index could not be decompressed.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
+    /// A Release, Packages or control file is malformed.
+    #[error("{origin}: {message}")]
+    Malformed {
+        /// File or URL.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Neither InRelease nor Release + Release.gpg exist for a suite.
+    #[error("{url}: suite {suite} has neither InRelease nor Release + Release.gpg")]
+    NoRelease {
+        /// The suite's dists/ URL.
+        url: String,
+        /// The suite.
+        suite: String,
+    },
+    /// The Release lists no Packages index for a component/architecture.
+    #[error("{origin}: lists no Packages index for {component}/binary-{architecture}")]
+    NoIndex {
+        /// The Release file.
+        origin: String,
+        /// Component.
+        component: String,
+        /// Architecture.
+        architecture: String,
+    },
+    /// Every listed variant of an index is missing upstream.
+    #[error("{url}: not found upstream (nor its .xz/.gz/uncompressed variants)")]
+    IndexMissing {
+        /// The index URL tried first.
+        url: String,
+    },
+    /// The Release's Valid-Until lies in the past: a stale or replayed upstream.
+    #[error("{origin}: expired (Valid-Until {valid_until}); refusing stale metadata")]
+    Expired {
+        /// The Release file.
+        origin: String,
+        /// Its Valid-Until value.
+        valid_until: String,
+    },
+    /// Requested packages that no index of the mirror contains.
+    #[error("packages not found in any suite/component of the mirror: {}", names.join(", "))]
+    UnknownPackages {
+        /// The names.
+        names: Vec<String>,
+    },
+    /// Two indices name the same pool path with different content.
+    #[error("{path}: listed twice with different SHA256 ({first} and {second})")]
+    ConflictingPool {
+        /// The pool path.
+        path: String,
+        /// One digest.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// A filtered mirror needs our signing key to sign its regenerated Release.
+    #[error(
+        "a filtered mirror regenerates and signs its Release: configure [signing] key (mirror-cli keygen)"
+    )]
+    NoSigningKey,
+    /// A worker thread died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

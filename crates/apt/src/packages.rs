@@ -1,0 +1,491 @@
+//! Binary package stanzas of a `Packages` index, as borrowed typed views.
+//!
+//! [`BinaryPackage::from_paragraph`] reads the stanza once, checks what a mirror relies
+//! on (the fields that locate and verify the `.deb`, and that its `Filename` cannot
+//! escape the repository root), and keeps the relationship fields as text: they are
+//! parsed on demand, because a dependency closure looks at a few hundred of 60,000.
+
+use std::num::ParseIntError;
+
+use crate::control::{ControlError, Paragraph, Paragraphs};
+use crate::relation::{Relation, RelationError, Relations};
+use crate::version::{Version, VersionError};
+
+/// A Packages stanza that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackageError {
+    /// The control file itself is malformed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// A required field is absent.
+    #[error("{} has no {field} field", describe(package, *line))]
+    MissingField {
+        /// The package name, when the stanza has one.
+        package: Option<String>,
+        /// 1-based line of the stanza.
+        line: usize,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A field has an unusable value.
+    #[error("{} has an invalid {field} {value:?}: {reason}", describe(package, *line))]
+    InvalidField {
+        /// The package name, when the stanza has one.
+        package: Option<String>,
+        /// 1-based line of the stanza.
+        line: usize,
+        /// The field.
+        field: &'static str,
+        /// The value (lossily decoded).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The Version field is not a Debian version.
+    #[error("package {package} (stanza at line {line}) has an invalid Version")]
+    Version {
+        /// The package name.
+        package: String,
+        /// 1-based line of the stanza.
+        line: usize,
+        /// Why the version is invalid.
+        #[source]
+        source: VersionError,
+    },
+    /// Filename would leave the repository root.
+    #[error("package {package} (stanza at line {line}) has an unsafe Filename")]
+    UnsafeFilename {
+        /// The package name.
+        package: String,
+        /// 1-based line of the stanza.
+        line: usize,
+        /// Why the path is unsafe.
+        #[source]
+        source: UnsafePathError,
+    },
+}
+
+fn describe(package: &Option<String>, line: usize) -> String {
+    match package {
+        Some(name) => format!("package {name} (stanza at line {line})"),
+        None => format!("stanza at line {line}"),
+    }
+}
+
+/// A repository-relative path that could point outside the repository.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsafe path {path:?}: {reason}")]
+pub struct UnsafePathError {
+    /// The rejected path.
+    pub path: String,
+    /// Why it is rejected.
+    pub reason: &'static str,
+}
+
+/// Checks that `path` (a `Filename` or a Release entry) is a plain relative path: not
+/// empty or absolute, no `.`/`..`/empty components, no backslashes or control characters.
+/// Upstream indices are signed, but a compromised or buggy upstream must still not make
+/// us write outside the mirror tree.
+pub fn check_relative_path(path: &str) -> Result<(), UnsafePathError> {
+    let reject = |reason| Err(UnsafePathError { path: path.to_owned(), reason });
+    if path.is_empty() {
+        return reject("empty path");
+    }
+    if path.starts_with('/') {
+        return reject("absolute path");
+    }
+    if path.contains('\\') {
+        return reject("backslash in path");
+    }
+    if path.chars().any(char::is_control) {
+        return reject("control character in path");
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return reject("empty path component"),
+            "." | ".." => return reject("`.` or `..` path component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `Multi-Arch` of a binary package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MultiArch {
+    /// Absent or `no`: only satisfies dependencies from its own architecture.
+    #[default]
+    No,
+    /// `same`: co-installable with itself for other architectures.
+    Same,
+    /// `foreign`: satisfies dependencies from any architecture.
+    Foreign,
+    /// `allowed`: satisfies `:any` dependencies from any architecture.
+    Allowed,
+}
+
+/// A typed, borrowed view of one Packages stanza.
+#[derive(Debug, Clone)]
+pub struct BinaryPackage<'a> {
+    paragraph: Paragraph<'a>,
+    name: &'a str,
+    version: Version<'a>,
+    architecture: &'a str,
+    filename: &'a str,
+    size: u64,
+    sha256: &'a str,
+    md5sum: Option<&'a str>,
+    multi_arch: MultiArch,
+    priority: Option<&'a str>,
+    source: Option<&'a str>,
+    depends: Option<&'a str>,
+    pre_depends: Option<&'a str>,
+    recommends: Option<&'a str>,
+    provides: Option<&'a str>,
+}
+
+/// Field slots filled by the single pass over a stanza.
+#[derive(Default)]
+struct Slots<'a> {
+    name: Option<&'a [u8]>,
+    version: Option<&'a [u8]>,
+    architecture: Option<&'a [u8]>,
+    filename: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+    sha256: Option<&'a [u8]>,
+    md5sum: Option<&'a [u8]>,
+    multi_arch: Option<&'a [u8]>,
+    priority: Option<&'a [u8]>,
+    source: Option<&'a [u8]>,
+    depends: Option<&'a [u8]>,
+    pre_depends: Option<&'a [u8]>,
+    recommends: Option<&'a [u8]>,
+    provides: Option<&'a [u8]>,
+}
+
+impl<'a> BinaryPackage<'a> {
+    /// Reads a stanza; Package, Version, Architecture, Filename, Size and SHA256 are
+    /// required, MD5sum is optional but must be well formed when present.
+    pub fn from_paragraph(paragraph: Paragraph<'a>) -> Result<Self, PackageError> {
+        let mut slots = Slots::default();
+        for field in paragraph.fields() {
+            let field = field?;
+            let name = field.name_bytes();
+            let slot = match name.len() {
+                4 if name.eq_ignore_ascii_case(b"Size") => &mut slots.size,
+                6 if name.eq_ignore_ascii_case(b"SHA256") => &mut slots.sha256,
+                6 if name.eq_ignore_ascii_case(b"MD5sum") => &mut slots.md5sum,
+                6 if name.eq_ignore_ascii_case(b"Source") => &mut slots.source,
+                7 if name.eq_ignore_ascii_case(b"Package") => &mut slots.name,
+                7 if name.eq_ignore_ascii_case(b"Version") => &mut slots.version,
+                7 if name.eq_ignore_ascii_case(b"Depends") => &mut slots.depends,
+                8 if name.eq_ignore_ascii_case(b"Filename") => &mut slots.filename,
+                8 if name.eq_ignore_ascii_case(b"Priority") => &mut slots.priority,
+                8 if name.eq_ignore_ascii_case(b"Provides") => &mut slots.provides,
+                10 if name.eq_ignore_ascii_case(b"Multi-Arch") => &mut slots.multi_arch,
+                10 if name.eq_ignore_ascii_case(b"Recommends") => &mut slots.recommends,
+                11 if name.eq_ignore_ascii_case(b"Pre-Depends") => &mut slots.pre_depends,
+                12 if name.eq_ignore_ascii_case(b"Architecture") => &mut slots.architecture,
+                _ => continue,
+            };
+            // The first occurrence wins, as in `Paragraph::get`.
+            slot.get_or_insert(field.value());
+        }
+        // Counting lines costs a scan of the buffer: only error paths do it.
+        let line = || paragraph.line();
+        let text = |field: &'static str, value: &'a [u8], package: Option<&str>| {
+            std::str::from_utf8(value).map_err(|error| PackageError::InvalidField {
+                package: package.map(str::to_owned),
+                line: line(),
+                field,
+                value: String::from_utf8_lossy(value).into_owned(),
+                reason: error.to_string(),
+            })
+        };
+        let name = slots
+            .name
+            .ok_or_else(|| PackageError::MissingField { package: None, line: line(), field: "Package" })?;
+        let name = text("Package", name, None)?;
+        let package = Some(name);
+        let required = |field: &'static str, slot: Option<&'a [u8]>| match slot {
+            Some(value) => text(field, value, package),
+            None => Err(PackageError::MissingField { package: package.map(str::to_owned), line: line(), field }),
+        };
+        let invalid = |field: &'static str, value: &str, reason: String| PackageError::InvalidField {
+            package: package.map(str::to_owned),
+            line: line(),
+            field,
+            value: value.to_owned(),
+            reason,
+        };
+        let version = required("Version", slots.version)?;
+        let version = Version::parse(version).map_err(|source| PackageError::Version {
+            package: name.to_owned(),
+            line: line(),
+            source,
+        })?;
+        let architecture = required("Architecture", slots.architecture)?;
+        let filename = required("Filename", slots.filename)?;
+        check_relative_path(filename).map_err(|source| PackageError::UnsafeFilename {
+            package: name.to_owned(),
+            line: line(),
+            source,
+        })?;
+        let size = required("Size", slots.size)?;
+        let size = size.parse().map_err(|error: ParseIntError| invalid("Size", size, error.to_string()))?;
+        let sha256 = required("SHA256", slots.sha256)?;
+        if !is_lower_hex(sha256, 64) {
+            return Err(invalid("SHA256", sha256, "expected 64 lowercase hex digits".into()));
+        }
+        let md5sum = slots.md5sum.map(|value| text("MD5sum", value, package)).transpose()?;
+        if let Some(md5sum) = md5sum.filter(|md5sum| !is_lower_hex(md5sum, 32)) {
+            return Err(invalid("MD5sum", md5sum, "expected 32 lowercase hex digits".into()));
+        }
+        let optional = |field, slot: Option<&'a [u8]>| slot.map(|value| text(field, value, package)).transpose();
+        let multi_arch = match optional("Multi-Arch", slots.multi_arch)? {
+            None | Some("no") => MultiArch::No,
+            Some("same") => MultiArch::Same,
+            Some("foreign") => MultiArch::Foreign,
+            Some("allowed") => MultiArch::Allowed,
+            Some(other) => return Err(invalid("Multi-Arch", other, "expected no, same, foreign or allowed".into())),
+        };
+        Ok(BinaryPackage {
+            paragraph,
+            name,
+            version,
+            architecture,
+            filename,
+            size,
+            sha256,
+            md5sum,
+            multi_arch,
+            priority: optional("Priority", slots.priority)?,
+            source: optional("Source", slots.source)?,
+            depends: optional("Depends", slots.depends)?,
+            pre_depends: optional("Pre-Depends", slots.pre_depends)?,
+            recommends: optional("Recommends", slots.recommends)?,
+            provides: optional("Provides", slots.provides)?,
+        })
+    }
+
+    /// The stanza's exact bytes (see [`Paragraph::raw`]), for copying it into a filtered
+    /// index unchanged.
+    pub fn raw(&self) -> &'a [u8] {
+        self.paragraph.raw()
+    }
+
+    /// The underlying stanza, for fields without an accessor.
+    pub fn paragraph(&self) -> Paragraph<'a> {
+        self.paragraph
+    }
+
+    /// `Package`.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// `Version`.
+    pub fn version(&self) -> &Version<'a> {
+        &self.version
+    }
+
+    /// `Architecture` (`all` for architecture-independent packages).
+    pub fn architecture(&self) -> &'a str {
+        self.architecture
+    }
+
+    /// `Filename`: the `.deb` path relative to the repository root, checked by
+    /// [`check_relative_path`].
+    pub fn filename(&self) -> &'a str {
+        self.filename
+    }
+
+    /// `Size` of the `.deb` in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `SHA256` of the `.deb`, 64 lowercase hex digits.
+    pub fn sha256(&self) -> &'a str {
+        self.sha256
+    }
+
+    /// `MD5sum` of the `.deb`, 32 lowercase hex digits, when listed.
+    pub fn md5sum(&self) -> Option<&'a str> {
+        self.md5sum
+    }
+
+    /// `Multi-Arch`.
+    pub fn multi_arch(&self) -> MultiArch {
+        self.multi_arch
+    }
+
+    /// `Priority` (`required`, `important`, `standard`, `optional`, `extra`).
+    pub fn priority(&self) -> Option<&'a str> {
+        self.priority
+    }
+
+    /// `Source`, when it differs from the package name (may carry a version in parens).
+    pub fn source(&self) -> Option<&'a str> {
+        self.source
+    }
+
+    /// `Depends`, parsed now.
+    pub fn depends(&self) -> Result<Relations<'a>, RelationError> {
+        parse_optional(self.depends)
+    }
+
+    /// `Pre-Depends`, parsed now.
+    pub fn pre_depends(&self) -> Result<Relations<'a>, RelationError> {
+        parse_optional(self.pre_depends)
+    }
+
+    /// `Recommends`, parsed now.
+    pub fn recommends(&self) -> Result<Relations<'a>, RelationError> {
+        parse_optional(self.recommends)
+    }
+
+    /// `Provides`, parsed now.
+    pub fn provides(&self) -> Result<Vec<Relation<'a>>, RelationError> {
+        self.provides.map_or(Ok(Vec::new()), Relations::parse_provides)
+    }
+}
+
+fn parse_optional(text: Option<&str>) -> Result<Relations<'_>, RelationError> {
+    text.map_or_else(|| Ok(Relations::default()), Relations::parse)
+}
+
+fn is_lower_hex(text: &str, length: usize) -> bool {
+    text.len() == length && text.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Parses every stanza of a Packages file.
+pub fn parse_packages(input: &[u8]) -> impl Iterator<Item = Result<BinaryPackage<'_>, PackageError>> {
+    Paragraphs::new(input).map(BinaryPackage::from_paragraph)
+}
+
+/// The real bookworm index for tests, decompressed once per test binary.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::io::Read;
+    use std::sync::OnceLock;
+
+    /// The fixture root from `MIRROR_FIXTURES`, or `None` after printing why tests skip.
+    pub(crate) fn root() -> Option<std::path::PathBuf> {
+        match std::env::var_os("MIRROR_FIXTURES") {
+            Some(root) => Some(root.into()),
+            None => {
+                eprintln!("skipping: MIRROR_FIXTURES not set");
+                None
+            }
+        }
+    }
+
+    /// The uncompressed `main/binary-amd64/Packages` of the bookworm fixture.
+    pub(crate) fn packages() -> Option<&'static [u8]> {
+        static PACKAGES: OnceLock<Vec<u8>> = OnceLock::new();
+        let root = root()?;
+        let bytes = PACKAGES.get_or_init(|| {
+            let path = root.join("debian-bookworm/dists/bookworm/main/binary-amd64/Packages.xz");
+            let file = std::fs::File::open(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            let mut bytes = Vec::new();
+            liblzma::read::XzDecoder::new(file)
+                .read_to_end(&mut bytes)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            bytes
+        });
+        Some(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STANZA: &str = "Package: jq\nVersion: 1.6-2.1+deb12u2\nArchitecture: amd64\n\
+        Multi-Arch: foreign\nDepends: libjq1 (= 1.6-2.1+deb12u2), libc6 (>= 2.34)\n\
+        Provides: json-tool (= 1)\nFilename: pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb\n\
+        Size: 64040\nMD5sum: 2a1d37e5a8b9a0d4d29f5ea4ab8efba1\n\
+        SHA256: 8bc0c7c3a7b4bbd7a4ee4a1c85bd3d3f0f6ff5b8f5f1e7e0c0f4d5b4b8f3a2c1\n";
+
+    fn package(text: &str) -> Result<BinaryPackage<'_>, PackageError> {
+        let paragraph = Paragraph::parse_single(text.as_bytes())?.expect("non-empty stanza");
+        BinaryPackage::from_paragraph(paragraph)
+    }
+
+    #[test]
+    fn reads_the_fields_a_mirror_needs() {
+        let jq = package(STANZA).expect("valid");
+        assert_eq!((jq.name(), jq.version().as_str(), jq.architecture()), ("jq", "1.6-2.1+deb12u2", "amd64"));
+        assert_eq!(jq.filename(), "pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb");
+        assert_eq!(jq.size(), 64040);
+        assert_eq!(jq.md5sum(), Some("2a1d37e5a8b9a0d4d29f5ea4ab8efba1"));
+        assert!(jq.sha256().starts_with("8bc0"));
+        assert_eq!(jq.multi_arch(), MultiArch::Foreign);
+        assert_eq!(jq.raw(), STANZA.as_bytes());
+        let depends = jq.depends().expect("valid");
+        let names: Vec<&str> = depends.groups.iter().map(|group| group[0].name).collect();
+        assert_eq!(names, vec!["libjq1", "libc6"]);
+        assert!(jq.recommends().expect("absent is empty").groups.is_empty());
+        assert_eq!(jq.provides().expect("valid")[0].name, "json-tool");
+    }
+
+    #[test]
+    fn missing_required_fields_name_the_package() {
+        for field in ["Version", "Architecture", "Filename", "Size", "SHA256"] {
+            let text: String = STANZA.lines().filter(|line| !line.starts_with(&format!("{field}:"))).map(|line| format!("{line}\n")).collect();
+            let error = package(&text).expect_err(field);
+            assert!(matches!(&error, PackageError::MissingField { field: missing, .. } if *missing == field));
+            assert_eq!(error.to_string(), format!("package jq (stanza at line 1) has no {field} field"));
+        }
+        let error = package("Version: 1\n").expect_err("no Package");
+        assert_eq!(error.to_string(), "stanza at line 1 has no Package field");
+    }
+
+    #[test]
+    fn invalid_values_are_reported() {
+        let cases = [
+            ("Size: 64040", "Size: -1", "Size"),
+            ("Size: 64040", "Size: 12 kB", "Size"),
+            ("SHA256: 8bc0", "SHA256: 8BC0", "SHA256"),
+            ("MD5sum: 2a1d37e5a8b9a0d4d29f5ea4ab8efba1", "MD5sum: 2a1d", "MD5sum"),
+            ("Multi-Arch: foreign", "Multi-Arch: sometimes", "Multi-Arch"),
+        ];
+        for (from, to, field) in cases {
+            let error = package(&STANZA.replace(from, to)).expect_err(to);
+            assert!(matches!(&error, PackageError::InvalidField { field: bad, .. } if *bad == field), "{error}");
+        }
+        let error = package(&STANZA.replace("Version: 1.6", "Version: :1.6")).expect_err("version");
+        assert!(matches!(error, PackageError::Version { .. }), "{error}");
+    }
+
+    #[test]
+    fn unsafe_filenames_are_rejected() {
+        for bad in ["/etc/passwd", "pool/../../x.deb", "pool//x.deb", "pool\\x.deb", "./x.deb", "pool/x/", ""] {
+            let error = package(&STANZA.replace("pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb", bad)).expect_err(bad);
+            if bad.is_empty() {
+                assert!(matches!(error, PackageError::UnsafeFilename { .. }), "{error}");
+            } else {
+                assert!(matches!(&error, PackageError::UnsafeFilename { source, .. } if source.path == bad), "{error}");
+            }
+        }
+        assert!(check_relative_path("pool/main/j/jq/jq_1.6_amd64.deb").is_ok());
+        assert!(check_relative_path("a/..b/c..").is_ok());
+    }
+
+    #[test]
+    fn every_fixture_stanza_is_a_valid_package() {
+        let Some(bytes) = fixture::packages() else { return };
+        let packages: Vec<BinaryPackage<'_>> = parse_packages(bytes).collect::<Result<_, _>>().expect("valid index");
+        assert_eq!(packages.len(), 63_440, "the fixture README's package count");
+        let jq = packages.iter().find(|package| package.name() == "jq").expect("jq is in main");
+        assert_eq!(jq.version().as_str(), "1.6-2.1+deb12u2");
+        assert_eq!(jq.filename(), "pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb");
+        // raw() of consecutive stanzas plus separators reproduces the index exactly.
+        let mut copy = crate::control::ControlWriter::new();
+        for package in &packages {
+            copy.paragraph(package.raw());
+        }
+        assert!(copy.finish() == bytes, "re-emitting raw stanzas must reproduce the file");
+    }
+}

@@ -1,0 +1,235 @@
+//! Talking to an APT upstream: fetch a suite's signed Release and check it against the
+//! keyring, then fetch Packages indices and check each against the Release hashes.
+//!
+//! Trust flows from the keyring to the Release (signature), from the Release to every
+//! index (SHA256 + size), and from the indices to every .deb (SHA256 + size): nothing is
+//! used before the link above it has been checked.
+
+use bytes::Bytes;
+use mirror_core::Sha256Digest;
+use mirror_core::compression::{Compression, decompress};
+use mirror_core::fetch::Fetcher;
+use mirror_core::signing::{Keyring, verify_cleartext, verify_detached};
+use mirror_core::store::{Expected, ObjectStore};
+
+use crate::error::AptError;
+use crate::release::{Release, ReleaseFile};
+
+/// Upper bound for a Release/InRelease download.
+const RELEASE_LIMIT: u64 = 64 << 20;
+/// Upper bound for a compressed index download.
+const INDEX_LIMIT: u64 = 1 << 30;
+/// Upper bound for a decompressed index when the Release does not state its size.
+const DECODED_LIMIT: u64 = 4 << 30;
+
+/// A suite's Release after its signature verified.
+#[derive(Debug)]
+pub struct VerifiedRelease {
+    /// The suite name as configured (`bookworm`).
+    pub suite: String,
+    /// The signed text.
+    pub text: String,
+    /// Fingerprint of the key that signed it.
+    pub signer: String,
+    /// Upstream files as served, for keeping byte for byte: `(name, bytes)` with name
+    /// `InRelease`, `Release` or `Release.gpg`; only files that verified.
+    pub raw: Vec<(&'static str, Bytes)>,
+}
+
+/// `<base>/dists/<suite>`
+pub fn dists_url(base: &str, suite: &str) -> String {
+    format!("{}/dists/{suite}", base.trim_end_matches('/'))
+}
+
+/// Fetch and verify a suite's InRelease (preferred) or Release + Release.gpg.
+pub async fn fetch_release(
+    fetcher: &Fetcher,
+    keyring: &Keyring,
+    base: &str,
+    suite: &str,
+) -> Result<VerifiedRelease, AptError> {
+    let dists = dists_url(base, suite);
+    let in_release_url = format!("{dists}/InRelease");
+    let release_url = format!("{dists}/Release");
+    let gpg_url = format!("{dists}/Release.gpg");
+    let (in_release, release, gpg) = futures_util::try_join!(
+        fetcher.get_optional(&in_release_url, RELEASE_LIMIT),
+        fetcher.get_optional(&release_url, RELEASE_LIMIT),
+        fetcher.get_optional(&gpg_url, RELEASE_LIMIT),
+    )?;
+    let mut raw = Vec::new();
+    let mut verified = None;
+    if let Some(bytes) = in_release {
+        let v = verify_cleartext(keyring, &bytes, &in_release_url)?;
+        verified = Some((v.text, v.signer));
+        raw.push(("InRelease", bytes));
+    }
+    if let (Some(release), Some(gpg)) = (release, gpg) {
+        match verify_detached(keyring, &release, &gpg, &gpg_url) {
+            Ok(signer) => {
+                if verified.is_none() {
+                    let text =
+                        String::from_utf8(release.to_vec()).map_err(|_| AptError::Malformed {
+                            origin: release_url.clone(),
+                            message: "not UTF-8".into(),
+                        })?;
+                    verified = Some((text, signer));
+                }
+                raw.push(("Release", release));
+                raw.push(("Release.gpg", gpg));
+            }
+            // With a good InRelease, a bad detached pair is dropped, not fatal.
+            Err(e) if verified.is_some() => {
+                tracing::warn!("{gpg_url}: {e}; keeping InRelease only");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (text, signer) = verified.ok_or_else(|| AptError::NoRelease {
+        url: dists.clone(),
+        suite: suite.to_owned(),
+    })?;
+    Ok(VerifiedRelease {
+        suite: suite.to_owned(),
+        text,
+        signer,
+        raw,
+    })
+}
+
+/// One Packages index, verified and decoded.
+#[derive(Debug)]
+pub struct FetchedIndex {
+    /// Path below `dists/<suite>/` of the variant fetched (`main/binary-amd64/Packages.xz`).
+    pub path: String,
+    /// The bytes as served (verified against the Release).
+    pub compressed: Bytes,
+    /// Digest and size the Release states for it.
+    pub expected: Expected,
+    /// Decompressed content.
+    pub decoded: Vec<u8>,
+}
+
+/// The Release entries for `<component>/binary-<arch>/Packages*`, in the order we prefer
+/// to download them: gzip decodes six times faster than xz; plain is largest.
+pub fn index_variants<'r>(
+    release: &Release<'r>,
+    component: &str,
+    architecture: &str,
+) -> Vec<ReleaseFile<'r>> {
+    let stem = format!("{component}/binary-{architecture}/Packages");
+    [".gz", ".xz", "", ".bz2", ".zst"]
+        .iter()
+        .filter_map(|ext| release.file(&format!("{stem}{ext}")).copied())
+        .collect()
+}
+
+/// The digest and size a Release entry states.
+pub fn expected_of(entry: &ReleaseFile<'_>, origin: &str) -> Result<Expected, AptError> {
+    let sha256 = entry.sha256.parse().map_err(|_| AptError::Malformed {
+        origin: origin.to_owned(),
+        message: format!("bad SHA256 for {}", entry.path),
+    })?;
+    Ok(Expected {
+        sha256,
+        size: Some(entry.size),
+    })
+}
+
+/// URL of a file listed in the Release: by-hash when the Release says Acquire-By-Hash.
+pub fn by_hash_path(path: &str, sha256: &Sha256Digest) -> String {
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    format!("{dir}/by-hash/SHA256/{sha256}")
+}
+
+/// Fetch one Packages index (first variant upstream has), verify it against the Release
+/// and decode it. The verified compressed bytes are also stored as an object.
+pub async fn fetch_index(
+    fetcher: &Fetcher,
+    objects: &ObjectStore,
+    base: &str,
+    release: &VerifiedRelease,
+    parsed: &Release<'_>,
+    component: &str,
+    architecture: &str,
+) -> Result<FetchedIndex, AptError> {
+    let dists = dists_url(base, &release.suite);
+    let variants = index_variants(parsed, component, architecture);
+    if variants.is_empty() {
+        return Err(AptError::NoIndex {
+            origin: format!("{dists}/Release"),
+            component: component.to_owned(),
+            architecture: architecture.to_owned(),
+        });
+    }
+    let release_url = format!("{dists}/Release");
+    for entry in &variants {
+        let expected = expected_of(entry, &release_url)?;
+        let by_hash = parsed.fields.acquire_by_hash;
+        let Some(bytes) =
+            fetch_listed(fetcher, &dists, by_hash, entry.path, &expected.sha256).await?
+        else {
+            continue;
+        };
+        let url = format!("{dists}/{}", entry.path);
+        objects.insert_verified_bytes(&bytes, &expected, &url)?;
+        let format = Compression::from_path(&entry.path);
+        // The Release also lists the uncompressed index: its size bounds decoding and
+        // its digest checks the decoder's output.
+        let plain_path = entry.path.trim_end_matches(format.extension()).to_owned();
+        let plain = match parsed.file(&plain_path) {
+            Some(p) => Some(expected_of(p, &release_url)?),
+            None => None,
+        };
+        let limit = plain.and_then(|p| p.size).unwrap_or(DECODED_LIMIT);
+        let compressed = bytes.clone();
+        let origin = url.clone();
+        let decoded =
+            tokio::task::spawn_blocking(move || decompress(&compressed, format, limit, &origin))
+                .await
+                .map_err(|e| AptError::Internal(e.to_string()))??;
+        if let Some(plain) = plain
+            && format != Compression::None
+        {
+            let actual = Sha256Digest::of(&decoded);
+            if actual != plain.sha256 || Some(decoded.len() as u64) != plain.size {
+                return Err(AptError::Store(
+                    mirror_core::store::StoreError::DigestMismatch {
+                        what: format!("{url} (decompressed, vs {plain_path} in the Release)"),
+                        expected: plain.sha256,
+                        actual,
+                    },
+                ));
+            }
+        }
+        return Ok(FetchedIndex {
+            path: entry.path.to_owned(),
+            compressed: bytes,
+            expected,
+            decoded,
+        });
+    }
+    Err(AptError::IndexMissing {
+        url: format!("{dists}/{}", variants[0].path),
+    })
+}
+
+/// Fetch a file the Release lists, by-hash first when offered; `None` when upstream
+/// has neither. The caller verifies the bytes.
+pub async fn fetch_listed(
+    fetcher: &Fetcher,
+    dists: &str,
+    by_hash: bool,
+    path: &str,
+    sha256: &Sha256Digest,
+) -> Result<Option<Bytes>, AptError> {
+    if by_hash {
+        let url = format!("{dists}/{}", by_hash_path(path, sha256));
+        if let Some(bytes) = fetcher.get_optional(&url, INDEX_LIMIT).await? {
+            return Ok(Some(bytes));
+        }
+        tracing::debug!("{url}: no by-hash copy upstream; trying the plain path");
+    }
+    let url = format!("{dists}/{path}");
+    Ok(fetcher.get_optional(&url, INDEX_LIMIT).await?)
+}

@@ -1,0 +1,107 @@
+//! One module per subcommand, plus what they share: loading the config, opening the
+//! store, building repositories from config sections, and printing results.
+
+mod init;
+mod inspect;
+mod keygen;
+mod prune;
+mod publish;
+mod repos;
+mod serve;
+mod status;
+mod sync;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::exit::ConfigError;
+
+/// What a command prints: a JSON value for `--json`, lines of text otherwise.
+pub struct Output {
+    pub json: serde_json::Value,
+    pub text: String,
+}
+
+impl Output {
+    pub fn new(json: serde_json::Value, text: impl Into<String>) -> Self {
+        Self {
+            json,
+            text: text.into(),
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        if json {
+            let mut value = self.json.clone();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("ok".into(), serde_json::Value::Bool(true));
+            }
+            println!("{value}");
+        } else if !self.text.is_empty() {
+            println!("{}", self.text.trim_end());
+        }
+    }
+}
+
+/// Shared state of one invocation.
+pub struct Context {
+    pub config_path: PathBuf,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Config::load(&self.config_path)
+            .map_err(|e| anyhow::Error::new(ConfigError(format!("{e:#}"))))
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Output> {
+    let ctx = Context {
+        config_path: cli
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("mirror.toml")),
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init {
+            from_system,
+            force,
+            conda_env,
+            conda_url,
+        } => init::run(
+            &ctx,
+            from_system,
+            force,
+            conda_env.as_deref(),
+            conda_url.as_deref(),
+        ),
+        Command::Keygen { out, user_id } => keygen::run(&out, &user_id),
+        Command::Sync {
+            mirrors,
+            no_publish,
+            dry_run,
+        } => runtime()?.block_on(sync::run(&ctx, &mirrors, !no_publish, dry_run)),
+        Command::Publish { mirrors, snapshot } => publish::run(&ctx, &mirrors, snapshot.as_deref()),
+        Command::Serve { listen } => runtime()?.block_on(serve::run(&ctx, &listen)),
+        Command::Status => status::run(&ctx),
+        Command::Inspect { target } => runtime()?.block_on(inspect::run(&target)),
+        Command::Prune { keep } => prune::run(&ctx, keep),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).to_string()
+}

@@ -1,0 +1,73 @@
+//! `status`: mirrors, snapshots, sizes, and the last sync/publish/export/import from the
+//! audit log. Read-only; never takes the lock.
+
+use mirror_core::store::Store;
+
+use super::{Context, Output, bytes};
+
+pub fn run(ctx: &Context) -> anyhow::Result<Output> {
+    let config = ctx.config()?;
+    let store_dir = config.store_dir();
+    if !store_dir.join("objects").is_dir() {
+        return Ok(Output::new(
+            serde_json::json!({"store": store_dir, "mirrors": [], "note": "store not created yet"}),
+            format!(
+                "store {}: not created yet (run `mirror-cli sync`)",
+                store_dir.display()
+            ),
+        ));
+    }
+    let store = Store::open_existing(&store_dir)?;
+    let audit = store.audit_records()?;
+    let mut mirrors = Vec::new();
+    let mut lines = vec![format!("store {}", store_dir.display())];
+    let mut names = config.mirror_names();
+    for extra in store.mirrors_with_snapshots()? {
+        if !names.contains(&extra) {
+            names.push(extra);
+        }
+    }
+    for name in names {
+        let ids = store.snapshot_ids(&name)?;
+        let latest = match ids.last() {
+            Some(id) => Some(store.load_snapshot(&name, id)?),
+            None => None,
+        };
+        let published = store.published_snapshot(&name)?;
+        let last = |action: &str| {
+            audit
+                .iter()
+                .rev()
+                .find(|r| r.action == action && r.mirror.as_deref() == Some(name.as_str()))
+                .map(|r| r.time.clone())
+        };
+        let (files, size) = latest
+            .as_ref()
+            .map_or((0, 0), |s| (s.files.len(), s.total_size()));
+        lines.push(format!(
+            "{name}: {} snapshots, newest {} ({files} files, {}), published {}, last sync {}",
+            ids.len(),
+            latest.as_ref().map_or("-", |s| s.id.as_str()),
+            bytes(size),
+            published.as_deref().unwrap_or("-"),
+            last("sync").as_deref().unwrap_or("never"),
+        ));
+        mirrors.push(serde_json::json!({
+            "name": name,
+            "kind": latest.as_ref().map(|s| s.kind.clone()),
+            "snapshots": ids,
+            "latest": latest.as_ref().map(|s| s.id.clone()),
+            "files": files,
+            "bytes": size,
+            "published": published,
+            "last_sync": last("sync"),
+            "last_publish": last("publish"),
+        }));
+    }
+    let objects = store.objects().list()?.len();
+    lines.push(format!("{objects} objects in the store"));
+    Ok(Output::new(
+        serde_json::json!({"store": store_dir, "mirrors": mirrors, "objects": objects}),
+        lines.join("\n"),
+    ))
+}

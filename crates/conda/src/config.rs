@@ -1,0 +1,180 @@
+//! [`CondaConfig`]: one `[[conda]]` mirror's settings, as written in `mirror.toml`, and
+//! their validation into what the mirror runs with.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CondaError;
+use crate::select::{Filter, NOARCH, parse_spec};
+
+/// One conda mirror's settings.
+///
+/// ```toml
+/// [[conda]]
+/// name = "conda-forge"
+/// url = "http://HOST/conda-forge"
+/// subdirs = ["linux-64"]            # noarch is always added
+/// specs = ["python 3.12.*", "numpy >=1.26"]
+/// keep_versions = 2
+/// exclude = ["*-dbg"]
+/// licenses = ["MIT", "BSD-3-Clause"]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CondaConfig {
+    /// The mirror's name: its directory under `public/` and its URL prefix.
+    pub name: String,
+    /// The channel root: `http://`, `https://` or `file://` (no trailing `/<subdir>`).
+    pub url: String,
+    /// Platform subdirs (`linux-64`, `osx-arm64`...). `noarch` is always mirrored too.
+    #[serde(default)]
+    pub subdirs: Vec<String>,
+    /// Match specs (conda syntax, parsed leniently like conda does). The mirror keeps every
+    /// record matching one, plus their dependency closure. Empty: every record.
+    #[serde(default)]
+    pub specs: Vec<String>,
+    /// Keep only the newest N versions per package name in each match set (all builds of
+    /// those versions). Dependencies that need an older version still get it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<usize>,
+    /// Match specs of records never to mirror (neither as roots nor as dependencies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// License allow-list: when non-empty, only records whose `license` field equals one
+    /// of these strings exactly are mirrored; records without a `license` field are dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub channel: String,
+    pub subdirs: Vec<String>,
+    pub filter: Filter,
+    pub licenses: Vec<String>,
+}
+
+impl Settings {
+    /// True when the mirror takes every record upstream has (upstream indices are then
+    /// published unchanged whenever every record is valid).
+    pub fn unfiltered(&self) -> bool {
+        self.filter.selects_everything() && self.licenses.is_empty()
+    }
+}
+
+impl CondaConfig {
+    /// Check the settings: mirror name, URL scheme, subdir names, every spec.
+    pub(crate) fn validate(&self) -> Result<Settings, CondaError> {
+        let invalid = |reason: String| CondaError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason,
+        };
+        mirror_core::paths::check_mirror_name(&self.name)
+            .map_err(|e| invalid(e.to_string()))?;
+        let channel = self.url.trim_end_matches('/').to_owned();
+        let parsed = url::Url::parse(&channel)
+            .map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https" | "file") {
+            return Err(invalid(format!(
+                "url {:?}: expected an http://, https:// or file:// channel URL",
+                self.url
+            )));
+        }
+        let mut subdirs = Vec::new();
+        for subdir in self.subdirs.iter().map(String::as_str).chain([NOARCH]) {
+            let valid = !subdir.is_empty()
+                && subdir
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(invalid(format!(
+                    "subdir {subdir:?}: expected a platform such as linux-64 or noarch"
+                )));
+            }
+            if !subdirs.iter().any(|s| s == subdir) {
+                subdirs.push(subdir.to_owned());
+            }
+        }
+        if self.keep_versions == Some(0) {
+            return Err(invalid("keep_versions must be at least 1".into()));
+        }
+        let parse_all = |specs: &[String]| {
+            specs
+                .iter()
+                .map(|s| {
+                    parse_spec(s).map_err(|source| CondaError::InvalidSpec {
+                        mirror: self.name.clone(),
+                        spec: s.clone(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Settings {
+            channel,
+            subdirs,
+            filter: Filter {
+                specs: parse_all(&self.specs)?,
+                keep_versions: self.keep_versions,
+                exclude: parse_all(&self.exclude)?,
+            },
+            licenses: self.licenses.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CondaConfig {
+        CondaConfig {
+            name: "cf".into(),
+            url: "http://127.0.0.1:1/cf/".into(),
+            subdirs: vec!["linux-64".into(), "noarch".into()],
+            specs: vec!["python=3.12".into(), "numpy >=1.26".into(), "r-*".into()],
+            ..CondaConfig::default()
+        }
+    }
+
+    #[test]
+    fn validates_and_normalises() {
+        let settings = config().validate().expect("valid");
+        assert_eq!(settings.channel, "http://127.0.0.1:1/cf");
+        assert_eq!(settings.subdirs, ["linux-64", "noarch"]);
+        assert_eq!(settings.filter.specs.len(), 3);
+        assert!(!settings.unfiltered());
+        let only_noarch = CondaConfig { subdirs: vec![], specs: vec![], ..config() };
+        let settings = only_noarch.validate().expect("valid");
+        assert_eq!(settings.subdirs, ["noarch"]);
+        assert!(settings.unfiltered());
+    }
+
+    #[test]
+    fn refuses_bad_settings_naming_them() {
+        let cases = [
+            CondaConfig { name: "../x".into(), ..config() },
+            CondaConfig { url: "ftp://host/x".into(), ..config() },
+            CondaConfig { subdirs: vec!["../linux-64".into()], ..config() },
+            CondaConfig { keep_versions: Some(0), ..config() },
+            CondaConfig { specs: vec!["numpy >=>1".into()], ..config() },
+        ];
+        for case in cases {
+            let err = case.validate().expect_err("invalid");
+            assert!(err.to_string().contains("cf") || err.to_string().contains("../x"), "{err}");
+        }
+        let err = CondaConfig { exclude: vec!["numpy >=>1".into()], ..config() }
+            .validate()
+            .expect_err("bad exclude");
+        assert!(err.to_string().contains("numpy >=>1"), "{err}");
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let c = CondaConfig { keep_versions: Some(2), licenses: vec!["MIT".into()], ..config() };
+        let text = serde_json::to_string(&c).expect("serialises");
+        let back: CondaConfig = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, c);
+        assert!(serde_json::from_str::<CondaConfig>(r#"{"name":"x","url":"y","typo":1}"#).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! [`CondaError`]: what can go wrong mirroring a conda channel. Every message names the
+//! mirror, URL, file or spec involved and keeps the underlying error as its source.
+
+use mirror_core::compression::CompressionError;
+use mirror_core::fetch::FetchError;
+use mirror_core::store::StoreError;
+
+/// A conda mirror failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CondaError {
+    /// The settings are unusable.
+    #[error("conda mirror {mirror}: {reason}")]
+    InvalidConfig {
+        /// The mirror.
+        mirror: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `specs` or `exclude` entry does not parse as a match spec.
+    #[error("conda mirror {mirror}: invalid match spec {spec:?}: {source}")]
+    InvalidSpec {
+        /// The mirror.
+        mirror: String,
+        /// The spec as written.
+        spec: String,
+        /// The parser's error.
+        source: rattler_conda_types::ParseMatchSpecError,
+    },
+    /// Downloading failed (the fetch error names the URL).
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A platform subdir has no repodata upstream in any of the forms tried.
+    #[error("{subdir}: upstream has no repodata (tried {tried})")]
+    RepodataMissing {
+        /// The subdir.
+        subdir: String,
+        /// The URLs tried, comma-separated.
+        tried: String,
+    },
+    /// A repodata file does not decompress (or is too large).
+    #[error(transparent)]
+    Decompress(#[from] CompressionError),
+    /// A repodata file is not valid JSON of the expected shape.
+    #[error("{url}: invalid repodata.json: {source}")]
+    InvalidRepodata {
+        /// Where it came from.
+        url: String,
+        /// The JSON error (with line and column).
+        source: serde_json::Error,
+    },
+    /// A repodata file says it describes another subdir.
+    #[error("{url}: repodata describes subdir {found:?}, expected {expected:?}")]
+    SubdirMismatch {
+        /// Where it came from.
+        url: String,
+        /// The subdir requested.
+        expected: String,
+        /// What its `info.subdir` says.
+        found: String,
+    },
+    /// `info.base_url` cannot be resolved to a package URL.
+    #[error("{url}: invalid info.base_url {base_url:?}: {source}")]
+    InvalidBaseUrl {
+        /// Where the repodata came from.
+        url: String,
+        /// The value.
+        base_url: String,
+        /// The URL parser's error.
+        source: url::ParseError,
+    },
+    /// The store refused something.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading a local file failed (the error names the path).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,264 @@
+//! [`CondaMirror`]: the conda channel as a [`Repository`]: fetch every subdir's index,
+//! check and select records, store the indices to publish, and name every package with
+//! the sha256 and size its record gives.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use mirror_core::compression::{Compression, compress};
+use mirror_core::digest::{Hasher, Sha256Digest};
+use mirror_core::repository::{Plan, PlannedFile, Repository, Source, SyncContext, TreePlan};
+use mirror_core::store::{Expected, ObjectStore};
+use serde_json::json;
+
+use crate::config::{CondaConfig, Settings};
+use crate::error::CondaError;
+use crate::record::{CheckedRecord, Skipped, check_all};
+use crate::repodata::RepoDataView;
+use crate::select::{Selection, SubdirRecords, select};
+use crate::upstream::{IndexSource, UpstreamIndex, fetch_index, package_base};
+use crate::writer::write_repodata;
+
+/// Bumped whenever what we publish for the same upstream and settings changes, so that a
+/// new version of this crate does not mistake an old snapshot for an up-to-date one.
+const PUBLISH_FORMAT: &str = "mirror-conda/1";
+
+/// Most unresolved dependencies listed in a summary (the count is always complete).
+const SUMMARY_LIST_LIMIT: usize = 100;
+
+/// A conda channel mirror.
+#[derive(Debug, Clone)]
+pub struct CondaMirror {
+    config: CondaConfig,
+    settings: Settings,
+}
+
+impl CondaMirror {
+    /// Validate `config` (name, URL, subdirs, every spec) into a mirror.
+    pub fn new(config: CondaConfig) -> Result<Self, CondaError> {
+        let settings = config.validate()?;
+        Ok(Self { config, settings })
+    }
+
+    /// The settings it was built from.
+    pub fn config(&self) -> &CondaConfig {
+        &self.config
+    }
+
+    /// The subdirs mirrored (the configured ones plus `noarch`).
+    pub fn subdirs(&self) -> &[String] {
+        &self.settings.subdirs
+    }
+
+    /// Fetch every subdir's index, then plan (the sync part runs without awaiting).
+    async fn plan_inner(&self, ctx: &SyncContext<'_>) -> Result<Plan, CondaError> {
+        ctx.reporter.begin(
+            &format!("{}: fetching repodata", self.config.name),
+            None,
+        );
+        let mut indices = Vec::with_capacity(self.settings.subdirs.len());
+        for subdir in &self.settings.subdirs {
+            let index = fetch_index(ctx.fetcher, &self.settings.channel, subdir).await;
+            ctx.reporter.advance(index.as_ref().map_or(0, |i| i.json.len() as u64));
+            indices.push(index?);
+        }
+        ctx.reporter.finish();
+        let fingerprint = self.fingerprint(&indices);
+        if ctx.previous.is_some_and(|p| p.fingerprint == fingerprint) {
+            return Ok(Plan::Unchanged);
+        }
+        self.build_plan(&indices, fingerprint, ctx.store.objects())
+            .map(Plan::Changed)
+    }
+
+    /// sha256 over our publish format, the settings and every upstream index (its form and
+    /// content digest).
+    fn fingerprint(&self, indices: &[UpstreamIndex]) -> String {
+        let mut hasher = Hasher::new();
+        let settings = json!({
+            "format": PUBLISH_FORMAT,
+            "url": self.settings.channel,
+            "specs": self.config.specs,
+            "keep_versions": self.config.keep_versions,
+            "exclude": self.config.exclude,
+            "licenses": self.config.licenses,
+        });
+        hasher.update(settings.to_string().as_bytes());
+        for index in indices {
+            hasher.update(b"\n");
+            hasher.update(index.subdir.as_bytes());
+            hasher.update(b" ");
+            hasher.update(index.source.label().as_bytes());
+            hasher.update(b" ");
+            hasher.update(Sha256Digest::of(&index.json).to_hex().as_bytes());
+        }
+        hasher.finish().0.to_hex()
+    }
+
+    fn build_plan(
+        &self,
+        indices: &[UpstreamIndex],
+        fingerprint: String,
+        objects: &ObjectStore,
+    ) -> Result<TreePlan, CondaError> {
+        let mut views = Vec::with_capacity(indices.len());
+        for index in indices {
+            let view = RepoDataView::parse(&index.json).map_err(|source| {
+                CondaError::InvalidRepodata {
+                    url: index.url.clone(),
+                    source,
+                }
+            })?;
+            if let Some(found) = view.info.subdir.as_deref()
+                && found != index.subdir
+            {
+                return Err(CondaError::SubdirMismatch {
+                    url: index.url.clone(),
+                    expected: index.subdir.clone(),
+                    found: found.to_owned(),
+                });
+            }
+            views.push(view);
+        }
+        let checked: Vec<Vec<Result<CheckedRecord, Skipped>>> = views
+            .iter()
+            .zip(indices)
+            .map(|(view, index)| check_all(view, &index.subdir, &self.settings.licenses))
+            .collect();
+        let inputs: Vec<SubdirRecords<'_, '_>> = views
+            .iter()
+            .zip(indices)
+            .zip(&checked)
+            .map(|((view, index), checked)| SubdirRecords {
+                subdir: &index.subdir,
+                view,
+                checked,
+            })
+            .collect();
+        let selection = select(&inputs, &self.settings.filter);
+
+        let mut files = Vec::new();
+        let mut subdir_summaries = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let summary = self.plan_subdir(&indices[i], input, &selection.selected[i], objects, &mut files)?;
+            subdir_summaries.push(summary);
+        }
+        Ok(TreePlan {
+            fingerprint,
+            files,
+            summary: self.summary(subdir_summaries, &selection),
+        })
+    }
+
+    /// Store the subdir's index files and name them and its selected packages.
+    fn plan_subdir(
+        &self,
+        index: &UpstreamIndex,
+        input: &SubdirRecords<'_, '_>,
+        selected: &[bool],
+        objects: &ObjectStore,
+        files: &mut Vec<PlannedFile>,
+    ) -> Result<serde_json::Value, CondaError> {
+        let subdir = &index.subdir;
+        let view = input.view;
+        let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for result in input.checked {
+            if let Err(s) = result {
+                *skipped.entry(s.reason.label()).or_default() += 1;
+            }
+        }
+        let everything_kept = selected.iter().all(|s| *s);
+        let keep_upstream = self.settings.unfiltered()
+            && everything_kept
+            && view.info.base_url.is_none()
+            && view.duplicates == 0
+            && index.source != IndexSource::Absent;
+        let (json, zst): (Cow<'_, [u8]>, Cow<'_, [u8]>) = if keep_upstream {
+            let zst = match &index.zst {
+                Some(zst) => Cow::Borrowed(&zst[..]),
+                None => Cow::Owned(compress(&index.json, Compression::Zstd)?),
+            };
+            (Cow::Borrowed(&index.json[..]), zst)
+        } else {
+            let ours = write_repodata(view, subdir, |i| selected[i]);
+            let zst = compress(&ours, Compression::Zstd)?;
+            (Cow::Owned(ours), Cow::Owned(zst))
+        };
+        for (name, bytes) in [("repodata.json", &json), ("repodata.json.zst", &zst)] {
+            let sha256 = objects.insert_bytes(bytes)?;
+            files.push(PlannedFile {
+                path: format!("{subdir}/{name}"),
+                expected: Expected {
+                    sha256,
+                    size: Some(bytes.len() as u64),
+                },
+                source: Source::Stored,
+            });
+        }
+
+        let base = package_base(&index.url, view.info.base_url.as_deref())?;
+        let (mut count, mut bytes) = (0usize, 0u64);
+        for ((record, result), keep) in view.records.iter().zip(input.checked).zip(selected) {
+            let (Ok(checked), true) = (result, *keep) else {
+                continue;
+            };
+            count += 1;
+            bytes += checked.size.unwrap_or(0);
+            files.push(PlannedFile {
+                path: format!("{subdir}/{}", record.filename),
+                expected: Expected {
+                    sha256: checked.sha256,
+                    size: checked.size,
+                },
+                source: Source::Url(format!("{base}{}", record.filename)),
+            });
+        }
+        Ok(json!({
+            "subdir": subdir,
+            "index": index.source.label(),
+            "records": view.records.len(),
+            "selected": count,
+            "selected_bytes": bytes,
+            "skipped": skipped,
+            "upstream_index_kept": keep_upstream,
+        }))
+    }
+
+    fn summary(&self, subdirs: Vec<serde_json::Value>, selection: &Selection) -> serde_json::Value {
+        let total = |key: &str| -> u64 { subdirs.iter().filter_map(|s| s[key].as_u64()).sum() };
+        json!({
+            "records": total("records"),
+            "selected": total("selected"),
+            "selected_bytes": total("selected_bytes"),
+            "subdirs": subdirs,
+            "unresolved_dependencies": selection.unresolved.len(),
+            "unresolved": selection.unresolved.iter().take(SUMMARY_LIST_LIMIT).collect::<Vec<_>>(),
+            "unmatched_specs": selection.unmatched_specs,
+            "untyped_records": selection.untyped,
+        })
+    }
+}
+
+impl Repository for CondaMirror {
+    type Error = CondaError;
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "conda"
+    }
+
+    fn upstream(&self) -> &str {
+        &self.settings.channel
+    }
+
+    fn plan<'a>(
+        &'a self,
+        ctx: &'a SyncContext<'a>,
+    ) -> impl Future<Output = Result<Plan, Self::Error>> + Send + 'a {
+        self.plan_inner(ctx)
+    }
+}

@@ -1,0 +1,308 @@
+//! Checking one untrusted record: its file name, the few fields a mirror acts on, and
+//! whether it agrees with the subdir it is filed under.
+//!
+//! Every record a mirror might publish passes [`check_record`] first. A record that fails
+//! is skipped (with a [`SkipReason`] for the log and the summary), never published and never
+//! a panic: a hostile or broken channel can cost us records, not the mirror.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use mirror_core::digest::Sha256Digest;
+use serde::Deserialize;
+
+use crate::repodata::{RawRecord, RecordMap, RepoDataView};
+
+/// Why a record was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// The file name has a path separator, `..`, or characters no package name has.
+    UnsafeFilename,
+    /// The file name is not `<name>-<version>-<build>.tar.bz2|.conda`.
+    NotAPackageFilename,
+    /// The record's JSON is not an object with string `name`, `version` and `build`.
+    Unparsable,
+    /// `name`, `version` or `build` disagree with the file name.
+    FilenameMismatch,
+    /// The record's `subdir` is not the subdir it is filed under.
+    WrongSubdir,
+    /// No (valid) `sha256`: the package could not be verified.
+    NoSha256,
+    /// The same file name appears in both `packages` and `packages.conda`.
+    DuplicateFilename,
+}
+
+impl SkipReason {
+    /// A short stable label (summary keys, logs).
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::UnsafeFilename => "unsafe_filename",
+            SkipReason::NotAPackageFilename => "not_a_package_filename",
+            SkipReason::Unparsable => "unparsable",
+            SkipReason::FilenameMismatch => "filename_mismatch",
+            SkipReason::WrongSubdir => "wrong_subdir",
+            SkipReason::NoSha256 => "no_sha256",
+            SkipReason::DuplicateFilename => "duplicate_filename",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A package file name split into its parts (all borrowed from the name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageFilename<'f> {
+    /// Package name.
+    pub name: &'f str,
+    /// Version string.
+    pub version: &'f str,
+    /// Build string.
+    pub build: &'f str,
+    /// `.tar.bz2` or `.conda`.
+    pub extension: &'static str,
+}
+
+/// Split `<name>-<version>-<build>.tar.bz2|.conda`, refusing anything that could leave the
+/// subdir directory once used as a path or URL segment.
+///
+/// Names may contain `-`; versions and builds may not, so the last two `-` separate them.
+pub fn parse_filename(filename: &str) -> Result<PackageFilename<'_>, SkipReason> {
+    let safe = !filename.is_empty()
+        && filename.len() <= 255
+        && !filename.starts_with('.')
+        && !filename.contains("..")
+        && filename
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'!'));
+    if !safe {
+        return Err(SkipReason::UnsafeFilename);
+    }
+    let (stem, extension) = if let Some(stem) = filename.strip_suffix(".tar.bz2") {
+        (stem, ".tar.bz2")
+    } else if let Some(stem) = filename.strip_suffix(".conda") {
+        (stem, ".conda")
+    } else {
+        return Err(SkipReason::NotAPackageFilename);
+    };
+    let mut parts = stem.rsplitn(3, '-');
+    let (Some(build), Some(version), Some(name)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SkipReason::NotAPackageFilename);
+    };
+    if name.is_empty() || version.is_empty() || build.is_empty() {
+        return Err(SkipReason::NotAPackageFilename);
+    }
+    Ok(PackageFilename {
+        name,
+        version,
+        build,
+        extension,
+    })
+}
+
+/// The fields of a record the mirror reads for every published record, borrowed.
+#[derive(Debug, Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+    #[serde(borrow)]
+    build: Cow<'a, str>,
+    #[serde(borrow, default)]
+    subdir: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sha256: Option<Cow<'a, str>>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(borrow, default)]
+    license: Option<Cow<'a, str>>,
+}
+
+/// What a record that passed the checks tells the mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedRecord {
+    /// The digest the package must have.
+    pub sha256: Sha256Digest,
+    /// Its size, when the record states one.
+    pub size: Option<u64>,
+    /// Whether its license passes the allow-list (always true without one).
+    pub license_allowed: bool,
+}
+
+/// A record that failed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The category.
+    pub reason: SkipReason,
+    /// Specifics for the log (the offending value).
+    pub detail: String,
+}
+
+/// Check one record filed under `subdir`; `licenses` is the allow-list (empty: no
+/// filter). A record without a `license` field fails a non-empty allow-list.
+pub fn check_record(
+    record: &RawRecord<'_>,
+    subdir: &str,
+    licenses: &[String],
+) -> Result<CheckedRecord, Skipped> {
+    let skip = |reason, detail: String| Skipped { reason, detail };
+    let parts = parse_filename(&record.filename)
+        .map_err(|reason| skip(reason, format!("{:?}", record.filename)))?;
+    let head: Head<'_> = serde_json::from_str(record.raw.get())
+        .map_err(|e| skip(SkipReason::Unparsable, e.to_string()))?;
+    if head.name != parts.name || head.version != parts.version || head.build != parts.build {
+        return Err(skip(
+            SkipReason::FilenameMismatch,
+            format!(
+                "record says {}-{}-{}",
+                head.name, head.version, head.build
+            ),
+        ));
+    }
+    if let Some(record_subdir) = &head.subdir
+        && record_subdir != subdir
+    {
+        return Err(skip(
+            SkipReason::WrongSubdir,
+            format!("record says subdir {record_subdir:?}"),
+        ));
+    }
+    let sha256 = head
+        .sha256
+        .as_deref()
+        .ok_or_else(|| skip(SkipReason::NoSha256, "no sha256 field".into()))?
+        .parse::<Sha256Digest>()
+        .map_err(|e| skip(SkipReason::NoSha256, e.to_string()))?;
+    let license_allowed = licenses.is_empty()
+        || head
+            .license
+            .as_deref()
+            .is_some_and(|l| licenses.iter().any(|allowed| allowed == l));
+    Ok(CheckedRecord {
+        sha256,
+        size: head.size,
+        license_allowed,
+    })
+}
+
+/// Check every record of `view` (filed under `subdir`), in parallel. Records that fail
+/// are logged as warnings; a file name filed under both maps is kept in `packages` only.
+pub fn check_all(
+    view: &RepoDataView<'_>,
+    subdir: &str,
+    licenses: &[String],
+) -> Vec<Result<CheckedRecord, Skipped>> {
+    use rayon::prelude::*;
+    let mut checked: Vec<Result<CheckedRecord, Skipped>> = view
+        .records
+        .par_iter()
+        .map(|record| check_record(record, subdir, licenses))
+        .collect();
+    // Both maps are sorted: a merge walk finds names present in both.
+    let split = view.records.partition_point(|r| r.map == RecordMap::Packages);
+    let (packages, conda) = view.records.split_at(split);
+    let (mut i, mut j) = (0, 0);
+    while i < packages.len() && j < conda.len() {
+        match packages[i].filename.cmp(&conda[j].filename) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                checked[split + j] = Err(Skipped {
+                    reason: SkipReason::DuplicateFilename,
+                    detail: "also filed under packages".into(),
+                });
+                j += 1;
+            }
+        }
+    }
+    for (record, result) in view.records.iter().zip(&checked) {
+        if let Err(skipped) = result {
+            tracing::warn!(
+                subdir,
+                file = %record.filename,
+                reason = %skipped.reason,
+                detail = %skipped.detail,
+                "skipping record"
+            );
+        }
+    }
+    checked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).expect("valid json")
+    }
+
+    const SHA: &str = "1f07873d6aa0cd18760a7b215d9956f7fa63c2f2761b03f293c659fe982923fa";
+
+    fn check(filename: &str, json: &str, licenses: &[String]) -> Result<CheckedRecord, SkipReason> {
+        let raw = raw(json);
+        let record = RawRecord {
+            filename: filename.into(),
+            map: RecordMap::Packages,
+            raw: &raw,
+        };
+        check_record(&record, "linux-64", licenses).map_err(|s| s.reason)
+    }
+
+    #[test]
+    fn filenames() {
+        let p = parse_filename("python-dateutil-2.8.2-pyhd8ed1ab_0.conda").expect("valid");
+        assert_eq!(
+            (p.name, p.version, p.build, p.extension),
+            ("python-dateutil", "2.8.2", "pyhd8ed1ab_0", ".conda")
+        );
+        for bad in ["../x-1-0.conda", "a/b-1-0.conda", "a\\b-1-0.conda", "", ".hidden-1-0.conda", "x y-1-0.conda"] {
+            assert_eq!(parse_filename(bad), Err(SkipReason::UnsafeFilename), "{bad}");
+        }
+        for bad in ["x-1-0.zip", "x-1.tar.bz2", "-1-0.conda", "x--0.conda"] {
+            assert_eq!(parse_filename(bad), Err(SkipReason::NotAPackageFilename), "{bad}");
+        }
+    }
+
+    #[test]
+    fn records() {
+        let good = format!(
+            r#"{{"name":"zlib","version":"1.2.11","build":"h_3","subdir":"linux-64","sha256":"{SHA}","size":5,"license":"Zlib"}}"#
+        );
+        let ok = check("zlib-1.2.11-h_3.tar.bz2", &good, &[]).expect("valid");
+        assert_eq!(ok.sha256.to_hex(), SHA);
+        assert_eq!(ok.size, Some(5));
+        assert!(ok.license_allowed);
+        let allowed = check("zlib-1.2.11-h_3.tar.bz2", &good, &["MIT".into()]).expect("valid");
+        assert!(!allowed.license_allowed);
+        let allowed = check("zlib-1.2.11-h_3.tar.bz2", &good, &["Zlib".into()]).expect("valid");
+        assert!(allowed.license_allowed);
+
+        let wrong_subdir = good.replace("linux-64", "osx-64");
+        assert_eq!(
+            check("zlib-1.2.11-h_3.tar.bz2", &wrong_subdir, &[]),
+            Err(SkipReason::WrongSubdir)
+        );
+        assert_eq!(
+            check("zlib-1.2.12-h_3.tar.bz2", &good, &[]),
+            Err(SkipReason::FilenameMismatch)
+        );
+        let no_sha = good.replace(SHA, "abc");
+        assert_eq!(check("zlib-1.2.11-h_3.tar.bz2", &no_sha, &[]), Err(SkipReason::NoSha256));
+        assert_eq!(check("zlib-1.2.11-h_3.tar.bz2", "[1]", &[]), Err(SkipReason::Unparsable));
+        assert_eq!(
+            check("zlib-1.2.11-h_3.tar.bz2", r#"{"name":"zlib","version":1}"#, &[]),
+            Err(SkipReason::Unparsable)
+        );
+        // No subdir field (old channels): accepted. No license with an allow-list: refused.
+        let old = format!(r#"{{"name":"zlib","version":"1.2.11","build":"h_3","sha256":"{SHA}"}}"#);
+        let ok = check("zlib-1.2.11-h_3.tar.bz2", &old, &["Zlib".into()]).expect("valid");
+        assert!(!ok.license_allowed);
+    }
+}

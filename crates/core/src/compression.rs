@@ -1,0 +1,189 @@
+//! Index compression: decode what upstreams serve (`.xz`, `.gz`, `.bz2`, `.zst`) with a
+//! hard bound on the decoded size (a hostile index must not fill memory), and encode the
+//! indices we generate reproducibly (gzip without a timestamp, fixed levels).
+
+use std::io::{Read, Write};
+
+/// A compression format, known from a file name's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Plain.
+    None,
+    /// `.gz`
+    Gzip,
+    /// `.xz`
+    Xz,
+    /// `.bz2`
+    Bzip2,
+    /// `.zst`
+    Zstd,
+}
+
+/// Decoding failed or exceeded its bound.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressionError {
+    /// The stream is corrupt or truncated.
+    #[error("{origin}: cannot decompress ({format:?}): {source}")]
+    Corrupt {
+        /// File or URL.
+        origin: String,
+        /// The format tried.
+        format: Compression,
+        /// Decoder error.
+        source: std::io::Error,
+    },
+    /// Decoded data is larger than allowed.
+    #[error(
+        "{origin}: decompresses to more than {limit} bytes; refusing (raise the limit if this index is genuine)"
+    )]
+    TooLarge {
+        /// File or URL.
+        origin: String,
+        /// The bound.
+        limit: u64,
+    },
+    /// Encoding failed (out of memory or an encoder bug).
+    #[error("compressing {format:?}: {source}")]
+    Encode {
+        /// The format.
+        format: Compression,
+        /// Encoder error.
+        source: std::io::Error,
+    },
+}
+
+impl Compression {
+    /// Format from a path's extension; unknown extensions are `None`.
+    pub fn from_path(path: &str) -> Self {
+        match path.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("gz") => Self::Gzip,
+            Some("xz") => Self::Xz,
+            Some("bz2") => Self::Bzip2,
+            Some("zst") => Self::Zstd,
+            _ => Self::None,
+        }
+    }
+
+    /// The extension including the dot, or "" for `None`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Gzip => ".gz",
+            Self::Xz => ".xz",
+            Self::Bzip2 => ".bz2",
+            Self::Zstd => ".zst",
+        }
+    }
+}
+
+/// Decode `data` in `format`, refusing output over `limit` bytes.
+pub fn decompress(
+    data: &[u8],
+    format: Compression,
+    limit: u64,
+    origin: &str,
+) -> Result<Vec<u8>, CompressionError> {
+    let reader: Box<dyn Read + '_> = match format {
+        Compression::None => {
+            if data.len() as u64 > limit {
+                return Err(CompressionError::TooLarge {
+                    origin: origin.to_owned(),
+                    limit,
+                });
+            }
+            return Ok(data.to_vec());
+        }
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(data)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(data)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(data).map_err(|source| {
+                CompressionError::Corrupt {
+                    origin: origin.to_owned(),
+                    format,
+                    source,
+                }
+            })?)
+        }
+    };
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit as usize));
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|source| CompressionError::Corrupt {
+            origin: origin.to_owned(),
+            format,
+            source,
+        })?;
+    if out.len() as u64 > limit {
+        return Err(CompressionError::TooLarge {
+            origin: origin.to_owned(),
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// Encode `data` in `format` with a fixed level, byte-for-byte reproducible.
+pub fn compress(data: &[u8], format: Compression) -> Result<Vec<u8>, CompressionError> {
+    let encode_err = |source| CompressionError::Encode { format, source };
+    match format {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Gzip => {
+            // GzBuilder writes mtime 0 and no file name: same input, same bytes.
+            let mut enc = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(9));
+            enc.write_all(data).map_err(encode_err)?;
+            enc.finish().map_err(encode_err)
+        }
+        Compression::Xz => {
+            let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            enc.write_all(data).map_err(encode_err)?;
+            enc.finish().map_err(encode_err)
+        }
+        Compression::Bzip2 => {
+            let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            enc.write_all(data).map_err(encode_err)?;
+            enc.finish().map_err(encode_err)
+        }
+        Compression::Zstd => zstd::stream::encode_all(data, 10).map_err(encode_err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_format_reproducibly() {
+        let text = b"Package: jq\nVersion: 1.6\n\n".repeat(100);
+        for format in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Xz,
+            Compression::Bzip2,
+            Compression::Zstd,
+        ] {
+            let packed = compress(&text, format).expect("compress");
+            assert_eq!(
+                packed,
+                compress(&text, format).expect("again"),
+                "{format:?}"
+            );
+            let name = format!("Packages{}", format.extension());
+            assert_eq!(Compression::from_path(&name), format);
+            let back = decompress(&packed, format, 1 << 20, &name).expect("decompress");
+            assert_eq!(back, text);
+        }
+    }
+
+    #[test]
+    fn bombs_and_garbage_are_refused() {
+        let zeros = vec![0u8; 10 << 20];
+        let packed = compress(&zeros, Compression::Xz).expect("compress");
+        let err = decompress(&packed, Compression::Xz, 1 << 20, "evil.xz").expect_err("bomb");
+        assert!(matches!(err, CompressionError::TooLarge { .. }));
+        assert!(err.to_string().contains("evil.xz"));
+        let err = decompress(b"not gzip", Compression::Gzip, 1 << 20, "bad.gz").expect_err("bad");
+        assert!(err.to_string().contains("bad.gz"), "{err}");
+    }
+}

@@ -1,0 +1,430 @@
+//! `http://` and `https://`: whole bodies under a limit, and objects streamed into the
+//! store with resume.
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_RANGE, ETAG, HeaderValue, IF_RANGE, RANGE};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use tokio::io::AsyncWriteExt;
+
+use super::{FetchError, Fetcher, Tally, blocking};
+use crate::digest::Hasher;
+use crate::reporter::Reporter;
+use crate::store::{Expected, ObjectStore, StoreError};
+
+/// One attempt at a whole body (retries are the caller's).
+pub(super) async fn get_once(
+    fetcher: &Fetcher,
+    parsed: &Url,
+    url: &str,
+    limit: u64,
+    tally: Tally<'_>,
+) -> Result<Bytes, FetchError> {
+    let _permit = fetcher.permit().await;
+    let request = fetcher.inner.client.get(parsed.clone());
+    let mut response = send(fetcher, request, url, tally).await?;
+    check_status(&response, url)?;
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let capacity = usize::try_from(announced.unwrap_or(0).min(limit)).unwrap_or(0);
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = next_chunk(fetcher, &mut response, url).await? {
+        tally.bytes(chunk.len() as u64);
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if let Some(announced) = announced
+        && (body.len() as u64) < announced
+    {
+        return Err(FetchError::Truncated {
+            url: url.to_owned(),
+            received: body.len() as u64,
+            announced,
+        });
+    }
+    Ok(body.freeze())
+}
+
+/// Download one object into the store, retrying and resuming; returns its size.
+pub(super) async fn fetch_object(
+    fetcher: &Fetcher,
+    parsed: &Url,
+    url: &str,
+    expected: Expected,
+    objects: &ObjectStore,
+    reporter: &dyn Reporter,
+    tally: Tally<'_>,
+) -> Result<u64, FetchError> {
+    let mut transfer = Transfer {
+        fetcher,
+        parsed,
+        url,
+        expected,
+        objects,
+        reporter,
+        tally,
+        partial: None,
+        range_ignored: false,
+    };
+    let mut attempt = 0;
+    let mut restarted_after_mismatch = false;
+    loop {
+        match transfer.attempt().await {
+            Ok(()) => {
+                let partial = transfer
+                    .partial
+                    .take()
+                    .expect("a completed attempt leaves its file in place");
+                let pieces = partial.pieces;
+                match partial.commit(expected, objects, url).await {
+                    Ok(len) => return Ok(len),
+                    // A file stitched from several responses may mix two versions of an
+                    // upstream file that changed between our attempts: start over once
+                    // before believing upstream serves wrong bytes.
+                    Err(error @ FetchError::Verify { .. })
+                        if pieces > 1 && !restarted_after_mismatch =>
+                    {
+                        tracing::warn!(url, "{error}; the download was resumed, starting over");
+                        restarted_after_mismatch = true;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(error) => {
+                fetcher.pause_before_retry(url, attempt, error).await?;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// A download in progress: the temp file and the hash of what it holds so far.
+struct Partial {
+    tmp: tempfile::NamedTempFile,
+    /// Writes to `tmp` through tokio, so the runtime thread never blocks on the disk.
+    writer: tokio::fs::File,
+    hasher: Hasher,
+    /// The strong ETag of the response that started the file, sent as `If-Range` when
+    /// resuming so that a changed file is sent whole instead of spliced.
+    validator: Option<HeaderValue>,
+    /// How many responses contributed bytes (more than one once resumed).
+    pieces: u32,
+}
+
+impl Partial {
+    fn new(objects: &ObjectStore, url: &str) -> Result<Self, FetchError> {
+        let store_error = |source| FetchError::Store {
+            url: url.to_owned(),
+            source,
+        };
+        let tmp = objects.temp_file().map_err(store_error)?;
+        let file = tmp
+            .as_file()
+            .try_clone()
+            .map_err(|e| store_error(StoreError::io(tmp.path(), e)))?;
+        Ok(Self {
+            writer: tokio::fs::File::from_std(file),
+            tmp,
+            hasher: Hasher::new(),
+            validator: None,
+            pieces: 0,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    async fn write(&mut self, chunk: &[u8], url: &str) -> Result<(), FetchError> {
+        self.hasher.update(chunk);
+        self.writer
+            .write_all(chunk)
+            .await
+            .map_err(|e| FetchError::Store {
+                url: url.to_owned(),
+                source: StoreError::io(self.tmp.path(), e),
+            })
+    }
+
+    /// Check the complete file against `expected`; commit it when it matches.
+    async fn commit(
+        mut self,
+        expected: Expected,
+        objects: &ObjectStore,
+        url: &str,
+    ) -> Result<u64, FetchError> {
+        self.writer.flush().await.map_err(|e| FetchError::Store {
+            url: url.to_owned(),
+            source: StoreError::io(self.tmp.path(), e),
+        })?;
+        let Partial {
+            tmp,
+            writer,
+            hasher,
+            ..
+        } = self;
+        drop(writer);
+        let (digest, len) = hasher.finish();
+        expected
+            .check(url, digest, len)
+            .map_err(|source| FetchError::from_store(url, source))?;
+        let objects = objects.clone();
+        let owned_url = url.to_owned();
+        blocking(url, move || {
+            objects
+                .commit(tmp, digest)
+                .map_err(|source| FetchError::from_store(&owned_url, source))
+        })
+        .await?;
+        Ok(len)
+    }
+}
+
+/// What one object download carries from attempt to attempt.
+struct Transfer<'a> {
+    fetcher: &'a Fetcher,
+    parsed: &'a Url,
+    url: &'a str,
+    expected: Expected,
+    objects: &'a ObjectStore,
+    reporter: &'a dyn Reporter,
+    tally: Tally<'a>,
+    /// Bytes received so far, kept across attempts for resuming.
+    partial: Option<Partial>,
+    /// The server answered a range request with the whole file: stop asking.
+    range_ignored: bool,
+}
+
+impl Transfer<'_> {
+    /// One request; `Ok` when the file in `partial` is complete (not yet verified).
+    async fn attempt(&mut self) -> Result<(), FetchError> {
+        let url = self.url;
+        let _permit = self.fetcher.permit().await;
+        let offset = self.partial.as_ref().map_or(0, Partial::len);
+        let resuming = offset > 0 && !self.range_ignored;
+        let mut request = self.fetcher.inner.client.get(self.parsed.clone());
+        if resuming {
+            request = request.header(RANGE, format!("bytes={offset}-"));
+            if let Some(validator) = self.partial.as_ref().and_then(|p| p.validator.clone()) {
+                request = request.header(IF_RANGE, validator);
+            }
+        }
+        let mut response = send(self.fetcher, request, url, self.tally).await?;
+        let status = response.status();
+
+        // Where the body must end (absolute offset in the file), when announced.
+        let announced_end = if status == StatusCode::PARTIAL_CONTENT {
+            let raw = response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match parse_content_range(raw) {
+                Some(range) if resuming && range.start == offset => {
+                    if let (Some(size), Some(total)) = (self.expected.size, range.total)
+                        && size != total
+                    {
+                        return Err(size_mismatch(url, size, total));
+                    }
+                    Some(range.end + 1)
+                }
+                _ => {
+                    self.partial = None;
+                    return Err(FetchError::BadRange {
+                        url: url.to_owned(),
+                        reason: format!("asked for bytes {offset}-, got Content-Range {raw:?}"),
+                    });
+                }
+            }
+        } else {
+            if resuming && status == StatusCode::RANGE_NOT_SATISFIABLE {
+                self.partial = None;
+                return Err(FetchError::BadRange {
+                    url: url.to_owned(),
+                    reason: format!("416 for bytes {offset}-"),
+                });
+            }
+            check_status(&response, url)?;
+            if offset > 0 {
+                if resuming {
+                    tracing::info!(
+                        url,
+                        "server ignored the Range request; downloading it whole"
+                    );
+                    self.range_ignored = true;
+                }
+                self.partial = None;
+            }
+            let announced = response.content_length();
+            if let (Some(size), Some(announced)) = (self.expected.size, announced)
+                && size != announced
+            {
+                return Err(size_mismatch(url, size, announced));
+            }
+            announced
+        };
+
+        let partial = match &mut self.partial {
+            Some(partial) => partial,
+            None => {
+                let mut fresh = Partial::new(self.objects, url)?;
+                fresh.validator = response
+                    .headers()
+                    .get(ETAG)
+                    .filter(|etag| !etag.as_bytes().starts_with(b"W/"))
+                    .cloned();
+                self.partial.insert(fresh)
+            }
+        };
+        partial.pieces += 1;
+        while let Some(chunk) = next_chunk(self.fetcher, &mut response, url).await? {
+            let n = chunk.len() as u64;
+            self.tally.bytes(n);
+            self.reporter.advance(n);
+            if let Some(size) = self.expected.size
+                && partial.len() + n > size
+            {
+                // More than promised: no point downloading the rest of a wrong file.
+                return Err(size_mismatch(url, size, partial.len() + n));
+            }
+            partial.write(&chunk, url).await?;
+        }
+        if let Some(end) = announced_end
+            && partial.len() < end
+        {
+            return Err(FetchError::Truncated {
+                url: url.to_owned(),
+                received: partial.len(),
+                announced: end,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn size_mismatch(url: &str, expected: u64, actual: u64) -> FetchError {
+    FetchError::Verify {
+        url: url.to_owned(),
+        source: StoreError::SizeMismatch {
+            what: url.to_owned(),
+            expected,
+            actual,
+        },
+    }
+}
+
+/// Send a request; the wait for the response head is bounded by connect + read timeout.
+async fn send(
+    fetcher: &Fetcher,
+    request: RequestBuilder,
+    url: &str,
+    tally: Tally<'_>,
+) -> Result<Response, FetchError> {
+    tally.request();
+    let options = &fetcher.inner.options;
+    let timeout = options.connect_timeout + options.read_timeout;
+    match tokio::time::timeout(timeout, request.send()).await {
+        Ok(result) => result.map_err(|e| FetchError::network(url, e)),
+        Err(_) => Err(FetchError::Stalled {
+            url: url.to_owned(),
+            timeout,
+        }),
+    }
+}
+
+/// The next piece of the body; a silence of `read_timeout` is a stall.
+async fn next_chunk(
+    fetcher: &Fetcher,
+    response: &mut Response,
+    url: &str,
+) -> Result<Option<Bytes>, FetchError> {
+    let timeout = fetcher.inner.options.read_timeout;
+    match tokio::time::timeout(timeout, response.chunk()).await {
+        Ok(result) => result.map_err(|e| FetchError::network(url, e)),
+        Err(_) => Err(FetchError::Stalled {
+            url: url.to_owned(),
+            timeout,
+        }),
+    }
+}
+
+fn check_status(response: &Response, url: &str) -> Result<(), FetchError> {
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        return Err(FetchError::NotFound {
+            url: url.to_owned(),
+        });
+    }
+    if !status.is_success() {
+        return Err(FetchError::Http {
+            url: url.to_owned(),
+            status: status.as_u16(),
+        });
+    }
+    Ok(())
+}
+
+/// `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).
+#[derive(Debug, PartialEq, Eq)]
+struct ContentRange {
+    start: u64,
+    end: u64,
+    total: Option<u64>,
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    let end: u64 = end.trim().parse().ok()?;
+    if end < start {
+        return None;
+    }
+    let total = match total.trim() {
+        "*" => None,
+        total => Some(total.parse().ok()?),
+    };
+    Some(ContentRange { start, end, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parses_and_rejects_garbage() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some(ContentRange {
+                start: 100,
+                end: 199,
+                total: Some(200)
+            })
+        );
+        assert_eq!(
+            parse_content_range("bytes 0-9/*"),
+            Some(ContentRange {
+                start: 0,
+                end: 9,
+                total: None
+            })
+        );
+        for bad in [
+            "",
+            "bytes */200",
+            "bytes 9-0/10",
+            "items 0-1/2",
+            "bytes 0-x/2",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
+    }
+}

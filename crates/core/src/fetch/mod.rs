@@ -1,0 +1,404 @@
+//! The async fetcher: the one place bytes come in from upstream.
+//!
+//! [`Fetcher`] wraps an HTTP client (reqwest with rustls) and a semaphore that bounds the
+//! transfers in flight across every call. It does two kinds of work:
+//!
+//! - [`Fetcher::get`] / [`Fetcher::get_optional`]: a whole (metadata) body in memory, under a
+//!   size limit. The caller verifies it (signatures, digests from a signed index).
+//! - [`Fetcher::fetch_object`] / [`Fetcher::fetch_objects`]: files streamed into the
+//!   [`ObjectStore`], hashed while they arrive, committed only when their SHA-256 (and size)
+//!   match. Nothing unverified ever enters `objects/`.
+//!
+//! Transient failures (5xx, 408, 429, resets, stalls, short bodies) are retried with
+//! exponential backoff and jitter; an interrupted object download resumes with
+//! `Range: bytes=N-` and starts over when the server ignores the range. A wrong digest is
+//! never retried: upstream serving the wrong bytes is an error to report, not to hide.
+//!
+//! `http://`, `https://` and `file://` URLs are accepted; `file://` (a local or mounted
+//! mirror) goes through the same verification and limits.
+//!
+//! ```no_run
+//! use mirror_core::fetch::{FetchOptions, Fetcher};
+//! # async fn demo() -> Result<(), mirror_core::fetch::FetchError> {
+//! let fetcher = Fetcher::new(FetchOptions::default())?;
+//! let release = fetcher.get("https://example.invalid/dists/stable/Release", 16 << 20).await?;
+//! # let _ = release; Ok(()) }
+//! ```
+
+mod error;
+mod file;
+mod http;
+mod retry;
+
+pub use error::FetchError;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::reporter::Reporter;
+use crate::store::{Expected, ObjectStore};
+
+/// How a [`Fetcher`] behaves. Construct with `..FetchOptions::default()` so new fields
+/// keep their defaults.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Transfers in flight at once, across all calls on one fetcher. Default 8.
+    pub concurrency: usize,
+    /// Retries after the first attempt for transient failures. Default 4.
+    pub retries: u32,
+    /// Limit for establishing a connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// A transfer that receives no byte for this long has stalled and is retried.
+    /// Default 60 s.
+    pub read_timeout: Duration,
+    /// Backoff before the first retry; it doubles with each further retry (capped at
+    /// 60 s) and is jittered by ±50% so parallel transfers do not retry in lockstep.
+    /// Default 500 ms.
+    pub retry_base_delay: Duration,
+    /// The `User-Agent` header. Default `airgap-mirror/<version>`.
+    pub user_agent: String,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            retries: 4,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            retry_base_delay: Duration::from_millis(500),
+            user_agent: concat!("airgap-mirror/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// One object to download: where from and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchJob {
+    /// `http://`, `https://` or `file://` URL.
+    pub url: String,
+    /// Digest (and size, when known) the content must have.
+    pub expected: Expected,
+}
+
+/// What [`Fetcher::fetch_object`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// The store already had the object; nothing was transferred.
+    AlreadyPresent,
+    /// Downloaded, verified and committed.
+    Downloaded {
+        /// The object's size.
+        bytes: u64,
+    },
+}
+
+/// Transfer counters.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct FetchStats {
+    /// Requests made (HTTP requests, including retries, and `file://` reads).
+    pub requests: u64,
+    /// Body bytes received (including those of failed attempts).
+    pub bytes: u64,
+    /// Objects downloaded and committed to the store.
+    pub objects: u64,
+}
+
+/// Atomic counterpart of [`FetchStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    objects: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> FetchStats {
+        FetchStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            objects: self.objects.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where a call's counts go: the fetcher's lifetime counters and the call's own.
+#[derive(Clone, Copy)]
+struct Tally<'a> {
+    total: &'a Counters,
+    call: &'a Counters,
+}
+
+impl Tally<'_> {
+    fn request(&self) {
+        for c in [self.total, self.call] {
+            c.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn bytes(&self, n: u64) {
+        for c in [self.total, self.call] {
+            c.bytes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    fn object(&self) {
+        for c in [self.total, self.call] {
+            c.objects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Downloads metadata and objects; cheap to clone (clones share the client, the
+/// concurrency bound and the counters).
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    options: FetchOptions,
+    permits: Semaphore,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("options", &self.inner.options)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A parsed URL, by how it is read.
+enum Source {
+    Http(reqwest::Url),
+    File(std::path::PathBuf),
+}
+
+fn parse_source(url: &str) -> Result<Source, FetchError> {
+    let parsed = reqwest::Url::parse(url).map_err(|source| FetchError::InvalidUrl {
+        url: url.to_owned(),
+        source,
+    })?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(Source::Http(parsed)),
+        // to_file_path percent-decodes ("a%20b" -> "a b") and refuses remote hosts.
+        "file" => parsed
+            .to_file_path()
+            .map(Source::File)
+            .map_err(|()| FetchError::NotLocalFile {
+                url: url.to_owned(),
+            }),
+        _ => Err(FetchError::UnsupportedScheme {
+            url: url.to_owned(),
+        }),
+    }
+}
+
+/// Run blocking file work (reads, fsync, rename) off the async threads.
+async fn blocking<T: Send + 'static>(
+    url: &str,
+    work: impl FnOnce() -> Result<T, FetchError> + Send + 'static,
+) -> Result<T, FetchError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        // Only when the runtime is shutting down.
+        Err(join) => Err(FetchError::Io {
+            url: url.to_owned(),
+            source: std::io::Error::other(join),
+        }),
+    }
+}
+
+impl Fetcher {
+    /// A fetcher with these options.
+    pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
+        // Stalls are detected per chunk by the fetcher itself (see `read_timeout`), so the
+        // client gets only the connect limit.
+        let client = reqwest::Client::builder()
+            .user_agent(options.user_agent.as_str())
+            .connect_timeout(options.connect_timeout)
+            .build()
+            .map_err(|source| FetchError::Client { source })?;
+        let permits = Semaphore::new(options.concurrency.max(1));
+        Ok(Fetcher {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                permits,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The options this fetcher was built with.
+    pub fn options(&self) -> &FetchOptions {
+        &self.inner.options
+    }
+
+    /// Counters since creation (across all clones).
+    pub fn stats(&self) -> FetchStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The whole body of `url` in memory (metadata: Release files, indices, repodata).
+    /// Fails with [`FetchError::TooLarge`] past `limit` bytes and [`FetchError::NotFound`]
+    /// on 404/410 or a missing `file://` file.
+    pub async fn get(&self, url: &str, limit: u64) -> Result<bytes::Bytes, FetchError> {
+        let call = Counters::default();
+        let tally = self.tally(&call);
+        match parse_source(url)? {
+            Source::File(path) => file::read(self, url, path, limit, tally).await,
+            Source::Http(parsed) => {
+                let mut attempt = 0;
+                loop {
+                    match http::get_once(self, &parsed, url, limit, tally).await {
+                        Ok(body) => return Ok(body),
+                        Err(error) => self.pause_before_retry(url, attempt, error).await?,
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Like [`get`](Self::get), but `Ok(None)` when the URL does not exist (404/410, or a
+    /// missing `file://` file).
+    pub async fn get_optional(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> Result<Option<bytes::Bytes>, FetchError> {
+        match self.get(url, limit).await {
+            Ok(body) => Ok(Some(body)),
+            Err(FetchError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Stream one file into the object store, verifying its SHA-256 (and size, when given)
+    /// on the way; skips the transfer when the object is already present.
+    ///
+    /// Transient failures are retried (see the module docs), resuming with a `Range`
+    /// request where the server supports it. A digest or size mismatch is
+    /// [`FetchError::Verify`] and leaves nothing in the store.
+    pub async fn fetch_object(
+        &self,
+        url: &str,
+        expected: Expected,
+        objects: &ObjectStore,
+        reporter: &dyn Reporter,
+    ) -> Result<Fetched, FetchError> {
+        let call = Counters::default();
+        self.fetch_object_tallied(url, expected, objects, reporter, self.tally(&call))
+            .await
+    }
+
+    /// Download many objects, at most [`FetchOptions::concurrency`] at a time; reports
+    /// received bytes through [`Reporter::advance`] (the caller frames the phase with
+    /// `begin`/`finish`). Jobs naming an object already present (or already named by an
+    /// earlier job) transfer nothing.
+    ///
+    /// Stops at the first error, cancelling the transfers still running, and returns it;
+    /// objects committed before stay (they are verified). On success returns this call's
+    /// counters.
+    pub async fn fetch_objects(
+        &self,
+        jobs: Vec<FetchJob>,
+        objects: &ObjectStore,
+        reporter: &dyn Reporter,
+    ) -> Result<FetchStats, FetchError> {
+        let call = Counters::default();
+        let tally = self.tally(&call);
+        let mut seen = HashSet::new();
+        let jobs: Vec<FetchJob> = jobs
+            .into_iter()
+            .filter(|job| seen.insert(job.expected.sha256))
+            .collect();
+        let mut transfers = stream::iter(jobs)
+            .map(|job| async move {
+                self.fetch_object_tallied(&job.url, job.expected, objects, reporter, tally)
+                    .await
+            })
+            .buffer_unordered(self.inner.options.concurrency.max(1));
+        while let Some(result) = transfers.next().await {
+            // Returning drops `transfers`, which cancels the transfers still in flight;
+            // their temp files are removed when dropped.
+            result?;
+        }
+        Ok(call.snapshot())
+    }
+
+    async fn fetch_object_tallied(
+        &self,
+        url: &str,
+        expected: Expected,
+        objects: &ObjectStore,
+        reporter: &dyn Reporter,
+        tally: Tally<'_>,
+    ) -> Result<Fetched, FetchError> {
+        if objects.contains(&expected.sha256) {
+            return Ok(Fetched::AlreadyPresent);
+        }
+        let bytes = match parse_source(url)? {
+            Source::File(path) => {
+                file::fetch_object(self, url, path, expected, objects, reporter, tally).await?
+            }
+            Source::Http(parsed) => {
+                http::fetch_object(self, &parsed, url, expected, objects, reporter, tally).await?
+            }
+        };
+        tally.object();
+        Ok(Fetched::Downloaded { bytes })
+    }
+
+    fn tally<'a>(&'a self, call: &'a Counters) -> Tally<'a> {
+        Tally {
+            total: &self.inner.counters,
+            call,
+        }
+    }
+
+    /// A transfer slot; held for the whole of one attempt (request and body).
+    async fn permit(&self) -> SemaphorePermit<'_> {
+        self.inner
+            .permits
+            .acquire()
+            .await
+            .expect("the fetcher never closes its semaphore")
+    }
+
+    /// After failed attempt number `attempt` (0-based): give the error back when it is
+    /// final (not retryable, or retries exhausted), else log it and sleep the backoff.
+    async fn pause_before_retry(
+        &self,
+        url: &str,
+        attempt: u32,
+        error: FetchError,
+    ) -> Result<(), FetchError> {
+        let retries = self.inner.options.retries;
+        if !error.is_retryable() || attempt >= retries {
+            return Err(error);
+        }
+        let delay = retry::backoff_delay(self.inner.options.retry_base_delay, attempt);
+        tracing::warn!(
+            url,
+            retry = attempt + 1,
+            of = retries,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "{error}; retrying"
+        );
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! The on-disk store: one directory that holds everything a mirror host knows.
+//!
+//! ```text
+//! <store>/objects/sha256/ab/abcdef...     every file ever fetched or generated, immutable
+//! <store>/snapshots/<mirror>/<id>.json    complete file lists of published trees
+//! <store>/public/<mirror>                 symlink -> .trees/<mirror>/<id>, switched by rename
+//! <store>/public/.trees/<mirror>/<id>/    hard links into objects/
+//! <store>/transfer/                       export ledger / import record
+//! <store>/tmp/                            temp files (same filesystem, so rename is atomic)
+//! <store>/audit.jsonl                     append-only audit trail
+//! <store>/lock                            one writer at a time
+//! ```
+//! [`Store`] names these paths; [`ObjectStore`] owns `objects/`; [`StoreLock`] owns `lock`.
+
+mod error;
+mod lock;
+mod objects;
+
+pub use error::StoreError;
+pub use lock::StoreLock;
+pub use objects::{Expected, ObjectStore};
+
+use std::path::{Path, PathBuf};
+
+/// The root of a store and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    objects: ObjectStore,
+}
+
+impl Store {
+    /// Open (creating when absent) the store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        for sub in [
+            "objects/sha256",
+            "snapshots",
+            "public/.trees",
+            "transfer",
+            "tmp",
+        ] {
+            fs_err::create_dir_all(root.join(sub))?;
+        }
+        let objects = ObjectStore::new(root.join("objects/sha256"), root.join("tmp"));
+        Ok(Self { root, objects })
+    }
+
+    /// Open an existing store without creating anything (read-only commands).
+    pub fn open_existing(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        if !root.join("objects/sha256").is_dir() {
+            return Err(StoreError::NotAStore { path: root });
+        }
+        let objects = ObjectStore::new(root.join("objects/sha256"), root.join("tmp"));
+        Ok(Self { root, objects })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The content-addressed objects.
+    pub fn objects(&self) -> &ObjectStore {
+        &self.objects
+    }
+    /// `snapshots/`.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+    /// `public/`: what `serve` exposes and clients read.
+    pub fn public_dir(&self) -> PathBuf {
+        self.root.join("public")
+    }
+    /// `transfer/`: export ledger and import record.
+    pub fn transfer_dir(&self) -> PathBuf {
+        self.root.join("transfer")
+    }
+    /// `tmp/`: scratch space on the store's filesystem.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    /// `audit.jsonl`.
+    pub fn audit_path(&self) -> PathBuf {
+        self.root.join("audit.jsonl")
+    }
+    /// `lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+    /// Take the writer lock (fails at once when another writer holds it).
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        StoreLock::acquire(&self.lock_path())
+    }
+}
+
+/// Write `bytes` to `path` atomically: temp file in the same directory, fsync, rename,
+/// fsync the directory. A reader sees the old file or the new one, never a torn write.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|source| StoreError::io(dir, source))?;
+    tmp.write_all(bytes)
+        .map_err(|e| StoreError::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| StoreError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::io(path, e.error))?;
+    sync_dir(dir)?;
+    Ok(())
+}
+
+/// fsync a directory so a rename inside it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs_err::File::open(dir)?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The sync driver: plan with a [`Repository`], download what the store lacks, record a
+//! snapshot, optionally publish. Format-agnostic; the CLI calls it once per mirror.
+
+use serde::Serialize;
+
+use crate::audit::AuditRecord;
+use crate::fetch::{FetchError, FetchJob, FetchStats};
+use crate::publish::Published;
+use crate::repository::{Plan, Repository, Source, SyncContext};
+use crate::snapshot::{Snapshot, SnapshotFile};
+use crate::store::StoreError;
+
+/// How to sync.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Plan and count, download nothing, write no snapshot.
+    pub dry_run: bool,
+    /// Publish the new snapshot when the sync succeeds.
+    pub publish: bool,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// The mirror.
+    pub mirror: String,
+    /// `unchanged`, `synced` or `dry-run`.
+    pub outcome: &'static str,
+    /// The snapshot now current (new or previous).
+    pub snapshot: Option<String>,
+    /// Files in the tree.
+    pub files: usize,
+    /// Bytes in the tree.
+    pub bytes: u64,
+    /// Files the store lacked (downloaded, or to download in a dry run).
+    pub missing_files: usize,
+    /// Bytes the store lacked.
+    pub missing_bytes: u64,
+    /// What the fetcher did during this sync (requests, bytes, objects).
+    pub fetched: FetchStats,
+    /// Format-specific facts from the plan.
+    pub summary: serde_json::Value,
+    /// Set when the sync also published.
+    pub published: Option<String>,
+}
+
+/// A sync failed; nothing was published and no snapshot was written.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The repository's planning failed (upstream trust, parsing, selection).
+    #[error("{mirror}: {source}")]
+    Repository {
+        /// The mirror.
+        mirror: String,
+        /// The format's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A download failed (after retries) or did not verify.
+    #[error("{mirror}: {source}")]
+    Fetch {
+        /// The mirror.
+        mirror: String,
+        /// The fetch error (names the URL).
+        source: FetchError,
+    },
+    /// The store refused something.
+    #[error("{mirror}: {source}")]
+    Store {
+        /// The mirror.
+        mirror: String,
+        /// The store error.
+        source: StoreError,
+    },
+}
+
+/// Sync one mirror. The caller holds the store lock.
+pub async fn sync<R: Repository>(
+    repo: &R,
+    ctx: &SyncContext<'_>,
+    options: SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let mirror = repo.name().to_owned();
+    let store_err = |source| SyncError::Store {
+        mirror: mirror.clone(),
+        source,
+    };
+    let before = ctx.fetcher.stats();
+    let plan = repo.plan(ctx).await.map_err(|e| SyncError::Repository {
+        mirror: mirror.clone(),
+        source: Box::new(e),
+    })?;
+    let fetched_since = |s: FetchStats| FetchStats {
+        requests: s.requests - before.requests,
+        bytes: s.bytes - before.bytes,
+        objects: s.objects - before.objects,
+    };
+
+    let plan = match plan {
+        Plan::Unchanged => {
+            let previous = ctx.previous;
+            tracing::info!(%mirror, "upstream unchanged since the last snapshot");
+            return Ok(SyncReport {
+                mirror: mirror.clone(),
+                outcome: "unchanged",
+                snapshot: previous.map(|s| s.id.clone()),
+                files: previous.map_or(0, |s| s.files.len()),
+                bytes: previous.map_or(0, Snapshot::total_size),
+                missing_files: 0,
+                missing_bytes: 0,
+                fetched: fetched_since(ctx.fetcher.stats()),
+                summary: serde_json::Value::Null,
+                published: None,
+            });
+        }
+        Plan::Changed(plan) => plan,
+    };
+
+    let objects = ctx.store.objects();
+    let mut jobs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut missing_bytes = 0;
+    for file in &plan.files {
+        if objects.contains(&file.expected.sha256) || !seen.insert(file.expected.sha256) {
+            continue;
+        }
+        match &file.source {
+            Source::Url(url) => {
+                missing_bytes += file.expected.size.unwrap_or(0);
+                jobs.push(FetchJob {
+                    url: url.clone(),
+                    expected: file.expected,
+                });
+            }
+            Source::Stored => {
+                return Err(store_err(StoreError::MissingObject {
+                    digest: file.expected.sha256,
+                    path: file.path.clone(),
+                }));
+            }
+        }
+    }
+    let missing_files = jobs.len();
+    let files: Vec<SnapshotFile> = plan
+        .files
+        .iter()
+        .map(|f| SnapshotFile {
+            path: f.path.clone(),
+            sha256: f.expected.sha256,
+            size: f.expected.size.unwrap_or(0),
+        })
+        .collect();
+    let bytes = files.iter().map(|f| f.size).sum();
+
+    if options.dry_run {
+        return Ok(SyncReport {
+            mirror: mirror.clone(),
+            outcome: "dry-run",
+            snapshot: ctx.previous.map(|s| s.id.clone()),
+            files: files.len(),
+            bytes,
+            missing_files,
+            missing_bytes,
+            fetched: fetched_since(ctx.fetcher.stats()),
+            summary: plan.summary,
+            published: None,
+        });
+    }
+
+    ctx.reporter.begin(
+        &format!("{mirror}: downloading {missing_files} files"),
+        Some(missing_bytes),
+    );
+    let result = ctx.fetcher.fetch_objects(jobs, objects, ctx.reporter).await;
+    ctx.reporter.finish();
+    result.map_err(|source| SyncError::Fetch {
+        mirror: mirror.clone(),
+        source,
+    })?;
+
+    // Sizes unknown at plan time are read from the verified objects.
+    let mut files = files;
+    for f in &mut files {
+        if f.size == 0 {
+            f.size = objects.size(&f.sha256).map_err(store_err)?;
+        }
+    }
+    let mut snapshot = Snapshot::new(
+        &mirror,
+        repo.kind(),
+        repo.upstream(),
+        &plan.fingerprint,
+        files,
+    )
+    .map_err(store_err)?;
+    // Same tree as before (e.g. upstream re-signed with no content change): keep its id.
+    if let Some(previous) = ctx.previous
+        && previous.files == snapshot.files
+        && previous.fingerprint == snapshot.fingerprint
+    {
+        snapshot = previous.clone();
+    } else {
+        ctx.store.save_snapshot(&snapshot).map_err(store_err)?;
+    }
+    let fetched = fetched_since(ctx.fetcher.stats());
+    ctx.store
+        .audit(&AuditRecord::new(
+            "sync",
+            Some(&mirror),
+            serde_json::json!({
+                "upstream": repo.upstream(),
+                "snapshot": snapshot.id,
+                "files": snapshot.files.len(),
+                "bytes": snapshot.total_size(),
+                "downloaded_objects": fetched.objects,
+                "downloaded_bytes": fetched.bytes,
+                "summary": plan.summary,
+            }),
+        ))
+        .map_err(store_err)?;
+
+    let published = if options.publish {
+        Some(publish_snapshot(ctx.store, &snapshot).map_err(store_err)?)
+    } else {
+        None
+    };
+    Ok(SyncReport {
+        mirror: mirror.clone(),
+        outcome: "synced",
+        snapshot: Some(snapshot.id.clone()),
+        files: snapshot.files.len(),
+        bytes: snapshot.total_size(),
+        missing_files,
+        missing_bytes,
+        fetched,
+        summary: plan.summary,
+        published: published.map(|p| p.snapshot),
+    })
+}
+
+/// Publish a snapshot and record it in the audit log.
+pub fn publish_snapshot(
+    store: &crate::store::Store,
+    snapshot: &Snapshot,
+) -> Result<Published, StoreError> {
+    let published = store.publish(snapshot)?;
+    store.audit(&AuditRecord::new(
+        "publish",
+        Some(&snapshot.mirror),
+        serde_json::json!({"snapshot": published.snapshot, "previous": published.previous}),
+    ))?;
+    Ok(published)
+}

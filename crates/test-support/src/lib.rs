@@ -1,0 +1,31 @@
+//! # mirror-test-support
+//!
+//! Helpers shared by the tests of every mirror crate, so that no crate grows its own copy:
+//!
+//! - [`TestServer`]: a loopback HTTP upstream serving a directory (Range requests included)
+//!   on an OS-chosen port, on its own thread and runtime so that both plain `#[test]`s and
+//!   `#[tokio::test]`s can use it. It records every request and injects [`Fault`]s per path
+//!   (error statuses, truncated or stalled bodies, corrupted bytes, delays).
+//! - [`fixtures`]: the real fixture tree named by `MIRROR_FIXTURES`, or `None` (and a
+//!   "skipping" line) when it is unset; [`copy_tree`] for tests that must modify a copy.
+//!
+//! ```
+//! use mirror_test_support::{Fault, TestServer};
+//! let dir = tempfile::tempdir().expect("tempdir");
+//! std::fs::write(dir.path().join("hello.txt"), b"hello").expect("write");
+//! let server = TestServer::serve_dir(dir.path());
+//! server.inject("/hello.txt", Fault::Status(503));
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//! assert!(server.requests().is_empty());
+//! ```
+//!
+//! This crate depends on no mirror crate on purpose: `mirror-core` uses it as a
+//! dev-dependency, and a cycle would give core's unit tests two incompatible copies of
+//! core's types.
+#![forbid(unsafe_code)]
+
+mod fixtures;
+mod server;
+
+pub use fixtures::{copy_tree, fixtures, workspace_root};
+pub use server::{Fault, RecordedRequest, TestServer};

@@ -1,0 +1,228 @@
+//! APT end to end: a loopback upstream serving the real bookworm fixture, `mirror-cli
+//! sync` of jq, sl and tree with their closure, `mirror-cli serve`, and a real
+//! `apt-get update && apt-get install --download-only` trusting only our key.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::apt::{self, AptRoot};
+use common::{Served, cli, cli_json, ok};
+use mirror_test_support::TestServer;
+
+/// The 13 packages of the jq/sl/tree closure with Recommends (fixture README).
+const CLOSURE: [&str; 13] = [
+    "gcc-12-base",
+    "jq",
+    "libc6",
+    "libgcc-s1",
+    "libgpm2",
+    "libidn2-0",
+    "libjq1",
+    "libncurses6",
+    "libonig5",
+    "libtinfo6",
+    "libunistring2",
+    "sl",
+    "tree",
+];
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+/// A temp dir with a fresh signing key and a mirror.toml for `upstream`.
+fn setup(upstream: &str, keyring: &Path) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    let config = path.join("mirror.toml");
+    ok(&cli(
+        &config,
+        &[
+            "keygen",
+            "--out",
+            path.join("keys/signing.asc").to_str().expect("utf8"),
+        ],
+    ));
+    std::fs::write(
+        &config,
+        format!(
+            r#"store = "store"
+[signing]
+key = "keys/signing.asc"
+[fetch]
+retries = 1
+[[apt]]
+name = "debian"
+url = "{upstream}"
+suites = ["bookworm"]
+components = ["main"]
+architectures = ["amd64"]
+keyring = "{}"
+packages = ["jq", "sl", "tree"]
+"#,
+            keyring.display()
+        ),
+    )
+    .expect("config");
+    Setup {
+        _dir: dir,
+        dir: path,
+        config,
+    }
+}
+
+fn fixture() -> Option<PathBuf> {
+    mirror_test_support::fixtures().map(|f| f.join("debian-bookworm"))
+}
+
+#[test]
+fn filtered_mirror_installs_with_real_apt_get() {
+    let Some(fixture) = fixture() else { return };
+    if !apt::available() {
+        return;
+    }
+    let upstream = TestServer::serve_dir(&fixture);
+    let s = setup(
+        &upstream.url(),
+        &fixture.join("keyrings/debian-archive-keyring.gpg"),
+    );
+
+    let (out, json) = cli_json(&s.config, &["sync"]);
+    ok(&out);
+    let report = &json["mirrors"][0];
+    assert_eq!(report["outcome"], "synced");
+    assert_eq!(report["missing_files"], 13, "{json}");
+    assert!(report["published"].is_string());
+
+    let served = Served::start(&s.config);
+    let root = AptRoot::new(
+        &format!("{}/debian", served.url),
+        "bookworm",
+        "main",
+        &s.dir.join("keys/signing.asc.pub"),
+    );
+    let update = root.apt_get(&["-q", "update"]);
+    assert!(
+        update.status.success(),
+        "apt-get update: {}",
+        apt::show(&update)
+    );
+    let stderr = String::from_utf8_lossy(&update.stderr);
+    assert!(
+        !stderr.contains("W:") && !stderr.contains("E:"),
+        "{}",
+        apt::show(&update)
+    );
+    let install = root.apt_get(&["-q", "install", "-y", "--download-only", "jq", "sl", "tree"]);
+    assert!(
+        install.status.success(),
+        "apt-get install: {}",
+        apt::show(&install)
+    );
+    let got: Vec<String> = root
+        .downloaded()
+        .iter()
+        .map(|f| f.split('_').next().expect("name").to_owned())
+        .collect();
+    assert_eq!(got, CLOSURE, "apt downloaded exactly the closure");
+
+    // A second sync with nothing changed upstream fetches only the Release files.
+    let before = upstream.requests().len();
+    let (out, json) = cli_json(&s.config, &["sync"]);
+    ok(&out);
+    let report = &json["mirrors"][0];
+    assert_eq!(report["outcome"], "unchanged", "{json}");
+    assert_eq!(report["fetched"]["objects"], 0);
+    let again: Vec<String> = upstream.requests()[before..].to_vec();
+    assert!(
+        again
+            .iter()
+            .all(|p| p.contains("/dists/bookworm/") && !p.ends_with(".deb")),
+        "no-op re-sync fetched only release files: {again:?}"
+    );
+    println!("no-op re-sync requested: {again:?}");
+}
+
+#[test]
+fn tampered_deb_fails_sync_and_keeps_published_tree() {
+    let Some(fixture) = fixture() else { return };
+    let copy = tempfile::tempdir().expect("tempdir");
+    mirror_test_support::copy_tree(&fixture, copy.path()).expect("copy fixture");
+    let upstream = TestServer::serve_dir(copy.path());
+    let s = setup(
+        &upstream.url(),
+        &fixture.join("keyrings/debian-archive-keyring.gpg"),
+    );
+    ok(&cli(&s.config, &["sync"]));
+    let live = s.dir.join("store/public/debian");
+    let before = std::fs::read_link(&live).expect("published link");
+
+    // Upstream's .deb bytes change while its signed index still names the old digest:
+    // the mirror must refuse the new bytes.
+    let deb = copy.path().join("pool/main/s/sl/sl_5.02-1+b1_amd64.deb");
+    let mut bytes = std::fs::read(&deb).expect("read deb");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&deb, bytes).expect("write");
+    // Drop the stored copy of sl so the next sync must download it again (the published
+    // tree keeps its own hard link, so what clients see is unaffected).
+    let original =
+        std::fs::read(fixture.join("pool/main/s/sl/sl_5.02-1+b1_amd64.deb")).expect("read");
+    let hex = mirror_core::Sha256Digest::of(&original).to_hex();
+    std::fs::remove_file(
+        s.dir
+            .join("store/objects/sha256")
+            .join(&hex[..2])
+            .join(&hex),
+    )
+    .expect("rm object");
+    // Force a fresh plan by removing snapshots (fingerprint shortcut off).
+    std::fs::remove_dir_all(s.dir.join("store/snapshots/debian")).expect("rm snapshots");
+    let out = cli(&s.config, &["sync"]);
+    assert_eq!(out.status.code(), Some(4), "{}", apt::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sl_5.02-1+b1_amd64.deb"),
+        "error names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("SHA-256 mismatch") || stderr.contains("mismatch"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_link(&live).expect("link"),
+        before,
+        "published tree untouched"
+    );
+}
+
+#[test]
+fn wrong_keyring_is_refused() {
+    let Some(fixture) = fixture() else { return };
+    let upstream = TestServer::serve_dir(&fixture);
+    let other = tempfile::tempdir().expect("tempdir");
+    let other_key = other.path().join("other.asc");
+    ok(&cli(
+        &other.path().join("none.toml"),
+        &["keygen", "--out", other_key.to_str().expect("utf8")],
+    ));
+    let s = setup(&upstream.url(), &other.path().join("other.asc.pub"));
+    let out = cli(&s.config, &["sync"]);
+    assert_eq!(out.status.code(), Some(4), "{}", apt::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("InRelease"),
+        "error names the file: {stderr}"
+    );
+    assert!(
+        !s.dir.join("store/public/debian").exists(),
+        "nothing published"
+    );
+    assert!(
+        upstream.requests().iter().all(|p| !p.ends_with(".deb")),
+        "no package fetched"
+    );
+}
