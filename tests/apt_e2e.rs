@@ -226,3 +226,53 @@ fn wrong_keyring_is_refused() {
         "no package fetched"
     );
 }
+
+#[test]
+fn init_from_system_mirrors_what_the_machine_runs() {
+    let Some(fixture) = fixture() else { return };
+    let upstream = TestServer::serve_dir(&fixture);
+    let system = tempfile::tempdir().expect("tempdir");
+    let etc = system.path().join("etc/apt");
+    std::fs::create_dir_all(etc.join("sources.list.d")).expect("mkdir");
+    std::fs::write(
+        etc.join("sources.list"),
+        format!(
+            "deb [signed-by={}] {} bookworm main\ndeb-src {} bookworm main\n",
+            fixture.join("keyrings/debian-archive-keyring.gpg").display(),
+            upstream.url(),
+            upstream.url()
+        ),
+    )
+    .expect("sources.list");
+    std::fs::create_dir_all(system.path().join("var/lib/dpkg")).expect("mkdir");
+    std::fs::write(
+        system.path().join("var/lib/dpkg/status"),
+        "Package: jq\nStatus: install ok installed\nVersion: 1.6\n\n\
+         Package: tree\nStatus: install ok installed\n\n\
+         Package: sl\nStatus: deinstall ok config-files\n\n\
+         Package: not-in-this-upstream\nStatus: install ok installed\n",
+    )
+    .expect("status");
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("mirror.toml");
+    let out = std::process::Command::new(common::bin())
+        .args(["--config", config.to_str().expect("utf8"), "init", "--from-system"])
+        .env("MIRROR_SYSTEM_ROOT", system.path())
+        .output()
+        .expect("runs");
+    ok(&out);
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let selected: Vec<String> = json["mirrors"][0]["summary"]["selected"]
+        .as_array()
+        .expect("selected names")
+        .iter()
+        .map(|v| v.as_str().expect("str").to_owned())
+        .collect();
+    assert!(selected.contains(&"jq".to_owned()) && selected.contains(&"libc6".to_owned()));
+    assert!(selected.contains(&"tree".to_owned()));
+    assert!(!selected.contains(&"sl".to_owned()), "removed packages are not mirrored");
+    let warnings = json["mirrors"][0]["summary"]["warnings"].to_string();
+    assert!(warnings.contains("not-in-this-upstream"), "{warnings}");
+}

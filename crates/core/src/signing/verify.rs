@@ -507,6 +507,32 @@ mod tests {
     }
 
     #[test]
+    fn crlf_line_endings_verify_to_the_same_text() {
+        let Some(debian) = Debian::load() else { return };
+        let keyring = debian.keyring("debian-archive-keyring.gpg");
+        let lf = verify_cleartext(&keyring, &debian.in_release, "InRelease").expect("verifies");
+        let text = String::from_utf8(debian.in_release.clone()).expect("utf-8");
+        let crlf = text.replace('\n', "\r\n");
+        let verified = verify_cleartext(&keyring, crlf.as_bytes(), "InRelease").expect("CRLF");
+        assert_eq!(verified, lf);
+    }
+
+    #[test]
+    fn corrupt_armor_gives_a_short_parse_error() {
+        let Some(debian) = Debian::load() else { return };
+        let keyring = debian.keyring("debian-archive-keyring.gpg");
+        let text = String::from_utf8(debian.in_release.clone()).expect("utf-8");
+        let armor_start = text.find(BEGIN_SIGNATURE).expect("armor") + BEGIN_SIGNATURE.len() + 2;
+        let mut corrupt = text.clone();
+        corrupt.replace_range(armor_start..armor_start + 4, "!!!!");
+        let error = verify_cleartext(&keyring, corrupt.as_bytes(), "mirror/InRelease")
+            .expect_err("corrupt armor");
+        let message = error.to_string();
+        assert!(message.starts_with("mirror/InRelease: "), "{message}");
+        assert!(message.len() < 600, "{message}");
+    }
+
+    #[test]
     fn expired_keys_are_refused() {
         let Some(debian) = Debian::load() else { return };
         // The bookworm release key expires on 2031-01-21; in 2032 it no longer vouches.
