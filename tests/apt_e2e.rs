@@ -238,7 +238,9 @@ fn init_from_system_mirrors_what_the_machine_runs() {
         etc.join("sources.list"),
         format!(
             "deb [signed-by={}] {} bookworm main\ndeb-src {} bookworm main\n",
-            fixture.join("keyrings/debian-archive-keyring.gpg").display(),
+            fixture
+                .join("keyrings/debian-archive-keyring.gpg")
+                .display(),
             upstream.url(),
             upstream.url()
         ),
@@ -257,7 +259,12 @@ fn init_from_system_mirrors_what_the_machine_runs() {
     let work = tempfile::tempdir().expect("tempdir");
     let config = work.path().join("mirror.toml");
     let out = std::process::Command::new(common::bin())
-        .args(["--config", config.to_str().expect("utf8"), "init", "--from-system"])
+        .args([
+            "--config",
+            config.to_str().expect("utf8"),
+            "init",
+            "--from-system",
+        ])
         .env("MIRROR_SYSTEM_ROOT", system.path())
         .output()
         .expect("runs");
@@ -272,7 +279,114 @@ fn init_from_system_mirrors_what_the_machine_runs() {
         .collect();
     assert!(selected.contains(&"jq".to_owned()) && selected.contains(&"libc6".to_owned()));
     assert!(selected.contains(&"tree".to_owned()));
-    assert!(!selected.contains(&"sl".to_owned()), "removed packages are not mirrored");
+    assert!(
+        !selected.contains(&"sl".to_owned()),
+        "removed packages are not mirrored"
+    );
     let warnings = json["mirrors"][0]["summary"]["warnings"].to_string();
     assert!(warnings.contains("not-in-this-upstream"), "{warnings}");
+}
+
+/// A small upstream signed by a key of the test's own: the fixture's 13 pool files and
+/// their real stanzas, with generated indices and a signed Release.
+fn small_signed_upstream(fixture: &Path, dir: &Path) -> PathBuf {
+    use mirror_apt::generate::{FilteredIndex, filtered_suite};
+    let packages_xz =
+        std::fs::read(fixture.join("dists/bookworm/main/binary-amd64/Packages.xz")).expect("read");
+    let packages = mirror_core::compression::decompress(
+        &packages_xz,
+        mirror_core::compression::Compression::Xz,
+        1 << 30,
+        "fixture",
+    )
+    .expect("xz");
+    let mut subset = Vec::new();
+    for paragraph in mirror_apt::Paragraphs::new(&packages) {
+        let filename = paragraph
+            .get_str("Filename")
+            .expect("field")
+            .expect("Filename");
+        if fixture.join(filename).is_file() {
+            subset.extend_from_slice(paragraph.raw());
+            subset.extend_from_slice(b"\n");
+        }
+    }
+    let release_text =
+        std::fs::read_to_string(fixture.join("dists/bookworm/Release")).expect("Release");
+    let release = mirror_apt::Release::parse(&release_text).expect("parses");
+    let key = mirror_core::signing::SigningKey::generate("upstream test key").expect("key");
+    let files = filtered_suite(
+        &release,
+        &[FilteredIndex {
+            component: "main".into(),
+            architecture: "amd64".into(),
+            packages: subset,
+        }],
+        &["main".into()],
+        &["amd64".into()],
+        &key,
+    )
+    .expect("generate");
+    let root = dir.join("upstream");
+    for (path, bytes) in files {
+        let dest = root.join("dists/bookworm").join(path);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::write(dest, bytes).expect("write");
+    }
+    mirror_test_support::copy_tree(&fixture.join("pool"), &root.join("pool")).expect("pool");
+    let key_path = dir.join("upstream.asc");
+    std::fs::write(&key_path, key.armored_public().expect("armor")).expect("key");
+    root
+}
+
+#[test]
+fn full_mirror_keeps_upstream_signature_and_apt_trusts_upstream_key() {
+    let Some(fixture) = fixture() else { return };
+    if !apt::available() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let upstream_dir = small_signed_upstream(&fixture, work.path());
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let upstream_key = work.path().join("upstream.asc");
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[[apt]]\nname = \"debian\"\nurl = \"{}\"\nsuites = [\"bookworm\"]\nkeyring = \"{}\"\n",
+            upstream.url(),
+            upstream_key.display()
+        ),
+    )
+    .expect("config");
+    // No [signing] key at all: a full mirror needs none.
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["missing_files"], 13, "{json}");
+    let live = work.path().join("store/public/debian/dists/bookworm");
+    for name in [
+        "InRelease",
+        "Release",
+        "Release.gpg",
+        "main/binary-amd64/Packages.xz",
+    ] {
+        assert_eq!(
+            std::fs::read(live.join(name)).expect("published"),
+            std::fs::read(upstream_dir.join("dists/bookworm").join(name)).expect("upstream"),
+            "{name} kept byte for byte"
+        );
+    }
+
+    let served = Served::start(&config);
+    let root = AptRoot::new(
+        &format!("{}/debian", served.url),
+        "bookworm",
+        "main",
+        &upstream_key,
+    );
+    let update = root.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", apt::show(&update));
+    let install = root.apt_get(&["-q", "install", "-y", "--download-only", "jq", "sl", "tree"]);
+    assert!(install.status.success(), "{}", apt::show(&install));
+    assert_eq!(root.downloaded().len(), 13);
 }

@@ -252,6 +252,8 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, offset: usize) -> Option<Result<Field<'a>, ControlError>> {
         let input = self.input;
         let line = line_number(input, offset);
@@ -282,13 +284,14 @@ impl<'a> Iterator for Fields<'a> {
         if start >= end {
             return None;
         }
-        // Scanning the name byte by byte checks it and finds the colon in one go; names
-        // are short, so this beats a memchr call.
-        let mut colon = start;
-        while colon < end && is_name_byte(input[colon]) {
-            colon += 1;
-        }
-        if colon == start || colon == end || input[colon] != b':' || input[start] == b'#' || input[start] == b'-' {
+        // memchr finds the colon; a branch-free pass then checks the name's bytes (a colon
+        // on a later line leaves a newline in the "name", which fails the check).
+        let Some(colon) = memchr(b':', &input[start..end]).map(|index| start + index) else {
+            return self.fail(start);
+        };
+        let name = &input[start..colon];
+        let invalid = name.iter().fold(false, |invalid, &byte| invalid | !is_name_byte(byte));
+        if invalid || name.is_empty() || name[0] == b'#' || name[0] == b'-' {
             return self.fail(start);
         }
         let mut value_start = colon + 1;
@@ -319,7 +322,7 @@ impl<'a> Iterator for Fields<'a> {
         while let [head @ .., b' ' | b'\t'] = value {
             value = head;
         }
-        Some(Ok(Field { name: &input[start..colon], value }))
+        Some(Ok(Field { name, value }))
     }
 }
 

@@ -106,9 +106,9 @@ mod tests {
     use super::*;
 
     const UPSTREAM: &str = r#"{"info":{"subdir":"linux-64","base_url":"https://elsewhere.invalid/x/","z":[1, 2]},
-      "packages":{"b-1-0.tar.bz2":{"name":"b", "version":"1","build":"0",  "depends":["a"]},
-                  "a-1-0.tar.bz2":{"name":"a","version":"1","build":"0"}},
-      "packages.conda":{"a\u002d2-0.conda":{"name" : "a","version":"2","build":"0"}},
+      "packages":{"b-1-0.tar.bz2":{"name":"b", "version":"1","build":"0","build_number":0,  "depends":["a"]},
+                  "a-1-0.tar.bz2":{"name":"a","version":"1","build":"0","build_number":0}},
+      "packages.conda":{"a\u002d2-0.conda":{"name" : "a","version":"2","build":"0","build_number":0}},
       "removed":["old-1-0.tar.bz2"],"repodata_version":2}"#;
 
     #[test]

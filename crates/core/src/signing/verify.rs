@@ -299,19 +299,30 @@ fn check_signature(
     let mut reasons = Vec::new();
     for (cert, component) in candidates {
         let key = component.fingerprint();
+        // Name the key only where the issuer did not already (key-id-only issuers).
+        let prefix = if issuer == key {
+            String::new()
+        } else {
+            format!("key {key}: ")
+        };
         if let Err(reason) = policy::check_signing_key(cert, component, now) {
-            reasons.push(format!("key {key}: {reason}"));
+            reasons.push(format!("{prefix}{reason}"));
             continue;
         }
         if created < component.created_at() {
-            reasons.push(format!("key {key}: the signature is older than the key"));
+            reasons.push(format!("{prefix}the signature is older than the key"));
             continue;
         }
         match component.verify(signature, data) {
             Ok(()) => return Ok(format!("{:X}", cert.fingerprint())),
-            Err(error) => reasons.push(format!(
-                "key {key}: the signature does not match the data (modified or corrupt): {error}"
-            )),
+            Err(error) => {
+                // rPGP's text here is an assertion dump; it helps debugging, not operators.
+                tracing::debug!(key, %error, "signature check failed");
+                reasons.push(format!(
+                    "{prefix}the signature does not match the data (the document was \
+                     modified or is corrupt)"
+                ));
+            }
         }
     }
     Err(reject(reasons.join("; ")))

@@ -1,0 +1,325 @@
+//! One object into the store: verification, retries, resume.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mirror_test_support::Fault;
+
+use super::*;
+
+#[tokio::test]
+async fn fetch_object_downloads_verifies_and_then_skips() {
+    let body = content(100_000, 1);
+    let up = upstream(&[("pkg.deb", &body)]);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let reporter = CountingReporter::default();
+    let url = up.server.url_for("pkg.deb");
+
+    let fetched = fetcher
+        .fetch_object(&url, expected(&body), up.store.objects(), &reporter)
+        .await
+        .expect("download");
+    assert_eq!(
+        fetched,
+        Fetched::Downloaded {
+            bytes: body.len() as u64
+        }
+    );
+    let digest = Sha256Digest::of(&body);
+    assert_eq!(up.store.objects().read(&digest).expect("object"), body);
+    assert_eq!(reporter.0.load(Ordering::Relaxed), body.len() as u64);
+    assert_eq!(
+        fetcher.stats(),
+        FetchStats {
+            requests: 1,
+            bytes: body.len() as u64,
+            objects: 1
+        }
+    );
+    assert_eq!(temp_files(&up.store), 0);
+
+    let again = fetcher
+        .fetch_object(&url, expected(&body), up.store.objects(), &NoReporter)
+        .await
+        .expect("present");
+    assert_eq!(again, Fetched::AlreadyPresent);
+    assert_eq!(up.server.requests(), ["/pkg.deb"], "no second request");
+}
+
+#[tokio::test]
+async fn fetch_wrong_bytes_are_refused_naming_url_and_digests() {
+    let body = content(10_000, 2);
+    let up = upstream(&[("pkg.deb", &body)]);
+    up.server.inject("/pkg.deb", Fault::WrongBytes);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let url = up.server.url_for("pkg.deb");
+
+    let error = fetcher
+        .fetch_object(&url, expected(&body), up.store.objects(), &NoReporter)
+        .await
+        .expect_err("corrupted content");
+    let FetchError::Verify {
+        source:
+            StoreError::DigestMismatch {
+                expected: want,
+                actual,
+                ..
+            },
+        ..
+    } = &error
+    else {
+        panic!("expected a digest mismatch, got {error:?}");
+    };
+    assert_eq!(*want, Sha256Digest::of(&body));
+    assert_ne!(actual, want);
+    let message = error.to_string();
+    for part in [url.as_str(), &want.to_hex(), &actual.to_hex()] {
+        assert!(message.contains(part), "{message:?} lacks {part}");
+    }
+    assert_eq!(up.server.requests().len(), 1, "a mismatch is not retried");
+    assert!(up.store.objects().list().expect("list").is_empty());
+    assert_eq!(temp_files(&up.store), 0, "the temp file is removed");
+}
+
+#[tokio::test]
+async fn fetch_wrong_size_announced_is_refused_before_download() {
+    let body = content(10_000, 3);
+    let up = upstream(&[("pkg.deb", &body)]);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let mut wrong = expected(&body);
+    wrong.size = Some(9_999);
+    let error = fetcher
+        .fetch_object(
+            &up.server.url_for("pkg.deb"),
+            wrong,
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect_err("size");
+    assert!(
+        matches!(
+            &error,
+            FetchError::Verify {
+                source: StoreError::SizeMismatch {
+                    expected: 9_999,
+                    actual: 10_000,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(up.store.objects().list().expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn fetch_truncated_body_resumes_with_range() {
+    let body = content(200_000, 4);
+    let up = upstream(&[("big.deb", &body)]);
+    up.server.inject(
+        "/big.deb",
+        Fault::Truncate {
+            after_bytes: 50_000,
+            times: 1,
+        },
+    );
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+
+    let fetched = fetcher
+        .fetch_object(
+            &up.server.url_for("big.deb"),
+            expected(&body),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect("resumed download");
+    assert_eq!(fetched, Fetched::Downloaded { bytes: 200_000 });
+    let log = up.server.request_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].range, None);
+    assert_eq!(log[1].range.as_deref(), Some("bytes=50000-"));
+    // Every byte crossed the wire once: nothing was downloaded twice.
+    assert_eq!(fetcher.stats().bytes, 200_000);
+    assert_eq!(
+        up.store
+            .objects()
+            .read(&Sha256Digest::of(&body))
+            .expect("object"),
+        body
+    );
+}
+
+#[tokio::test]
+async fn fetch_restarts_whole_when_server_ignores_range() {
+    let body = content(200_000, 5);
+    let up = upstream(&[("big.deb", &body)]);
+    up.server.inject(
+        "/big.deb",
+        Fault::Truncate {
+            after_bytes: 50_000,
+            times: 1,
+        },
+    );
+    up.server.inject("/big.deb", Fault::IgnoreRange);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+
+    fetcher
+        .fetch_object(
+            &up.server.url_for("big.deb"),
+            expected(&body),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect("restarted download");
+    let log = up.server.request_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].range.as_deref(), Some("bytes=50000-"));
+    assert_eq!(
+        fetcher.stats().bytes,
+        250_000,
+        "the prefix, then the whole file"
+    );
+    assert_eq!(
+        up.store
+            .objects()
+            .read(&Sha256Digest::of(&body))
+            .expect("object"),
+        body
+    );
+}
+
+#[tokio::test]
+async fn fetch_retries_server_errors_then_succeeds() {
+    let body = content(1_000, 6);
+    let up = upstream(&[("pkg.deb", &body)]);
+    up.server.inject("/pkg.deb", Fault::Status(500));
+    up.server.inject("/pkg.deb", Fault::Status(503));
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    fetcher
+        .fetch_object(
+            &up.server.url_for("pkg.deb"),
+            expected(&body),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect("third attempt succeeds");
+    assert_eq!(up.server.request_count("/pkg.deb"), 3);
+    assert_eq!(fetcher.stats().requests, 3);
+
+    // metadata gets retry too
+    up.server.inject("/pkg.deb", Fault::Status(502));
+    let got = fetcher
+        .get(&up.server.url_for("pkg.deb"), 1 << 20)
+        .await
+        .expect("get");
+    assert_eq!(got.as_ref(), body.as_slice());
+    assert_eq!(up.server.request_count("/pkg.deb"), 5);
+}
+
+#[tokio::test]
+async fn fetch_persistent_server_error_gives_up_after_retries() {
+    let body = content(1_000, 7);
+    let up = upstream(&[("pkg.deb", &body)]);
+    up.server.inject_always("/pkg.deb", Fault::Status(500));
+    let fetcher = Fetcher::new(FetchOptions {
+        retries: 3,
+        ..fast_options()
+    })
+    .expect("fetcher");
+    let url = up.server.url_for("pkg.deb");
+    let error = fetcher
+        .fetch_object(&url, expected(&body), up.store.objects(), &NoReporter)
+        .await
+        .expect_err("always 500");
+    assert!(
+        matches!(&error, FetchError::Http { status: 500, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&url), "{error}");
+    assert_eq!(
+        up.server.request_count("/pkg.deb"),
+        4,
+        "one attempt + 3 retries"
+    );
+
+    // a client error is final at once
+    up.server.clear_faults();
+    up.server.clear_requests();
+    up.server.inject_always("/pkg.deb", Fault::Status(403));
+    let error = fetcher.get(&url, 1 << 20).await.expect_err("403");
+    assert!(
+        matches!(error, FetchError::Http { status: 403, .. }),
+        "{error:?}"
+    );
+    assert_eq!(up.server.request_count("/pkg.deb"), 1);
+}
+
+#[tokio::test]
+async fn fetch_not_found_is_not_retried() {
+    let up = upstream(&[]);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let url = up.server.url_for("missing.deb");
+    let error = fetcher.get(&url, 1 << 20).await.expect_err("404");
+    assert!(
+        matches!(&error, FetchError::NotFound { url: u } if *u == url),
+        "{error:?}"
+    );
+    assert_eq!(
+        fetcher.get_optional(&url, 1 << 20).await.expect("optional"),
+        None
+    );
+    let error = fetcher
+        .fetch_object(&url, expected(b"x"), up.store.objects(), &NoReporter)
+        .await
+        .expect_err("404");
+    assert!(matches!(error, FetchError::NotFound { .. }), "{error:?}");
+    up.server.inject("/gone", Fault::Status(410));
+    assert_eq!(
+        fetcher
+            .get_optional(&up.server.url_for("gone"), 10)
+            .await
+            .expect("410"),
+        None
+    );
+    assert_eq!(up.server.requests().len(), 4, "one request each");
+}
+
+#[tokio::test]
+async fn fetch_stall_times_out_and_resumes() {
+    let body = content(100_000, 8);
+    let up = upstream(&[("slow.deb", &body)]);
+    up.server.inject(
+        "/slow.deb",
+        Fault::Stall {
+            after_bytes: 30_000,
+            times: 1,
+        },
+    );
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let started = Instant::now();
+    fetcher
+        .fetch_object(
+            &up.server.url_for("slow.deb"),
+            expected(&body),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect("resumed after the stall");
+    assert!(started.elapsed() >= fast_options().read_timeout);
+    let log = up.server.request_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].range.as_deref(), Some("bytes=30000-"));
+    assert_eq!(
+        up.store
+            .objects()
+            .read(&Sha256Digest::of(&body))
+            .expect("object"),
+        body
+    );
+}
