@@ -97,6 +97,13 @@ fn filtered_mirror_installs_with_real_apt_get() {
     assert_eq!(report["missing_files"], 13, "{json}");
     assert!(report["published"].is_string());
 
+    let (out, status) = cli_json(&s.config, &["status"]);
+    ok(&out);
+    let mirror = &status["mirrors"][0];
+    assert_eq!(mirror["name"], "debian");
+    assert_eq!(mirror["published"], report["snapshot"], "{status}");
+    assert!(mirror["last_sync"].is_string());
+
     let served = Served::start(&s.config);
     let root = AptRoot::new(
         &format!("{}/debian", served.url),
@@ -389,4 +396,76 @@ fn full_mirror_keeps_upstream_signature_and_apt_trusts_upstream_key() {
     let install = root.apt_get(&["-q", "install", "-y", "--download-only", "jq", "sl", "tree"]);
     assert!(install.status.success(), "{}", apt::show(&install));
     assert_eq!(root.downloaded().len(), 13);
+}
+
+#[test]
+fn inspect_summarises_real_indices() {
+    let Some(fixture) = fixture() else { return };
+    let none = Path::new("/nonexistent/mirror.toml");
+    let packages = fixture.join("dists/bookworm/main/binary-amd64/Packages.xz");
+    let (out, json) = cli_json(none, &["inspect", packages.to_str().expect("utf8")]);
+    ok(&out);
+    assert_eq!(json["stanzas"], 63440, "fixture README: 63,440 packages");
+    assert_eq!(json["decoded_bytes"], 50_060_337);
+    let release = fixture.join("dists/bookworm/InRelease");
+    let (out, json) = cli_json(none, &["inspect", release.to_str().expect("utf8")]);
+    ok(&out);
+    assert_eq!(json["codename"], "bookworm");
+    assert_eq!(json["clearsigned"], true);
+    let out = cli(none, &["inspect", "/nonexistent/Packages.gz"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/Packages.gz"));
+}
+
+#[test]
+fn publish_rolls_back_to_an_older_snapshot() {
+    let Some(fixture) = fixture() else { return };
+    let upstream = TestServer::serve_dir(&fixture);
+    let s = setup(
+        &upstream.url(),
+        &fixture.join("keyrings/debian-archive-keyring.gpg"),
+    );
+    ok(&cli(&s.config, &["sync"]));
+    let first = std::fs::read_link(s.dir.join("store/public/debian")).expect("link");
+    // A different selection makes a second snapshot.
+    let text = std::fs::read_to_string(&s.config).expect("config");
+    std::fs::write(
+        &s.config,
+        text.replace(r#"["jq", "sl", "tree"]"#, r#"["sl"]"#),
+    )
+    .expect("write");
+    let (out, json) = cli_json(&s.config, &["sync"]);
+    ok(&out);
+    let second = json["mirrors"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let live = s.dir.join("store/public/debian");
+    assert!(
+        !live.join("pool/main/j/jq").exists(),
+        "jq no longer selected"
+    );
+    let first_id = first
+        .file_name()
+        .expect("id")
+        .to_str()
+        .expect("utf8")
+        .to_owned();
+    assert_ne!(first_id, second);
+    let (out, json) = cli_json(&s.config, &["publish", "debian", "--snapshot", &first_id]);
+    ok(&out);
+    assert_eq!(json["published"][0]["previous"], second.as_str());
+    assert!(
+        live.join("pool/main/j/jq").is_dir(),
+        "rolled back to the tree with jq"
+    );
+    // prune keeps the published snapshot even when it is not among the newest.
+    let (out, json) = cli_json(&s.config, &["prune", "--keep", "1"]);
+    ok(&out);
+    assert_eq!(
+        json["removed_snapshots"].as_array().map(Vec::len),
+        Some(0),
+        "{json}"
+    );
+    assert!(live.join("dists/bookworm/InRelease").is_file());
 }

@@ -50,7 +50,10 @@ impl ClosureOptions {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        ClosureOptions { architectures: architectures.into_iter().map(Into::into).collect(), recommends: true }
+        ClosureOptions {
+            architectures: architectures.into_iter().map(Into::into).collect(),
+            recommends: true,
+        }
     }
 
     /// Whether to follow Recommends (default `true`, like apt).
@@ -117,21 +120,43 @@ pub enum ClosureWarning {
 impl fmt::Display for ClosureWarning {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClosureWarning::Unsatisfiable { package, field, relation } => {
-                write!(formatter, "{package}: {field} `{relation}` is not satisfiable from the indices")
+            ClosureWarning::Unsatisfiable {
+                package,
+                field,
+                relation,
+            } => {
+                write!(
+                    formatter,
+                    "{package}: {field} `{relation}` is not satisfiable from the indices"
+                )
             }
-            ClosureWarning::Malformed { package, field, error } => {
+            ClosureWarning::Malformed {
+                package,
+                field,
+                error,
+            } => {
                 write!(formatter, "{package}: {field} ignored: {error}")
             }
-            ClosureWarning::VirtualRequest { requested, provider } => {
-                write!(formatter, "{requested} is a virtual package; selected its provider {provider}")
+            ClosureWarning::VirtualRequest {
+                requested,
+                provider,
+            } => {
+                write!(
+                    formatter,
+                    "{requested} is a virtual package; selected its provider {provider}"
+                )
             }
         }
     }
 }
 
 fn describe(package: &BinaryPackage<'_>) -> String {
-    format!("{} {} {}", package.name(), package.version(), package.architecture())
+    format!(
+        "{} {} {}",
+        package.name(),
+        package.version(),
+        package.architecture()
+    )
 }
 
 struct Provider<'a> {
@@ -164,7 +189,10 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
                 Ok(provides) => {
                     for relation in provides {
                         let version = relation.constraint.map(|constraint| constraint.version);
-                        providers.entry(relation.name).or_default().push(Provider { package: position, version });
+                        providers.entry(relation.name).or_default().push(Provider {
+                            package: position,
+                            version,
+                        });
                     }
                 }
                 Err(error) => warnings.push(ClosureWarning::Malformed {
@@ -174,7 +202,12 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
                 }),
             }
         }
-        PackageIndex { packages, by_name, providers, warnings }
+        PackageIndex {
+            packages,
+            by_name,
+            providers,
+            warnings,
+        }
     }
 
     /// Number of packages.
@@ -199,7 +232,11 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
 
     /// Positions of the packages providing `name`, in index order.
     pub fn providing(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
-        self.providers.get(name).into_iter().flatten().map(|provider| provider.package)
+        self.providers
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|provider| provider.package)
     }
 
     /// Problems found while indexing (malformed Provides).
@@ -208,8 +245,15 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
     }
 
     /// The closure of `requested` (`NAME` or `NAME:ARCH`); see the [module docs](self).
-    pub fn closure(&self, requested: &[&str], options: &ClosureOptions) -> Result<Closure<'p, 'a>, ClosureError> {
-        let native = options.architectures.first().ok_or(ClosureError::NoArchitectures)?;
+    pub fn closure(
+        &self,
+        requested: &[&str],
+        options: &ClosureOptions,
+    ) -> Result<Closure<'p, 'a>, ClosureError> {
+        let native = options
+            .architectures
+            .first()
+            .ok_or(ClosureError::NoArchitectures)?;
         let mut resolver = Resolver {
             index: self,
             options,
@@ -225,13 +269,23 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
             }
         }
         if !missing.is_empty() {
-            return Err(ClosureError::UnknownPackages { names: missing, architectures: options.architectures.clone() });
+            return Err(ClosureError::UnknownPackages {
+                names: missing,
+                architectures: options.architectures.clone(),
+            });
         }
         resolver.run();
         let mut indices = resolver.order;
         indices.sort_unstable();
-        let packages = indices.iter().map(|&position| self.packages[position]).collect();
-        Ok(Closure { indices, packages, warnings: resolver.warnings })
+        let packages = indices
+            .iter()
+            .map(|&position| self.packages[position])
+            .collect();
+        Ok(Closure {
+            indices,
+            packages,
+            warnings: resolver.warnings,
+        })
     }
 }
 
@@ -312,12 +366,22 @@ impl<'a> Resolver<'_, '_, 'a> {
     }
 
     fn configured(&self, architecture: &str) -> bool {
-        architecture == "all" || self.options.architectures.iter().any(|configured| configured == architecture)
+        architecture == "all"
+            || self
+                .options
+                .architectures
+                .iter()
+                .any(|configured| configured == architecture)
     }
 
     /// Whether `candidate` may satisfy a relation with `qualifier` from a package of
     /// architecture `from`.
-    fn architecture_fits(&self, from: &str, qualifier: Option<ArchQualifier<'_>>, candidate: &BinaryPackage<'_>) -> bool {
+    fn architecture_fits(
+        &self,
+        from: &str,
+        qualifier: Option<ArchQualifier<'_>>,
+        candidate: &BinaryPackage<'_>,
+    ) -> bool {
         let architecture = candidate.architecture();
         if !self.configured(architecture) {
             return false;
@@ -339,31 +403,55 @@ impl<'a> Resolver<'_, '_, 'a> {
             }
     }
 
-    fn real_matches<'s>(&'s self, from: &'s str, relation: &'s Relation<'_>) -> impl Iterator<Item = usize> + 's {
-        self.index.named(relation.name).iter().copied().filter(move |&position| {
-            let package = self.package(position);
-            self.architecture_fits(from, relation.arch_qualifier, package) && relation.accepts(Some(package.version()))
-        })
+    fn real_matches<'s>(
+        &'s self,
+        from: &'s str,
+        relation: &'s Relation<'_>,
+    ) -> impl Iterator<Item = usize> + 's {
+        self.index
+            .named(relation.name)
+            .iter()
+            .copied()
+            .filter(move |&position| {
+                let package = self.package(position);
+                self.architecture_fits(from, relation.arch_qualifier, package)
+                    && relation.accepts(Some(package.version()))
+            })
     }
 
-    fn provider_matches<'s>(&'s self, from: &'s str, relation: &'s Relation<'_>) -> impl Iterator<Item = usize> + 's {
-        self.index.providers.get(relation.name).into_iter().flatten().filter_map(move |provider| {
-            let package = self.package(provider.package);
-            let fits = self.architecture_fits(from, relation.arch_qualifier, package)
-                && relation.accepts(provider.version.as_ref());
-            fits.then_some(provider.package)
-        })
+    fn provider_matches<'s>(
+        &'s self,
+        from: &'s str,
+        relation: &'s Relation<'_>,
+    ) -> impl Iterator<Item = usize> + 's {
+        self.index
+            .providers
+            .get(relation.name)
+            .into_iter()
+            .flatten()
+            .filter_map(move |provider| {
+                let package = self.package(provider.package);
+                let fits = self.architecture_fits(from, relation.arch_qualifier, package)
+                    && relation.accepts(provider.version.as_ref());
+                fits.then_some(provider.package)
+            })
     }
 
     fn satisfied(&self, from: &str, relation: &Relation<'_>) -> bool {
-        self.real_matches(from, relation).any(|position| self.selected[position])
-            || self.provider_matches(from, relation).any(|position| self.selected[position])
+        self.real_matches(from, relation)
+            .any(|position| self.selected[position])
+            || self
+                .provider_matches(from, relation)
+                .any(|position| self.selected[position])
     }
 
     /// The highest version among `positions`, the earliest on ties.
     fn highest(&self, positions: impl Iterator<Item = usize>) -> Option<usize> {
         positions.max_by(|&left, &right| {
-            self.package(left).version().cmp(self.package(right).version()).then(right.cmp(&left))
+            self.package(left)
+                .version()
+                .cmp(self.package(right).version())
+                .then(right.cmp(&left))
         })
     }
 
@@ -375,7 +463,10 @@ impl<'a> Resolver<'_, '_, 'a> {
             .provider_matches(from, relation)
             .min_by_key(|&position| (Reverse(priority_rank(self.package(position))), position))?;
         let name = self.package(first).name();
-        self.highest(self.provider_matches(from, relation).filter(|&position| self.package(position).name() == name))
+        self.highest(
+            self.provider_matches(from, relation)
+                .filter(|&position| self.package(position).name() == name),
+        )
     }
 
     /// Selects `position` and its identical copies from other indices.
@@ -398,7 +489,14 @@ impl<'a> Resolver<'_, '_, 'a> {
     /// Selects the candidates of one request; `false` when there are none.
     fn request(&mut self, request: &str) -> Result<bool, ClosureError> {
         let (name, architectures) = match request.split_once(':') {
-            None => (request, self.options.architectures.iter().map(String::as_str).collect::<Vec<_>>()),
+            None => (
+                request,
+                self.options
+                    .architectures
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
             Some((name, architecture)) => {
                 if name.is_empty() || architecture.is_empty() {
                     return Err(ClosureError::InvalidRequest(request.to_owned()));
@@ -437,7 +535,10 @@ impl<'a> Resolver<'_, '_, 'a> {
             if let Some(provider) = self.choose(architecture, &relation) {
                 self.select(provider);
                 let provider = describe(self.package(provider));
-                self.warnings.push(ClosureWarning::VirtualRequest { requested: request.to_owned(), provider });
+                self.warnings.push(ClosureWarning::VirtualRequest {
+                    requested: request.to_owned(),
+                    provider,
+                });
                 found = true;
             }
         }
@@ -469,7 +570,11 @@ impl<'a> Resolver<'_, '_, 'a> {
             Ok(relations) => relations,
             Err(error) => {
                 let package = describe(package);
-                self.warnings.push(ClosureWarning::Malformed { package, field: field.name(), error });
+                self.warnings.push(ClosureWarning::Malformed {
+                    package,
+                    field: field.name(),
+                    error,
+                });
                 return;
             }
         };
@@ -478,14 +583,24 @@ impl<'a> Resolver<'_, '_, 'a> {
             if group.iter().any(|relation| self.satisfied(from, relation)) {
                 continue;
             }
-            match group.iter().find_map(|relation| self.choose(from, relation)) {
+            match group
+                .iter()
+                .find_map(|relation| self.choose(from, relation))
+            {
                 Some(choice) => self.select(choice),
                 // apt installs what it can of Recommends and ignores the rest.
                 None if field == DependencyField::Recommends => {}
                 None => {
-                    let relation = Relations { groups: vec![group.clone()] }.to_string();
+                    let relation = Relations {
+                        groups: vec![group.clone()],
+                    }
+                    .to_string();
                     let package = describe(package);
-                    self.warnings.push(ClosureWarning::Unsatisfiable { package, field: field.name(), relation });
+                    self.warnings.push(ClosureWarning::Unsatisfiable {
+                        package,
+                        field: field.name(),
+                        relation,
+                    });
                 }
             }
         }
@@ -504,30 +619,54 @@ mod tests {
         let mut text = String::new();
         for entry in entries {
             let mut parts = entry.splitn(4, ' ');
-            let [Some(name), Some(version), Some(architecture)] = [parts.next(), parts.next(), parts.next()] else {
+            let [Some(name), Some(version), Some(architecture)] =
+                [parts.next(), parts.next(), parts.next()]
+            else {
                 panic!("bad entry {entry}");
             };
-            text.push_str(&format!("Package: {name}\nVersion: {version}\nArchitecture: {architecture}\n"));
-            for field in parts.next().unwrap_or_default().split(';').filter(|field| !field.trim().is_empty()) {
+            text.push_str(&format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: {architecture}\n"
+            ));
+            for field in parts
+                .next()
+                .unwrap_or_default()
+                .split(';')
+                .filter(|field| !field.trim().is_empty())
+            {
                 text.push_str(&format!("{}\n", field.trim()));
             }
-            text.push_str(&format!("Filename: pool/{name}_{version}_{architecture}.deb\nSize: 1\nSHA256: {SHA}\n\n"));
+            text.push_str(&format!(
+                "Filename: pool/{name}_{version}_{architecture}.deb\nSize: 1\nSHA256: {SHA}\n\n"
+            ));
         }
         text
     }
 
     fn parse(text: &str) -> Vec<BinaryPackage<'_>> {
-        parse_packages(text.as_bytes()).collect::<Result<_, _>>().expect("test index parses")
+        parse_packages(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("test index parses")
     }
 
     /// `name=version:arch` of the closure, sorted.
-    fn resolve(packages: &[BinaryPackage<'_>], requested: &[&str], options: &ClosureOptions) -> (Vec<String>, Vec<ClosureWarning>) {
+    fn resolve(
+        packages: &[BinaryPackage<'_>],
+        requested: &[&str],
+        options: &ClosureOptions,
+    ) -> (Vec<String>, Vec<ClosureWarning>) {
         let index = PackageIndex::new(packages);
         let closure = index.closure(requested, options).expect("closure succeeds");
         let mut names: Vec<String> = closure
             .packages()
             .iter()
-            .map(|package| format!("{}={}:{}", package.name(), package.version(), package.architecture()))
+            .map(|package| {
+                format!(
+                    "{}={}:{}",
+                    package.name(),
+                    package.version(),
+                    package.architecture()
+                )
+            })
             .collect();
         names.sort();
         (names, closure.warnings().to_vec())
@@ -549,18 +688,34 @@ mod tests {
         ]);
         let packages = parse(&text);
         assert_eq!(resolve(&packages, &["lib"], &amd64()).0, ["lib=3.0:amd64"]);
-        assert_eq!(resolve(&packages, &["new"], &amd64()).0, ["lib=3.0:amd64", "new=1:amd64"]);
-        assert_eq!(resolve(&packages, &["old"], &amd64()).0, ["lib=1.0:amd64", "old=1:amd64"]);
+        assert_eq!(
+            resolve(&packages, &["new"], &amd64()).0,
+            ["lib=3.0:amd64", "new=1:amd64"]
+        );
+        assert_eq!(
+            resolve(&packages, &["old"], &amd64()).0,
+            ["lib=1.0:amd64", "old=1:amd64"]
+        );
         let (names, warnings) = resolve(&packages, &["gone"], &amd64());
         assert_eq!(names, ["gone=1:amd64"]);
         let relations: Vec<String> = warnings
             .iter()
             .map(|warning| match warning {
-                ClosureWarning::Unsatisfiable { package, field, relation } => format!("{package}|{field}|{relation}"),
+                ClosureWarning::Unsatisfiable {
+                    package,
+                    field,
+                    relation,
+                } => format!("{package}|{field}|{relation}"),
                 other => panic!("unexpected {other}"),
             })
             .collect();
-        assert_eq!(relations, ["gone 1 amd64|Depends|lib (>= 5) | lib (= 0.1)", "gone 1 amd64|Depends|libc6"]);
+        assert_eq!(
+            relations,
+            [
+                "gone 1 amd64|Depends|lib (>= 5) | lib (= 0.1)",
+                "gone 1 amd64|Depends|libc6"
+            ]
+        );
     }
 
     #[test]
@@ -571,8 +726,14 @@ mod tests {
             "third 1 amd64",
         ]);
         let packages = parse(&text);
-        assert_eq!(resolve(&packages, &["app"], &amd64()).0, ["app=1:amd64", "second=1:amd64"]);
-        assert_eq!(resolve(&packages, &["app", "third"], &amd64()).0, ["app=1:amd64", "third=1:amd64"]);
+        assert_eq!(
+            resolve(&packages, &["app"], &amd64()).0,
+            ["app=1:amd64", "second=1:amd64"]
+        );
+        assert_eq!(
+            resolve(&packages, &["app", "third"], &amd64()).0,
+            ["app=1:amd64", "third=1:amd64"]
+        );
     }
 
     #[test]
@@ -587,13 +748,24 @@ mod tests {
         ]);
         let packages = parse(&text);
         // The higher Priority wins among providers, unless one is already selected.
-        assert_eq!(resolve(&packages, &["mailer"], &amd64()).0, ["exim4=4:amd64", "mailer=1:amd64"]);
-        assert_eq!(resolve(&packages, &["mailer", "postfix"], &amd64()).0, ["mailer=1:amd64", "postfix=3:amd64"]);
+        assert_eq!(
+            resolve(&packages, &["mailer"], &amd64()).0,
+            ["exim4=4:amd64", "mailer=1:amd64"]
+        );
+        assert_eq!(
+            resolve(&packages, &["mailer", "postfix"], &amd64()).0,
+            ["mailer=1:amd64", "postfix=3:amd64"]
+        );
         // An unversioned Provides cannot satisfy a versioned dependency.
-        assert_eq!(resolve(&packages, &["needs-v2"], &amd64()).0, ["libfoo-new=1:amd64", "needs-v2=1:amd64"]);
+        assert_eq!(
+            resolve(&packages, &["needs-v2"], &amd64()).0,
+            ["libfoo-new=1:amd64", "needs-v2=1:amd64"]
+        );
         let (names, warnings) = resolve(&packages, &["mail-transport-agent"], &amd64());
         assert_eq!(names, ["exim4=4:amd64"]);
-        assert!(matches!(&warnings[..], [ClosureWarning::VirtualRequest { provider, .. }] if provider == "exim4 4 amd64"));
+        assert!(
+            matches!(&warnings[..], [ClosureWarning::VirtualRequest { provider, .. }] if provider == "exim4 4 amd64")
+        );
     }
 
     #[test]
@@ -606,7 +778,15 @@ mod tests {
         ]);
         let packages = parse(&text);
         let (names, warnings) = resolve(&packages, &["app"], &amd64());
-        assert_eq!(names, ["app=1:amd64", "early=1:amd64", "extra-lib=1:all", "extra=1:amd64"]);
+        assert_eq!(
+            names,
+            [
+                "app=1:amd64",
+                "early=1:amd64",
+                "extra-lib=1:all",
+                "extra=1:amd64"
+            ]
+        );
         assert!(warnings.is_empty(), "{warnings:?}");
         let (names, _) = resolve(&packages, &["app"], &amd64().recommends(false));
         assert_eq!(names, ["app=1:amd64", "early=1:amd64"]);
@@ -629,18 +809,44 @@ mod tests {
         // i386 tool takes i386 lib, and the amd64 helper (foreign) and script (allowed).
         assert_eq!(
             resolve(&packages, &["tool"], &both).0,
-            ["helper=1:amd64", "lib=1:amd64", "lib=1:i386", "script=1:amd64", "tool=1:amd64", "tool=1:i386"]
+            [
+                "helper=1:amd64",
+                "lib=1:amd64",
+                "lib=1:i386",
+                "script=1:amd64",
+                "tool=1:amd64",
+                "tool=1:i386"
+            ]
         );
         assert_eq!(
             resolve(&packages, &["tool:i386"], &both).0,
-            ["helper=1:amd64", "lib=1:i386", "script=1:amd64", "tool=1:i386"]
+            [
+                "helper=1:amd64",
+                "lib=1:i386",
+                "script=1:amd64",
+                "tool=1:i386"
+            ]
         );
-        assert_eq!(resolve(&packages, &["native-only"], &both).0, ["lib=1:amd64", "native-only=1:amd64"]);
+        assert_eq!(
+            resolve(&packages, &["native-only"], &both).0,
+            ["lib=1:amd64", "native-only=1:amd64"]
+        );
         let index = PackageIndex::new(&packages);
-        let error = index.closure(&["lib:armhf", "nope", "tool"], &both).expect_err("unknown");
-        assert_eq!(error.to_string(), "requested packages not found for architectures amd64 i386: lib:armhf, nope");
-        assert!(matches!(index.closure(&["tool:"], &both), Err(ClosureError::InvalidRequest(_))));
-        assert!(matches!(index.closure(&["tool"], &ClosureOptions::new(Vec::<String>::new())), Err(ClosureError::NoArchitectures)));
+        let error = index
+            .closure(&["lib:armhf", "nope", "tool"], &both)
+            .expect_err("unknown");
+        assert_eq!(
+            error.to_string(),
+            "requested packages not found for architectures amd64 i386: lib:armhf, nope"
+        );
+        assert!(matches!(
+            index.closure(&["tool:"], &both),
+            Err(ClosureError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            index.closure(&["tool"], &ClosureOptions::new(Vec::<String>::new())),
+            Err(ClosureError::NoArchitectures)
+        ));
     }
 
     #[test]
@@ -656,29 +862,63 @@ mod tests {
 
     #[test]
     fn malformed_fields_become_warnings() {
-        let text = index_text(&["app 1 amd64 Depends: lib (>= )", "prov 1 amd64 Provides: a | b"]);
+        let text = index_text(&[
+            "app 1 amd64 Depends: lib (>= )",
+            "prov 1 amd64 Provides: a | b",
+        ]);
         let packages = parse(&text);
         let index = PackageIndex::new(&packages);
-        assert!(matches!(index.warnings(), [ClosureWarning::Malformed { field: "Provides", .. }]));
+        assert!(matches!(
+            index.warnings(),
+            [ClosureWarning::Malformed {
+                field: "Provides",
+                ..
+            }]
+        ));
         let closure = index.closure(&["app"], &amd64()).expect("closure");
-        assert!(matches!(closure.warnings(), [ClosureWarning::Malformed { field: "Depends", .. }]));
+        assert!(matches!(
+            closure.warnings(),
+            [ClosureWarning::Malformed {
+                field: "Depends",
+                ..
+            }]
+        ));
     }
 
     /// The fixture README's closure of jq, sl and tree, checked against the real index.
     #[test]
     fn real_bookworm_closure_of_jq_sl_tree() {
-        let Some(bytes) = crate::packages::fixture::packages() else { return };
-        let packages: Vec<BinaryPackage<'_>> = parse_packages(bytes).collect::<Result<_, _>>().expect("valid index");
+        let Some(bytes) = crate::packages::fixture::packages() else {
+            return;
+        };
+        let packages: Vec<BinaryPackage<'_>> = parse_packages(bytes)
+            .collect::<Result<_, _>>()
+            .expect("valid index");
         let index = PackageIndex::new(&packages);
         let names = |options: &ClosureOptions| {
-            let closure = index.closure(&["jq", "sl", "tree"], options).expect("closure");
+            let closure = index
+                .closure(&["jq", "sl", "tree"], options)
+                .expect("closure");
             assert!(closure.warnings().is_empty(), "{:?}", closure.warnings());
-            let mut names: Vec<&str> = closure.packages().iter().map(|package| package.name()).collect();
+            let mut names: Vec<&str> = closure
+                .packages()
+                .iter()
+                .map(|package| package.name())
+                .collect();
             names.sort_unstable();
             names
         };
         let mut hard = vec![
-            "gcc-12-base", "libgcc-s1", "libc6", "libtinfo6", "libncurses6", "libonig5", "libjq1", "jq", "sl", "tree",
+            "gcc-12-base",
+            "libgcc-s1",
+            "libc6",
+            "libtinfo6",
+            "libncurses6",
+            "libonig5",
+            "libjq1",
+            "jq",
+            "sl",
+            "tree",
         ];
         hard.sort_unstable();
         assert_eq!(names(&amd64().recommends(false)), hard);
@@ -686,7 +926,9 @@ mod tests {
         full.extend(["libidn2-0", "libunistring2", "libgpm2"]);
         full.sort_unstable();
         assert_eq!(names(&amd64()), full);
-        let error = index.closure(&["jq", "no-such-package"], &amd64()).expect_err("unknown");
+        let error = index
+            .closure(&["jq", "no-such-package"], &amd64())
+            .expect_err("unknown");
         assert!(error.to_string().ends_with(": no-such-package"), "{error}");
     }
 }

@@ -11,8 +11,9 @@ use mirror_core::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
     /// The upstream signature did not verify (or the keyring could not be read).
+    /// Boxed: signature errors carry every rejected signature and are large.
     #[error("upstream signature check failed: {0}")]
-    Signature(#[from] SigningError),
+    Signature(#[source] Box<SigningError>),
     /// A download failed or did not match its digest.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -86,4 +87,10 @@ pub enum AptError {
     /// A worker thread died.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<SigningError> for AptError {
+    fn from(error: SigningError) -> Self {
+        AptError::Signature(Box::new(error))
+    }
 }

@@ -5,8 +5,6 @@
 //! escape the repository root), and keeps the relationship fields as text: they are
 //! parsed on demand, because a dependency closure looks at a few hundred of 60,000.
 
-use std::num::ParseIntError;
-
 use crate::control::{ControlError, Paragraph, Paragraphs};
 use crate::relation::{Relation, RelationError, Relations};
 use crate::version::{Version, VersionError};
@@ -87,24 +85,57 @@ pub struct UnsafePathError {
 /// Upstream indices are signed, but a compromised or buggy upstream must still not make
 /// us write outside the mirror tree.
 pub fn check_relative_path(path: &str) -> Result<(), UnsafePathError> {
-    let reject = |reason| Err(UnsafePathError { path: path.to_owned(), reason });
+    let reject = |reason| {
+        Err(UnsafePathError {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     if path.is_empty() {
         return reject("empty path");
     }
     if path.starts_with('/') {
         return reject("absolute path");
     }
-    if path.contains('\\') {
+    // This runs for every package of every index: branch-free byte checks first, then
+    // one pass tracking the current component.
+    let bytes = path.as_bytes();
+    if bytes
+        .iter()
+        .fold(false, |found, &byte| found | (byte == b'\\'))
+    {
         return reject("backslash in path");
     }
-    if path.chars().any(char::is_control) {
+    if bytes
+        .iter()
+        .fold(false, |found, &byte| found | byte.is_ascii_control())
+    {
         return reject("control character in path");
     }
-    for component in path.split('/') {
-        match component {
-            "" => return reject("empty path component"),
-            "." | ".." => return reject("`.` or `..` path component"),
-            _ => {}
+    // An empty, `.` or `..` component needs a `/` followed by `.` or `/`, a leading `.`
+    // or a trailing `/`; without any, the path is fine (the common case, checked without
+    // branches).
+    let suspicious = bytes[0] == b'.'
+        || bytes[bytes.len() - 1] == b'/'
+        || bytes.windows(2).fold(false, |found, pair| {
+            found | ((pair[0] == b'/') & ((pair[1] == b'.') | (pair[1] == b'/')))
+        });
+    if !suspicious {
+        return Ok(());
+    }
+    let (mut length, mut dots) = (0, 0);
+    for &byte in bytes.iter().chain(std::iter::once(&b'/')) {
+        if byte == b'/' {
+            if length == 0 {
+                return reject("empty path component");
+            }
+            if length == dots && dots <= 2 {
+                return reject("`.` or `..` path component");
+            }
+            (length, dots) = (0, 0);
+        } else {
+            length += 1;
+            dots += usize::from(byte == b'.');
         }
     }
     Ok(())
@@ -133,15 +164,17 @@ pub struct BinaryPackage<'a> {
     architecture: &'a str,
     filename: &'a str,
     size: u64,
-    sha256: &'a str,
-    md5sum: Option<&'a str>,
+    // Checked to be lowercase hex; decoded to `str` on demand.
+    sha256: &'a [u8],
+    md5sum: Option<&'a [u8]>,
     multi_arch: MultiArch,
-    priority: Option<&'a str>,
-    source: Option<&'a str>,
-    depends: Option<&'a str>,
-    pre_depends: Option<&'a str>,
-    recommends: Option<&'a str>,
-    provides: Option<&'a str>,
+    // Kept as bytes and decoded on demand: most callers never look at them.
+    priority: Option<&'a [u8]>,
+    source: Option<&'a [u8]>,
+    depends: Option<&'a [u8]>,
+    pre_depends: Option<&'a [u8]>,
+    recommends: Option<&'a [u8]>,
+    provides: Option<&'a [u8]>,
 }
 
 /// Field slots filled by the single pass over a stanza.
@@ -202,22 +235,30 @@ impl<'a> BinaryPackage<'a> {
                 reason: error.to_string(),
             })
         };
-        let name = slots
-            .name
-            .ok_or_else(|| PackageError::MissingField { package: None, line: line(), field: "Package" })?;
+        let name = slots.name.ok_or_else(|| PackageError::MissingField {
+            package: None,
+            line: line(),
+            field: "Package",
+        })?;
         let name = text("Package", name, None)?;
         let package = Some(name);
-        let required = |field: &'static str, slot: Option<&'a [u8]>| match slot {
-            Some(value) => text(field, value, package),
-            None => Err(PackageError::MissingField { package: package.map(str::to_owned), line: line(), field }),
-        };
-        let invalid = |field: &'static str, value: &str, reason: String| PackageError::InvalidField {
+        let missing = |field| PackageError::MissingField {
             package: package.map(str::to_owned),
             line: line(),
             field,
-            value: value.to_owned(),
-            reason,
         };
+        let required = |field: &'static str, slot: Option<&'a [u8]>| match slot {
+            Some(value) => text(field, value, package),
+            None => Err(missing(field)),
+        };
+        let invalid =
+            |field: &'static str, value: &str, reason: String| PackageError::InvalidField {
+                package: package.map(str::to_owned),
+                line: line(),
+                field,
+                value: value.to_owned(),
+                reason,
+            };
         let version = required("Version", slots.version)?;
         let version = Version::parse(version).map_err(|source| PackageError::Version {
             package: name.to_owned(),
@@ -231,23 +272,40 @@ impl<'a> BinaryPackage<'a> {
             line: line(),
             source,
         })?;
-        let size = required("Size", slots.size)?;
-        let size = size.parse().map_err(|error: ParseIntError| invalid("Size", size, error.to_string()))?;
-        let sha256 = required("SHA256", slots.sha256)?;
-        if !is_lower_hex(sha256, 64) {
-            return Err(invalid("SHA256", sha256, "expected 64 lowercase hex digits".into()));
-        }
-        let md5sum = slots.md5sum.map(|value| text("MD5sum", value, package)).transpose()?;
-        if let Some(md5sum) = md5sum.filter(|md5sum| !is_lower_hex(md5sum, 32)) {
-            return Err(invalid("MD5sum", md5sum, "expected 32 lowercase hex digits".into()));
-        }
-        let optional = |field, slot: Option<&'a [u8]>| slot.map(|value| text(field, value, package)).transpose();
-        let multi_arch = match optional("Multi-Arch", slots.multi_arch)? {
-            None | Some("no") => MultiArch::No,
-            Some("same") => MultiArch::Same,
-            Some("foreign") => MultiArch::Foreign,
-            Some("allowed") => MultiArch::Allowed,
-            Some(other) => return Err(invalid("Multi-Arch", other, "expected no, same, foreign or allowed".into())),
+        let lossy = |value: &[u8]| String::from_utf8_lossy(value).into_owned();
+        let size = slots.size.ok_or_else(|| missing("Size"))?;
+        let size = parse_decimal(size)
+            .ok_or_else(|| invalid("Size", &lossy(size), "expected a decimal byte count".into()))?;
+        let sha256 = slots.sha256.ok_or_else(|| missing("SHA256"))?;
+        let sha256 = lower_hex(sha256, 64).ok_or_else(|| {
+            invalid(
+                "SHA256",
+                &lossy(sha256),
+                "expected 64 lowercase hex digits".into(),
+            )
+        })?;
+        let md5sum = match slots.md5sum {
+            None => None,
+            Some(md5sum) => Some(lower_hex(md5sum, 32).ok_or_else(|| {
+                invalid(
+                    "MD5sum",
+                    &lossy(md5sum),
+                    "expected 32 lowercase hex digits".into(),
+                )
+            })?),
+        };
+        let multi_arch = match slots.multi_arch {
+            None | Some(b"no") => MultiArch::No,
+            Some(b"same") => MultiArch::Same,
+            Some(b"foreign") => MultiArch::Foreign,
+            Some(b"allowed") => MultiArch::Allowed,
+            Some(other) => {
+                return Err(invalid(
+                    "Multi-Arch",
+                    &lossy(other),
+                    "expected no, same, foreign or allowed".into(),
+                ));
+            }
         };
         Ok(BinaryPackage {
             paragraph,
@@ -259,12 +317,12 @@ impl<'a> BinaryPackage<'a> {
             sha256,
             md5sum,
             multi_arch,
-            priority: optional("Priority", slots.priority)?,
-            source: optional("Source", slots.source)?,
-            depends: optional("Depends", slots.depends)?,
-            pre_depends: optional("Pre-Depends", slots.pre_depends)?,
-            recommends: optional("Recommends", slots.recommends)?,
-            provides: optional("Provides", slots.provides)?,
+            priority: slots.priority,
+            source: slots.source,
+            depends: slots.depends,
+            pre_depends: slots.pre_depends,
+            recommends: slots.recommends,
+            provides: slots.provides,
         })
     }
 
@@ -307,12 +365,12 @@ impl<'a> BinaryPackage<'a> {
 
     /// `SHA256` of the `.deb`, 64 lowercase hex digits.
     pub fn sha256(&self) -> &'a str {
-        self.sha256
+        hex_text(self.sha256)
     }
 
     /// `MD5sum` of the `.deb`, 32 lowercase hex digits, when listed.
     pub fn md5sum(&self) -> Option<&'a str> {
-        self.md5sum
+        self.md5sum.map(hex_text)
     }
 
     /// `Multi-Arch`.
@@ -320,14 +378,18 @@ impl<'a> BinaryPackage<'a> {
         self.multi_arch
     }
 
-    /// `Priority` (`required`, `important`, `standard`, `optional`, `extra`).
+    /// `Priority` (`required`, `important`, `standard`, `optional`, `extra`); `None` when
+    /// absent or not UTF-8.
     pub fn priority(&self) -> Option<&'a str> {
         self.priority
+            .and_then(|value| std::str::from_utf8(value).ok())
     }
 
-    /// `Source`, when it differs from the package name (may carry a version in parens).
+    /// `Source`, when it differs from the package name (may carry a version in parens);
+    /// `None` when absent or not UTF-8.
     pub fn source(&self) -> Option<&'a str> {
         self.source
+            .and_then(|value| std::str::from_utf8(value).ok())
     }
 
     /// `Depends`, parsed now.
@@ -347,20 +409,54 @@ impl<'a> BinaryPackage<'a> {
 
     /// `Provides`, parsed now.
     pub fn provides(&self) -> Result<Vec<Relation<'a>>, RelationError> {
-        self.provides.map_or(Ok(Vec::new()), Relations::parse_provides)
+        self.provides.map_or(Ok(Vec::new()), |value| {
+            Relations::parse_provides(relation_text(value)?)
+        })
     }
 }
 
-fn parse_optional(text: Option<&str>) -> Result<Relations<'_>, RelationError> {
-    text.map_or_else(|| Ok(Relations::default()), Relations::parse)
+fn relation_text(value: &[u8]) -> Result<&str, RelationError> {
+    std::str::from_utf8(value).map_err(|_| RelationError::Syntax {
+        text: String::from_utf8_lossy(value).into_owned(),
+        reason: "not valid UTF-8".into(),
+    })
 }
 
-fn is_lower_hex(text: &str, length: usize) -> bool {
-    text.len() == length && text.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+fn parse_optional(value: Option<&[u8]>) -> Result<Relations<'_>, RelationError> {
+    value.map_or_else(
+        || Ok(Relations::default()),
+        |value| Relations::parse(relation_text(value)?),
+    )
+}
+
+/// `value` when it is exactly `length` lowercase hex digits (a branch-free check).
+fn lower_hex(value: &[u8], length: usize) -> Option<&[u8]> {
+    let valid = value.len() == length
+        && value.iter().fold(true, |valid, &byte| {
+            valid & (byte.is_ascii_digit() | (b'a'..=b'f').contains(&byte))
+        });
+    valid.then_some(value)
+}
+
+fn hex_text(value: &[u8]) -> &str {
+    std::str::from_utf8(value).expect("checked to be hex digits when the package was read")
+}
+
+/// A plain decimal number (no sign, no spaces) that fits in a u64.
+fn parse_decimal(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |number, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|digit| *digit < 10)?;
+        number.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// Parses every stanza of a Packages file.
-pub fn parse_packages(input: &[u8]) -> impl Iterator<Item = Result<BinaryPackage<'_>, PackageError>> {
+pub fn parse_packages(
+    input: &[u8],
+) -> impl Iterator<Item = Result<BinaryPackage<'_>, PackageError>> {
     Paragraphs::new(input).map(BinaryPackage::from_paragraph)
 }
 
@@ -387,7 +483,8 @@ pub(crate) mod fixture {
         let root = root()?;
         let bytes = PACKAGES.get_or_init(|| {
             let path = root.join("debian-bookworm/dists/bookworm/main/binary-amd64/Packages.xz");
-            let file = std::fs::File::open(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            let file = std::fs::File::open(&path)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             let mut bytes = Vec::new();
             liblzma::read::XzDecoder::new(file)
                 .read_to_end(&mut bytes)
@@ -416,7 +513,10 @@ mod tests {
     #[test]
     fn reads_the_fields_a_mirror_needs() {
         let jq = package(STANZA).expect("valid");
-        assert_eq!((jq.name(), jq.version().as_str(), jq.architecture()), ("jq", "1.6-2.1+deb12u2", "amd64"));
+        assert_eq!(
+            (jq.name(), jq.version().as_str(), jq.architecture()),
+            ("jq", "1.6-2.1+deb12u2", "amd64")
+        );
         assert_eq!(jq.filename(), "pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb");
         assert_eq!(jq.size(), 64040);
         assert_eq!(jq.md5sum(), Some("2a1d37e5a8b9a0d4d29f5ea4ab8efba1"));
@@ -433,10 +533,19 @@ mod tests {
     #[test]
     fn missing_required_fields_name_the_package() {
         for field in ["Version", "Architecture", "Filename", "Size", "SHA256"] {
-            let text: String = STANZA.lines().filter(|line| !line.starts_with(&format!("{field}:"))).map(|line| format!("{line}\n")).collect();
+            let text: String = STANZA
+                .lines()
+                .filter(|line| !line.starts_with(&format!("{field}:")))
+                .map(|line| format!("{line}\n"))
+                .collect();
             let error = package(&text).expect_err(field);
-            assert!(matches!(&error, PackageError::MissingField { field: missing, .. } if *missing == field));
-            assert_eq!(error.to_string(), format!("package jq (stanza at line 1) has no {field} field"));
+            assert!(
+                matches!(&error, PackageError::MissingField { field: missing, .. } if *missing == field)
+            );
+            assert_eq!(
+                error.to_string(),
+                format!("package jq (stanza at line 1) has no {field} field")
+            );
         }
         let error = package("Version: 1\n").expect_err("no Package");
         assert_eq!(error.to_string(), "stanza at line 1 has no Package field");
@@ -448,12 +557,19 @@ mod tests {
             ("Size: 64040", "Size: -1", "Size"),
             ("Size: 64040", "Size: 12 kB", "Size"),
             ("SHA256: 8bc0", "SHA256: 8BC0", "SHA256"),
-            ("MD5sum: 2a1d37e5a8b9a0d4d29f5ea4ab8efba1", "MD5sum: 2a1d", "MD5sum"),
+            (
+                "MD5sum: 2a1d37e5a8b9a0d4d29f5ea4ab8efba1",
+                "MD5sum: 2a1d",
+                "MD5sum",
+            ),
             ("Multi-Arch: foreign", "Multi-Arch: sometimes", "Multi-Arch"),
         ];
         for (from, to, field) in cases {
             let error = package(&STANZA.replace(from, to)).expect_err(to);
-            assert!(matches!(&error, PackageError::InvalidField { field: bad, .. } if *bad == field), "{error}");
+            assert!(
+                matches!(&error, PackageError::InvalidField { field: bad, .. } if *bad == field),
+                "{error}"
+            );
         }
         let error = package(&STANZA.replace("Version: 1.6", "Version: :1.6")).expect_err("version");
         assert!(matches!(error, PackageError::Version { .. }), "{error}");
@@ -461,12 +577,28 @@ mod tests {
 
     #[test]
     fn unsafe_filenames_are_rejected() {
-        for bad in ["/etc/passwd", "pool/../../x.deb", "pool//x.deb", "pool\\x.deb", "./x.deb", "pool/x/", ""] {
-            let error = package(&STANZA.replace("pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb", bad)).expect_err(bad);
+        for bad in [
+            "/etc/passwd",
+            "pool/../../x.deb",
+            "pool//x.deb",
+            "pool\\x.deb",
+            "./x.deb",
+            "pool/x/",
+            "",
+        ] {
+            let error =
+                package(&STANZA.replace("pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb", bad))
+                    .expect_err(bad);
             if bad.is_empty() {
-                assert!(matches!(error, PackageError::UnsafeFilename { .. }), "{error}");
+                assert!(
+                    matches!(error, PackageError::UnsafeFilename { .. }),
+                    "{error}"
+                );
             } else {
-                assert!(matches!(&error, PackageError::UnsafeFilename { source, .. } if source.path == bad), "{error}");
+                assert!(
+                    matches!(&error, PackageError::UnsafeFilename { source, .. } if source.path == bad),
+                    "{error}"
+                );
             }
         }
         assert!(check_relative_path("pool/main/j/jq/jq_1.6_amd64.deb").is_ok());
@@ -475,10 +607,17 @@ mod tests {
 
     #[test]
     fn every_fixture_stanza_is_a_valid_package() {
-        let Some(bytes) = fixture::packages() else { return };
-        let packages: Vec<BinaryPackage<'_>> = parse_packages(bytes).collect::<Result<_, _>>().expect("valid index");
+        let Some(bytes) = fixture::packages() else {
+            return;
+        };
+        let packages: Vec<BinaryPackage<'_>> = parse_packages(bytes)
+            .collect::<Result<_, _>>()
+            .expect("valid index");
         assert_eq!(packages.len(), 63_440, "the fixture README's package count");
-        let jq = packages.iter().find(|package| package.name() == "jq").expect("jq is in main");
+        let jq = packages
+            .iter()
+            .find(|package| package.name() == "jq")
+            .expect("jq is in main");
         assert_eq!(jq.version().as_str(), "1.6-2.1+deb12u2");
         assert_eq!(jq.filename(), "pool/main/j/jq/jq_1.6-2.1+deb12u2_amd64.deb");
         // raw() of consecutive stanzas plus separators reproduces the index exactly.
@@ -486,6 +625,9 @@ mod tests {
         for package in &packages {
             copy.paragraph(package.raw());
         }
-        assert!(copy.finish() == bytes, "re-emitting raw stanzas must reproduce the file");
+        assert!(
+            copy.finish() == bytes,
+            "re-emitting raw stanzas must reproduce the file"
+        );
     }
 }

@@ -179,13 +179,18 @@ impl<'a> Relations<'a> {
         let relations = Self::parse(text)?;
         let mut provides = Vec::with_capacity(relations.groups.len());
         for mut group in relations.groups {
-            let relation = group.pop().filter(|_| group.is_empty()).ok_or_else(|| {
-                RelationError::Syntax {
-                    text: text.to_owned(),
-                    reason: "alternatives are not allowed in Provides".into(),
-                }
-            })?;
-            if relation.constraint.is_some_and(|constraint| constraint.op != Op::Equal) {
+            let relation =
+                group
+                    .pop()
+                    .filter(|_| group.is_empty())
+                    .ok_or_else(|| RelationError::Syntax {
+                        text: text.to_owned(),
+                        reason: "alternatives are not allowed in Provides".into(),
+                    })?;
+            if relation
+                .constraint
+                .is_some_and(|constraint| constraint.op != Op::Equal)
+            {
                 return Err(RelationError::Syntax {
                     text: text.to_owned(),
                     reason: format!("Provides of {} must use `=`", relation.name),
@@ -305,8 +310,10 @@ impl<'a> Parser<'a> {
         };
         self.skip_whitespace();
         let text = self.take_while(|byte| byte != b')' && !byte.is_ascii_whitespace());
-        let version = Version::parse(text)
-            .map_err(|source| RelationError::Version { text: self.text.to_owned(), source })?;
+        let version = Version::parse(text).map_err(|source| RelationError::Version {
+            text: self.text.to_owned(),
+            source,
+        })?;
         self.skip_whitespace();
         if self.peek() != Some(b')') {
             return Err(self.error("expected `)` after the version"));
@@ -326,7 +333,12 @@ impl fmt::Display for Relation<'_> {
             Some(ArchQualifier::Arch(arch)) => write!(formatter, ":{arch}")?,
         }
         if let Some(constraint) = &self.constraint {
-            write!(formatter, " ({} {})", constraint.op.as_str(), constraint.version)?;
+            write!(
+                formatter,
+                " ({} {})",
+                constraint.op.as_str(),
+                constraint.version
+            )?;
         }
         if !self.architectures.is_empty() {
             write!(formatter, " [{}]", self.architectures.join(" "))?;
@@ -369,27 +381,42 @@ mod tests {
         assert_eq!(first.len(), 2);
         assert_eq!(first[0].name, "a");
         let constraint = first[0].constraint.expect("constrained");
-        assert_eq!((constraint.op, constraint.version.as_str()), (Op::GreaterOrEqual, "1.0"));
+        assert_eq!(
+            (constraint.op, constraint.version.as_str()),
+            (Op::GreaterOrEqual, "1.0")
+        );
         assert_eq!(first[1].arch_qualifier, Some(ArchQualifier::Any));
         assert_eq!(first[1].architectures, vec!["amd64", "!i386"]);
         assert_eq!(first[1].build_profiles, vec!["!nocheck", "cross"]);
         let c = &relations.groups[1][0];
         assert_eq!(c.arch_qualifier, Some(ArchQualifier::Native));
-        assert_eq!(c.constraint.map(|c| (c.op, c.version.epoch())), Some((Op::Less, 2)));
+        assert_eq!(
+            c.constraint.map(|c| (c.op, c.version.epoch())),
+            Some((Op::Less, 2))
+        );
         assert_eq!(relations.groups[2][0].name, "d");
-        assert_eq!(relations.groups[3][0].arch_qualifier, Some(ArchQualifier::Arch("amd64")));
+        assert_eq!(
+            relations.groups[3][0].arch_qualifier,
+            Some(ArchQualifier::Arch("amd64"))
+        );
         assert_eq!(
             relations.to_string(),
             "a (>= 1.0) | b:any [amd64 !i386] <!nocheck> <cross>, c:native (<< 2:3~rc1-1), d, e:amd64 (= 1)"
         );
-        assert_eq!(Relations::parse(&relations.to_string()).expect("reparses"), relations);
+        assert_eq!(
+            Relations::parse(&relations.to_string()).expect("reparses"),
+            relations
+        );
     }
 
     #[test]
     fn obsolete_operators_mean_or_equal() {
         let relations = Relations::parse("a (< 1), b (> 2)").expect("valid");
-        let ops: Vec<Op> =
-            relations.groups.iter().map(|group| group[0].constraint.expect("set").op).collect();
+        let ops: Vec<Op> = relations
+            .groups
+            .iter()
+            .map(|group| group[0].constraint.expect("set").op)
+            .collect();
         assert_eq!(ops, vec![Op::LessOrEqual, Op::GreaterOrEqual]);
     }
 
@@ -403,7 +430,10 @@ mod tests {
         assert!(b.accepts(Some(&version("1.0~rc1"))));
         assert!(!b.accepts(Some(&version("1.0"))));
         assert!(c.accepts(Some(&version("0:1.0-0"))));
-        assert!(!c.accepts(None), "an unversioned Provides never meets a constraint");
+        assert!(
+            !c.accepts(None),
+            "an unversioned Provides never meets a constraint"
+        );
         assert!(Relations::parse("x").expect("valid").groups[0][0].accepts(None));
     }
 
@@ -437,25 +467,42 @@ mod tests {
             let error = Relations::parse(bad).expect_err(bad);
             assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
         }
-        assert!(Relations::parse("  ").expect("empty is valid").groups.is_empty());
+        assert!(
+            Relations::parse("  ")
+                .expect("empty is valid")
+                .groups
+                .is_empty()
+        );
     }
 
     #[test]
     fn every_relation_field_of_the_fixture_parses() {
-        let Some(packages) = crate::packages::fixture::packages() else { return };
+        let Some(packages) = crate::packages::fixture::packages() else {
+            return;
+        };
         let mut count = 0;
         for paragraph in crate::control::Paragraphs::new(packages) {
             for field in paragraph.fields() {
                 let field = field.expect("fixture parses");
                 let name = field.name();
-                let relation_field = ["Depends", "Pre-Depends", "Recommends", "Suggests", "Enhances"]
-                    .iter()
-                    .chain(&["Breaks", "Conflicts", "Replaces", "Built-Using"])
-                    .any(|known| name.eq_ignore_ascii_case(known));
+                let relation_field = [
+                    "Depends",
+                    "Pre-Depends",
+                    "Recommends",
+                    "Suggests",
+                    "Enhances",
+                ]
+                .iter()
+                .chain(&["Breaks", "Conflicts", "Replaces", "Built-Using"])
+                .any(|known| name.eq_ignore_ascii_case(known));
                 let text = field.value_str().expect("utf-8");
                 if relation_field {
-                    let relations = Relations::parse(text).unwrap_or_else(|error| panic!("{error}"));
-                    assert_eq!(Relations::parse(&relations.to_string()).as_ref(), Ok(&relations));
+                    let relations =
+                        Relations::parse(text).unwrap_or_else(|error| panic!("{error}"));
+                    assert_eq!(
+                        Relations::parse(&relations.to_string()).as_ref(),
+                        Ok(&relations)
+                    );
                     count += 1;
                 } else if name.eq_ignore_ascii_case("Provides") {
                     Relations::parse_provides(text).unwrap_or_else(|error| panic!("{error}"));

@@ -177,22 +177,36 @@ impl<'a> Release<'a> {
             if by_path.insert(path, files.len()).is_some() {
                 return Err(inconsistent(path, "listed twice in SHA256"));
             }
-            files.push(ReleaseFile { path, size, sha256: hash, md5: None });
+            files.push(ReleaseFile {
+                path,
+                size,
+                sha256: hash,
+                md5: None,
+            });
         }
         if let Some(md5_list) = md5_list {
             for (hash, size, path) in entries(md5_list, "MD5Sum", 32)? {
                 // A file with only an MD5 cannot be verified safely: leave it out.
-                let Some(&index) = by_path.get(path) else { continue };
+                let Some(&index) = by_path.get(path) else {
+                    continue;
+                };
                 let file = &mut files[index];
                 if file.md5.replace(hash).is_some() {
                     return Err(inconsistent(path, "listed twice in MD5Sum"));
                 }
                 if file.size != size {
-                    return Err(inconsistent(path, &format!("size {} in SHA256, {size} in MD5Sum", file.size)));
+                    return Err(inconsistent(
+                        path,
+                        &format!("size {} in SHA256, {size} in MD5Sum", file.size),
+                    ));
                 }
             }
         }
-        Ok(Release { fields, files, by_path })
+        Ok(Release {
+            fields,
+            files,
+            by_path,
+        })
     }
 
     /// The files in the order of the SHA256 list.
@@ -207,17 +221,26 @@ impl<'a> Release<'a> {
 
     /// `Date`, parsed.
     pub fn date(&self) -> Result<Option<OffsetDateTime>, ReleaseError> {
-        self.fields.date.map(|value| parse_release_date("Date", value)).transpose()
+        self.fields
+            .date
+            .map(|value| parse_release_date("Date", value))
+            .transpose()
     }
 
     /// `Valid-Until`, parsed.
     pub fn valid_until(&self) -> Result<Option<OffsetDateTime>, ReleaseError> {
-        self.fields.valid_until.map(|value| parse_release_date("Valid-Until", value)).transpose()
+        self.fields
+            .valid_until
+            .map(|value| parse_release_date("Valid-Until", value))
+            .transpose()
     }
 }
 
 fn inconsistent(path: &str, reason: &str) -> ReleaseError {
-    ReleaseError::Inconsistent { path: path.to_owned(), reason: reason.to_owned() }
+    ReleaseError::Inconsistent {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// The `hash size path` lines of a file list.
@@ -226,23 +249,42 @@ fn entries<'a>(
     list: &'static str,
     hash_length: usize,
 ) -> Result<Vec<(&'a str, u64, &'a str)>, ReleaseError> {
-    let text = field.value_str().map_err(|error| ReleaseError::InvalidEntry {
-        list,
-        line: String::from_utf8_lossy(field.value()).into_owned(),
-        reason: error.to_string(),
-    })?;
+    let text = field
+        .value_str()
+        .map_err(|error| ReleaseError::InvalidEntry {
+            list,
+            line: String::from_utf8_lossy(field.value()).into_owned(),
+            reason: error.to_string(),
+        })?;
     let mut entries = Vec::new();
-    for line in text.lines().map(str::trim_ascii).filter(|line| !line.is_empty()) {
-        let invalid = |reason: String| ReleaseError::InvalidEntry { list, line: line.to_owned(), reason };
+    for line in text
+        .lines()
+        .map(str::trim_ascii)
+        .filter(|line| !line.is_empty())
+    {
+        let invalid = |reason: String| ReleaseError::InvalidEntry {
+            list,
+            line: line.to_owned(),
+            reason,
+        };
         let mut parts = line.split_ascii_whitespace();
-        let (Some(hash), Some(size), Some(path), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(hash), Some(size), Some(path), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid("expected `hash size path`".into()));
         };
-        if hash.len() != hash_length || !hash.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(invalid(format!("expected {hash_length} lowercase hex digits")));
+        if hash.len() != hash_length
+            || !hash
+                .bytes()
+                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(invalid(format!(
+                "expected {hash_length} lowercase hex digits"
+            )));
         }
-        let size = size.parse().map_err(|error| invalid(format!("bad size: {error}")))?;
+        let size = size
+            .parse()
+            .map_err(|error| invalid(format!("bad size: {error}")))?;
         check_relative_path(path).map_err(ReleaseError::UnsafePath)?;
         entries.push((hash, size, path));
     }
@@ -252,7 +294,10 @@ fn entries<'a>(
 /// Writes a Release body: the fields in Debian's order, then the `MD5Sum` list (files
 /// that have an MD5) and the `SHA256` list, each line ` hash size path` with the size
 /// right-aligned in 8 columns as Debian's archive writes it. No trailing blank line.
-pub fn write_release(fields: &ReleaseFields<'_>, files: &[ReleaseFile<'_>]) -> Result<String, ReleaseError> {
+pub fn write_release(
+    fields: &ReleaseFields<'_>,
+    files: &[ReleaseFile<'_>],
+) -> Result<String, ReleaseError> {
     let mut writer = ControlWriter::new();
     let single = [
         ("Origin", fields.origin),
@@ -278,7 +323,10 @@ pub fn write_release(fields: &ReleaseFields<'_>, files: &[ReleaseFile<'_>]) -> R
     if let Some(value) = fields.no_support_for_architecture_all {
         writer.field("No-Support-for-Architecture-all", value.as_bytes())?;
     }
-    for (name, list) in [("Architectures", &fields.architectures), ("Components", &fields.components)] {
+    for (name, list) in [
+        ("Architectures", &fields.architectures),
+        ("Components", &fields.components),
+    ] {
         if !list.is_empty() {
             writer.field(name, list.join(" ").as_bytes())?;
         }
@@ -315,18 +363,25 @@ fn write_entry(
     hash_length: usize,
     file: &ReleaseFile<'_>,
 ) -> Result<(), ReleaseError> {
-    if hash.len() != hash_length || !hash.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')) {
+    if hash.len() != hash_length
+        || !hash
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(ReleaseError::InvalidEntry {
             list,
             line: format!("{hash} {} {}", file.size, file.path),
             reason: format!("expected {hash_length} lowercase hex digits"),
         });
     }
-    write!(list_text, "\n {hash} {:>8} {}", file.size, file.path).expect("writing to a String cannot fail");
+    write!(list_text, "\n {hash} {:>8} {}", file.size, file.path)
+        .expect("writing to a String cannot fail");
     Ok(())
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// Formats `moment` the way Debian writes `Date`: `Sat, 11 Jul 2026 10:16:37 UTC`.
@@ -347,19 +402,34 @@ pub fn format_release_date(moment: OffsetDateTime) -> String {
 /// Parses an RFC 2822 date as apt accepts it in `Date` and `Valid-Until`: optional
 /// weekday, day, English month abbreviation, year, `HH:MM:SS`, and a zone of `UTC`,
 /// `GMT`, `Z` or `±HHMM`.
-pub fn parse_release_date(field: &'static str, value: &str) -> Result<OffsetDateTime, ReleaseError> {
-    let invalid = || ReleaseError::InvalidDate { field, value: value.to_owned() };
+pub fn parse_release_date(
+    field: &'static str,
+    value: &str,
+) -> Result<OffsetDateTime, ReleaseError> {
+    let invalid = || ReleaseError::InvalidDate {
+        field,
+        value: value.to_owned(),
+    };
     let mut tokens: Vec<&str> = value.split_ascii_whitespace().collect();
     if tokens.first().is_some_and(|token| token.ends_with(',')) {
         tokens.remove(0);
     }
-    let [day, month, year, clock, zone] = tokens[..] else { return Err(invalid()) };
+    let [day, month, year, clock, zone] = tokens[..] else {
+        return Err(invalid());
+    };
     let day: u8 = day.parse().map_err(|_| invalid())?;
-    let month = MONTHS.iter().position(|name| name.eq_ignore_ascii_case(month)).ok_or_else(invalid)?;
-    let month = Month::try_from(u8::try_from(month + 1).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let month = MONTHS
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(month))
+        .ok_or_else(invalid)?;
+    let month =
+        Month::try_from(u8::try_from(month + 1).map_err(|_| invalid())?).map_err(|_| invalid())?;
     let year: i32 = year.parse().map_err(|_| invalid())?;
-    let mut clock = clock.split(':').map(|part| part.parse::<u8>().map_err(|_| invalid()));
-    let (Some(hour), Some(minute), Some(second), None) = (clock.next(), clock.next(), clock.next(), clock.next())
+    let mut clock = clock
+        .split(':')
+        .map(|part| part.parse::<u8>().map_err(|_| invalid()));
+    let (Some(hour), Some(minute), Some(second), None) =
+        (clock.next(), clock.next(), clock.next(), clock.next())
     else {
         return Err(invalid());
     };
@@ -394,9 +464,24 @@ mod tests {
 
     fn sample_files() -> Vec<ReleaseFile<'static>> {
         vec![
-            ReleaseFile { path: "main/binary-amd64/Packages", size: 50_060_337, sha256: SHA, md5: Some(MD5) },
-            ReleaseFile { path: "main/binary-amd64/Packages.xz", size: 0, sha256: SHA, md5: None },
-            ReleaseFile { path: "main/Contents-all", size: 519_622_348, sha256: SHA, md5: Some(MD5) },
+            ReleaseFile {
+                path: "main/binary-amd64/Packages",
+                size: 50_060_337,
+                sha256: SHA,
+                md5: Some(MD5),
+            },
+            ReleaseFile {
+                path: "main/binary-amd64/Packages.xz",
+                size: 0,
+                sha256: SHA,
+                md5: None,
+            },
+            ReleaseFile {
+                path: "main/Contents-all",
+                size: 519_622_348,
+                sha256: SHA,
+                md5: Some(MD5),
+            },
         ]
     }
 
@@ -418,15 +503,32 @@ mod tests {
         };
         let files = sample_files();
         let text = write_release(&fields, &files).expect("valid");
-        assert!(text.contains(&format!("\n {SHA}        0 main/binary-amd64/Packages.xz\n")), "{text}");
-        assert!(text.contains(&format!("\n {MD5} 50060337 main/binary-amd64/Packages\n")), "{text}");
-        assert!(text.contains(&format!("\n {MD5} 519622348 main/Contents-all\n")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\n {SHA}        0 main/binary-amd64/Packages.xz\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("\n {MD5} 50060337 main/binary-amd64/Packages\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("\n {MD5} 519622348 main/Contents-all\n")),
+            "{text}"
+        );
         assert!(text.ends_with("main/Contents-all\n"), "{text}");
-        assert!(text.find("NotAutomatic").expect("written") < text.find("Acquire-By-Hash").expect("written"));
+        assert!(
+            text.find("NotAutomatic").expect("written")
+                < text.find("Acquire-By-Hash").expect("written")
+        );
         let release = Release::parse(&text).expect("parses");
         assert_eq!(release.fields, fields);
         assert_eq!(release.files(), &files[..]);
-        assert_eq!(release.file("main/binary-amd64/Packages.xz"), Some(&files[1]));
+        assert_eq!(
+            release.file("main/binary-amd64/Packages.xz"),
+            Some(&files[1])
+        );
         assert_eq!(release.file("main/missing"), None);
         let date = release.date().expect("valid").expect("present");
         assert_eq!(format_release_date(date), "Sat, 11 Jul 2026 10:16:37 UTC");
@@ -438,30 +540,60 @@ mod tests {
         let fields = ReleaseFields::default();
         let mut files = sample_files();
         files[0].path = "../escape";
-        assert!(matches!(write_release(&fields, &files), Err(ReleaseError::UnsafePath(_))));
+        assert!(matches!(
+            write_release(&fields, &files),
+            Err(ReleaseError::UnsafePath(_))
+        ));
         let mut files = sample_files();
         files[2].path = files[0].path;
-        assert!(matches!(write_release(&fields, &files), Err(ReleaseError::Inconsistent { .. })));
+        assert!(matches!(
+            write_release(&fields, &files),
+            Err(ReleaseError::Inconsistent { .. })
+        ));
         let mut files = sample_files();
         files[1].sha256 = "abc";
-        assert!(matches!(write_release(&fields, &files), Err(ReleaseError::InvalidEntry { .. })));
-        let fields = ReleaseFields { description: Some("two\nlines"), ..ReleaseFields::default() };
-        assert!(matches!(write_release(&fields, &sample_files()), Err(ReleaseError::Control(_))));
+        assert!(matches!(
+            write_release(&fields, &files),
+            Err(ReleaseError::InvalidEntry { .. })
+        ));
+        let fields = ReleaseFields {
+            description: Some("two\nlines"),
+            ..ReleaseFields::default()
+        };
+        assert!(matches!(
+            write_release(&fields, &sample_files()),
+            Err(ReleaseError::Control(_))
+        ));
     }
 
     #[test]
     fn parse_rejects_inconsistent_lists() {
         let sha = format!("SHA256:\n {SHA} 10 a\n");
-        assert!(matches!(Release::parse("Origin: x\n"), Err(ReleaseError::NoSha256)));
+        assert!(matches!(
+            Release::parse("Origin: x\n"),
+            Err(ReleaseError::NoSha256)
+        ));
         assert!(matches!(Release::parse(""), Err(ReleaseError::Empty)));
         let twice = format!("{sha} {SHA} 10 a\n");
-        assert!(matches!(Release::parse(&twice), Err(ReleaseError::Inconsistent { .. })));
+        assert!(matches!(
+            Release::parse(&twice),
+            Err(ReleaseError::Inconsistent { .. })
+        ));
         let sizes = format!("MD5Sum:\n {MD5} 11 a\n{sha}");
-        assert!(matches!(Release::parse(&sizes), Err(ReleaseError::Inconsistent { .. })));
+        assert!(matches!(
+            Release::parse(&sizes),
+            Err(ReleaseError::Inconsistent { .. })
+        ));
         let escape = format!("SHA256:\n {SHA} 10 ../a\n");
-        assert!(matches!(Release::parse(&escape), Err(ReleaseError::UnsafePath(_))));
+        assert!(matches!(
+            Release::parse(&escape),
+            Err(ReleaseError::UnsafePath(_))
+        ));
         let short = "SHA256:\n abc 10 a\n";
-        assert!(matches!(Release::parse(short), Err(ReleaseError::InvalidEntry { list: "SHA256", .. })));
+        assert!(matches!(
+            Release::parse(short),
+            Err(ReleaseError::InvalidEntry { list: "SHA256", .. })
+        ));
         let md5_only = format!("MD5Sum:\n {MD5} 5 b\n{sha}");
         let release = Release::parse(&md5_only).expect("valid");
         assert_eq!(release.files().len(), 1, "an MD5-only file is left out");
@@ -474,30 +606,62 @@ mod tests {
         assert_eq!(parse("11 Jul 2026 12:16:37 +0200").expect("valid"), utc);
         assert_eq!(parse("Sat, 11 Jul 2026 10:16:37 GMT").expect("valid"), utc);
         assert_eq!(utc.unix_timestamp(), 1_783_764_997);
-        for bad in ["", "Sat, 11 Jul 2026", "Sat, 32 Jul 2026 10:16:37 UTC", "Sat, 11 Foo 2026 10:16:37 UTC", "11 Jul 2026 10:16 UTC", "11 Jul 2026 10:16:37 CEST"] {
+        for bad in [
+            "",
+            "Sat, 11 Jul 2026",
+            "Sat, 32 Jul 2026 10:16:37 UTC",
+            "Sat, 11 Foo 2026 10:16:37 UTC",
+            "11 Jul 2026 10:16 UTC",
+            "11 Jul 2026 10:16:37 CEST",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn real_release_parses_and_is_rewritten_byte_for_byte() {
-        let Some(root) = crate::packages::fixture::root() else { return };
+        let Some(root) = crate::packages::fixture::root() else {
+            return;
+        };
         let path = root.join("debian-bookworm/dists/bookworm/Release");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let release = Release::parse(&text).expect("real Release parses");
         let fields = &release.fields;
-        assert_eq!((fields.origin, fields.suite, fields.codename), (Some("Debian"), Some("oldstable"), Some("bookworm")));
+        assert_eq!(
+            (fields.origin, fields.suite, fields.codename),
+            (Some("Debian"), Some("oldstable"), Some("bookworm"))
+        );
         assert_eq!(fields.version, Some("12.15"));
         assert!(fields.acquire_by_hash);
         assert_eq!(fields.no_support_for_architecture_all, Some("Packages"));
-        assert_eq!(fields.components, vec!["main", "contrib", "non-free-firmware", "non-free"]);
+        assert_eq!(
+            fields.components,
+            vec!["main", "contrib", "non-free-firmware", "non-free"]
+        );
         assert!(fields.architectures.contains(&"amd64"));
-        assert_eq!(release.date().expect("valid").map(format_release_date).as_deref(), fields.date);
+        assert_eq!(
+            release
+                .date()
+                .expect("valid")
+                .map(format_release_date)
+                .as_deref(),
+            fields.date
+        );
         let packages = release.file("main/binary-amd64/Packages").expect("listed");
         assert_eq!(packages.size, 50_060_337, "the fixture README's size");
-        assert_eq!(packages.sha256, "515e692f2c4121c6fcec444ef100cc18f79a991910615f3a88c8b7becfc94d2f");
+        assert_eq!(
+            packages.sha256,
+            "515e692f2c4121c6fcec444ef100cc18f79a991910615f3a88c8b7becfc94d2f"
+        );
         assert!(packages.md5.is_some());
-        assert_eq!(release.files().len(), text.lines().filter(|line| line.starts_with(' ')).count() / 2);
-        assert_eq!(write_release(&release.fields, release.files()).expect("writes"), text);
+        assert_eq!(
+            release.files().len(),
+            text.lines().filter(|line| line.starts_with(' ')).count() / 2
+        );
+        assert_eq!(
+            write_release(&release.fields, release.files()).expect("writes"),
+            text
+        );
     }
 }

@@ -173,7 +173,7 @@ pub async fn fetch_index(
         };
         let url = format!("{dists}/{}", entry.path);
         objects.insert_verified_bytes(&bytes, &expected, &url)?;
-        let format = Compression::from_path(&entry.path);
+        let format = Compression::from_path(entry.path);
         // The Release also lists the uncompressed index: its size bounds decoding and
         // its digest checks the decoder's output.
         let plain_path = entry.path.trim_end_matches(format.extension()).to_owned();

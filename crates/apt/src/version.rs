@@ -36,12 +36,18 @@ pub struct Version<'a> {
 impl<'a> Version<'a> {
     /// Parses `text` (surrounding whitespace is ignored, as dpkg does).
     pub fn parse(text: &'a str) -> Result<Self, VersionError> {
-        let error = |reason| VersionError { version: text.to_owned(), reason };
+        let error = |reason| VersionError {
+            version: text.to_owned(),
+            reason,
+        };
         let trimmed = text.trim_ascii();
         if trimmed.is_empty() {
             return Err(error("version string is empty"));
         }
-        if trimmed.bytes().any(|byte| byte.is_ascii_whitespace() || byte.is_ascii_control()) {
+        if trimmed
+            .bytes()
+            .any(|byte| byte.is_ascii_whitespace() || byte.is_ascii_control())
+        {
             return Err(error("version string has embedded spaces"));
         }
         let (epoch, rest) = match trimmed.split_once(':') {
@@ -50,7 +56,9 @@ impl<'a> Version<'a> {
                 if epoch.is_empty() || !epoch.bytes().all(|byte| byte.is_ascii_digit()) {
                     return Err(error("epoch in version is not a number"));
                 }
-                let epoch: u32 = epoch.parse().map_err(|_| error("epoch in version is too big"))?;
+                let epoch: u32 = epoch
+                    .parse()
+                    .map_err(|_| error("epoch in version is too big"))?;
                 if epoch > i32::MAX as u32 {
                     return Err(error("epoch in version is too big"));
                 }
@@ -68,7 +76,12 @@ impl<'a> Version<'a> {
         if upstream.is_empty() {
             return Err(error("version number is empty"));
         }
-        Ok(Version { text: trimmed, epoch, upstream, revision })
+        Ok(Version {
+            text: trimmed,
+            epoch,
+            upstream,
+            revision,
+        })
     }
 
     /// The version as written (without surrounding whitespace).
@@ -212,19 +225,36 @@ mod tests {
         ];
         for (left, right, expected) in cases {
             assert_eq!(compare(left, right), expected, "{left} vs {right}");
-            assert_eq!(compare(right, left), expected.reverse(), "{right} vs {left}");
+            assert_eq!(
+                compare(right, left),
+                expected.reverse(),
+                "{right} vs {left}"
+            );
         }
     }
 
     #[test]
     fn parts_and_errors() {
         let version = Version::parse(" 2:1.0-rc-3 ").expect("valid");
-        assert_eq!((version.epoch(), version.upstream(), version.revision()), (2, "1.0-rc", "3"));
+        assert_eq!(
+            (version.epoch(), version.upstream(), version.revision()),
+            (2, "1.0-rc", "3")
+        );
         assert_eq!(version.as_str(), "2:1.0-rc-3");
         assert_eq!(version.to_string(), "2:1.0-rc-3");
         let version = Version::parse("1:0:2").expect("colon kept in upstream");
         assert_eq!((version.epoch(), version.upstream()), (1, "0:2"));
-        for bad in ["", "  ", "a:1.0", ":1.0", "1:", "1.0-", "1 0", "-1", "99999999999:1"] {
+        for bad in [
+            "",
+            "  ",
+            "a:1.0",
+            ":1.0",
+            "1:",
+            "1.0-",
+            "1 0",
+            "-1",
+            "99999999999:1",
+        ] {
             let error = Version::parse(bad).expect_err(bad);
             assert_eq!(error.version, bad);
         }
@@ -234,8 +264,14 @@ mod tests {
     /// constraints and different packages all meet; dpkg is the judge.
     #[test]
     fn agrees_with_dpkg_on_real_versions() {
-        let Some(packages) = crate::packages::fixture::packages() else { return };
-        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+        let Some(packages) = crate::packages::fixture::packages() else {
+            return;
+        };
+        if std::process::Command::new("dpkg")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             eprintln!("skipping: dpkg not installed");
             return;
         }
@@ -246,14 +282,24 @@ mod tests {
             }
             // Constraint versions bring `~`, epochs and odd suffixes into play.
             if let Some(depends) = paragraph.get_str("Depends").expect("utf-8") {
-                versions.extend(depends.split(['(', ')']).skip(1).step_by(2).filter_map(|part| {
-                    part.trim_start_matches(['<', '>', '=', ' ']).split_whitespace().next()
-                }));
+                versions.extend(
+                    depends
+                        .split(['(', ')'])
+                        .skip(1)
+                        .step_by(2)
+                        .filter_map(|part| {
+                            part.trim_start_matches(['<', '>', '=', ' '])
+                                .split_whitespace()
+                                .next()
+                        }),
+                );
             }
         }
         assert!(versions.len() > 2000, "only {} versions", versions.len());
         let neighbours = versions.windows(2).map(|pair| (pair[0], pair[1]));
-        let distant = versions.iter().zip(versions.iter().skip(versions.len() / 2));
+        let distant = versions
+            .iter()
+            .zip(versions.iter().skip(versions.len() / 2));
         let mut pairs: Vec<(&str, &str)> = neighbours.take(1200).collect();
         pairs.extend(distant.map(|(left, right)| (*left, *right)).take(1200));
         // Equal pairs with different spellings are where bugs hide.
@@ -263,7 +309,9 @@ mod tests {
             for (left, right) in batch {
                 for version in [left, right] {
                     assert!(
-                        version.bytes().all(|b| b.is_ascii_alphanumeric() || b".:+~-".contains(&b)),
+                        version
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".:+~-".contains(&b)),
                         "unexpected character in {version:?}"
                     );
                 }
@@ -277,7 +325,11 @@ mod tests {
                 .arg(&script)
                 .output()
                 .expect("sh runs");
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             let verdicts = String::from_utf8(output.stdout).expect("ascii");
             let verdicts: Vec<&str> = verdicts.lines().collect();
             assert_eq!(verdicts.len(), batch.len());
@@ -287,7 +339,11 @@ mod tests {
                     "eq" => Ordering::Equal,
                     _ => Ordering::Greater,
                 };
-                assert_eq!(compare(left, right), expected, "dpkg says {left} {verdict} {right}");
+                assert_eq!(
+                    compare(left, right),
+                    expected,
+                    "dpkg says {left} {verdict} {right}"
+                );
             }
         }
     }

@@ -70,6 +70,42 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Write a signed bundle of the newest snapshots for the other side of the gap.
+    Export {
+        /// Bundle directory to create (must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Carry every object the snapshots need, not only what earlier bundles lacked.
+        #[arg(long)]
+        full: bool,
+        /// Largest volume: 700M, 4.7G, 25G, 650MiB or bytes (K/M/G/T are decimal).
+        #[arg(long, default_value = "4G", value_name = "SIZE")]
+        volume_size: String,
+        /// Carry what the inside lacks according to its `status --json` output (or its
+        /// transfer/imported.json), e.g. after a lost bundle or a rebuilt inside.
+        #[arg(long, value_name = "FILE", conflicts_with = "full")]
+        since: Option<PathBuf>,
+        /// Print how many objects and bytes the bundle would carry; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Mirrors to carry (default: every mirror with a snapshot).
+        mirrors: Vec<String>,
+    },
+    /// Verify a bundle completely (signature, volumes, objects), then apply it.
+    Import {
+        /// The bundle directory.
+        dir: PathBuf,
+    },
+    /// Re-hash the store and published trees, or a bundle; change nothing.
+    Verify {
+        /// Check this bundle instead of the store (no store or config needed).
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// Public key(s) to check the bundle signature with (default: [transfer]
+        /// trusted_keys of the config, when there is one).
+        #[arg(long, value_name = "FILE", requires = "bundle")]
+        key: Vec<PathBuf>,
+    },
     /// Mirrors, snapshots, sizes, last sync/export/import.
     Status,
     /// Summarise an index: Packages*, Release/InRelease, repodata.json*.

@@ -24,7 +24,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return 3;
         }
-        if cause.downcast_ref::<SigningError>().is_some() {
+        if cause.downcast_ref::<SigningError>().is_some()
+            || cause.downcast_ref::<Box<SigningError>>().is_some()
+        {
             return 4;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {

@@ -54,14 +54,6 @@ pub(crate) struct Settings {
     pub licenses: Vec<String>,
 }
 
-impl Settings {
-    /// True when the mirror takes every record upstream has (upstream indices are then
-    /// published unchanged whenever every record is valid).
-    pub fn unfiltered(&self) -> bool {
-        self.filter.selects_everything() && self.licenses.is_empty()
-    }
-}
-
 impl CondaConfig {
     /// Check the settings: mirror name, URL scheme, subdir names, every spec.
     pub(crate) fn validate(&self) -> Result<Settings, CondaError> {
@@ -69,11 +61,10 @@ impl CondaConfig {
             mirror: self.name.clone(),
             reason,
         };
-        mirror_core::paths::check_mirror_name(&self.name)
-            .map_err(|e| invalid(e.to_string()))?;
+        mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
         let channel = self.url.trim_end_matches('/').to_owned();
-        let parsed = url::Url::parse(&channel)
-            .map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
+        let parsed =
+            url::Url::parse(&channel).map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
         if !matches!(parsed.scheme(), "http" | "https" | "file") {
             return Err(invalid(format!(
                 "url {:?}: expected an http://, https:// or file:// channel URL",
@@ -83,9 +74,9 @@ impl CondaConfig {
         let mut subdirs = Vec::new();
         for subdir in self.subdirs.iter().map(String::as_str).chain([NOARCH]) {
             let valid = !subdir.is_empty()
-                && subdir
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && subdir.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !valid {
                 return Err(invalid(format!(
                     "subdir {subdir:?}: expected a platform such as linux-64 or noarch"
@@ -143,35 +134,63 @@ mod tests {
         assert_eq!(settings.channel, "http://127.0.0.1:1/cf");
         assert_eq!(settings.subdirs, ["linux-64", "noarch"]);
         assert_eq!(settings.filter.specs.len(), 3);
-        assert!(!settings.unfiltered());
-        let only_noarch = CondaConfig { subdirs: vec![], specs: vec![], ..config() };
+        let only_noarch = CondaConfig {
+            subdirs: vec![],
+            specs: vec![],
+            ..config()
+        };
         let settings = only_noarch.validate().expect("valid");
         assert_eq!(settings.subdirs, ["noarch"]);
-        assert!(settings.unfiltered());
+        assert!(settings.filter.selects_everything());
     }
 
     #[test]
     fn refuses_bad_settings_naming_them() {
         let cases = [
-            CondaConfig { name: "../x".into(), ..config() },
-            CondaConfig { url: "ftp://host/x".into(), ..config() },
-            CondaConfig { subdirs: vec!["../linux-64".into()], ..config() },
-            CondaConfig { keep_versions: Some(0), ..config() },
-            CondaConfig { specs: vec!["numpy >=>1".into()], ..config() },
+            CondaConfig {
+                name: "../x".into(),
+                ..config()
+            },
+            CondaConfig {
+                url: "ftp://host/x".into(),
+                ..config()
+            },
+            CondaConfig {
+                subdirs: vec!["../linux-64".into()],
+                ..config()
+            },
+            CondaConfig {
+                keep_versions: Some(0),
+                ..config()
+            },
+            CondaConfig {
+                specs: vec!["numpy >=>1".into()],
+                ..config()
+            },
         ];
         for case in cases {
             let err = case.validate().expect_err("invalid");
-            assert!(err.to_string().contains("cf") || err.to_string().contains("../x"), "{err}");
+            assert!(
+                err.to_string().contains("cf") || err.to_string().contains("../x"),
+                "{err}"
+            );
         }
-        let err = CondaConfig { exclude: vec!["numpy >=>1".into()], ..config() }
-            .validate()
-            .expect_err("bad exclude");
+        let err = CondaConfig {
+            exclude: vec!["numpy >=>1".into()],
+            ..config()
+        }
+        .validate()
+        .expect_err("bad exclude");
         assert!(err.to_string().contains("numpy >=>1"), "{err}");
     }
 
     #[test]
     fn toml_round_trip() {
-        let c = CondaConfig { keep_versions: Some(2), licenses: vec!["MIT".into()], ..config() };
+        let c = CondaConfig {
+            keep_versions: Some(2),
+            licenses: vec!["MIT".into()],
+            ..config()
+        };
         let text = serde_json::to_string(&c).expect("serialises");
         let back: CondaConfig = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, c);

@@ -42,11 +42,16 @@ pub struct RepodataSummary {
 impl fmt::Display for RepodataSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.origin)?;
-        writeln!(f, "  subdir:            {}", self.subdir.as_deref().unwrap_or("(none)"))?;
+        writeln!(
+            f,
+            "  subdir:            {}",
+            self.subdir.as_deref().unwrap_or("(none)")
+        )?;
         writeln!(
             f,
             "  repodata_version:  {}",
-            self.repodata_version.map_or("(none)".into(), |v| v.to_string())
+            self.repodata_version
+                .map_or("(none)".into(), |v| v.to_string())
         )?;
         if let Some(base_url) = &self.base_url {
             writeln!(f, "  base_url:          {base_url}")?;
@@ -136,10 +141,16 @@ mod tests {
         );
         let plain = inspect_repodata(json.as_bytes(), "linux-64/repodata.json").expect("valid");
         assert_eq!(plain.subdir.as_deref(), Some("linux-64"));
-        assert_eq!((plain.packages, plain.packages_conda, plain.removed), (3, 1, 1));
+        assert_eq!(
+            (plain.packages, plain.packages_conda, plain.removed),
+            (3, 1, 1)
+        );
         assert_eq!(plain.names, 2);
         assert_eq!(plain.total_bytes, 19);
-        assert_eq!(plain.invalid_records, 1, "b is filed under the wrong subdir");
+        assert_eq!(
+            plain.invalid_records, 1,
+            "b is filed under the wrong subdir"
+        );
         let zst = mirror_core::compression::compress(json.as_bytes(), Compression::Zstd)
             .expect("compress");
         let packed = inspect_repodata(&zst, "repodata.json.zst").expect("valid");

@@ -33,14 +33,16 @@
 //! Invalid JSON is an error naming the URL.
 //!
 //! ## What is published
-//! - **Unfiltered** (no `specs`, `keep_versions`, `exclude` or `licenses`): upstream's
-//!   `repodata.json` bytes unchanged, and upstream's `repodata.json.zst` when it has one
-//!   (else one we compress), unless a record had to be skipped or the index has a
-//!   `base_url` (repodata version 2): then the index is rewritten as below.
+//! - **Every record kept** (an unfiltered mirror, or a filter that happens to keep a whole
+//!   subdir): upstream's `repodata.json` bytes unchanged, and upstream's
+//!   `repodata.json.zst` when it has one (else one we compress), unless a record had to be
+//!   skipped or the index has a `base_url` (repodata version 2): then it is rewritten as
+//!   below.
 //! - **Filtered**: a `repodata.json` holding exactly the selected records, each copied
 //!   through unchanged (so upstream's repodata patches survive), keys sorted, plus its
 //!   `.zst`. `info` is kept minus `base_url` (packages live next to the index in the
-//!   mirror), `removed` and `repodata_version` are kept.
+//!   mirror), `removed` and `repodata_version` are kept; other top-level keys
+//!   (`signatures`, `v3`...) are not.
 //! - `noarch` is always mirrored; when upstream has no `noarch/repodata.json`, an empty
 //!   valid one is published (clients require it).
 //! - Not mirrored: `current_repodata.json`, `channeldata.json`, sharded repodata and
@@ -92,4 +94,6 @@ pub use config::CondaConfig;
 pub use error::CondaError;
 pub use inspect::{RepodataSummary, inspect_repodata, inspect_repodata_file};
 pub use mirror::CondaMirror;
-pub use seed::{SeedError, specs_from_environment_yaml, specs_from_explicit_lockfile, specs_from_file};
+pub use seed::{
+    SeedError, specs_from_environment_yaml, specs_from_explicit_lockfile, specs_from_file,
+};

@@ -53,14 +53,13 @@ impl CondaMirror {
 
     /// Fetch every subdir's index, then plan (the sync part runs without awaiting).
     async fn plan_inner(&self, ctx: &SyncContext<'_>) -> Result<Plan, CondaError> {
-        ctx.reporter.begin(
-            &format!("{}: fetching repodata", self.config.name),
-            None,
-        );
+        ctx.reporter
+            .begin(&format!("{}: fetching repodata", self.config.name), None);
         let mut indices = Vec::with_capacity(self.settings.subdirs.len());
         for subdir in &self.settings.subdirs {
             let index = fetch_index(ctx.fetcher, &self.settings.channel, subdir).await;
-            ctx.reporter.advance(index.as_ref().map_or(0, |i| i.json.len() as u64));
+            ctx.reporter
+                .advance(index.as_ref().map_or(0, |i| i.json.len() as u64));
             indices.push(index?);
         }
         ctx.reporter.finish();
@@ -104,12 +103,11 @@ impl CondaMirror {
     ) -> Result<TreePlan, CondaError> {
         let mut views = Vec::with_capacity(indices.len());
         for index in indices {
-            let view = RepoDataView::parse(&index.json).map_err(|source| {
-                CondaError::InvalidRepodata {
+            let view =
+                RepoDataView::parse(&index.json).map_err(|source| CondaError::InvalidRepodata {
                     url: index.url.clone(),
                     source,
-                }
-            })?;
+                })?;
             if let Some(found) = view.info.subdir.as_deref()
                 && found != index.subdir
             {
@@ -141,7 +139,13 @@ impl CondaMirror {
         let mut files = Vec::new();
         let mut subdir_summaries = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            let summary = self.plan_subdir(&indices[i], input, &selection.selected[i], objects, &mut files)?;
+            let summary = self.plan_subdir(
+                &indices[i],
+                input,
+                &selection.selected[i],
+                objects,
+                &mut files,
+            )?;
             subdir_summaries.push(summary);
         }
         Ok(TreePlan {
@@ -169,8 +173,9 @@ impl CondaMirror {
             }
         }
         let everything_kept = selected.iter().all(|s| *s);
-        let keep_upstream = self.settings.unfiltered()
-            && everything_kept
+        // An index whose every record is kept is published as served: same bytes as
+        // upstream, whatever the filter.
+        let keep_upstream = everything_kept
             && view.info.base_url.is_none()
             && view.duplicates == 0
             && index.source != IndexSource::Absent;

@@ -77,8 +77,7 @@ pub fn check_package<R: Read + Seek>(filename: &str, mut reader: R) -> Result<()
             file: filename.to_owned(),
             source,
         })?;
-    let at_root =
-        |pred: &dyn Fn(&str) -> bool| names.iter().any(|n| !n.contains('/') && pred(n));
+    let at_root = |pred: &dyn Fn(&str) -> bool| names.iter().any(|n| !n.contains('/') && pred(n));
     let missing = if !at_root(&|n| n == "metadata.json") {
         Some("metadata.json")
     } else if !at_root(&|n| n.starts_with("info-") && n.ends_with(".tar.zst")) {
@@ -92,7 +91,12 @@ pub fn check_package<R: Read + Seek>(filename: &str, mut reader: R) -> Result<()
         Some(missing) => {
             let mut sorted = names.clone();
             sorted.sort_unstable();
-            let mut members = sorted.iter().take(4).map(String::as_str).collect::<Vec<_>>().join(", ");
+            let mut members = sorted
+                .iter()
+                .take(4)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             if sorted.len() > 4 {
                 members.push_str(", ...");
             }
@@ -143,11 +147,16 @@ mod tests {
     fn accepts_well_formed_and_refuses_malformed() {
         let good = conda_zip(&["metadata.json", "info-a-1-0.tar.zst", "pkg-a-1-0.tar.zst"]);
         check_package("a-1-0.conda", Cursor::new(&good)).expect("well formed");
-        let nested = conda_zip(&["dir/metadata.json", "dir/info-a-1-0.tar.zst", "dir/pkg-a-1-0.tar.zst"]);
+        let nested = conda_zip(&[
+            "dir/metadata.json",
+            "dir/info-a-1-0.tar.zst",
+            "dir/pkg-a-1-0.tar.zst",
+        ]);
         let err = check_package("a-1-0.conda", Cursor::new(&nested)).expect_err("nested");
         assert!(err.to_string().contains("a-1-0.conda"), "{err}");
         assert!(err.to_string().contains("metadata.json"), "{err}");
-        let err = check_package("a-1-0.conda", Cursor::new(b"PK but not really")).expect_err("junk");
+        let err =
+            check_package("a-1-0.conda", Cursor::new(b"PK but not really")).expect_err("junk");
         assert!(matches!(err, PackageError::NotZip { .. }), "{err}");
         check_package("a-1-0.tar.bz2", Cursor::new(b"BZh91AY&SY")).expect("bzip2 magic");
         let err = check_package("a-1-0.tar.bz2", Cursor::new(b"PK")).expect_err("short");
@@ -166,15 +175,27 @@ mod tests {
         let err = check_package_file(&path, name).expect_err("malformed fixture");
         // Its members sit under "Users/.../ca-certificates-2024.7.4-hbcca054_0/".
         assert!(
-            matches!(err, PackageError::MissingMember { missing: "metadata.json", .. }),
+            matches!(
+                err,
+                PackageError::MissingMember {
+                    missing: "metadata.json",
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("Users/"), "{err}");
         // The real well-formed .conda of the format fixture passes.
         let good = fixtures.join("conda/conda+conda/tests/data/conda_format_repo/linux-64");
-        check_package_file(&good.join("zlib-1.2.11-h7b6447c_3.conda"), "zlib-1.2.11-h7b6447c_3.conda")
-            .expect("real .conda");
-        check_package_file(&good.join("zlib-1.2.11-h7b6447c_3.tar.bz2"), "zlib-1.2.11-h7b6447c_3.tar.bz2")
-            .expect("real .tar.bz2");
+        check_package_file(
+            &good.join("zlib-1.2.11-h7b6447c_3.conda"),
+            "zlib-1.2.11-h7b6447c_3.conda",
+        )
+        .expect("real .conda");
+        check_package_file(
+            &good.join("zlib-1.2.11-h7b6447c_3.tar.bz2"),
+            "zlib-1.2.11-h7b6447c_3.tar.bz2",
+        )
+        .expect("real .tar.bz2");
     }
 }

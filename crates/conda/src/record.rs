@@ -158,10 +158,7 @@ pub fn check_record(
     if head.name != parts.name || head.version != parts.version || head.build != parts.build {
         return Err(skip(
             SkipReason::FilenameMismatch,
-            format!(
-                "record says {}-{}-{}",
-                head.name, head.version, head.build
-            ),
+            format!("record says {}-{}-{}", head.name, head.version, head.build),
         ));
     }
     if let Some(record_subdir) = &head.subdir
@@ -204,7 +201,9 @@ pub fn check_all(
         .map(|record| check_record(record, subdir, licenses))
         .collect();
     // Both maps are sorted: a merge walk finds names present in both.
-    let split = view.records.partition_point(|r| r.map == RecordMap::Packages);
+    let split = view
+        .records
+        .partition_point(|r| r.map == RecordMap::Packages);
     let (packages, conda) = view.records.split_at(split);
     let (mut i, mut j) = (0, 0);
     while i < packages.len() && j < conda.len() {
@@ -262,11 +261,26 @@ mod tests {
             (p.name, p.version, p.build, p.extension),
             ("python-dateutil", "2.8.2", "pyhd8ed1ab_0", ".conda")
         );
-        for bad in ["../x-1-0.conda", "a/b-1-0.conda", "a\\b-1-0.conda", "", ".hidden-1-0.conda", "x y-1-0.conda"] {
-            assert_eq!(parse_filename(bad), Err(SkipReason::UnsafeFilename), "{bad}");
+        for bad in [
+            "../x-1-0.conda",
+            "a/b-1-0.conda",
+            "a\\b-1-0.conda",
+            "",
+            ".hidden-1-0.conda",
+            "x y-1-0.conda",
+        ] {
+            assert_eq!(
+                parse_filename(bad),
+                Err(SkipReason::UnsafeFilename),
+                "{bad}"
+            );
         }
         for bad in ["x-1-0.zip", "x-1.tar.bz2", "-1-0.conda", "x--0.conda"] {
-            assert_eq!(parse_filename(bad), Err(SkipReason::NotAPackageFilename), "{bad}");
+            assert_eq!(
+                parse_filename(bad),
+                Err(SkipReason::NotAPackageFilename),
+                "{bad}"
+            );
         }
     }
 
@@ -294,10 +308,20 @@ mod tests {
             Err(SkipReason::FilenameMismatch)
         );
         let no_sha = good.replace(SHA, "abc");
-        assert_eq!(check("zlib-1.2.11-h_3.tar.bz2", &no_sha, &[]), Err(SkipReason::NoSha256));
-        assert_eq!(check("zlib-1.2.11-h_3.tar.bz2", "[1]", &[]), Err(SkipReason::Unparsable));
         assert_eq!(
-            check("zlib-1.2.11-h_3.tar.bz2", r#"{"name":"zlib","version":1}"#, &[]),
+            check("zlib-1.2.11-h_3.tar.bz2", &no_sha, &[]),
+            Err(SkipReason::NoSha256)
+        );
+        assert_eq!(
+            check("zlib-1.2.11-h_3.tar.bz2", "[1]", &[]),
+            Err(SkipReason::Unparsable)
+        );
+        assert_eq!(
+            check(
+                "zlib-1.2.11-h_3.tar.bz2",
+                r#"{"name":"zlib","version":1}"#,
+                &[]
+            ),
             Err(SkipReason::Unparsable)
         );
         // No subdir field (old channels): accepted. No license with an allow-list: refused.

@@ -179,10 +179,11 @@ impl<'a> RepoDataView<'a> {
                 }
             }
             duplicates += before - kept.len();
-            records.extend(
-                kept.into_iter()
-                    .map(|(filename, raw)| RawRecord { filename, map, raw }),
-            );
+            records.extend(kept.into_iter().map(|(filename, raw)| RawRecord {
+                filename,
+                map,
+                raw,
+            }));
         }
         let mut removed: Vec<Cow<'a, str>> = top
             .removed
@@ -255,7 +256,9 @@ mod tests {
         assert_eq!(view.duplicates, 1);
         // Escaped strings are decoded.
         assert_eq!(view.removed, ["y-0-0.tar.bz2", "z-0-0.tar.bz2"]);
-        let found = view.get(RecordMap::PackagesConda, "a-1-0.conda").expect("present");
+        let found = view
+            .get(RecordMap::PackagesConda, "a-1-0.conda")
+            .expect("present");
         assert_eq!(found.raw.get(), r#"{"name": "a"}"#);
         assert!(view.get(RecordMap::Packages, "a-1-0.conda").is_none());
     }
@@ -275,7 +278,11 @@ mod tests {
             b"{\"info\": [\"linux-64\"]}",
             b"{} trailing",
         ] {
-            assert!(RepoDataView::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                RepoDataView::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -95,8 +95,8 @@ pub fn specs_from_explicit_lockfile(text: &str, origin: &str) -> Result<Vec<Stri
         if !without_hash.contains("://") {
             return Err(bad());
         }
-        let filename = percent_decode(without_hash.rsplit('/').next().unwrap_or_default())
-            .ok_or_else(bad)?;
+        let filename =
+            percent_decode(without_hash.rsplit('/').next().unwrap_or_default()).ok_or_else(bad)?;
         let parts = parse_filename(&filename).map_err(|_| bad())?;
         let spec = format!("{} =={} {}", parts.name, parts.version, parts.build);
         parse_spec(&spec).map_err(|_| bad())?;
@@ -157,8 +157,11 @@ mod tests {
         assert_eq!(&specs[2..], ["zlib", "pip"]);
         // Every spec parses back, also strictly.
         for spec in &specs {
-            rattler_conda_types::MatchSpec::from_str(spec, rattler_conda_types::ParseStrictness::Strict)
-                .expect("canonical specs parse strictly");
+            rattler_conda_types::MatchSpec::from_str(
+                spec,
+                rattler_conda_types::ParseStrictness::Strict,
+            )
+            .expect("canonical specs parse strictly");
         }
         let err = specs_from_environment_yaml("dependencies: [\"numpy >=>1\"]", "env.yml")
             .expect_err("bad spec");
@@ -180,7 +183,8 @@ mod tests {
                 "foo ==1!2.0 h_0"
             ]
         );
-        let err = specs_from_explicit_lockfile("http://h/x-1-0.conda\n", "lock.txt").expect_err("no tag");
+        let err =
+            specs_from_explicit_lockfile("http://h/x-1-0.conda\n", "lock.txt").expect_err("no tag");
         assert!(matches!(err, SeedError::NotExplicit { .. }));
         let err = specs_from_explicit_lockfile("@EXPLICIT\nhttp://h/ch/README.md\n", "lock.txt")
             .expect_err("not a package");

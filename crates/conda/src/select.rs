@@ -66,7 +66,10 @@ impl Filter {
 /// `python=3.12`, `numpy 1.26*` and the old-style specs found in real `depends` work.
 /// Package-name globs (`r-*`) are allowed in user specs.
 pub fn parse_spec(spec: &str) -> Result<MatchSpec, rattler_conda_types::ParseMatchSpecError> {
-    MatchSpec::from_str(spec, ParseMatchSpecOptions::lenient().with_exact_names_only(false))
+    MatchSpec::from_str(
+        spec,
+        ParseMatchSpecOptions::lenient().with_exact_names_only(false),
+    )
 }
 
 /// The outcome of [`select`].
@@ -189,9 +192,7 @@ impl<'v> Universe<'v> {
                     .by_name
                     .keys()
                     .copied()
-                    .filter(|n| {
-                        PackageName::from_str(n).is_ok_and(|name| matcher.matches(&name))
-                    })
+                    .filter(|n| PackageName::from_str(n).is_ok_and(|name| matcher.matches(&name)))
                     .collect();
                 names.sort_unstable();
                 names
@@ -261,7 +262,9 @@ impl<'s, 'v, 'a> Selector<'s, 'v, 'a> {
             };
             match Version::from_str(parts.version) {
                 Ok(v) => by_name.entry(parts.name).or_default().push((v, r)),
-                Err(e) => tracing::warn!(file = filename, error = %e, "unparsable version; not kept"),
+                Err(e) => {
+                    tracing::warn!(file = filename, error = %e, "unparsable version; not kept")
+                }
             }
         }
         let mut out = Vec::new();
@@ -423,14 +426,32 @@ mod tests {
         repodata(
             "linux-64",
             &[
-                ("python", "3.11.0", "h_0", &["libc >=1", "__glibc >=2.17"], "PSF"),
-                ("python", "3.12.0", "h_0", &["libc >=1", "__glibc >=2.17"], "PSF"),
+                (
+                    "python",
+                    "3.11.0",
+                    "h_0",
+                    &["libc >=1", "__glibc >=2.17"],
+                    "PSF",
+                ),
+                (
+                    "python",
+                    "3.12.0",
+                    "h_0",
+                    &["libc >=1", "__glibc >=2.17"],
+                    "PSF",
+                ),
                 ("python", "3.12.1", "h_0", &["libc >=1"], "PSF"),
                 ("python", "3.12.1", "h_1", &["libc >=1"], "PSF"),
                 ("libc", "1.0", "0", &[], "MIT"),
                 ("libc", "2.0", "0", &[], "MIT"),
                 ("libc", "3.0", "0", &[], "MIT"),
-                ("app", "1.0", "0", &["requests", "libc <2", "missing-dep"], "MIT"),
+                (
+                    "app",
+                    "1.0",
+                    "0",
+                    &["requests", "libc <2", "missing-dep"],
+                    "MIT",
+                ),
                 ("app-dbg", "1.0", "0", &[], "MIT"),
                 ("unrelated", "1.0", "0", &[], "MIT"),
             ],
@@ -441,7 +462,13 @@ mod tests {
         repodata(
             "noarch",
             &[
-                ("requests", "2.0", "py_0", &["python >=3.12", "certifi"], "Apache-2.0"),
+                (
+                    "requests",
+                    "2.0",
+                    "py_0",
+                    &["python >=3.12", "certifi"],
+                    "Apache-2.0",
+                ),
                 ("certifi", "2024.1", "pyh_0", &[], "ISC"),
                 ("certifi", "2023.1", "pyh_0", &[], ""),
             ],
@@ -489,7 +516,9 @@ mod tests {
     }
 
     fn specs(list: &[&str]) -> Vec<MatchSpec> {
-        list.iter().map(|s| parse_spec(s).expect("valid spec")).collect()
+        list.iter()
+            .map(|s| parse_spec(s).expect("valid spec"))
+            .collect()
     }
 
     #[test]
@@ -514,7 +543,14 @@ mod tests {
                 "python-3.12.1-h_1"
             ]
         );
-        assert_eq!(names[1], ["certifi-2023.1-pyh_0", "certifi-2024.1-pyh_0", "requests-2.0-py_0"]);
+        assert_eq!(
+            names[1],
+            [
+                "certifi-2023.1-pyh_0",
+                "certifi-2024.1-pyh_0",
+                "requests-2.0-py_0"
+            ]
+        );
         // The virtual __glibc is skipped silently; the missing dependency is reported.
         assert_eq!(
             selection.unresolved.iter().collect::<Vec<_>>(),
@@ -556,7 +592,11 @@ mod tests {
             &[],
         );
         assert!(!names[0].contains(&"python-3.11.0-h_0".to_owned()));
-        assert!(names[0].contains(&"libc-1.0-0".to_owned()), "needed by app: {:?}", names[0]);
+        assert!(
+            names[0].contains(&"libc-1.0-0".to_owned()),
+            "needed by app: {:?}",
+            names[0]
+        );
         assert!(names[0].contains(&"unrelated-1.0-0".to_owned()));
     }
 
@@ -573,7 +613,11 @@ mod tests {
         assert!(names[0].contains(&"app-1.0-0".to_owned()));
         assert!(!names[0].iter().any(|n| n.starts_with("app-dbg")));
         assert!(names[0].contains(&"libc-1.0-0".to_owned()));
-        assert!(!names[0].iter().any(|n| n == "libc-2.0-0" || n == "libc-3.0-0"));
+        assert!(
+            !names[0]
+                .iter()
+                .any(|n| n == "libc-2.0-0" || n == "libc-3.0-0")
+        );
 
         // Allow-list: certifi 2023.1 has an empty license string and PSF is not listed, so
         // python and everything needing it (requests) is dropped.
@@ -591,20 +635,34 @@ mod tests {
         );
         assert_eq!(names[1], ["certifi-2024.1-pyh_0", "requests-2.0-py_0"]);
         assert!(names[0].is_empty());
-        assert!(selection.unresolved.iter().any(|u| u.contains("python >=3.12")));
+        assert!(
+            selection
+                .unresolved
+                .iter()
+                .any(|u| u.contains("python >=3.12"))
+        );
     }
 
     #[test]
     fn unmatched_specs_and_spec_subdir() {
         let (names, selection) = run(
             Filter {
-                specs: specs(&["nothing-like-this", "certifi[subdir=noarch]", "libc[subdir=osx-64]"]),
+                specs: specs(&[
+                    "nothing-like-this",
+                    "certifi[subdir=noarch]",
+                    "libc[subdir=osx-64]",
+                ]),
                 ..Filter::default()
             },
             &[],
         );
         assert!(names[0].is_empty());
         assert_eq!(names[1].len(), 2);
-        assert_eq!(selection.unmatched_specs.len(), 2, "{:?}", selection.unmatched_specs);
+        assert_eq!(
+            selection.unmatched_specs.len(),
+            2,
+            "{:?}",
+            selection.unmatched_specs
+        );
     }
 }

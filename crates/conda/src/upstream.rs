@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn package_bases() {
         let index = "http://127.0.0.1:9/ch/linux-64/repodata.json.zst";
-        assert_eq!(package_base(index, None).expect("ok"), "http://127.0.0.1:9/ch/linux-64/");
+        assert_eq!(
+            package_base(index, None).expect("ok"),
+            "http://127.0.0.1:9/ch/linux-64/"
+        );
         assert_eq!(
             package_base(index, Some("http://127.0.0.1:7/pkgs/linux-64")).expect("ok"),
             "http://127.0.0.1:7/pkgs/linux-64/"
@@ -152,6 +155,9 @@ mod tests {
             "http://127.0.0.1:9/store/linux-64/"
         );
         let file = "file:///srv/ch/noarch/repodata.json";
-        assert_eq!(package_base(file, None).expect("ok"), "file:///srv/ch/noarch/");
+        assert_eq!(
+            package_base(file, None).expect("ok"),
+            "file:///srv/ch/noarch/"
+        );
     }
 }

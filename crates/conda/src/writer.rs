@@ -48,7 +48,11 @@ pub fn write_repodata(
         out.extend_from_slice(if i == 0 { b"\n  " } else { b",\n  " });
         push_json_string(&mut out, name);
     }
-    out.extend_from_slice(if view.removed.is_empty() { b"],\n" } else { b"\n ],\n" });
+    out.extend_from_slice(if view.removed.is_empty() {
+        b"],\n"
+    } else {
+        b"\n ],\n"
+    });
     // Absent means version 1; a version 2 index without base_url is still valid.
     let version = view.repodata_version.unwrap_or(1);
     write!(out, " \"repodata_version\": {version}\n}}\n").expect("writing to a Vec cannot fail");
@@ -119,12 +123,23 @@ mod tests {
         let names: Vec<_> = back.records.iter().map(|r| r.filename.as_ref()).collect();
         assert_eq!(names, ["b-1-0.tar.bz2", "a-2-0.conda"]);
         for record in &back.records {
-            let original = view.get(record.map, &record.filename).expect("came from upstream");
-            assert_eq!(record.raw.get(), original.raw.get(), "record text unchanged");
+            let original = view
+                .get(record.map, &record.filename)
+                .expect("came from upstream");
+            assert_eq!(
+                record.raw.get(),
+                original.raw.get(),
+                "record text unchanged"
+            );
         }
         assert_eq!(back.info.subdir.as_deref(), Some("linux-64"));
         assert_eq!(back.info.base_url, None, "base_url dropped");
-        assert!(back.info_raw.expect("info").get().contains(r#""z": [1, 2]"#));
+        assert!(
+            back.info_raw
+                .expect("info")
+                .get()
+                .contains(r#""z": [1, 2]"#)
+        );
         assert_eq!(back.removed, ["old-1-0.tar.bz2"]);
         assert_eq!(back.repodata_version, Some(2));
         // Writing what we read gives the same bytes: deterministic and stable.

@@ -42,8 +42,8 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
         names(&linux),
         [
             "libzz-1.0-h0_0.tar.bz2",
-            "tool-0.9-h0_0.tar.bz2",
             "libzz-2.0-h0_0.conda",
+            "tool-0.9-h0_0.tar.bz2",
             "tool-1.0-h0_0.conda"
         ]
     );
@@ -52,10 +52,15 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
     for (subdir, ours) in [("linux-64", &linux), ("noarch", &noarch)] {
         let upstream_records = raw_records(&channel.repodata(subdir));
         for (filename, raw) in raw_records(ours) {
-            assert_eq!(Some(&raw), upstream_records.get(&filename), "{subdir}/{filename}");
+            assert_eq!(
+                Some(&raw),
+                upstream_records.get(&filename),
+                "{subdir}/{filename}"
+            );
             // And the package itself is there, identical to upstream's.
             let package = published(&store, "chan", &format!("{subdir}/{filename}"));
-            let original = std::fs::read(upstream.path().join(subdir).join(&filename)).expect("read");
+            let original =
+                std::fs::read(upstream.path().join(subdir).join(&filename)).expect("read");
             assert_eq!(package, original, "{filename}");
         }
     }
@@ -63,7 +68,11 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
     let zst = published(&store, "chan", "linux-64/repodata.json.zst");
     assert_eq!(zstd::decode_all(&zst[..]).expect("zstd"), linux);
     // Unselected packages were never downloaded.
-    assert!(!package_requests(&server).iter().any(|p| p.contains("bigthing")));
+    assert!(
+        !package_requests(&server)
+            .iter()
+            .any(|p| p.contains("bigthing"))
+    );
     let summary = &report.summary;
     assert_eq!(summary["selected"], 5);
     assert_eq!(summary["records"], 7);
@@ -92,7 +101,10 @@ async fn keep_versions_exclude_and_licenses() {
     .await
     .expect("sync");
     let linux = published(&store, "chan", "linux-64/repodata.json");
-    assert_eq!(names(&linux), ["libzz-2.0-h0_0.conda", "tool-1.0-h0_0.conda"]);
+    assert_eq!(
+        names(&linux),
+        ["libzz-2.0-h0_0.conda", "tool-1.0-h0_0.conda"]
+    );
 
     // keep_versions applies to the roots, not the universe: a root pinning an older
     // dependency still gets it.
@@ -110,7 +122,10 @@ async fn keep_versions_exclude_and_licenses() {
     .await
     .expect("sync");
     let linux = published(&store, "chan", "linux-64/repodata.json");
-    assert_eq!(names(&linux), ["libzz-1.0-h0_0.tar.bz2", "tool-0.9-h0_0.tar.bz2"]);
+    assert_eq!(
+        names(&linux),
+        ["libzz-1.0-h0_0.tar.bz2", "tool-0.9-h0_0.tar.bz2"]
+    );
 
     // Everything but excluded and non-allowed licenses.
     let store_dir = tempfile::tempdir().expect("tempdir");
@@ -129,7 +144,11 @@ async fn keep_versions_exclude_and_licenses() {
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let kept = names(&linux);
     assert_eq!(kept.len(), 4, "{kept:?}");
-    assert!(!kept.iter().any(|n| n.starts_with("bigthing") || n.starts_with("gpl-lib")));
+    assert!(
+        !kept
+            .iter()
+            .any(|n| n.starts_with("bigthing") || n.starts_with("gpl-lib"))
+    );
     assert_eq!(report.summary["selected"], 5);
 }
 
@@ -144,38 +163,62 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
     std::fs::remove_file(upstream.path().join("noarch/repodata.json.zst")).expect("rm");
     let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
     std::io::Write::write_all(&mut enc, &noarch_json).expect("bz2");
-    std::fs::write(upstream.path().join("noarch/repodata.json.bz2"), enc.finish().expect("bz2"))
-        .expect("write");
+    std::fs::write(
+        upstream.path().join("noarch/repodata.json.bz2"),
+        enc.finish().expect("bz2"),
+    )
+    .expect("write");
     let server = TestServer::serve_dir(upstream.path());
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path()).expect("store");
 
-    let report = sync_mirror(&store, config(&server.url()), false).await.expect("sync");
-    assert_eq!(report.missing_files, 7 + 4, "7 packages and 2 indices per subdir");
-    assert_eq!(published(&store, "chan", "linux-64/repodata.json"), channel.repodata("linux-64"));
+    let report = sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect("sync");
+    // The indices were stored while planning: only the 7 packages were missing.
+    assert_eq!(report.missing_files, 7);
+    assert_eq!(report.files, 7 + 4, "7 packages and 2 indices per subdir");
+    assert_eq!(
+        published(&store, "chan", "linux-64/repodata.json"),
+        channel.repodata("linux-64")
+    );
     assert_eq!(
         published(&store, "chan", "linux-64/repodata.json.zst"),
         std::fs::read(upstream.path().join("linux-64/repodata.json.zst")).expect("read"),
         "upstream's .zst is published as served"
     );
-    assert_eq!(published(&store, "chan", "noarch/repodata.json"), noarch_json);
+    assert_eq!(
+        published(&store, "chan", "noarch/repodata.json"),
+        noarch_json
+    );
     assert_eq!(report.summary["subdirs"][1]["index"], "repodata.json.bz2");
     assert_eq!(report.summary["subdirs"][0]["upstream_index_kept"], true);
 
     server.clear_requests();
-    let again = sync_mirror(&store, config(&server.url()), false).await.expect("sync");
+    let again = sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect("sync");
     assert_eq!(again.outcome, "unchanged");
     assert_eq!(again.snapshot, report.snapshot);
-    assert!(package_requests(&server).is_empty(), "{:?}", server.requests());
+    assert!(
+        package_requests(&server).is_empty(),
+        "{:?}",
+        server.requests()
+    );
 
     // A changed upstream record gives a new snapshot that downloads only what is new.
     let mut channel = channel;
     channel.add(&Pkg::new("linux-64", "newcomer", "1.0", Format::Conda));
     channel.write_repodata(true);
     server.clear_requests();
-    let third = sync_mirror(&store, config(&server.url()), false).await.expect("sync");
+    let third = sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect("sync");
     assert_eq!(third.outcome, "synced");
-    assert_eq!(package_requests(&server), ["/linux-64/newcomer-1.0-h0_0.conda"]);
+    assert_eq!(
+        package_requests(&server),
+        ["/linux-64/newcomer-1.0-h0_0.conda"]
+    );
 }
 
 #[tokio::test]
@@ -198,10 +241,17 @@ async fn dry_run_counts_without_downloading_packages() {
     assert_eq!(report.outcome, "dry-run");
     // helper + libzz 2.0, plus 4 index files already stored during planning.
     assert_eq!(report.missing_files, 2);
-    let expected: u64 = ["noarch/helper-1.0-pyh_0.conda", "linux-64/libzz-2.0-h0_0.conda"]
-        .iter()
-        .map(|p| std::fs::metadata(upstream.path().join(p)).expect("stat").len())
-        .sum();
+    let expected: u64 = [
+        "noarch/helper-1.0-pyh_0.conda",
+        "linux-64/libzz-2.0-h0_0.conda",
+    ]
+    .iter()
+    .map(|p| {
+        std::fs::metadata(upstream.path().join(p))
+            .expect("stat")
+            .len()
+    })
+    .sum();
     assert_eq!(report.missing_bytes, expected);
     assert!(package_requests(&server).is_empty());
     assert!(!store.public_dir().join("chan").exists());
@@ -231,8 +281,14 @@ async fn tampered_package_is_refused_naming_file_and_digests() {
     assert!(message.contains("libzz-2.0-h0_0.conda"), "{message}");
     assert!(message.contains(expected), "{message}");
     assert!(message.contains(&actual), "{message}");
-    assert!(!store.public_dir().join("chan").exists(), "nothing published");
-    assert!(store.latest_snapshot("chan").expect("load").is_none(), "no snapshot");
+    assert!(
+        !store.public_dir().join("chan").exists(),
+        "nothing published"
+    );
+    assert!(
+        store.latest_snapshot("chan").expect("load").is_none(),
+        "no snapshot"
+    );
 }
 
 #[tokio::test]
@@ -241,7 +297,9 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
     let mut channel = standard_channel(upstream.path());
     // A record filed under linux-64 that says it is osx-64, and file names that escape.
     channel.record_mut("linux-64", "bigthing-1.0-h0_0.conda")["subdir"] = "osx-64".into();
-    let good = channel.record_mut("linux-64", "libzz-1.0-h0_0.tar.bz2").clone();
+    let good = channel
+        .record_mut("linux-64", "libzz-1.0-h0_0.tar.bz2")
+        .clone();
     let maps = channel.records.get_mut("linux-64").expect("linux-64");
     let packages = maps.get_mut("packages").expect("packages");
     packages.insert("../../escape-1.0-h0_0.tar.bz2".into(), good.clone());
@@ -252,25 +310,45 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path()).expect("store");
 
-    let report = sync_mirror(&store, config(&server.url()), false).await.expect("sync");
+    let report = sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect("sync");
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let kept = names(&linux);
     assert_eq!(kept.len(), 5, "{kept:?}");
-    assert!(!kept.iter().any(|n| n.contains('/') || n.starts_with("bigthing") || n.contains("9.0")));
+    assert!(
+        !kept
+            .iter()
+            .any(|n| n.contains('/') || n.starts_with("bigthing") || n.contains("9.0"))
+    );
     let skipped = &report.summary["subdirs"][0]["skipped"];
     assert_eq!(skipped["unsafe_filename"], 2, "{skipped}");
     assert_eq!(skipped["wrong_subdir"], 1, "{skipped}");
     assert_eq!(skipped["filename_mismatch"], 1, "{skipped}");
     assert_eq!(report.summary["subdirs"][0]["upstream_index_kept"], false);
     let tree = std::fs::canonicalize(store.public_dir().join("chan")).expect("tree");
-    assert!(!tree.parent().expect("parent").join("escape-1.0-h0_0.tar.bz2").exists());
+    assert!(
+        !tree
+            .parent()
+            .expect("parent")
+            .join("escape-1.0-h0_0.tar.bz2")
+            .exists()
+    );
 
     // Invalid JSON: an error naming the URL, nothing published over the good tree.
-    std::fs::write(upstream.path().join("linux-64/repodata.json"), b"{\"packages\": {").expect("write");
+    std::fs::write(
+        upstream.path().join("linux-64/repodata.json"),
+        b"{\"packages\": {",
+    )
+    .expect("write");
     let err = sync_mirror(&store, config(&server.url()), false)
         .await
         .expect_err("invalid json");
-    assert!(err.to_string().contains(&server.url_for("/linux-64/repodata.json")), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&server.url_for("/linux-64/repodata.json")),
+        "{err}"
+    );
     assert_eq!(published(&store, "chan", "linux-64/repodata.json"), linux);
 }
 
@@ -286,7 +364,11 @@ async fn base_url_packages_are_fetched_from_there_and_published_beside_the_index
         doc["repodata_version"] = 2.into();
         let dir = upstream.path().join("chan").join(subdir);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("repodata.json"), serde_json::to_vec(&doc).expect("json")).expect("write");
+        std::fs::write(
+            dir.join("repodata.json"),
+            serde_json::to_vec(&doc).expect("json"),
+        )
+        .expect("write");
     }
     let server = TestServer::serve_dir(upstream.path());
     let store_dir = tempfile::tempdir().expect("tempdir");
@@ -306,7 +388,10 @@ async fn base_url_packages_are_fetched_from_there_and_published_beside_the_index
     requested.sort();
     assert_eq!(
         requested,
-        ["/pkgstore/linux-64/libzz-2.0-h0_0.conda", "/pkgstore/noarch/helper-1.0-pyh_0.conda"]
+        [
+            "/pkgstore/linux-64/libzz-2.0-h0_0.conda",
+            "/pkgstore/noarch/helper-1.0-pyh_0.conda"
+        ]
     );
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let view = mirror_conda::repodata::RepoDataView::parse(&linux).expect("valid");
@@ -324,7 +409,9 @@ async fn missing_platform_index_is_an_error_and_missing_noarch_is_generated() {
     let server = TestServer::serve_dir(upstream.path());
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path()).expect("store");
-    sync_mirror(&store, config(&server.url()), false).await.expect("sync");
+    sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect("sync");
     let noarch = published(&store, "chan", "noarch/repodata.json");
     let typed: rattler_conda_types::RepoData = serde_json::from_slice(&noarch).expect("valid");
     assert!(typed.packages.is_empty() && typed.conda_packages.is_empty());

@@ -1,6 +1,8 @@
 //! One module per subcommand, plus what they share: loading the config, opening the
 //! store, building repositories from config sections, and printing results.
 
+mod export;
+mod import;
 mod init;
 mod inspect;
 mod keygen;
@@ -10,6 +12,7 @@ mod repos;
 mod serve;
 mod status;
 mod sync;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -88,6 +91,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
         } => runtime()?.block_on(sync::run(&ctx, &mirrors, !no_publish, dry_run)),
         Command::Publish { mirrors, snapshot } => publish::run(&ctx, &mirrors, snapshot.as_deref()),
         Command::Serve { listen } => runtime()?.block_on(serve::run(&ctx, &listen)),
+        Command::Export {
+            out,
+            full,
+            volume_size,
+            since,
+            dry_run,
+            mirrors,
+        } => export::run(
+            &ctx,
+            &export::Args {
+                out,
+                full,
+                volume_size,
+                since,
+                dry_run,
+                mirrors,
+            },
+        ),
+        Command::Import { dir } => import::run(&ctx, &dir),
+        Command::Verify { bundle, key } => verify::run(&ctx, bundle.as_deref(), &key),
         Command::Status => status::run(&ctx),
         Command::Inspect { target } => runtime()?.block_on(inspect::run(&target)),
         Command::Prune { keep } => prune::run(&ctx, keep),

@@ -38,7 +38,12 @@ pub struct Pkg {
 }
 
 impl Pkg {
-    pub fn new(subdir: &'static str, name: &'static str, version: &'static str, format: Format) -> Self {
+    pub fn new(
+        subdir: &'static str,
+        name: &'static str,
+        version: &'static str,
+        format: Format,
+    ) -> Self {
         Self {
             name,
             version,
@@ -175,8 +180,14 @@ fn package_bytes(pkg: &Pkg, index: &Value) -> Vec<u8> {
         "paths_version": 1,
     });
     let info_files: Vec<(String, Vec<u8>)> = vec![
-        ("info/index.json".into(), serde_json::to_vec_pretty(index).expect("json")),
-        ("info/paths.json".into(), serde_json::to_vec_pretty(&paths).expect("json")),
+        (
+            "info/index.json".into(),
+            serde_json::to_vec_pretty(index).expect("json"),
+        ),
+        (
+            "info/paths.json".into(),
+            serde_json::to_vec_pretty(&paths).expect("json"),
+        ),
     ];
     let pkg_files = vec![(payload_path, payload)];
     match pkg.format {
@@ -195,7 +206,10 @@ fn package_bytes(pkg: &Pkg, index: &Value) -> Vec<u8> {
             let options = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored);
             for (name, bytes) in [
-                ("metadata.json".to_owned(), br#"{"conda_pkg_format_version": 2}"#.to_vec()),
+                (
+                    "metadata.json".to_owned(),
+                    br#"{"conda_pkg_format_version": 2}"#.to_vec(),
+                ),
                 (format!("info-{stem}.tar.zst"), info),
                 (format!("pkg-{stem}.tar.zst"), files),
             ] {
@@ -232,8 +246,11 @@ pub fn standard_channel(dir: &Path) -> Channel {
         .add(&Pkg::new("linux-64", "libzz", "2.0", Format::Conda))
         .add(&Pkg::new("linux-64", "tool", "0.9", Format::TarBz2).depends(&["libzz <2"]))
         .add(
-            &Pkg::new("linux-64", "tool", "1.0", Format::Conda)
-                .depends(&["libzz >=1", "helper", "__glibc >=2.17"]),
+            &Pkg::new("linux-64", "tool", "1.0", Format::Conda).depends(&[
+                "libzz >=1",
+                "helper",
+                "__glibc >=2.17",
+            ]),
         )
         .add(&Pkg::new("linux-64", "bigthing", "1.0", Format::Conda))
         .add(&Pkg::new("linux-64", "gpl-lib", "1.0", Format::TarBz2).license(Some("GPL-3.0")))

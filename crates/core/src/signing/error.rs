@@ -119,8 +119,8 @@ pub enum SigningError {
         excerpt: String,
     },
 
-    /// Signature data that parses but is not what it should be.
-    #[error("{origin}: malformed signature: {reason}")]
+    /// OpenPGP data (a signature, an armored key) that is not what it should be.
+    #[error("{origin}: malformed OpenPGP data: {reason}")]
     Malformed {
         /// The document or signature file.
         origin: String,

@@ -168,8 +168,9 @@ fn parse_armored(bytes: &[u8], origin: &str) -> Result<Vec<SignedPublicKey>, Sig
         let block = &rest[start..];
         let end = find_line(block, END_PUBLIC)
             .map(|end| end + END_PUBLIC.len())
-            .ok_or_else(|| SigningError::NoKeys {
-                origin: format!("{origin} (armored key block without its END line)"),
+            .ok_or_else(|| SigningError::Malformed {
+                origin: origin.to_string(),
+                reason: format!("a key block has no {END_PUBLIC} line"),
             })?;
         let (parsed, _headers) = SignedPublicKey::from_armor_many(&block.as_bytes()[..end])
             .map_err(|source| parse_error(origin, source))?;

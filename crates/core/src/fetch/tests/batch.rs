@@ -1,7 +1,7 @@
 //! `fetch_objects`: the concurrency bound, dedup, first-error stop.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mirror_test_support::Fault;
 

@@ -1,7 +1,7 @@
 //! Whole bodies in memory, limits, `file://` and URL handling.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mirror_test_support::Fault;
 

@@ -8,9 +8,9 @@ mod metadata;
 mod object;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mirror_test_support::{Fault, TestServer};
+use mirror_test_support::TestServer;
 
 use super::*;
 use crate::digest::Sha256Digest;
@@ -49,7 +49,7 @@ pub(super) fn fast_options() -> FetchOptions {
 }
 
 pub(super) struct Upstream {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub(super) server: TestServer,
     _store_dir: tempfile::TempDir,
     pub(super) store: Store,
@@ -64,10 +64,17 @@ pub(super) fn upstream(files: &[(&str, &[u8])]) -> Upstream {
     let store_dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(store_dir.path()).expect("store");
     Upstream {
-        _dir: dir,
+        dir,
         server,
         _store_dir: store_dir,
         store,
+    }
+}
+
+impl Upstream {
+    /// The directory the server serves.
+    pub(super) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 }
 

@@ -1,7 +1,7 @@
 //! One object into the store: verification, retries, resume.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mirror_test_support::Fault;
 
@@ -322,4 +322,134 @@ async fn fetch_stall_times_out_and_resumes() {
             .expect("object"),
         body
     );
+}
+
+#[tokio::test]
+async fn fetch_mismatch_after_resume_starts_over_once() {
+    // The resumed piece comes back wrong (as if upstream changed between attempts): the
+    // spliced file fails verification, and one clean download from zero is tried.
+    let body = content(100_000, 12);
+    let up = upstream(&[("big.deb", &body)]);
+    up.server.inject(
+        "/big.deb",
+        Fault::Truncate {
+            after_bytes: 40_000,
+            times: 1,
+        },
+    );
+    up.server.inject("/big.deb", Fault::WrongBytes);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    fetcher
+        .fetch_object(
+            &up.server.url_for("big.deb"),
+            expected(&body),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect("the clean restart succeeds");
+    let ranges: Vec<Option<String>> = up
+        .server
+        .request_log()
+        .into_iter()
+        .map(|r| r.range)
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=40000-".to_owned()), None]);
+    assert_eq!(
+        up.store
+            .objects()
+            .read(&Sha256Digest::of(&body))
+            .expect("object"),
+        body
+    );
+
+    // A second mismatch is final.
+    let other = content(100_000, 13);
+    std::fs::write(up.dir().join("other.deb"), &other).expect("write");
+    up.server.inject(
+        "/other.deb",
+        Fault::Truncate {
+            after_bytes: 40_000,
+            times: 1,
+        },
+    );
+    up.server.inject_always("/other.deb", Fault::WrongBytes);
+    let error = fetcher
+        .fetch_object(
+            &up.server.url_for("other.deb"),
+            expected(&other),
+            up.store.objects(),
+            &NoReporter,
+        )
+        .await
+        .expect_err("wrong every time");
+    assert!(matches!(error, FetchError::Verify { .. }), "{error:?}");
+    assert_eq!(up.server.request_count("other.deb"), 3);
+    assert_eq!(temp_files(&up.store), 0);
+}
+
+/// The largest file under `dir` (recursively), with its size.
+fn largest_file(dir: &std::path::Path) -> Option<(std::path::PathBuf, u64)> {
+    let mut best: Option<(std::path::PathBuf, u64)> = None;
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        let candidate = if path.is_dir() {
+            largest_file(&path)
+        } else {
+            let len = std::fs::metadata(&path).ok()?.len();
+            Some((path, len))
+        };
+        if let Some(candidate) = candidate
+            && best.as_ref().is_none_or(|b| candidate.1 > b.1)
+        {
+            best = Some(candidate);
+        }
+    }
+    best
+}
+
+#[tokio::test]
+async fn fetch_real_fixture_package_resumes_over_http_and_copies_over_file() {
+    let Some(fixtures) = mirror_test_support::fixtures() else {
+        return;
+    };
+    let root = fixtures.join("debian-bookworm");
+    let (deb, size) = largest_file(&root.join("pool")).expect("the fixture has packages");
+    let bytes = std::fs::read(&deb).expect("read fixture");
+    let want = expected(&bytes);
+    let relative = deb.strip_prefix(&root).expect("under root");
+    let path = format!("/{}", relative.to_str().expect("utf-8 fixture path"));
+
+    let server = TestServer::serve_dir(&root);
+    server.inject(
+        &path,
+        Fault::Truncate {
+            after_bytes: size / 3,
+            times: 1,
+        },
+    );
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(store_dir.path()).expect("store");
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let fetched = fetcher
+        .fetch_object(&server.url_for(&path), want, store.objects(), &NoReporter)
+        .await
+        .expect("real package");
+    assert_eq!(fetched, Fetched::Downloaded { bytes: size });
+    assert_eq!(
+        server.request_log()[1].range.as_deref(),
+        Some(format!("bytes={}-", size / 3).as_str())
+    );
+    assert!(store.objects().verify(&want.sha256).expect("verify"));
+
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other = Store::open(other_dir.path()).expect("store");
+    let url = url::Url::from_file_path(&deb)
+        .expect("absolute")
+        .to_string();
+    fetcher
+        .fetch_object(&url, want, other.objects(), &NoReporter)
+        .await
+        .expect("file:// copy");
+    assert_eq!(other.objects().read(&want.sha256).expect("object"), bytes);
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End-to-end benchmark, run by hand (not in CI): the filtered sync + signed publish of the
+# bookworm fixture (jq, sl, tree with Depends, Pre-Depends and Recommends) from a loopback
+# upstream, by mirror-cli and by aptly doing the same job, in the same run. Each step runs
+# under /usr/bin/time -v; the table gives wall time and peak RSS per step and per job, and
+# how many HTTP requests the step made to the upstream.
+#
+# Usage: MIRROR_FIXTURES=/path/to/fixtures benches/e2e-aptly.sh
+#   MIRROR_CLI=path/to/mirror-cli   use this binary (default: build target/release/mirror-cli)
+#   KEEP=1                          keep the temp dir (its path is printed)
+# Needs root (or the packages already installed) for: apt-get install -y aptly gnupg time.
+set -euo pipefail
+
+fixtures=${MIRROR_FIXTURES:?set MIRROR_FIXTURES to the fixtures directory}
+upstream_dir=$fixtures/debian-bookworm
+keyring=$upstream_dir/keyrings/debian-archive-keyring.gpg
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+need=()
+command -v aptly >/dev/null || need+=(aptly)
+command -v gpg >/dev/null || need+=(gnupg)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+fi
+
+cli=${MIRROR_CLI:-}
+if [ -z "$cli" ]; then
+    (cd "$repo" && cargo build --release -p mirror-cli)
+    cli=$repo/target/release/mirror-cli
+fi
+cli=$(realpath "$cli")
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    if [ "${KEEP:-}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# The upstream: the fixture over loopback HTTP on a port the kernel picks.
+python3 -u -m http.server --bind 127.0.0.1 --directory "$upstream_dir" 0 \
+    >"$work/server.out" 2>"$work/server.log" &
+server_pid=$!
+port=
+for _ in $(seq 50); do
+    port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$work/server.out" | head -n1)
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "http.server did not start" >&2; exit 1; }
+url=http://127.0.0.1:$port
+
+rows=()
+# timed JOB STEP COMMAND...: run under /usr/bin/time -v, keep wall seconds, peak RSS (MB)
+# and the number of upstream requests the step made.
+timed() {
+    local job=$1 step=$2
+    shift 2
+    local log=$work/$job-$step
+    local before after
+    before=$(grep -c '"GET ' "$work/server.log" || true)
+    if ! /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>&1; then
+        echo "FAILED: $job $step: $*" >&2
+        cat "$log.out" "$log.time" >&2
+        exit 1
+    fi
+    after=$(grep -c '"GET ' "$work/server.log" || true)
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+        n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "$log.time")
+    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log.time")
+    rows+=("$job $step $wall $rss $((after - before))")
+}
+
+# (A) mirror-cli: keygen (untimed set-up), filtered sync + signed publish, no-op re-sync.
+ours=$work/ours
+mkdir -p "$ours"
+"$cli" --config "$ours/mirror.toml" keygen --out "$ours/keys/signing.asc" >/dev/null
+cat >"$ours/mirror.toml" <<EOF
+store = "$ours/store"
+[signing]
+key = "$ours/keys/signing.asc"
+[[apt]]
+name = "debian"
+url = "$url"
+suites = ["bookworm"]
+components = ["main"]
+architectures = ["amd64"]
+keyring = "$keyring"
+packages = ["jq", "sl", "tree"]
+recommends = true
+EOF
+timed mirror-cli sync "$cli" --config "$ours/mirror.toml" sync
+timed mirror-cli no-op-resync "$cli" --config "$ours/mirror.toml" sync
+ours_debs=$(find "$ours/store/public" -name '*.deb' | sed 's,.*/,,' | sort -u | wc -l)
+
+# (B) aptly: same upstream, same selection, signed with a key made for it (untimed set-up).
+apt_dir=$work/aptly
+export GNUPGHOME=$apt_dir/gnupg
+mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key "aptly bench <bench@example.invalid>" rsa3072 sign never 2>/dev/null
+key_id=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr:/ { print $10; exit }')
+cat >"$apt_dir/aptly.conf" <<EOF
+{
+  "rootDir": "$apt_dir/root",
+  "architectures": ["amd64"],
+  "gpgProvider": "gpg",
+  "downloadConcurrency": 8,
+  "dependencyFollowRecommends": true,
+  "dependencyFollowAllVariants": false
+}
+EOF
+aptly=(aptly -config="$apt_dir/aptly.conf")
+timed aptly 'mirror-create' "${aptly[@]}" mirror create -architectures=amd64 \
+    -filter='jq | sl | tree' -filter-with-deps -dep-follow-recommends \
+    -keyring="$keyring" bench "$url" bookworm main
+timed aptly 'mirror-update' "${aptly[@]}" mirror update -keyring="$keyring" bench
+timed aptly 'snapshot-create' "${aptly[@]}" snapshot create s1 from mirror bench
+timed aptly 'publish-snapshot' "${aptly[@]}" publish snapshot -batch -gpg-key="$key_id" \
+    -distribution=bookworm s1
+timed aptly no-op-resync "${aptly[@]}" mirror update -keyring="$keyring" bench
+aptly_debs=$(find "$apt_dir/root/public" -name '*.deb' | sed 's,.*/,,' | sort -u | wc -l)
+
+# The table.
+printf '\n%-11s %-17s %9s %12s %9s\n' job step wall_s peak_rss_MB requests
+for row in "${rows[@]}"; do
+    # shellcheck disable=SC2086
+    printf '%-11s %-17s %9s %12s %9s\n' $row
+done
+summary=$(printf '%s\n' "${rows[@]}" | awk '
+    $2 != "no-op-resync" { wall[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4 }
+    $2 == "no-op-resync" { nwall[$1] = $3; nrss[$1] = $4 }
+    END {
+        printf "\njob (without no-op)  mirror-cli %.2f s %.1f MB | aptly %.2f s %.1f MB\n",
+            wall["mirror-cli"], rss["mirror-cli"], wall["aptly"], rss["aptly"]
+        printf "no-op re-sync        mirror-cli %.2f s %.1f MB | aptly %.2f s %.1f MB\n",
+            nwall["mirror-cli"], nrss["mirror-cli"], nwall["aptly"], nrss["aptly"]
+        w = wall["mirror-cli"] > 0 ? wall["aptly"] / wall["mirror-cli"] : 0
+        m = rss["aptly"] > 0 ? rss["mirror-cli"] / rss["aptly"] : 0
+        n = nwall["mirror-cli"] > 0 ? nwall["aptly"] / nwall["mirror-cli"] : 0
+        printf "ratios               job %.1fx faster, %.2f of aptly peak RSS; no-op %.1fx faster\n", w, m, n
+    }')
+echo "$summary"
+echo "published .deb files: mirror-cli $ours_debs, aptly $aptly_debs"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

@@ -1,0 +1,350 @@
+//! The outside: plan what a bundle must carry, write its volumes, manifest, signature,
+//! `SHA256SUMS` and `README.txt`, then record it in the ledger.
+//!
+//! Planning ([`plan_export`]) reads the newest snapshot of each chosen mirror and subtracts
+//! what the inside is known to hold: every object of every earlier bundle (incremental),
+//! nothing (`full`), or the objects of exactly the bundles the inside reports
+//! (`since`, for a rebuilt inside or a lost bundle). Writing ([`write_bundle`]) streams
+//! objects from the store into volumes, hashing each object and volume on the way.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use mirror_core::Sha256Digest;
+use mirror_core::audit::AuditRecord;
+use mirror_core::reporter::Reporter;
+use mirror_core::signing::SigningKey;
+use mirror_core::snapshot::Snapshot;
+use mirror_core::store::Store;
+use serde::Serialize;
+
+use crate::error::TransferError;
+use crate::manifest::{FORMAT_VERSION, MANIFEST, Manifest, README, SIGNATURE, SUMS};
+use crate::record::{InsideState, Ledger, LedgerEntry};
+use crate::volume_writer::VolumeWriter;
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Mirrors to carry (empty: every mirror with a snapshot).
+    pub mirrors: Vec<String>,
+    /// Carry every object the snapshots need, whatever earlier bundles carried.
+    pub full: bool,
+    /// Carry what this inside state lacks instead of what the ledger's last bundle lacks.
+    pub since: Option<(PathBuf, InsideState)>,
+}
+
+/// A planned bundle: the snapshots and objects it will carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportPlan {
+    /// Its sequence.
+    pub sequence: u64,
+    /// The sequence the inside must have imported.
+    pub base_sequence: u64,
+    /// The bundle at `base_sequence`.
+    pub follows: Option<String>,
+    /// Carries everything.
+    pub full: bool,
+    /// The snapshots carried.
+    #[serde(skip)]
+    pub snapshots: Vec<Snapshot>,
+    /// `mirror/id` of each.
+    pub snapshot_ids: Vec<String>,
+    /// Objects carried, sorted by digest, with sizes.
+    #[serde(skip)]
+    pub objects: Vec<(Sha256Digest, u64)>,
+    /// How many objects.
+    pub object_count: usize,
+    /// Their bytes.
+    pub payload_bytes: u64,
+}
+
+/// Decide what the next bundle carries. Reads only.
+pub fn plan_export(store: &Store, options: &ExportOptions) -> Result<ExportPlan, TransferError> {
+    let ledger = Ledger::load(store)?;
+    let mirrors = if options.mirrors.is_empty() {
+        store.mirrors_with_snapshots()?
+    } else {
+        options.mirrors.clone()
+    };
+    let mut snapshots = Vec::new();
+    let mut needed: BTreeMap<Sha256Digest, u64> = BTreeMap::new();
+    for mirror in &mirrors {
+        let snapshot = store
+            .latest_snapshot(mirror)?
+            .ok_or_else(|| TransferError::NoSnapshot {
+                mirror: mirror.clone(),
+            })?;
+        for f in &snapshot.files {
+            needed.insert(f.sha256, f.size);
+        }
+        snapshots.push(snapshot);
+    }
+    if snapshots.is_empty() {
+        return Err(TransferError::NoSnapshot {
+            mirror: "(any)".into(),
+        });
+    }
+
+    let (base_sequence, follows, known) = if options.full {
+        (0, None, HashSet::new())
+    } else if let Some((path, state)) = &options.since {
+        let mut known = HashSet::new();
+        for (sequence, id) in &state.bundles {
+            let entry = ledger
+                .bundles
+                .iter()
+                .find(|b| b.sequence == *sequence)
+                .ok_or_else(|| TransferError::Since {
+                    path: path.clone(),
+                    reason: format!("the inside imported sequence {sequence} ({id}), which this outside never exported"),
+                })?;
+            if &entry.bundle_id != id {
+                return Err(TransferError::Since {
+                    path: path.clone(),
+                    reason: format!(
+                        "the inside imported {id} as sequence {sequence}, this outside exported {}: another outside store",
+                        entry.bundle_id
+                    ),
+                });
+            }
+            known.extend(ledger.carried(store, entry)?);
+        }
+        let base = state.last_sequence();
+        let follows = state
+            .bundles
+            .iter()
+            .find(|b| b.0 == base)
+            .map(|b| b.1.clone());
+        (base, follows, known)
+    } else {
+        let mut known = HashSet::new();
+        for entry in &ledger.bundles {
+            known.extend(ledger.carried(store, entry)?);
+        }
+        (
+            ledger.last_sequence(),
+            ledger.last().map(|b| b.bundle_id.clone()),
+            known,
+        )
+    };
+
+    let objects: Vec<(Sha256Digest, u64)> = needed
+        .into_iter()
+        .filter(|(d, _)| !known.contains(d))
+        .collect();
+    Ok(ExportPlan {
+        sequence: ledger.last_sequence() + 1,
+        base_sequence,
+        follows,
+        full: options.full,
+        snapshot_ids: snapshots
+            .iter()
+            .map(|s| format!("{}/{}", s.mirror, s.id))
+            .collect(),
+        object_count: objects.len(),
+        payload_bytes: objects.iter().map(|o| o.1).sum(),
+        snapshots,
+        objects,
+    })
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The new bundle's id.
+    pub bundle_id: String,
+    /// The plan it carried out.
+    #[serde(flatten)]
+    pub plan: ExportPlan,
+    /// Volumes written.
+    pub volumes: usize,
+    /// Bytes of all files in the bundle directory.
+    pub bundle_bytes: u64,
+    /// The bundle directory.
+    pub out: PathBuf,
+}
+
+/// Write the bundle planned by `plan` into `out` (new or empty), sign it with `key`, and
+/// record it in the ledger. The caller holds the store lock.
+pub fn write_bundle(
+    store: &Store,
+    plan: ExportPlan,
+    key: &SigningKey,
+    out: &Path,
+    volume_size: u64,
+    reporter: &dyn Reporter,
+) -> Result<ExportReport, TransferError> {
+    if out.exists() && fs_err::read_dir(out)?.next().is_some() {
+        return Err(TransferError::OutputNotEmpty {
+            path: out.to_owned(),
+        });
+    }
+    fs_err::create_dir_all(out)?;
+
+    let now = time::OffsetDateTime::now_utc();
+    let created = mirror_core::time_util::rfc3339(now);
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .expect("UTC timestamps always format");
+    let mut content = mirror_core::digest::Hasher::new();
+    content.update(created.as_bytes());
+    for id in &plan.snapshot_ids {
+        content.update(id.as_bytes());
+    }
+    for (d, _) in &plan.objects {
+        content.update(&d.0);
+    }
+    let bundle_id = format!(
+        "{:06}-{stamp}-{}",
+        plan.sequence,
+        &content.finish().0.to_hex()[..12]
+    );
+
+    reporter.begin(
+        &format!("writing bundle {bundle_id}"),
+        Some(plan.payload_bytes),
+    );
+    let mut writer = VolumeWriter::new(out, volume_size, reporter);
+    let mut objects = Vec::with_capacity(plan.objects.len());
+    for (digest, size) in &plan.objects {
+        let path = store.objects().path(digest);
+        let file = fs_err::File::open(&path)?;
+        objects.push(writer.add(
+            *digest,
+            *size,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &path,
+        )?);
+    }
+    let volumes = writer.finish()?;
+    reporter.finish();
+
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        bundle_id: bundle_id.clone(),
+        sequence: plan.sequence,
+        base_sequence: plan.base_sequence,
+        follows: plan.follows.clone(),
+        full: plan.full,
+        created: created.clone(),
+        created_by: key.fingerprint(),
+        snapshots: plan.snapshots.clone(),
+        objects,
+        volumes,
+    };
+    let manifest_path = out.join(MANIFEST);
+    manifest.validate(&manifest_path)?;
+    let manifest_bytes = manifest.to_json();
+    let signature = key
+        .sign_detached_armored(&manifest_bytes)
+        .map_err(|source| TransferError::Sign {
+            path: manifest_path.clone(),
+            source: Box::new(source),
+        })?;
+    fs_err::write(&manifest_path, &manifest_bytes)?;
+    fs_err::write(out.join(SIGNATURE), signature.as_bytes())?;
+    let readme = readme_text(&manifest);
+    fs_err::write(out.join(README), readme.as_bytes())?;
+
+    // SHA256SUMS last: its presence marks a complete bundle.
+    let mut sums = String::new();
+    let mut bundle_bytes = 0;
+    for v in &manifest.volumes {
+        sums.push_str(&format!("{}  {}\n", v.sha256, v.name));
+        bundle_bytes += v.size;
+    }
+    for (name, bytes) in [
+        (MANIFEST, manifest_bytes.as_slice()),
+        (SIGNATURE, signature.as_bytes()),
+        (README, readme.as_bytes()),
+    ] {
+        sums.push_str(&format!("{}  {name}\n", Sha256Digest::of(bytes)));
+        bundle_bytes += bytes.len() as u64;
+    }
+    fs_err::write(out.join(SUMS), sums.as_bytes())?;
+    bundle_bytes += sums.len() as u64;
+    mirror_core::store::sync_dir(out)?;
+
+    let carried: Vec<Sha256Digest> = plan.objects.iter().map(|o| o.0).collect();
+    let mut ledger = Ledger::load(store)?;
+    ledger.record(
+        store,
+        LedgerEntry {
+            sequence: plan.sequence,
+            bundle_id: bundle_id.clone(),
+            created,
+            full: plan.full,
+            base_sequence: plan.base_sequence,
+            snapshots: plan.snapshot_ids.clone(),
+            objects: plan.object_count as u64,
+            bytes: plan.payload_bytes,
+        },
+        &carried,
+    )?;
+    store.audit(&AuditRecord::new(
+        "export",
+        None,
+        serde_json::json!({
+            "bundle_id": bundle_id,
+            "sequence": plan.sequence,
+            "base_sequence": plan.base_sequence,
+            "full": plan.full,
+            "snapshots": plan.snapshot_ids,
+            "objects": plan.object_count,
+            "payload_bytes": plan.payload_bytes,
+            "volumes": manifest.volumes.len(),
+            "out": out,
+            "signer": manifest.created_by,
+        }),
+    ))?;
+    tracing::info!(%bundle_id, objects = plan.object_count, "bundle written");
+    Ok(ExportReport {
+        bundle_id,
+        volumes: manifest.volumes.len(),
+        bundle_bytes,
+        out: out.to_owned(),
+        plan,
+    })
+}
+
+fn readme_text(manifest: &Manifest) -> String {
+    format!(
+        "Mirror bundle {id}
+=====================================================================
+Sequence {seq}{follows}. Created {created}, signed by key {signer}.
+Format: mirror bundle format {version} (see docs/bundle-format.md of mirror-cli).
+
+To check this bundle by hand, in this directory:
+
+  1. Every file is intact:
+       sha256sum -c SHA256SUMS
+  2. The manifest was signed by the outside (import its public key first,
+     e.g. gpg --import outside.pub, and check the fingerprint is {signer}):
+       gpg --verify manifest.json.asc manifest.json
+  3. The volumes are the ones the signed manifest names: each line
+     \"<sha256>  data-NNNN.tar\" of SHA256SUMS must match a \"volumes\" entry
+     of manifest.json, e.g.
+       jq -r '.volumes[] | .sha256 + \"  \" + .name' manifest.json | sha256sum -c
+
+On a transfer workstation with mirror-cli:
+  mirror-cli verify --bundle . --key outside.pub
+On the inside:
+  mirror-cli import /path/to/this/directory
+
+Volumes are plain tar files holding objects/sha256/<ab>/<sha256>; an object larger
+than a volume is split into <sha256>.part-0001, .part-0002, ... in order.
+",
+        id = manifest.bundle_id,
+        seq = manifest.sequence,
+        follows = match &manifest.follows {
+            Some(f) => format!(", follows bundle {f} (sequence {})", manifest.base_sequence),
+            None => String::from(", the first of its line (or full)"),
+        },
+        created = manifest.created,
+        signer = manifest.created_by,
+        version = manifest.format_version,
+    )
+}

@@ -1,0 +1,67 @@
+//! Hashing while bytes stream past: a reader that hashes what it yields, and whole-file
+//! hashing with a large buffer (what `verify` runs in parallel across files).
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use mirror_core::Sha256Digest;
+use mirror_core::digest::Hasher;
+
+/// Buffer for whole-file hashing: large enough that syscalls cost nothing next to SHA-256.
+const BUFFER: usize = 1 << 20;
+
+/// A reader that hashes everything read through it.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Hasher::new(),
+        }
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// Read the rest to EOF and return the digest and total length.
+    pub(crate) fn finish(mut self) -> io::Result<(Sha256Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.hasher.finish())
+    }
+
+    /// The digest of what was read so far (without draining).
+    pub(crate) fn digest_so_far(self) -> (Sha256Digest, u64) {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// SHA-256 and length of a whole file.
+pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish())
+}

@@ -1,0 +1,284 @@
+//! What each side remembers across the gap, under `<store>/transfer/`.
+//!
+//! - [`Ledger`] (outside, `ledger.json` + `ledger/<bundle>.objects`): every bundle
+//!   exported and the objects it carried, so the next export carries only new objects.
+//! - [`ImportRecord`] (inside, `imported.json`): every bundle imported, in order. It is
+//!   written last by an import (atomically), so it only ever names complete imports.
+//!   `status --json` shows it, and `export --since FILE` reads it back on the outside
+//!   ([`InsideState`]).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use mirror_core::Sha256Digest;
+use mirror_core::store::{Store, write_atomic};
+use serde::{Deserialize, Serialize};
+
+use crate::error::TransferError;
+
+/// One bundle in the outside's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Its sequence.
+    pub sequence: u64,
+    /// Its id.
+    pub bundle_id: String,
+    /// When it was written.
+    pub created: String,
+    /// Carried everything its snapshots need.
+    pub full: bool,
+    /// The sequence it builds on.
+    pub base_sequence: u64,
+    /// `mirror/snapshot-id` of each snapshot carried.
+    pub snapshots: Vec<String>,
+    /// Objects carried.
+    pub objects: u64,
+    /// Bytes of objects carried.
+    pub bytes: u64,
+}
+
+/// The outside's export ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Every bundle exported, oldest first.
+    pub bundles: Vec<LedgerEntry>,
+}
+
+impl Ledger {
+    /// `<store>/transfer/ledger.json` (empty when absent).
+    pub fn load(store: &Store) -> Result<Self, TransferError> {
+        load_json(&store.transfer_dir().join("ledger.json"))
+    }
+
+    /// The newest bundle, if any.
+    pub fn last(&self) -> Option<&LedgerEntry> {
+        self.bundles.last()
+    }
+
+    /// Sequence of the newest bundle (0 when none).
+    pub fn last_sequence(&self) -> u64 {
+        self.last().map_or(0, |b| b.sequence)
+    }
+
+    /// The objects bundle `entry` carried.
+    pub fn carried(
+        &self,
+        store: &Store,
+        entry: &LedgerEntry,
+    ) -> Result<HashSet<Sha256Digest>, TransferError> {
+        let path = objects_file(store, &entry.bundle_id);
+        let text = fs_err::read_to_string(&path)?;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.parse().map_err(|_| TransferError::Since {
+                    path: path.clone(),
+                    reason: format!("not a SHA-256: {l:?}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Add a bundle: its object list first, then `ledger.json` atomically, so a crash
+    /// never leaves the ledger naming a bundle without its object list.
+    pub fn record(
+        &mut self,
+        store: &Store,
+        entry: LedgerEntry,
+        carried: &[Sha256Digest],
+    ) -> Result<(), TransferError> {
+        let mut list = String::with_capacity(carried.len() * 65);
+        for d in carried {
+            list.push_str(&d.to_hex());
+            list.push('\n');
+        }
+        write_atomic(&objects_file(store, &entry.bundle_id), list.as_bytes())?;
+        self.bundles.push(entry);
+        write_atomic(&store.transfer_dir().join("ledger.json"), &pretty(&self))?;
+        Ok(())
+    }
+}
+
+fn objects_file(store: &Store, bundle_id: &str) -> std::path::PathBuf {
+    store
+        .transfer_dir()
+        .join("ledger")
+        .join(format!("{bundle_id}.objects"))
+}
+
+/// One bundle the inside imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedBundle {
+    /// Its sequence.
+    pub sequence: u64,
+    /// Its id.
+    pub bundle_id: String,
+    /// When the import completed.
+    pub imported_at: String,
+    /// Fingerprint of the key that signed it.
+    #[serde(default)]
+    pub signer: String,
+    /// `mirror/snapshot-id` of each snapshot it published.
+    #[serde(default)]
+    pub snapshots: Vec<String>,
+}
+
+/// The inside's record of imports (also the `--since` state format).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// Sequence of the newest import (0 when none); informative, derived from `bundles`.
+    #[serde(default)]
+    pub last_sequence: u64,
+    /// Every bundle imported, oldest first.
+    #[serde(default)]
+    pub bundles: Vec<ImportedBundle>,
+}
+
+impl ImportRecord {
+    /// `<store>/transfer/imported.json` (empty when absent).
+    pub fn load(store: &Store) -> Result<Self, TransferError> {
+        let mut record: Self = load_json(&Self::path(store))?;
+        record.last_sequence = record.bundles.last().map_or(0, |b| b.sequence);
+        Ok(record)
+    }
+
+    /// Where it lives.
+    pub fn path(store: &Store) -> std::path::PathBuf {
+        store.transfer_dir().join("imported.json")
+    }
+
+    /// The newest import.
+    pub fn last(&self) -> Option<&ImportedBundle> {
+        self.bundles.last()
+    }
+
+    /// The import with `bundle_id`, if any.
+    pub fn find(&self, bundle_id: &str) -> Option<&ImportedBundle> {
+        self.bundles.iter().find(|b| b.bundle_id == bundle_id)
+    }
+
+    /// Append an import and write the record atomically.
+    pub fn record(&mut self, store: &Store, bundle: ImportedBundle) -> Result<(), TransferError> {
+        self.last_sequence = bundle.sequence;
+        self.bundles.push(bundle);
+        write_atomic(&Self::path(store), &pretty(&self))?;
+        Ok(())
+    }
+}
+
+/// What the inside has imported, as carried back to the outside for `export --since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsideState {
+    /// Sequence and id of every bundle imported.
+    pub bundles: Vec<(u64, String)>,
+}
+
+impl InsideState {
+    /// Read either the inside's `status --json` output (its `imported` member) or its
+    /// `transfer/imported.json`.
+    pub fn from_file(path: &Path) -> Result<Self, TransferError> {
+        let bytes = fs_err::read(path)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| TransferError::json(path, e))?;
+        let record = if value.get("bundles").is_some() {
+            value
+        } else if let Some(imported) = value.get("imported") {
+            imported.clone()
+        } else {
+            return Err(TransferError::Since {
+                path: path.to_owned(),
+                reason: "neither an import record nor `mirror-cli status --json` output \
+                         (no \"bundles\" or \"imported\" member)"
+                    .into(),
+            });
+        };
+        let record: ImportRecord =
+            serde_json::from_value(record).map_err(|e| TransferError::json(path, e))?;
+        Ok(Self {
+            bundles: record
+                .bundles
+                .into_iter()
+                .map(|b| (b.sequence, b.bundle_id))
+                .collect(),
+        })
+    }
+
+    /// The last sequence imported (0 when none).
+    pub fn last_sequence(&self) -> u64 {
+        self.bundles.iter().map(|b| b.0).max().unwrap_or(0)
+    }
+}
+
+fn load_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TransferError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TransferError::json(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(TransferError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))),
+    }
+}
+
+fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("records always serialise");
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_and_record_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let mut ledger = Ledger::load(&store).expect("empty");
+        assert_eq!(ledger.last_sequence(), 0);
+        let entry = LedgerEntry {
+            sequence: 1,
+            bundle_id: "000001-x".into(),
+            created: "t".into(),
+            full: false,
+            base_sequence: 0,
+            snapshots: vec!["m/1".into()],
+            objects: 1,
+            bytes: 1,
+        };
+        let d = Sha256Digest::of(b"1");
+        ledger.record(&store, entry.clone(), &[d]).expect("record");
+        let back = Ledger::load(&store).expect("load");
+        assert_eq!(back.bundles, vec![entry.clone()]);
+        assert!(back.carried(&store, &entry).expect("carried").contains(&d));
+
+        let mut record = ImportRecord::load(&store).expect("empty");
+        record
+            .record(
+                &store,
+                ImportedBundle {
+                    sequence: 1,
+                    bundle_id: "000001-x".into(),
+                    imported_at: "t".into(),
+                    signer: "F".into(),
+                    snapshots: vec![],
+                },
+            )
+            .expect("record");
+        let state = InsideState::from_file(&ImportRecord::path(&store)).expect("state");
+        assert_eq!(state.bundles, vec![(1, "000001-x".to_owned())]);
+        // the same record nested in status output
+        let status = dir.path().join("status.json");
+        let nested =
+            serde_json::json!({"ok": true, "imported": ImportRecord::load(&store).expect("load")});
+        fs_err::write(&status, nested.to_string()).expect("write");
+        assert_eq!(
+            InsideState::from_file(&status)
+                .expect("state")
+                .last_sequence(),
+            1
+        );
+        fs_err::write(&status, "{\"mirrors\": []}").expect("write");
+        assert!(InsideState::from_file(&status).is_err());
+    }
+}
