@@ -197,6 +197,65 @@ fn find_name_end(input: &[u8], from: usize, end: usize) -> Option<usize> {
     (rest[length] == b':').then_some(from + length)
 }
 
+/// The field names of Packages, Sources and Release files, as `'static` text.
+///
+/// `str::from_utf8` is an out-of-line call whose setup dwarfs the work on a 7-byte name;
+/// returning the same text from this table is several times cheaper, which matters at a
+/// million fields per Packages file. Unknown names fall back to `from_utf8`.
+fn known_name(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"Package" => "Package",
+        b"Version" => "Version",
+        b"Size" => "Size",
+        b"Section" => "Section",
+        b"SHA256" => "SHA256",
+        b"Priority" => "Priority",
+        b"Maintainer" => "Maintainer",
+        b"MD5sum" => "MD5sum",
+        b"Filename" => "Filename",
+        b"Description" => "Description",
+        b"Description-md5" => "Description-md5",
+        b"Architecture" => "Architecture",
+        b"Installed-Size" => "Installed-Size",
+        b"Homepage" => "Homepage",
+        b"Depends" => "Depends",
+        b"Source" => "Source",
+        b"Tag" => "Tag",
+        b"Multi-Arch" => "Multi-Arch",
+        b"Suggests" => "Suggests",
+        b"Recommends" => "Recommends",
+        b"Provides" => "Provides",
+        b"Replaces" => "Replaces",
+        b"Breaks" => "Breaks",
+        b"Conflicts" => "Conflicts",
+        b"Built-Using" => "Built-Using",
+        b"Enhances" => "Enhances",
+        b"Pre-Depends" => "Pre-Depends",
+        b"Essential" => "Essential",
+        b"Protected" => "Protected",
+        b"Static-Built-Using" => "Static-Built-Using",
+        b"Binary" => "Binary",
+        b"Format" => "Format",
+        b"Files" => "Files",
+        b"Checksums-Sha1" => "Checksums-Sha1",
+        b"Checksums-Sha256" => "Checksums-Sha256",
+        b"Directory" => "Directory",
+        b"Build-Depends" => "Build-Depends",
+        b"Standards-Version" => "Standards-Version",
+        b"Package-List" => "Package-List",
+        b"Origin" => "Origin",
+        b"Label" => "Label",
+        b"Suite" => "Suite",
+        b"Codename" => "Codename",
+        b"Date" => "Date",
+        b"Valid-Until" => "Valid-Until",
+        b"Architectures" => "Architectures",
+        b"Components" => "Components",
+        b"MD5Sum" => "MD5Sum",
+        _ => return None,
+    })
+}
+
 /// 1-based number of the line starting at byte `offset`.
 fn line_number(input: &[u8], offset: usize) -> usize {
     1 + input[..offset.min(input.len())]
@@ -307,12 +366,16 @@ pub struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
-    /// The name as written (compare with [`is`](Self::is)).
+    /// The name as written: printable ASCII (compare with [`is`](Self::is)).
+    #[inline]
     pub fn name(&self) -> &'a str {
-        std::str::from_utf8(self.name).expect("Fields only yields names of printable ASCII")
+        match known_name(self.name) {
+            Some(name) => name,
+            None => std::str::from_utf8(self.name).expect("a field name is printable ASCII, checked when read"),
+        }
     }
 
-    /// The name's bytes: printable ASCII, without the UTF-8 check of [`name`](Self::name).
+    /// The name's bytes.
     #[inline]
     pub fn name_bytes(&self) -> &'a [u8] {
         self.name

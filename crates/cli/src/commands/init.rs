@@ -206,8 +206,15 @@ fn parse_one_line(text: &str) -> Vec<AptSource> {
 
 /// deb822 `.sources`: `Types: deb`, `URIs:`, `Suites:`, `Components:`, `Signed-By:`.
 fn parse_deb822(bytes: &[u8]) -> anyhow::Result<Vec<AptSource>> {
+    // apt allows `#` comment lines in .sources files; control files do not.
+    let text: Vec<u8> = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| !line.starts_with(b"#"))
+        .flatten()
+        .copied()
+        .collect();
     let mut out = Vec::new();
-    for paragraph in Paragraphs::new(bytes) {
+    for paragraph in Paragraphs::new(&text) {
         let field = |name: &str| -> anyhow::Result<String> {
             Ok(paragraph.get_str(name)?.unwrap_or("").trim().to_owned())
         };
@@ -410,7 +417,7 @@ mod tests {
         assert_eq!(one[0].components, ["main", "contrib"]);
         assert_eq!(one[0].signed_by.as_deref(), Some("/k.gpg"));
         let deb822 = parse_deb822(
-            b"Types: deb\nURIs: http://h/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://h/debian-security\nSuites: bookworm-security\nComponents: main\nEnabled: no\n",
+            b"Types: deb\n# a comment\nURIs: http://h/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://h/debian-security\nSuites: bookworm-security\nComponents: main\nEnabled: no\n",
         )
         .expect("parses");
         assert_eq!(deb822.len(), 2);

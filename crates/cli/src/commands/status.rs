@@ -10,7 +10,12 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
     let store_dir = config.store_dir();
     if !store_dir.join("objects").is_dir() {
         return Ok(Output::new(
-            serde_json::json!({"store": store_dir, "mirrors": [], "note": "store not created yet"}),
+            serde_json::json!({
+                "store": store_dir,
+                "mirrors": [],
+                "imported": {"last_sequence": 0, "bundles": []},
+                "note": "store not created yet",
+            }),
             format!(
                 "store {}: not created yet (run `mirror-cli sync`)",
                 store_dir.display()
@@ -66,8 +71,39 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
     }
     let objects = store.objects().list()?.len();
     lines.push(format!("{objects} objects in the store"));
+    // Bundles: what the inside imported (carried back for `export --since`), and what
+    // the outside exported.
+    let imported = mirror_transfer::ImportRecord::load(&store)?;
+    let ledger = mirror_transfer::Ledger::load(&store)?;
+    if let Some(last) = imported.last() {
+        lines.push(format!(
+            "imported {} bundles, last sequence {} ({}) at {}",
+            imported.bundles.len(),
+            last.sequence,
+            last.bundle_id,
+            last.imported_at
+        ));
+    }
+    if let Some(last) = ledger.last() {
+        lines.push(format!(
+            "exported {} bundles, last sequence {} ({}) at {}",
+            ledger.bundles.len(),
+            last.sequence,
+            last.bundle_id,
+            last.created
+        ));
+    }
     Ok(Output::new(
-        serde_json::json!({"store": store_dir, "mirrors": mirrors, "objects": objects}),
+        serde_json::json!({
+            "store": store_dir,
+            "mirrors": mirrors,
+            "objects": objects,
+            "imported": imported,
+            "exported": {
+                "last_sequence": ledger.last_sequence(),
+                "bundles": ledger.bundles,
+            },
+        }),
         lines.join("\n"),
     ))
 }
