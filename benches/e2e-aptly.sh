@@ -101,7 +101,7 @@ apt_dir=$work/aptly
 export GNUPGHOME=$apt_dir/gnupg
 mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
 gpg --batch --quiet --passphrase '' --quick-gen-key "aptly bench <bench@example.invalid>" rsa3072 sign never 2>/dev/null
-key_id=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr:/ { print $10; exit }')
+key_id=$(gpg --batch --with-colons --list-secret-keys 2>/dev/null | awk -F: '/^fpr:/ { print $10; exit }')
 cat >"$apt_dir/aptly.conf" <<EOF
 {
   "rootDir": "$apt_dir/root",

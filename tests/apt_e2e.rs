@@ -469,3 +469,47 @@ fn publish_rolls_back_to_an_older_snapshot() {
     );
     assert!(live.join("dists/bookworm/InRelease").is_file());
 }
+
+#[test]
+fn tampered_release_is_refused_and_detached_release_is_used_without_inrelease() {
+    let Some(fixture) = fixture() else { return };
+    let keyring = fixture.join("keyrings/debian-archive-keyring.gpg");
+    let copy = tempfile::tempdir().expect("tempdir");
+    mirror_test_support::copy_tree(&fixture, copy.path()).expect("copy fixture");
+    let in_release = copy.path().join("dists/bookworm/InRelease");
+    let original = std::fs::read_to_string(&in_release).expect("read");
+
+    // One changed byte in the signed body.
+    std::fs::write(
+        &in_release,
+        original.replacen("Codename: bookworm", "Codename: bookwork", 1),
+    )
+    .expect("write");
+    let upstream = TestServer::serve_dir(copy.path());
+    let s = setup(&upstream.url(), &keyring);
+    let out = cli(&s.config, &["sync"]);
+    assert_eq!(out.status.code(), Some(4), "{}", apt::show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InRelease"));
+
+    // Text after the signature block.
+    std::fs::write(&in_release, format!("{original}\nOrigin: evil\n")).expect("write");
+    let out = cli(&s.config, &["sync"]);
+    assert_eq!(out.status.code(), Some(4), "{}", apt::show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside the signed block"));
+    assert!(
+        !s.dir.join("store/public/debian").exists(),
+        "nothing published"
+    );
+
+    // No InRelease at all: Release + Release.gpg are fetched and verified instead.
+    std::fs::remove_file(&in_release).expect("rm");
+    let (out, json) = cli_json(&s.config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "synced");
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .any(|p| p.ends_with("/dists/bookworm/Release.gpg"))
+    );
+}

@@ -41,7 +41,12 @@ fn ours_typed(buffer: &[u8]) -> (usize, u64) {
         let package = package.expect("every bookworm stanza is a valid binary package");
         stanzas += 1;
         size += package.size();
-        black_box((package.name(), package.version(), package.filename(), package.sha256()));
+        black_box((
+            package.name(),
+            package.version(),
+            package.filename(),
+            package.sha256(),
+        ));
     }
     (stanzas, size)
 }
@@ -64,11 +69,21 @@ fn peer_all_fields(buffer: &[u8]) -> (usize, usize, usize) {
 fn peer_typed(buffer: &[u8]) -> (usize, u64) {
     let (mut stanzas, mut size) = (0, 0);
     for paragraph in ControlParagraphReader::new(buffer) {
-        let control = BinaryPackageControlFile::from(paragraph.expect("debian-packaging parses the bookworm index"));
+        let control = BinaryPackageControlFile::from(
+            paragraph.expect("debian-packaging parses the bookworm index"),
+        );
         stanzas += 1;
-        size += control.size().expect("Size present").expect("Size is a number");
+        size += control
+            .size()
+            .expect("Size present")
+            .expect("Size is a number");
         let version = control.version().expect("Version parses");
-        black_box((control.package().ok(), version, control.field_str("Filename"), control.field_str("SHA256")));
+        black_box((
+            control.package().ok(),
+            version,
+            control.field_str("Filename"),
+            control.field_str("SHA256"),
+        ));
     }
     (stanzas, size)
 }
@@ -80,25 +95,44 @@ fn packages_parse(criterion: &mut Criterion) {
     // Both parsers must see the same index before their speeds mean anything.
     let (stanzas, fields, _) = ours_all_fields(&buffer);
     let (peer_stanzas, peer_fields, _) = peer_all_fields(&buffer);
-    assert_eq!((stanzas, fields), (peer_stanzas, peer_fields), "parsers disagree on stanzas/fields");
-    assert_eq!(ours_typed(&buffer), peer_typed(&buffer), "typed views disagree on stanzas/total size");
-    eprintln!("Packages: {} bytes, {stanzas} stanzas, {fields} fields", buffer.len());
+    assert_eq!(
+        (stanzas, fields),
+        (peer_stanzas, peer_fields),
+        "parsers disagree on stanzas/fields"
+    );
+    assert_eq!(
+        ours_typed(&buffer),
+        peer_typed(&buffer),
+        "typed views disagree on stanzas/total size"
+    );
+    eprintln!(
+        "Packages: {} bytes, {stanzas} stanzas, {fields} fields",
+        buffer.len()
+    );
 
     let mut ours = criterion.benchmark_group("ours");
     ours.throughput(Throughput::Bytes(buffer.len() as u64));
-    ours.sample_size(20).measurement_time(Duration::from_secs(5));
-    ours.bench_function("paragraphs_all_fields", |bench| bench.iter(|| ours_all_fields(black_box(&buffer))));
-    ours.bench_function("parse_packages_typed", |bench| bench.iter(|| ours_typed(black_box(&buffer))));
+    ours.sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    ours.bench_function("paragraphs_all_fields", |bench| {
+        bench.iter(|| ours_all_fields(black_box(&buffer)))
+    });
+    ours.bench_function("parse_packages_typed", |bench| {
+        bench.iter(|| ours_typed(black_box(&buffer)))
+    });
     ours.finish();
 
     // About half a second per pass: ten samples of one pass each.
     let mut peer = criterion.benchmark_group("peer");
     peer.throughput(Throughput::Bytes(buffer.len() as u64));
-    peer.sample_size(10).measurement_time(Duration::from_secs(8));
+    peer.sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     peer.bench_function("control_paragraph_reader_all_fields", |bench| {
         bench.iter(|| peer_all_fields(black_box(&buffer)))
     });
-    peer.bench_function("binary_package_control_typed", |bench| bench.iter(|| peer_typed(black_box(&buffer))));
+    peer.bench_function("binary_package_control_typed", |bench| {
+        bench.iter(|| peer_typed(black_box(&buffer)))
+    });
     peer.finish();
 }
 

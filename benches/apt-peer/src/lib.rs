@@ -14,7 +14,8 @@ pub fn load_packages() -> Option<Vec<u8>> {
         return None;
     };
     let path = PathBuf::from(root).join(PACKAGES_XZ);
-    let compressed = std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    let compressed =
+        std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
     let mut reader = lzma_rust2::XzReader::new(compressed.as_slice(), true);
     let mut text = Vec::with_capacity(compressed.len() * 8);
     std::io::Read::read_to_end(&mut reader, &mut text)

@@ -28,7 +28,6 @@
 //!   are selected together, so each suite's filtered index keeps its copy.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::packages::{BinaryPackage, MultiArch};
@@ -170,9 +169,21 @@ struct Provider<'a> {
 /// caller concatenating several Packages files can map a position back to its file.
 pub struct PackageIndex<'p, 'a> {
     packages: Vec<&'p BinaryPackage<'a>>,
-    by_name: HashMap<&'a str, Vec<usize>>,
-    providers: HashMap<&'a str, Vec<Provider<'a>>>,
+    // Lookup tables sorted by (hash of the name, name, position), searched by binary
+    // search. Measured on bookworm: a `HashMap<&str, Vec<usize>>` spent its build time in
+    // cache misses and small allocations, and sorting by name in string compares; sorting
+    // integer hashes (names compare only on ties) is several times faster than either.
+    names: Vec<(u64, &'a str)>,
+    positions: Vec<usize>,
+    providers: Vec<(u64, &'a str, Provider<'a>)>,
     warnings: Vec<ClosureWarning>,
+}
+
+/// FNV-1a. Names come from signed indices, so flooding resistance buys nothing here.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl<'p, 'a> PackageIndex<'p, 'a> {
@@ -180,19 +191,20 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
     /// [`warnings`](Self::warnings) and ignored.
     pub fn new(packages: impl IntoIterator<Item = &'p BinaryPackage<'a>>) -> Self {
         let packages: Vec<&'p BinaryPackage<'a>> = packages.into_iter().collect();
-        let mut by_name: HashMap<&'a str, Vec<usize>> = HashMap::with_capacity(packages.len());
-        let mut providers: HashMap<&'a str, Vec<Provider<'a>>> = HashMap::new();
+        let mut by_name: Vec<(u64, &'a str, usize)> = Vec::with_capacity(packages.len());
+        let mut providers = Vec::new();
         let mut warnings = Vec::new();
         for (position, package) in packages.iter().enumerate() {
-            by_name.entry(package.name()).or_default().push(position);
+            by_name.push((name_hash(package.name()), package.name(), position));
             match package.provides() {
                 Ok(provides) => {
                     for relation in provides {
                         let version = relation.constraint.map(|constraint| constraint.version);
-                        providers.entry(relation.name).or_default().push(Provider {
+                        let provider = Provider {
                             package: position,
                             version,
-                        });
+                        };
+                        providers.push((name_hash(relation.name), relation.name, provider));
                     }
                 }
                 Err(error) => warnings.push(ClosureWarning::Malformed {
@@ -202,9 +214,18 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
                 }),
             }
         }
+        by_name.sort_unstable();
+        providers.sort_unstable_by(|left, right| {
+            (left.0, left.1, left.2.package).cmp(&(right.0, right.1, right.2.package))
+        });
+        let (names, positions) = by_name
+            .into_iter()
+            .map(|(hash, name, position)| ((hash, name), position))
+            .unzip();
         PackageIndex {
             packages,
-            by_name,
+            names,
+            positions,
             providers,
             warnings,
         }
@@ -227,16 +248,26 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
 
     /// Positions of the packages called `name`, in index order.
     pub fn named(&self, name: &str) -> &[usize] {
-        self.by_name.get(name).map_or(&[], Vec::as_slice)
+        let key = (name_hash(name), name);
+        let start = self.names.partition_point(|entry| *entry < key);
+        let length = self.names[start..].partition_point(|entry| *entry == key);
+        &self.positions[start..start + length]
     }
 
     /// Positions of the packages providing `name`, in index order.
-    pub fn providing(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
-        self.providers
-            .get(name)
-            .into_iter()
-            .flatten()
-            .map(|provider| provider.package)
+    pub fn providing<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
+        self.providers_of(name).map(|provider| provider.package)
+    }
+
+    fn providers_of<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Provider<'a>> + 's {
+        let hash = name_hash(name);
+        let start = self
+            .providers
+            .partition_point(|entry| (entry.0, entry.1) < (hash, name));
+        self.providers[start..]
+            .iter()
+            .take_while(move |entry| entry.0 == hash && entry.1 == name)
+            .map(|(_, _, provider)| provider)
     }
 
     /// Problems found while indexing (malformed Provides).
@@ -425,10 +456,7 @@ impl<'a> Resolver<'_, '_, 'a> {
         relation: &'s Relation<'_>,
     ) -> impl Iterator<Item = usize> + 's {
         self.index
-            .providers
-            .get(relation.name)
-            .into_iter()
-            .flatten()
+            .providers_of(relation.name)
             .filter_map(move |provider| {
                 let package = self.package(provider.package);
                 let fits = self.architecture_fits(from, relation.arch_qualifier, package)
@@ -474,9 +502,10 @@ impl<'a> Resolver<'_, '_, 'a> {
         if self.selected[position] {
             return;
         }
-        let package = self.index.packages[position];
-        for &twin in self.index.named(package.name()) {
-            let other = self.index.packages[twin];
+        let index = self.index;
+        let package = index.packages[position];
+        for &twin in index.named(package.name()) {
+            let other = index.packages[twin];
             let identical = other.architecture() == package.architecture()
                 && other.version().cmp(package.version()) == Ordering::Equal;
             if identical && !self.selected[twin] {

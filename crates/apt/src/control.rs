@@ -3,8 +3,9 @@
 //! [`Paragraphs`] splits a buffer into stanzas with one vectorised search for the blank
 //! lines between them; [`Paragraph::fields`] then reads a stanza's lines once, checking
 //! each as it goes, so a full parse touches every line a single time. Nothing is copied or
-//! allocated: names and values are slices of the input, and line numbers (for errors) are
-//! counted only when an error needs one. Multi-line values keep their continuation lines raw
+//! allocated: values are slices of the input, names too (except that well-known names come
+//! from a static table, which is cheaper than a UTF-8 check), and line numbers (for
+//! errors) are counted only when an error needs one. Multi-line values keep their continuation lines raw
 //! (newlines and leading spaces included) because each field has its own convention for
 //! them (a Description folds text, an `MD5Sum` list holds one file per line).
 //!
@@ -15,6 +16,10 @@ use std::str::Utf8Error;
 
 use memchr::memchr;
 use memchr::memmem::Finder;
+
+use scan::{find_byte, find_name_end, is_name_byte, known_name};
+
+mod scan;
 
 /// A line of a control file that cannot be parsed, or a field that cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +39,12 @@ pub enum ControlError {
         line: usize,
         /// The start of the offending line (at most 80 bytes, lossily decoded).
         found: String,
+    },
+    /// A second stanza where exactly one was expected (a Release file).
+    #[error("line {line}: a second stanza where only one is allowed")]
+    ExtraParagraph {
+        /// 1-based line number of the second stanza.
+        line: usize,
     },
     /// A line of only spaces and tabs inside a stanza.
     #[error(
@@ -121,141 +132,6 @@ impl<'a> Iterator for Paragraphs<'a> {
     }
 }
 
-// Byte-parallel ("SWAR") scanning, eight bytes per u64. Lines are short (about 40 bytes
-// in a Packages file); on such haystacks the setup of a `memchr` call costs more than
-// these loops, which inline into the field iterator. `zero_bytes(x)` sets the high bit of
-// each zero byte of `x`; borrows can set spurious bits, but only above a real zero byte,
-// so the lowest set bit is always exact, which is all the scanners use.
-const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-#[inline(always)]
-fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(LOW_BITS) & !word & HIGH_BITS
-}
-
-#[inline(always)]
-fn load(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes.try_into().expect("an 8-byte chunk"))
-}
-
-/// Finds the first `needle` in `input[from..end]`. Words may extend past `end` (not
-/// past the input); hits there are ignored.
-#[inline]
-fn find_byte(input: &[u8], from: usize, end: usize, needle: u8) -> Option<usize> {
-    let pattern = LOW_BITS * u64::from(needle);
-    let mut offset = from;
-    for pair in input[from..].chunks_exact(16) {
-        let (first, second) = (load(&pair[..8]) ^ pattern, load(&pair[8..]) ^ pattern);
-        let (first, second) = (zero_bytes(first), zero_bytes(second));
-        if first | second != 0 {
-            let bit = if first != 0 {
-                first.trailing_zeros()
-            } else {
-                64 + second.trailing_zeros()
-            };
-            let found = offset + (bit / 8) as usize;
-            return (found < end).then_some(found);
-        }
-        offset += 16;
-        if offset >= end {
-            return None;
-        }
-    }
-    memchr(needle, &input[offset.min(end)..end]).map(|index| offset + index)
-}
-
-/// Marks, in the high bit of each byte, colons and bytes that cannot be part of a field
-/// name (policy 5.1: below `!` (0x21), DEL, or non-ASCII). Returns `(colons, stops)`.
-#[inline(always)]
-fn name_stops(word: u64) -> (u64, u64) {
-    let colons = zero_bytes(word ^ (LOW_BITS * u64::from(b':')));
-    let below = word.wrapping_sub(LOW_BITS * 0x21) & !word & HIGH_BITS;
-    let outside = below | zero_bytes(word ^ (LOW_BITS * 0x7f)) | (word & HIGH_BITS);
-    (colons, colons | outside)
-}
-
-/// The colon ending the field name that starts at `from`: the first byte of
-/// `input[from..end]` that is not a name character must be a colon. Names are nearly
-/// always shorter than 16 bytes, so the first 16 are tested without a data-dependent
-/// branch (names of 7 and 12 bytes alternate and would defeat the branch predictor).
-#[inline]
-fn find_name_end(input: &[u8], from: usize, end: usize) -> Option<usize> {
-    if let Some(head) = input.get(from..from + 16) {
-        let (colons_low, stops_low) = name_stops(load(&head[..8]));
-        let (colons_high, stops_high) = name_stops(load(&head[8..]));
-        let stops = u128::from(stops_low) | (u128::from(stops_high) << 64);
-        if stops != 0 {
-            let colons = u128::from(colons_low) | (u128::from(colons_high) << 64);
-            let bit = stops.trailing_zeros();
-            let found = from + (bit / 8) as usize;
-            return ((colons >> bit) & 1 == 1 && found < end).then_some(found);
-        }
-    }
-    let rest = &input[from..end];
-    let length = rest.iter().position(|&byte| !is_name_byte(byte))?;
-    (rest[length] == b':').then_some(from + length)
-}
-
-/// The field names of Packages, Sources and Release files, as `'static` text.
-///
-/// `str::from_utf8` is an out-of-line call whose setup dwarfs the work on a 7-byte name;
-/// returning the same text from this table is several times cheaper, which matters at a
-/// million fields per Packages file. Unknown names fall back to `from_utf8`.
-fn known_name(name: &[u8]) -> Option<&'static str> {
-    Some(match name {
-        b"Package" => "Package",
-        b"Version" => "Version",
-        b"Size" => "Size",
-        b"Section" => "Section",
-        b"SHA256" => "SHA256",
-        b"Priority" => "Priority",
-        b"Maintainer" => "Maintainer",
-        b"MD5sum" => "MD5sum",
-        b"Filename" => "Filename",
-        b"Description" => "Description",
-        b"Description-md5" => "Description-md5",
-        b"Architecture" => "Architecture",
-        b"Installed-Size" => "Installed-Size",
-        b"Homepage" => "Homepage",
-        b"Depends" => "Depends",
-        b"Source" => "Source",
-        b"Tag" => "Tag",
-        b"Multi-Arch" => "Multi-Arch",
-        b"Suggests" => "Suggests",
-        b"Recommends" => "Recommends",
-        b"Provides" => "Provides",
-        b"Replaces" => "Replaces",
-        b"Breaks" => "Breaks",
-        b"Conflicts" => "Conflicts",
-        b"Built-Using" => "Built-Using",
-        b"Enhances" => "Enhances",
-        b"Pre-Depends" => "Pre-Depends",
-        b"Essential" => "Essential",
-        b"Protected" => "Protected",
-        b"Static-Built-Using" => "Static-Built-Using",
-        b"Binary" => "Binary",
-        b"Format" => "Format",
-        b"Files" => "Files",
-        b"Checksums-Sha1" => "Checksums-Sha1",
-        b"Checksums-Sha256" => "Checksums-Sha256",
-        b"Directory" => "Directory",
-        b"Build-Depends" => "Build-Depends",
-        b"Standards-Version" => "Standards-Version",
-        b"Package-List" => "Package-List",
-        b"Origin" => "Origin",
-        b"Label" => "Label",
-        b"Suite" => "Suite",
-        b"Codename" => "Codename",
-        b"Date" => "Date",
-        b"Valid-Until" => "Valid-Until",
-        b"Architectures" => "Architectures",
-        b"Components" => "Components",
-        b"MD5Sum" => "MD5Sum",
-        _ => return None,
-    })
-}
-
 /// 1-based number of the line starting at byte `offset`.
 fn line_number(input: &[u8], offset: usize) -> usize {
     1 + input[..offset.min(input.len())]
@@ -266,12 +142,6 @@ fn line_number(input: &[u8], offset: usize) -> usize {
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&byte| byte == b' ' || byte == b'\t')
-}
-
-/// Policy 5.1: printable US-ASCII except space and colon, not starting with `#` or `-`.
-#[inline]
-fn is_name_byte(byte: u8) -> bool {
-    (0x21..=0x7e).contains(&byte) && byte != b':'
 }
 
 fn excerpt(line: &[u8]) -> String {
@@ -294,10 +164,7 @@ impl<'a> Paragraph<'a> {
         let mut paragraphs = Paragraphs::new(input);
         let first = paragraphs.next();
         if let Some(extra) = paragraphs.next() {
-            return Err(ControlError::MalformedLine {
-                line: extra.line(),
-                found: excerpt(extra.raw()),
-            });
+            return Err(ControlError::ExtraParagraph { line: extra.line() });
         }
         Ok(first)
     }
@@ -371,7 +238,8 @@ impl<'a> Field<'a> {
     pub fn name(&self) -> &'a str {
         match known_name(self.name) {
             Some(name) => name,
-            None => std::str::from_utf8(self.name).expect("a field name is printable ASCII, checked when read"),
+            None => std::str::from_utf8(self.name)
+                .expect("a field name is printable ASCII, checked when read"),
         }
     }
 
@@ -746,7 +614,7 @@ mod tests {
         assert!(Paragraph::parse_single(b"\n\n").expect("none").is_none());
         let error = Paragraph::parse_single(b"A: b\n\nC: d\n").expect_err("two");
         assert!(
-            matches!(error, ControlError::MalformedLine { line: 3, .. }),
+            matches!(error, ControlError::ExtraParagraph { line: 3 }),
             "{error}"
         );
     }

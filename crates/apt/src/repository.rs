@@ -100,7 +100,9 @@ impl AptMirror {
             .begin(&format!("{name}: checking Release files"), None);
         let mut releases = Vec::new();
         for suite in &self.config.suites {
-            releases.push(fetch_release(ctx.fetcher, &self.keyring, base, suite).await?);
+            releases.push(
+                fetch_release(ctx.fetcher, &self.keyring, base, suite, !self.is_filtered()).await?,
+            );
         }
         let fingerprint = self.fingerprint(&releases, key.map(|k| k.fingerprint()).as_deref());
         if let Some(previous) = ctx.previous

@@ -42,21 +42,30 @@ pub fn dists_url(base: &str, suite: &str) -> String {
 }
 
 /// Fetch and verify a suite's InRelease (preferred) or Release + Release.gpg.
+///
+/// `keep_detached`: also fetch Release + Release.gpg when InRelease exists (a full
+/// mirror republishes all three); a filtered mirror needs only the one that verifies,
+/// so its no-op re-sync is a single request per suite.
 pub async fn fetch_release(
     fetcher: &Fetcher,
     keyring: &Keyring,
     base: &str,
     suite: &str,
+    keep_detached: bool,
 ) -> Result<VerifiedRelease, AptError> {
     let dists = dists_url(base, suite);
     let in_release_url = format!("{dists}/InRelease");
     let release_url = format!("{dists}/Release");
     let gpg_url = format!("{dists}/Release.gpg");
-    let (in_release, release, gpg) = futures_util::try_join!(
-        fetcher.get_optional(&in_release_url, RELEASE_LIMIT),
-        fetcher.get_optional(&release_url, RELEASE_LIMIT),
-        fetcher.get_optional(&gpg_url, RELEASE_LIMIT),
-    )?;
+    let in_release = fetcher.get_optional(&in_release_url, RELEASE_LIMIT).await?;
+    let (release, gpg) = if in_release.is_none() || keep_detached {
+        futures_util::try_join!(
+            fetcher.get_optional(&release_url, RELEASE_LIMIT),
+            fetcher.get_optional(&gpg_url, RELEASE_LIMIT),
+        )?
+    } else {
+        (None, None)
+    };
     let mut raw = Vec::new();
     let mut verified = None;
     if let Some(bytes) = in_release {

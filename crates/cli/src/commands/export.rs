@@ -65,7 +65,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Output> {
         return Ok(Output::new(json, text));
     }
     let key = super::sync::load_signing_key(&config)?.ok_or_else(|| {
-        ConfigError("export signs bundles: set [signing] key in the config (`mirror-cli keygen`)".into())
+        ConfigError(
+            "export signs bundles: set [signing] key in the config (`mirror-cli keygen`)".into(),
+        )
     })?;
     let progress = Progress::new(ctx.json);
     let report = write_bundle(&store, plan, &key, &args.out, volume_size, &progress)?;

@@ -57,8 +57,7 @@ pub fn trusted_keys(config: &Config) -> anyhow::Result<Option<Keyring>> {
     if paths.is_empty() {
         return Ok(None);
     }
-    let keyring = Keyring::load_all(&paths).map_err(|e| {
-        anyhow::Error::new(ConfigError(format!("[transfer] trusted_keys: {e}")))
-    })?;
+    let keyring = Keyring::load_all(&paths)
+        .map_err(|e| anyhow::Error::new(ConfigError(format!("[transfer] trusted_keys: {e}"))))?;
     Ok(Some(keyring))
 }

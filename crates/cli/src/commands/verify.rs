@@ -18,9 +18,10 @@ pub fn run(ctx: &Context, bundle: Option<&Path>, keys: &[PathBuf]) -> anyhow::Re
     match bundle {
         Some(dir) => {
             let keyring = if !keys.is_empty() {
-                Some(Keyring::load_all(keys).map_err(|e| {
-                    anyhow::Error::new(ConfigError(format!("--key: {e}")))
-                })?)
+                Some(
+                    Keyring::load_all(keys)
+                        .map_err(|e| anyhow::Error::new(ConfigError(format!("--key: {e}"))))?,
+                )
             } else if ctx.config_path.exists() {
                 super::import::trusted_keys(&ctx.config()?)?
             } else {

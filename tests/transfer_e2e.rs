@@ -1,0 +1,440 @@
+//! Across the gap, end to end with the real binary: an outside store mirrors the bookworm
+//! fixture, exports signed bundles in small volumes; an inside store with its own config
+//! imports them, serves them, and a real apt-get installs from it. The second bundle
+//! carries exactly the new objects. Every tampering is refused with its own exit code and
+//! leaves the inside's published tree and import record as they were.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use common::apt::{self, AptRoot};
+use common::{Served, cli, cli_json, ok};
+use mirror_core::Sha256Digest;
+use mirror_test_support::TestServer;
+use mirror_transfer::Manifest;
+
+/// A side of the gap: a temp dir with a mirror.toml.
+struct Side {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+fn side() -> Side {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    Side {
+        config: path.join("mirror.toml"),
+        dir: path,
+        _dir: dir,
+    }
+}
+
+impl Side {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        cli(&self.config, args)
+    }
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let (out, json) = cli_json(&self.config, args);
+        ok(&out);
+        json
+    }
+    fn path(&self, rel: &str) -> String {
+        self.dir.join(rel).to_str().expect("utf8").to_owned()
+    }
+}
+
+/// The outside: a signing key and an APT mirror of `packages` from `upstream`.
+fn write_outside(side: &Side, upstream: &str, keyring: &Path, packages: &[&str]) {
+    let list = packages
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        &side.config,
+        format!(
+            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n[fetch]\nretries = 1\n\
+             [[apt]]\nname = \"debian\"\nurl = \"{upstream}\"\nsuites = [\"bookworm\"]\n\
+             keyring = \"{}\"\npackages = [{list}]\n",
+            keyring.display()
+        ),
+    )
+    .expect("config");
+}
+
+/// An inside trusting `key` (the outside's public key, copied in).
+fn inside(key: &Path) -> Side {
+    let s = side();
+    std::fs::create_dir_all(s.dir.join("keys")).expect("mkdir");
+    std::fs::copy(key, s.dir.join("keys/outside.pub")).expect("copy key");
+    std::fs::write(
+        &s.config,
+        "store = \"store\"\n[transfer]\ntrusted_keys = [\"keys/outside.pub\"]\n",
+    )
+    .expect("config");
+    s
+}
+
+fn manifest(bundle: &Path) -> Manifest {
+    let path = bundle.join("manifest.json");
+    Manifest::from_json(&std::fs::read(&path).expect("manifest"), &path).expect("valid")
+}
+
+/// Object digests of a snapshot file in a store.
+fn snapshot_objects(store: &Path, mirror: &str, id: &str) -> BTreeSet<(Sha256Digest, u64)> {
+    let path = store.join(format!("snapshots/{mirror}/{id}.json"));
+    let s = mirror_core::snapshot::Snapshot::from_json(&std::fs::read(&path).expect("read"), &path)
+        .expect("snapshot");
+    s.files.iter().map(|f| (f.sha256, f.size)).collect()
+}
+
+/// What a refused import must not change.
+fn inside_state(s: &Side) -> (Option<PathBuf>, Option<String>) {
+    (
+        std::fs::read_link(s.dir.join("store/public/debian")).ok(),
+        std::fs::read_to_string(s.dir.join("store/transfer/imported.json")).ok(),
+    )
+}
+
+fn apt_install(served: &Served, key: &Path, packages: &[&str]) -> Vec<String> {
+    let root = AptRoot::new(&format!("{}/debian", served.url), "bookworm", "main", key);
+    let update = root.apt_get(&["-q", "update"]);
+    assert!(
+        update.status.success(),
+        "apt-get update: {}",
+        apt::show(&update)
+    );
+    let mut args = vec!["-q", "install", "-y", "--download-only"];
+    args.extend_from_slice(packages);
+    let install = root.apt_get(&args);
+    assert!(
+        install.status.success(),
+        "apt-get install: {}",
+        apt::show(&install)
+    );
+    root.downloaded()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let at = at.min(bytes.len() - 1);
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn bundles_carry_a_mirror_across_the_gap() {
+    let Some(fixtures) = mirror_test_support::fixtures() else {
+        return;
+    };
+    if !apt::available() {
+        return;
+    }
+    let fixture = fixtures.join("debian-bookworm");
+    let upstream = TestServer::serve_dir(&fixture);
+    let keyring = fixture.join("keyrings/debian-archive-keyring.gpg");
+    let outside = side();
+    ok(&outside.run(&["keygen", "--out", &outside.path("keys/signing.asc")]));
+    let outside_key = outside.dir.join("keys/signing.asc.pub");
+
+    // First: only sl (and its closure).
+    write_outside(&outside, &upstream.url(), &keyring, &["sl"]);
+    let sync1 = outside.json(&["sync"]);
+    let snap1 = sync1["mirrors"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let dry = outside.json(&["export", "--out", &outside.path("b1"), "--dry-run"]);
+    assert_eq!(dry["sequence"], 1);
+    assert!(!outside.dir.join("b1").exists(), "dry run writes nothing");
+    let b1 = outside.dir.join("b1");
+    let e1 = outside.json(&[
+        "export",
+        "--out",
+        &outside.path("b1"),
+        "--volume-size",
+        "1M",
+    ]);
+    assert_eq!(e1["object_count"], dry["object_count"]);
+    let m1 = manifest(&b1);
+    assert!(m1.volumes.len() > 1, "small volumes: {}", m1.volumes.len());
+    for v in &m1.volumes {
+        let len = std::fs::metadata(b1.join(&v.name)).expect("volume").len();
+        assert!(len <= 1_000_000, "{} is {len} bytes", v.name);
+    }
+    assert!(
+        m1.objects.iter().any(|o| !o.parts.is_empty()),
+        "libc6 (> 1 MB) is split across volumes"
+    );
+    // The bundle checks with coreutils, as README.txt says.
+    let sums = std::process::Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&b1)
+        .output()
+        .expect("sha256sum");
+    assert!(sums.status.success(), "{}", apt::show(&sums));
+    // A transfer workstation checks it without a store.
+    let v = outside.json(&[
+        "verify",
+        "--bundle",
+        b1.to_str().expect("utf8"),
+        "--key",
+        outside_key.to_str().expect("utf8"),
+    ]);
+    assert_eq!(v["signature_checked"], true);
+
+    let inner = inside(&outside_key);
+    let i1 = inner.json(&["import", b1.to_str().expect("utf8")]);
+    assert_eq!(i1["outcome"], "imported");
+    assert_eq!(i1["new_objects"], m1.objects.len());
+    let served = Served::start(&inner.config);
+    let got = apt_install(&served, &outside_key, &["sl"]);
+    assert!(got.iter().any(|f| f.starts_with("sl_")), "{got:?}");
+
+    // Upstream "gains" jq and tree: the outside syncs and exports again.
+    write_outside(&outside, &upstream.url(), &keyring, &["jq", "sl", "tree"]);
+    let sync2 = outside.json(&["sync"]);
+    let snap2 = sync2["mirrors"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let b2 = outside.dir.join("b2");
+    outside.json(&[
+        "export",
+        "--out",
+        &outside.path("b2"),
+        "--volume-size",
+        "1M",
+    ]);
+    let m2 = manifest(&b2);
+    let store = outside.dir.join("store");
+    let old = snapshot_objects(&store, "debian", &snap1);
+    let expected: BTreeSet<_> = snapshot_objects(&store, "debian", &snap2)
+        .difference(&old)
+        .copied()
+        .collect();
+    let carried: BTreeSet<_> = m2.objects.iter().map(|o| (o.sha256, o.size)).collect();
+    assert_eq!(
+        carried, expected,
+        "the second bundle holds exactly the new objects"
+    );
+    assert_eq!(
+        m2.payload_bytes(),
+        expected.iter().map(|o| o.1).sum::<u64>()
+    );
+    assert_eq!(
+        (m2.sequence, m2.follows.as_deref()),
+        (2, Some(m1.bundle_id.as_str()))
+    );
+    let i2 = inner.json(&["import", b2.to_str().expect("utf8")]);
+    assert_eq!(i2["new_objects"], m2.objects.len());
+    let got = apt_install(&served, &outside_key, &["jq", "sl", "tree"]);
+    assert!(got.iter().any(|f| f.starts_with("jq_")), "{got:?}");
+    drop(served);
+
+    // Re-import: no-op. Status names the imports; --since from it carries nothing.
+    let before = inside_state(&inner);
+    let again = inner.json(&["import", b2.to_str().expect("utf8")]);
+    assert_eq!(again["outcome"], "already-imported");
+    assert_eq!(inside_state(&inner), before);
+    let (out, status) = cli_json(&inner.config, &["status"]);
+    ok(&out);
+    assert_eq!(status["imported"]["last_sequence"], 2);
+    let state = outside.dir.join("inside-status.json");
+    std::fs::write(&state, &out.stdout).expect("write");
+    let since = outside.json(&[
+        "export",
+        "--out",
+        &outside.path("b3"),
+        "--since",
+        state.to_str().expect("utf8"),
+        "--dry-run",
+    ]);
+    assert_eq!(
+        (
+            since["object_count"].as_u64(),
+            since["base_sequence"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+    inner.json(&["verify"]);
+
+    // Tampering, each on a copy of bundle 1 against a fresh inside.
+    let fresh_key = outside_key.clone();
+    let refuse = |name: &str, code: i32, tamper: &dyn Fn(&Path), needle: &str| {
+        let dir = outside.dir.join(format!("tampered-{name}"));
+        copy_dir(&b1, &dir);
+        tamper(&dir);
+        let target = inside(&fresh_key);
+        let before = inside_state(&target);
+        let out = target.run(&["import", dir.to_str().expect("utf8")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", apt::show(&out));
+        assert!(
+            stderr.contains(needle),
+            "{name}: message names {needle:?}: {stderr}"
+        );
+        assert_eq!(inside_state(&target), before, "{name}: inside unchanged");
+        assert!(!target.dir.join("store/public/debian").exists());
+    };
+    let last_volume = m1.volumes.last().expect("volumes").name.clone();
+    refuse(
+        "volume",
+        11,
+        &|d| flip(&d.join(&m1.volumes[0].name), 700_000),
+        &m1.volumes[0].name,
+    );
+    refuse(
+        "manifest",
+        10,
+        &|d| flip(&d.join("manifest.json"), 40),
+        "signature",
+    );
+    refuse(
+        "signature",
+        10,
+        &|d| {
+            let len = std::fs::metadata(d.join("manifest.json.asc"))
+                .expect("sig")
+                .len() as usize;
+            flip(&d.join("manifest.json.asc"), len / 2);
+        },
+        "signature",
+    );
+    refuse(
+        "missing",
+        12,
+        &|d| std::fs::remove_file(d.join(&last_volume)).expect("rm"),
+        &last_volume,
+    );
+    refuse(
+        "other-key",
+        10,
+        &|d| {
+            let other = tempfile::tempdir().expect("tempdir");
+            let key_path = other.path().join("k.asc");
+            ok(&cli(
+                &other.path().join("none.toml"),
+                &["keygen", "--out", key_path.to_str().expect("utf8")],
+            ));
+            let key = mirror_core::signing::SigningKey::load(&key_path).expect("key");
+            let bytes = std::fs::read(d.join("manifest.json")).expect("read");
+            std::fs::write(
+                d.join("manifest.json.asc"),
+                key.sign_detached_armored(&bytes).expect("sign"),
+            )
+            .expect("write");
+            // A key shipped inside the bundle is never trusted.
+            std::fs::copy(other.path().join("k.asc.pub"), d.join("outside.pub")).expect("copy");
+        },
+        "signature",
+    );
+    let signing =
+        mirror_core::signing::SigningKey::load(&outside.dir.join("keys/signing.asc")).expect("key");
+    for (name, entry, kind) in [
+        (
+            "dotdot",
+            b"objects/sha256/../../../../evil".as_slice(),
+            tar::EntryType::Regular,
+        ),
+        (
+            "absolute",
+            b"/tmp/evil-absolute".as_slice(),
+            tar::EntryType::Regular,
+        ),
+        (
+            "symlink",
+            m1.objects[0].sha256.to_hex().as_bytes(),
+            tar::EntryType::Symlink,
+        ),
+    ] {
+        let hex = m1.objects[0].sha256.to_hex();
+        let symlink_name = format!("objects/sha256/{}/{hex}", &hex[..2]);
+        let entry = if kind == tar::EntryType::Symlink {
+            symlink_name.as_bytes()
+        } else {
+            entry
+        };
+        refuse(
+            name,
+            15,
+            &|d| inject(d, &signing, entry, kind),
+            "unsafe tar entry",
+        );
+    }
+
+    // Sequence: bundle 2 alone is a gap; after a full bundle 3, bundle 2 is a replay.
+    let gap = inside(&outside_key);
+    let out = gap.run(&["import", b2.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(13), "{}", apt::show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing sequence 1"),
+        "{}",
+        apt::show(&out)
+    );
+    let b3 = outside.dir.join("b3");
+    outside.json(&[
+        "export",
+        "--out",
+        b3.to_str().expect("utf8"),
+        "--full",
+        "--volume-size",
+        "4.7G",
+    ]);
+    gap.json(&["import", b3.to_str().expect("utf8")]);
+    let before = inside_state(&gap);
+    let out = gap.run(&["import", b2.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(14), "{}", apt::show(&out));
+    assert_eq!(inside_state(&gap), before);
+}
+
+/// Put one crafted entry at the start of the first volume and re-sign everything with
+/// the outside's own key: what a compromised exporter could produce.
+fn inject(
+    bundle: &Path,
+    key: &mirror_core::signing::SigningKey,
+    name: &[u8],
+    kind: tar::EntryType,
+) {
+    let mut m = manifest(bundle);
+    let volume = bundle.join(&m.volumes[0].name);
+    let original = std::fs::read(&volume).expect("read");
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    let data: &[u8] = if kind == tar::EntryType::Symlink {
+        header.set_link_name("/etc/shadow").expect("link");
+        b""
+    } else {
+        b"evil"
+    };
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, data).expect("append");
+    let mut bytes = builder.into_inner().expect("tar");
+    bytes.truncate(bytes.len() - 1024);
+    bytes.extend_from_slice(&original);
+    std::fs::write(&volume, &bytes).expect("write");
+    m.volumes[0].size = bytes.len() as u64;
+    m.volumes[0].sha256 = Sha256Digest::of(&bytes);
+    let json = m.to_json();
+    std::fs::write(bundle.join("manifest.json"), &json).expect("write");
+    std::fs::write(
+        bundle.join("manifest.json.asc"),
+        key.sign_detached_armored(&json).expect("sign"),
+    )
+    .expect("write");
+}
