@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MIRROR_CLI:-$root/target/release/mirror-cli}
 [ -x "$bin" ] || cargo build --release -p mirror-cli --manifest-path "$root/Cargo.toml"
 work=$(mktemp -d "${TMPDIR:-/tmp}/verify-bench.XXXXXX")
-trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+[ -n "${KEEP_WORK:-}" ] || trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
 cd "$work"
 
 "$bin" keygen --out keys/signing.asc >/dev/null

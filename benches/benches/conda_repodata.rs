@@ -67,11 +67,19 @@ fn real_records() -> Vec<(String, String, String, Value)> {
                     continue;
                 }
                 let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
-                out.push((field("name"), field("version"), field("build"), record.clone()));
+                out.push((
+                    field("name"),
+                    field("version"),
+                    field("build"),
+                    record.clone(),
+                ));
             }
         }
     }
-    eprintln!("conda_repodata: {} real records ({refused} refused by rattler)", out.len());
+    eprintln!(
+        "conda_repodata: {} real records ({refused} refused by rattler)",
+        out.len()
+    );
     out
 }
 
@@ -89,7 +97,7 @@ fn build_index() -> Vec<u8> {
         record["subdir"] = Value::from("linux-64");
         let text = serde_json::to_string_pretty(&record).expect("serialise");
         let text = text.replace('\n', "\n    ");
-        if copy % 2 == 0 {
+        if copy.is_multiple_of(2) {
             packages.push((format!("{name}-{version}-{build}.tar.bz2"), text));
         } else {
             conda.push((format!("{name}-{version}-{build}.conda"), text));
@@ -130,7 +138,10 @@ fn main() {
     let index = index();
     if let Some(path) = std::env::var_os("CONDA_BENCH_WRITE") {
         std::fs::write(&path, index).expect("write the generated index");
-        eprintln!("conda_repodata: wrote {}", std::path::Path::new(&path).display());
+        eprintln!(
+            "conda_repodata: wrote {}",
+            std::path::Path::new(&path).display()
+        );
     }
     divan::main();
 }
@@ -144,7 +155,10 @@ fn memory_mode(mode: &str) {
         "ours" => RepoDataView::parse(&bytes).expect("valid").records.len(),
         "ours-check" => {
             let view = RepoDataView::parse(&bytes).expect("valid");
-            check_all(&view, "linux-64", &[]).iter().filter(|c| c.is_ok()).count()
+            check_all(&view, "linux-64", &[])
+                .iter()
+                .filter(|c| c.is_ok())
+                .count()
         }
         "rattler" => {
             let typed: RepoData = serde_json::from_slice(&bytes).expect("valid");
@@ -159,9 +173,12 @@ fn memory_mode(mode: &str) {
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn ours_lazy_parse(bencher: divan::Bencher) {
     let index = index();
-    bencher
-        .counter(BytesCount::new(index.len()))
-        .bench(|| RepoDataView::parse(black_box(index)).expect("valid").records.len());
+    bencher.counter(BytesCount::new(index.len())).bench(|| {
+        RepoDataView::parse(black_box(index))
+            .expect("valid")
+            .records
+            .len()
+    });
 }
 
 /// mirror-conda: the view plus the per-record checks (sha256, size, name/version/build,

@@ -1,6 +1,7 @@
 """A real conda client for the end-to-end tests: py-rattler solves SPECS against CHANNEL_URL
-(platforms linux-64 and noarch, no virtual packages), installs the result into PREFIX, and
-prints a JSON list of the installed package names on stdout.
+(platforms linux-64 and noarch, with this machine's virtual packages such as __glibc, as
+conda and mamba do), installs the result into PREFIX, and prints a JSON list of the
+installed package names on stdout.
 
     .venv-conda-client/bin/python tests/support/conda_client.py CHANNEL_URL SPEC[,SPEC...] PREFIX
 
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 
-from rattler import Channel, Gateway, install, solve
+from rattler import Channel, Gateway, VirtualPackage, install, solve
 
 
 async def main(channel_url, specs, prefix):
@@ -26,7 +27,7 @@ async def main(channel_url, specs, prefix):
         specs,
         platforms=["linux-64", "noarch"],
         gateway=gateway,
-        virtual_packages=[],
+        virtual_packages=VirtualPackage.detect(),
     )
     await install(
         records,

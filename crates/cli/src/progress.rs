@@ -25,6 +25,7 @@ impl Progress {
 
 impl Reporter for Progress {
     fn begin(&self, label: &str, total_bytes: Option<u64>) {
+        tracing::debug!(total_bytes, "{label}");
         if !self.enabled {
             return;
         }

@@ -167,9 +167,12 @@ impl CondaMirror {
         let subdir = &index.subdir;
         let view = input.view;
         let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut license_refused = 0usize;
         for result in input.checked {
-            if let Err(s) = result {
-                *skipped.entry(s.reason.label()).or_default() += 1;
+            match result {
+                Err(s) => *skipped.entry(s.reason.label()).or_default() += 1,
+                Ok(checked) if !checked.license_allowed => license_refused += 1,
+                Ok(_) => {}
             }
         }
         let everything_kept = selected.iter().all(|s| *s);
@@ -226,6 +229,7 @@ impl CondaMirror {
             "selected": count,
             "selected_bytes": bytes,
             "skipped": skipped,
+            "license_refused": license_refused,
             "upstream_index_kept": keep_upstream,
         }))
     }

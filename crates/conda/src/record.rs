@@ -11,7 +11,7 @@ use std::fmt;
 use mirror_core::digest::Sha256Digest;
 use serde::Deserialize;
 
-use crate::repodata::{RawRecord, RecordMap, RepoDataView};
+use crate::repodata::{Key, RawRecord, RecordMap, RepoDataView};
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,13 +114,13 @@ struct Head<'a> {
     #[serde(borrow)]
     build: Cow<'a, str>,
     #[serde(borrow, default)]
-    subdir: Option<Cow<'a, str>>,
+    subdir: Option<Key<'a>>,
     #[serde(borrow, default)]
-    sha256: Option<Cow<'a, str>>,
+    sha256: Option<Key<'a>>,
     #[serde(default)]
     size: Option<u64>,
     #[serde(borrow, default)]
-    license: Option<Cow<'a, str>>,
+    license: Option<Key<'a>>,
 }
 
 /// What a record that passed the checks tells the mirror.
@@ -161,7 +161,7 @@ pub fn check_record(
             format!("record says {}-{}-{}", head.name, head.version, head.build),
         ));
     }
-    if let Some(record_subdir) = &head.subdir
+    if let Some(Key(record_subdir)) = &head.subdir
         && record_subdir != subdir
     {
         return Err(skip(
@@ -171,15 +171,16 @@ pub fn check_record(
     }
     let sha256 = head
         .sha256
-        .as_deref()
+        .as_ref()
+        .map(|k| k.0.as_ref())
         .ok_or_else(|| skip(SkipReason::NoSha256, "no sha256 field".into()))?
         .parse::<Sha256Digest>()
         .map_err(|e| skip(SkipReason::NoSha256, e.to_string()))?;
     let license_allowed = licenses.is_empty()
         || head
             .license
-            .as_deref()
-            .is_some_and(|l| licenses.iter().any(|allowed| allowed == l));
+            .as_ref()
+            .is_some_and(|Key(l)| licenses.iter().any(|allowed| allowed == l));
     Ok(CheckedRecord {
         sha256,
         size: head.size,

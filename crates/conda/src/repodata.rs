@@ -93,8 +93,10 @@ struct TopLevel<'a> {
     repodata_version: Option<u64>,
 }
 
-/// A string that borrows from the input unless JSON escapes forced a copy.
-struct Key<'a>(Cow<'a, str>);
+/// A string that borrows from the input unless JSON escapes forced a copy. (serde's own
+/// `Cow<str>` impl always copies when nested in an `Option` or a tuple.)
+#[derive(Debug)]
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -159,4 +159,41 @@ mod tests {
         let typed: rattler_conda_types::RepoData = serde_json::from_slice(&out).expect("rattler");
         assert_eq!(typed.info.and_then(|i| i.subdir).as_deref(), Some("noarch"));
     }
+
+    proptest::proptest! {
+        /// Any records (any key text, any JSON value) survive write -> parse unchanged, and
+        /// writing is deterministic.
+        #[test]
+        fn write_parse_round_trip(
+            records in proptest::collection::btree_map("[ -~\\u{e9}]{0,12}", 0i64..1000, 0..8),
+            keep_mask in proptest::num::u8::ANY,
+        ) {
+            let packages: serde_json::Map<String, serde_json::Value> = records
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!({"n": v, "s": k})))
+                .collect();
+            let text = serde_json::to_vec(&serde_json::json!({"packages": packages})).expect("json");
+            let view = RepoDataView::parse(&text).expect("valid");
+            let keep = |i: usize| keep_mask & (1 << (i % 8)) != 0;
+            let out = write_repodata(&view, "noarch", keep);
+            let back = RepoDataView::parse(&out).expect("our output parses");
+            let expected: Vec<(&str, &str)> = view
+                .records
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, r)| (r.filename.as_ref(), r.raw.get()))
+                .collect();
+            let got: Vec<(&str, &str)> =
+                back.records.iter().map(|r| (r.filename.as_ref(), r.raw.get())).collect();
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(write_repodata(&back, "noarch", |_| true), out);
+        }
+
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = RepoDataView::parse(&bytes);
+        }
+    }
 }

@@ -14,7 +14,10 @@ async fn py_rattler_installs_the_closure_from_the_published_mirror() {
     let root = workspace_root();
     let python = root.join(".venv-conda-client/bin/python");
     if !python.is_file() {
-        eprintln!("skipping: {} missing (run scripts/setup-conda-client.sh)", python.display());
+        eprintln!(
+            "skipping: {} missing (run scripts/setup-conda-client.sh)",
+            python.display()
+        );
         return;
     }
     let upstream = tempfile::tempdir().expect("tempdir");
@@ -57,7 +60,9 @@ async fn py_rattler_installs_the_closure_from_the_published_mirror() {
             )
         });
     assert_eq!(installed, ["helper", "libzz", "tool"]);
-    let meta = std::fs::read_dir(env.join("conda-meta")).expect("conda-meta").count();
+    let meta = std::fs::read_dir(env.join("conda-meta"))
+        .expect("conda-meta")
+        .count();
     assert!(meta >= 3, "conda-meta has {meta} entries");
     assert!(env.join("share/tool/README").is_file());
     // Every package came from the mirror, none from elsewhere.

@@ -150,6 +150,10 @@ async fn keep_versions_exclude_and_licenses() {
             .any(|n| n.starts_with("bigthing") || n.starts_with("gpl-lib"))
     );
     assert_eq!(report.summary["selected"], 5);
+    assert_eq!(
+        report.summary["subdirs"][0]["license_refused"], 1,
+        "gpl-lib"
+    );
 }
 
 #[tokio::test]

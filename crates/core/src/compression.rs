@@ -106,7 +106,15 @@ pub fn decompress(
             })?)
         }
     };
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit as usize));
+    // When the caller knows the decoded size (an APT Release states it), the bound is
+    // exact: reserve it once instead of doubling through 32, 64, 128 MB (which briefly
+    // holds two copies and doubles peak memory).
+    let capacity = if limit <= 1 << 30 {
+        limit as usize + 1
+    } else {
+        data.len().saturating_mul(4)
+    };
+    let mut out = Vec::with_capacity(capacity);
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)

@@ -22,7 +22,13 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Output> {
     let config = ctx.config()?;
-    let mirrors = config.select(&args.mirrors)?;
+    // Named mirrors may also be ones only the store knows (removed from the config, or a
+    // store filled by hand); plan_export refuses names without a snapshot.
+    let mirrors = if args.mirrors.is_empty() {
+        config.mirror_names()
+    } else {
+        args.mirrors.clone()
+    };
     let volume_size = parse_volume_size(&args.volume_size)?;
     let store = Store::open_existing(config.store_dir())?;
     let _lock = if args.dry_run {
