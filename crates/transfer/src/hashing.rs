@@ -7,9 +7,6 @@ use std::path::Path;
 use mirror_core::Sha256Digest;
 use mirror_core::digest::Hasher;
 
-/// Buffer for whole-file hashing: large enough that syscalls cost nothing next to SHA-256.
-const BUFFER: usize = 1 << 20;
-
 /// A reader that hashes everything read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,
@@ -51,17 +48,5 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// SHA-256 and length of a whole file.
 pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; BUFFER];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finish())
+    mirror_core::digest::hash_reader(fs_err::File::open(path)?)
 }
