@@ -8,6 +8,14 @@ use mirror_core::store::StoreError;
 /// A conda mirror failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CondaError {
+    /// A downloaded package has the right digest but a broken structure.
+    #[error("{path}: malformed package: {source}")]
+    MalformedPackage {
+        /// The package's path in the channel.
+        path: String,
+        /// What is wrong.
+        source: crate::package_check::PackageError,
+    },
     /// The settings are unusable.
     #[error("conda mirror {mirror}: {reason}")]
     InvalidConfig {

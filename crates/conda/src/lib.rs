@@ -29,8 +29,14 @@
 //! Records are untrusted input too. A record whose file name has a path separator, `..`
 //! or characters no package name has, whose `name`/`version`/`build` disagree with its file
 //! name, or whose `subdir` disagrees with the subdir it is filed under is skipped with a
-//! warning and counted in the sync summary; it never reaches the published channel.
-//! Invalid JSON is an error naming the URL.
+//! warning and counted in the sync summary; it never reaches the published channel. (A
+//! mirror of everything checks every record; a filtered mirror checks the records its
+//! selection considers, so its counts cover those.) Invalid JSON is an error naming the
+//! URL.
+//!
+//! [`package_check`] can also refuse archives that match their digest but are not
+//! installable (the malformed `.conda` of the fixtures nests its members under a
+//! directory); the sync driver does not call it yet, see its docs.
 //!
 //! ## What is published
 //! - **Every record kept** (an unfiltered mirror, or a filter that happens to keep a whole

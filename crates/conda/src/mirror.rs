@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::config::{CondaConfig, Settings};
 use crate::error::CondaError;
-use crate::record::{CheckedRecord, Skipped, check_all};
+use crate::record::RecordChecks;
 use crate::repodata::RepoDataView;
 use crate::select::{Selection, SubdirRecords, select};
 use crate::upstream::{IndexSource, UpstreamIndex, fetch_index, package_base};
@@ -119,19 +119,26 @@ impl CondaMirror {
             }
             views.push(view);
         }
-        let checked: Vec<Vec<Result<CheckedRecord, Skipped>>> = views
+        let checks: Vec<RecordChecks<'_, '_>> = views
             .iter()
             .zip(indices)
-            .map(|(view, index)| check_all(view, &index.subdir, &self.settings.licenses))
+            .map(|(view, index)| RecordChecks::new(view, &index.subdir, &self.settings.licenses))
             .collect();
+        // A mirror of everything checks every record (on all cores); a filtered one only
+        // those its selection considers.
+        if self.settings.filter.selects_everything() {
+            for check in &checks {
+                check.check_all();
+            }
+        }
         let inputs: Vec<SubdirRecords<'_, '_>> = views
             .iter()
             .zip(indices)
-            .zip(&checked)
-            .map(|((view, index), checked)| SubdirRecords {
+            .zip(&checks)
+            .map(|((view, index), checks)| SubdirRecords {
                 subdir: &index.subdir,
                 view,
-                checked,
+                checks,
             })
             .collect();
         let selection = select(&inputs, &self.settings.filter);
@@ -168,7 +175,7 @@ impl CondaMirror {
         let view = input.view;
         let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut license_refused = 0usize;
-        for result in input.checked {
+        for result in input.checks.computed() {
             match result {
                 Err(s) => *skipped.entry(s.reason.label()).or_default() += 1,
                 Ok(checked) if !checked.license_allowed => license_refused += 1,
@@ -207,8 +214,9 @@ impl CondaMirror {
 
         let base = package_base(&index.url, view.info.base_url.as_deref())?;
         let (mut count, mut bytes) = (0usize, 0u64);
-        for ((record, result), keep) in view.records.iter().zip(input.checked).zip(selected) {
-            let (Ok(checked), true) = (result, *keep) else {
+        for (i, (record, keep)) in view.records.iter().zip(selected).enumerate() {
+            // Selected records were checked (and passed) during selection.
+            let (true, Ok(checked)) = (*keep, input.checks.get(i)) else {
                 continue;
             };
             count += 1;
@@ -269,5 +277,20 @@ impl Repository for CondaMirror {
         ctx: &'a SyncContext<'a>,
     ) -> impl Future<Output = Result<Plan, Self::Error>> + Send + 'a {
         self.plan_inner(ctx)
+    }
+
+    /// A package whose bytes match the record's sha256 can still be malformed (the
+    /// archive layout is wrong); it must never reach a published channel.
+    fn check_download(&self, path: &str, object: &std::path::Path) -> Result<(), CondaError> {
+        let filename = path.rsplit('/').next().unwrap_or(path);
+        if filename.ends_with(".conda") || filename.ends_with(".tar.bz2") {
+            crate::package_check::check_package_file(object, filename).map_err(|source| {
+                CondaError::MalformedPackage {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
     }
 }

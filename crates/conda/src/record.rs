@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use mirror_core::digest::Sha256Digest;
 use serde::Deserialize;
@@ -104,7 +105,8 @@ pub fn parse_filename(filename: &str) -> Result<PackageFilename<'_>, SkipReason>
     })
 }
 
-/// The fields of a record the mirror reads for every published record, borrowed.
+/// The fields of a record the mirror reads for every published record, borrowed from the
+/// record text (serde skips the other fields; `Key` keeps optional strings borrowed).
 #[derive(Debug, Deserialize)]
 struct Head<'a> {
     #[serde(borrow)]
@@ -172,7 +174,7 @@ pub fn check_record(
     let sha256 = head
         .sha256
         .as_ref()
-        .map(|k| k.0.as_ref())
+        .map(|Key(k)| k.as_ref())
         .ok_or_else(|| skip(SkipReason::NoSha256, "no sha256 field".into()))?
         .parse::<Sha256Digest>()
         .map_err(|e| skip(SkipReason::NoSha256, e.to_string()))?;
@@ -188,50 +190,93 @@ pub fn check_record(
     })
 }
 
-/// Check every record of `view` (filed under `subdir`), in parallel. Records that fail
-/// are logged as warnings; a file name filed under both maps is kept in `packages` only.
-pub fn check_all(
-    view: &RepoDataView<'_>,
-    subdir: &str,
-    licenses: &[String],
-) -> Vec<Result<CheckedRecord, Skipped>> {
-    use rayon::prelude::*;
-    let mut checked: Vec<Result<CheckedRecord, Skipped>> = view
-        .records
-        .par_iter()
-        .map(|record| check_record(record, subdir, licenses))
-        .collect();
-    // Both maps are sorted: a merge walk finds names present in both.
-    let split = view
-        .records
-        .partition_point(|r| r.map == RecordMap::Packages);
-    let (packages, conda) = view.records.split_at(split);
-    let (mut i, mut j) = (0, 0);
-    while i < packages.len() && j < conda.len() {
-        match packages[i].filename.cmp(&conda[j].filename) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                checked[split + j] = Err(Skipped {
-                    reason: SkipReason::DuplicateFilename,
-                    detail: "also filed under packages".into(),
-                });
-                j += 1;
+/// The check results of one subdir's records, computed on demand: a filtered mirror looks
+/// at the few records its selection considers, not at the whole channel; an unfiltered one
+/// checks everything up front, in parallel ([`RecordChecks::check_all`]). Failures are
+/// logged (once each) as warnings.
+#[derive(Debug)]
+pub struct RecordChecks<'v, 'a> {
+    view: &'v RepoDataView<'a>,
+    subdir: &'v str,
+    licenses: &'v [String],
+    cells: Vec<OnceLock<Result<CheckedRecord, Skipped>>>,
+}
+
+impl<'v, 'a> RecordChecks<'v, 'a> {
+    /// Nothing checked yet, except that a file name filed under both maps is refused in
+    /// `packages.conda` (kept in `packages`).
+    pub fn new(view: &'v RepoDataView<'a>, subdir: &'v str, licenses: &'v [String]) -> Self {
+        let cells: Vec<OnceLock<Result<CheckedRecord, Skipped>>> =
+            view.records.iter().map(|_| OnceLock::new()).collect();
+        // Both maps are sorted: a merge walk finds names present in both.
+        let split = view
+            .records
+            .partition_point(|r| r.map == RecordMap::Packages);
+        let (packages, conda) = view.records.split_at(split);
+        let (mut i, mut j) = (0, 0);
+        while i < packages.len() && j < conda.len() {
+            match packages[i].filename.cmp(&conda[j].filename) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    let skipped = Skipped {
+                        reason: SkipReason::DuplicateFilename,
+                        detail: "also filed under packages".into(),
+                    };
+                    log_skip(subdir, &conda[j].filename, &skipped);
+                    cells[split + j].get_or_init(|| Err(skipped));
+                    j += 1;
+                }
             }
         }
-    }
-    for (record, result) in view.records.iter().zip(&checked) {
-        if let Err(skipped) = result {
-            tracing::warn!(
-                subdir,
-                file = %record.filename,
-                reason = %skipped.reason,
-                detail = %skipped.detail,
-                "skipping record"
-            );
+        Self {
+            view,
+            subdir,
+            licenses,
+            cells,
         }
     }
-    checked
+
+    /// The result for `view.records[index]`, checking it now if needed.
+    pub fn get(&self, index: usize) -> &Result<CheckedRecord, Skipped> {
+        self.cells[index].get_or_init(|| {
+            let record = &self.view.records[index];
+            let result = check_record(record, self.subdir, self.licenses);
+            if let Err(skipped) = &result {
+                log_skip(self.subdir, &record.filename, skipped);
+            }
+            result
+        })
+    }
+
+    /// Check every record, on all cores.
+    pub fn check_all(&self) -> &Self {
+        use rayon::prelude::*;
+        (0..self.cells.len()).into_par_iter().for_each(|i| {
+            self.get(i);
+        });
+        self
+    }
+
+    /// The results computed so far.
+    pub fn computed(&self) -> impl Iterator<Item = &Result<CheckedRecord, Skipped>> {
+        self.cells.iter().filter_map(OnceLock::get)
+    }
+
+    /// True when `view.records[index]` passed its checks and the license allow-list.
+    pub fn eligible(&self, index: usize) -> bool {
+        matches!(self.get(index), Ok(checked) if checked.license_allowed)
+    }
+}
+
+fn log_skip(subdir: &str, filename: &str, skipped: &Skipped) {
+    tracing::warn!(
+        subdir,
+        file = filename,
+        reason = %skipped.reason,
+        detail = %skipped.detail,
+        "skipping record"
+    );
 }
 
 #[cfg(test)]

@@ -228,4 +228,21 @@ async fn malformed_package_fixture_is_refused() {
     // says why (members under a directory, no metadata.json at the root).
     let err = check_package_file(&malformed, name).expect_err("malformed");
     assert!(matches!(err, PackageError::MissingMember { .. }), "{err}");
+
+    // And the sync runs that check: an index promising exactly these bytes still does not
+    // get them published.
+    let mut honest = index.clone();
+    honest["packages.conda"][name]["sha256"] = Sha256Digest::of(&bytes).to_hex().into();
+    std::fs::write(
+        linux.join("repodata.json"),
+        serde_json::to_vec(&honest).expect("json"),
+    )
+    .expect("write");
+    let err = sync_mirror(&store, config(&server.url()), false)
+        .await
+        .expect_err("malformed package refused");
+    let message = err.to_string();
+    assert!(message.contains("malformed package"), "{message}");
+    assert!(message.contains(name), "{message}");
+    assert!(!store.public_dir().join("chan").exists());
 }

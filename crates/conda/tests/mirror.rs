@@ -339,6 +339,27 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
             .exists()
     );
 
+    // A filtered mirror checks the records it considers: the wrong-subdir bigthing is
+    // refused, not selected.
+    let filtered_dir = tempfile::tempdir().expect("tempdir");
+    let filtered = Store::open(filtered_dir.path()).expect("store");
+    let report = sync_mirror(
+        &filtered,
+        CondaConfig {
+            specs: vec!["bigthing".into(), "libzz".into()],
+            ..config(&server.url())
+        },
+        false,
+    )
+    .await
+    .expect("sync");
+    assert_eq!(report.summary["subdirs"][0]["skipped"]["wrong_subdir"], 1);
+    assert_eq!(report.summary["unmatched_specs"][0], "bigthing");
+    assert_eq!(
+        names(&published(&filtered, "chan", "linux-64/repodata.json")),
+        ["libzz-1.0-h0_0.tar.bz2", "libzz-2.0-h0_0.conda"]
+    );
+
     // Invalid JSON: an error naming the URL, nothing published over the good tree.
     std::fs::write(
         upstream.path().join("linux-64/repodata.json"),

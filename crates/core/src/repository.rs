@@ -86,4 +86,11 @@ pub trait Repository: Send + Sync {
         &'a self,
         ctx: &'a SyncContext<'a>,
     ) -> impl Future<Output = Result<Plan, Self::Error>> + Send + 'a;
+
+    /// Inspect a file downloaded for `path` (its digest already matched) before it may
+    /// enter a snapshot: a format can refuse content that hashes right but is broken
+    /// (a conda package whose archive has the wrong layout). Default: accept.
+    fn check_download(&self, _path: &str, _object: &std::path::Path) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }

@@ -140,6 +140,7 @@ pub async fn sync<R: Repository>(
         }
     }
     let missing_files = jobs.len();
+    let downloaded: std::collections::HashSet<_> = jobs.iter().map(|j| j.expected.sha256).collect();
     let files: Vec<SnapshotFile> = plan
         .files
         .iter()
@@ -176,6 +177,18 @@ pub async fn sync<R: Repository>(
         mirror: mirror.clone(),
         source,
     })?;
+    // Format checks on what was just downloaded, before anything names it in a snapshot.
+    for file in plan
+        .files
+        .iter()
+        .filter(|f| downloaded.contains(&f.expected.sha256))
+    {
+        repo.check_download(&file.path, &objects.path(&file.expected.sha256))
+            .map_err(|e| SyncError::Repository {
+                mirror: mirror.clone(),
+                source: Box::new(e),
+            })?;
+    }
 
     // Sizes unknown at plan time are read from the verified objects.
     let mut files = files;

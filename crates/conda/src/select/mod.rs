@@ -27,7 +27,7 @@ use rattler_conda_types::{
     Version,
 };
 
-use crate::record::{CheckedRecord, Skipped, parse_filename};
+use crate::record::{RecordChecks, parse_filename};
 use crate::repodata::RepoDataView;
 
 /// The subdir every platform's selection also draws from.
@@ -40,8 +40,8 @@ pub struct SubdirRecords<'v, 'a> {
     pub subdir: &'v str,
     /// The parsed index.
     pub view: &'v RepoDataView<'a>,
-    /// For each of `view.records`, the outcome of its checks.
-    pub checked: &'v [Result<CheckedRecord, Skipped>],
+    /// The records' checks (computed as the selection needs them).
+    pub checks: &'v RecordChecks<'v, 'a>,
 }
 
 /// What to select. Build the specs with [`parse_spec`].
@@ -161,12 +161,9 @@ impl<'v> Universe<'v> {
         let mut by_name: HashMap<&'v str, Vec<RecRef>> = HashMap::new();
         for &s in members {
             let sub = &subdirs[s as usize];
-            for (i, (raw, checked)) in sub.view.records.iter().zip(sub.checked).enumerate() {
-                let Ok(checked) = checked else { continue };
-                if !checked.license_allowed {
-                    continue;
-                }
-                // Checked records have a valid file name that agrees with their `name`.
+            for (i, raw) in sub.view.records.iter().enumerate() {
+                // Indexed by the name in the file name; the checks (run when a record is
+                // considered) refuse records whose `name` disagrees with it.
                 let Ok(parts) = parse_filename(raw.filename.as_ref()) else {
                     continue;
                 };
@@ -210,6 +207,13 @@ struct Selector<'s, 'v, 'a> {
 }
 
 impl<'s, 'v, 'a> Selector<'s, 'v, 'a> {
+    /// Passed its checks and the license allow-list.
+    fn eligible(&self, r: RecRef) -> bool {
+        self.subdirs[r.subdir as usize]
+            .checks
+            .eligible(r.index as usize)
+    }
+
     fn filename_of(&self, r: RecRef) -> &'v str {
         self.subdirs[r.subdir as usize].view.records[r.index as usize]
             .filename
@@ -221,6 +225,9 @@ impl<'s, 'v, 'a> Selector<'s, 'v, 'a> {
         let mut out = Vec::new();
         for name in universe.names(&spec.name) {
             for &r in &universe.by_name[name] {
+                if !self.eligible(r) {
+                    continue;
+                }
                 let Some(record) = self.typed.usable(r) else {
                     continue;
                 };
@@ -243,12 +250,17 @@ impl<'s, 'v, 'a> Selector<'s, 'v, 'a> {
     fn everything(&self, universe: &Universe<'v>, exclude: &[MatchSpec]) -> Vec<RecRef> {
         let mut out = Vec::new();
         for (name, refs) in &universe.by_name {
+            let refs: Vec<RecRef> = refs.iter().copied().filter(|&r| self.eligible(r)).collect();
             let package = PackageName::from_str(name).ok();
             let maybe_excluded = exclude
                 .iter()
                 .any(|x| package.as_ref().is_none_or(|p| x.name.matches(p)));
             if maybe_excluded {
-                out.extend(refs.iter().copied().filter(|&r| self.typed.usable(r).is_some()));
+                out.extend(
+                    refs.iter()
+                        .copied()
+                        .filter(|&r| self.typed.usable(r).is_some()),
+                );
             } else {
                 out.extend(refs.iter().copied());
             }

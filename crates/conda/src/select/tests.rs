@@ -1,7 +1,7 @@
 //! Selection rules on a small two-subdir channel.
 
 use super::*;
-use crate::record::check_all;
+use crate::record::RecordChecks;
 
 const SHA: &str = "1f07873d6aa0cd18760a7b215d9956f7fa63c2f2761b03f293c659fe982923fa";
 
@@ -82,19 +82,19 @@ fn run(filter: Filter, licenses: &[String]) -> (Vec<Vec<String>>, Selection) {
         .iter()
         .map(|(_, t)| RepoDataView::parse(t.as_bytes()).expect("valid"))
         .collect();
-    let checked: Vec<_> = views
+    let checks: Vec<RecordChecks<'_, '_>> = views
         .iter()
         .zip(&texts)
-        .map(|(v, (s, _))| check_all(v, s, licenses))
+        .map(|(v, (s, _))| RecordChecks::new(v, s, licenses))
         .collect();
     let inputs: Vec<SubdirRecords<'_, '_>> = views
         .iter()
         .zip(&texts)
-        .zip(&checked)
-        .map(|((view, (subdir, _)), checked)| SubdirRecords {
+        .zip(&checks)
+        .map(|((view, (subdir, _)), checks)| SubdirRecords {
             subdir,
             view,
-            checked,
+            checks,
         })
         .collect();
     let selection = select(&inputs, &filter);
