@@ -47,7 +47,13 @@ impl Side {
 }
 
 /// The outside: a signing key and an APT mirror of `packages` from `upstream`.
-fn write_outside(side: &Side, upstream: &str, keyring: &Path, packages: &[&str]) {
+fn write_outside(
+    side: &Side,
+    upstream: &str,
+    keyring: &Path,
+    packages: &[&str],
+    conda: Option<&str>,
+) {
     let list = packages
         .iter()
         .map(|p| format!("{p:?}"))
@@ -58,8 +64,11 @@ fn write_outside(side: &Side, upstream: &str, keyring: &Path, packages: &[&str])
         format!(
             "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n[fetch]\nretries = 1\n\
              [[apt]]\nname = \"debian\"\nurl = \"{upstream}\"\nsuites = [\"bookworm\"]\n\
-             keyring = \"{}\"\npackages = [{list}]\n",
-            keyring.display()
+             keyring = \"{}\"\npackages = [{list}]\n{}",
+            keyring.display(),
+            conda.map_or(String::new(), |url| format!(
+                "[[conda]]\nname = \"conda\"\nurl = \"{url}\"\nsubdirs = [\"linux-64\"]\nspecs = [\"zlib\"]\n"
+            )),
         ),
     )
     .expect("config");
@@ -149,7 +158,18 @@ fn bundles_carry_a_mirror_across_the_gap() {
     let outside_key = outside.dir.join("keys/signing.asc.pub");
 
     // First: only sl (and its closure).
-    write_outside(&outside, &upstream.url(), &keyring, &["sl"]);
+    // And a conda channel, mirrored alongside.
+    let conda_dir = tempfile::tempdir().expect("tempdir");
+    let channel = common::conda::channel(conda_dir.path(), false).expect("fixtures are set");
+    let conda_upstream = TestServer::serve_dir(&channel);
+    let conda_url = conda_upstream.url();
+    write_outside(
+        &outside,
+        &upstream.url(),
+        &keyring,
+        &["sl"],
+        Some(&conda_url),
+    );
     let sync1 = outside.json(&["sync"]);
     let snap1 = sync1["mirrors"][0]["snapshot"]
         .as_str()
@@ -201,9 +221,25 @@ fn bundles_carry_a_mirror_across_the_gap() {
     let served = Served::start(&inner.config);
     let got = apt_install(&served, &outside_key, &["sl"]);
     assert!(got.iter().any(|f| f.starts_with("sl_")), "{got:?}");
+    // The conda channel crossed in the same bundle: a real client installs from the inside.
+    let prefix = inner.dir.join("conda-env");
+    if let Some(installed) = common::conda::install(
+        &format!("{}/conda", served.url),
+        "libgcc-ng >=7.3.0",
+        &prefix,
+    ) {
+        assert!(installed.contains(&"libgcc-ng".to_owned()), "{installed:?}");
+        assert!(prefix.join("lib/libgcc-ng-marker.txt").is_file());
+    }
 
     // Upstream "gains" jq and tree: the outside syncs and exports again.
-    write_outside(&outside, &upstream.url(), &keyring, &["jq", "sl", "tree"]);
+    write_outside(
+        &outside,
+        &upstream.url(),
+        &keyring,
+        &["jq", "sl", "tree"],
+        Some(&conda_url),
+    );
     let sync2 = outside.json(&["sync"]);
     let snap2 = sync2["mirrors"][0]["snapshot"]
         .as_str()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apt;
+pub mod conda;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
