@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use mirror_core::Sha256Digest;
-use mirror_test_support::workspace_root;
 
 /// A minimal valid `.tar.bz2` conda package: `info/index.json` and one file.
 pub fn write_package(path: &Path, index: &serde_json::Value) {
@@ -77,35 +76,8 @@ pub fn channel(dir: &Path, with_conda_format: bool) -> Option<PathBuf> {
     Some(root)
 }
 
-/// Install `spec` from `channel_url` into `prefix` with py-rattler; the installed names,
-/// or `None` (after saying so) when the client's venv is absent.
+/// Install `spec` from `channel_url` into `prefix` with py-rattler (see
+/// `mirror_test_support::conda_client_install`).
 pub fn install(channel_url: &str, spec: &str, prefix: &Path) -> Option<Vec<String>> {
-    let python = workspace_root().join(".venv-conda-client/bin/python");
-    if !python.is_file() {
-        println!(
-            "skipping the conda client: {} missing (scripts/setup-conda-client.sh)",
-            python.display()
-        );
-        return None;
-    }
-    let output = std::process::Command::new(&python)
-        .arg(workspace_root().join("tests/support/conda_client.py"))
-        .arg(channel_url)
-        .arg(spec)
-        .arg(prefix)
-        .output()
-        .expect("client runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // py-rattler 0.28 may abort at interpreter exit after printing: judge by the output.
-    Some(
-        stdout
-            .lines()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no package list: {stdout}\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            }),
-    )
+    mirror_test_support::conda_client_install(channel_url, spec, prefix)
 }

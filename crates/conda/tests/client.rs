@@ -6,7 +6,7 @@ mod support;
 
 use mirror_conda::CondaConfig;
 use mirror_core::store::Store;
-use mirror_test_support::{TestServer, workspace_root};
+use mirror_test_support::{TestServer, conda_client_install, workspace_root};
 use support::{config, standard_channel, sync_mirror};
 
 #[tokio::test]
@@ -41,24 +41,9 @@ async fn py_rattler_installs_the_closure_from_the_published_mirror() {
     let prefix = tempfile::tempdir().expect("tempdir");
     let env = prefix.path().join("env");
     // Blocking is fine: the server runs on its own thread.
-    let output = std::process::Command::new(&python)
-        .arg(root.join("tests/support/conda_client.py"))
-        .arg(mirror.url_for("/chan"))
-        .arg("tool")
-        .arg(&env)
-        .output()
-        .expect("run the client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // py-rattler 0.28 may abort at interpreter exit after printing; judge by the output.
-    let installed: Vec<String> = stdout
-        .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "client printed no package list; stdout:\n{stdout}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
+    let Some(installed) = conda_client_install(&mirror.url_for("/chan"), "tool", &env) else {
+        return;
+    };
     assert_eq!(installed, ["helper", "libzz", "tool"]);
     let meta = std::fs::read_dir(env.join("conda-meta"))
         .expect("conda-meta")

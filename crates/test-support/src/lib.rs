@@ -24,8 +24,10 @@
 //! core's types.
 #![forbid(unsafe_code)]
 
+mod conda_client;
 mod fixtures;
 mod server;
 
+pub use conda_client::conda_client_install;
 pub use fixtures::{copy_tree, fixtures, workspace_root};
 pub use server::{Fault, RecordedRequest, TestServer};
