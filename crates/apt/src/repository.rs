@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use mirror_core::Sha256Digest;
+use mirror_core::compression::Compression;
 use mirror_core::digest::Hasher;
 use mirror_core::repository::{Plan, PlannedFile, Repository, Source, SyncContext, TreePlan};
 use mirror_core::signing::Keyring;
@@ -119,10 +120,14 @@ impl AptMirror {
         let objects = ctx.store.objects();
         let mut files = Vec::new();
         let mut indices = Vec::new();
-        for (suite_position, release) in releases.iter().enumerate() {
+        let parsed_releases = releases
+            .iter()
+            .map(|r| parse_release(r, &dists_url(base, &r.suite)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (suite_position, (release, parsed)) in releases.iter().zip(&parsed_releases).enumerate()
+        {
             let dists = dists_url(base, &release.suite);
-            let parsed = parse_release(release, &dists)?;
-            check_not_expired(&parsed, &dists)?;
+            check_not_expired(parsed, &dists)?;
             ctx.reporter
                 .begin(&format!("{name}: fetching {} indices", release.suite), None);
             for component in &self.config.components {
@@ -132,7 +137,7 @@ impl AptMirror {
                         objects,
                         base,
                         release,
-                        &parsed,
+                        parsed,
                         component,
                         architecture,
                     )
@@ -142,7 +147,7 @@ impl AptMirror {
                         self.keep_index_variants(
                             ctx,
                             release,
-                            &parsed,
+                            parsed,
                             component,
                             architecture,
                             &mut files,
@@ -192,9 +197,9 @@ impl AptMirror {
         }
 
         if let Some(key) = key {
-            for (suite_position, release) in releases.iter().enumerate() {
-                let dists = dists_url(base, &release.suite);
-                let parsed = parse_release(release, &dists)?;
+            for (suite_position, (release, parsed)) in
+                releases.iter().zip(&parsed_releases).enumerate()
+            {
                 let filtered: Vec<FilteredIndex> = indices
                     .iter()
                     .zip(&selection.filtered)
@@ -206,7 +211,7 @@ impl AptMirror {
                     })
                     .collect();
                 let generated = filtered_suite(
-                    &parsed,
+                    parsed,
                     &filtered,
                     &self.config.components,
                     &self.config.architectures,
@@ -265,11 +270,12 @@ impl AptMirror {
     ) -> Result<(), AptError> {
         let dists = dists_url(&self.config.url, &release.suite);
         let origin = format!("{dists}/Release");
-        for entry in index_variants(parsed, component, architecture) {
-            if !entry.path.contains('.')
-                && index_variants(parsed, component, architecture).len() > 1
-            {
-                continue; // the uncompressed index is never needed when compressed ones exist
+        let variants = index_variants(parsed, component, architecture);
+        let several = variants.len() > 1;
+        for entry in variants {
+            // The uncompressed index is never needed when compressed ones exist.
+            if several && Compression::from_path(entry.path) == Compression::None {
+                continue;
             }
             let expected = expected_of(&entry, &origin)?;
             let present = if ctx.store.objects().contains(&expected.sha256) {
