@@ -72,6 +72,31 @@ pub(super) fn upstream(files: &[(&str, &[u8])]) -> Upstream {
 }
 
 impl Upstream {
+    /// Fetch `name` from this upstream into its store, expecting `body`.
+    pub(super) async fn fetch(
+        &self,
+        fetcher: &Fetcher,
+        name: &str,
+        body: &[u8],
+    ) -> Result<Fetched, FetchError> {
+        fetcher
+            .fetch_object(
+                &self.server.url_for(name),
+                expected(body),
+                self.store.objects(),
+                &NoReporter,
+            )
+            .await
+    }
+
+    /// The stored object holding `body` (panics when it is missing).
+    pub(super) fn stored(&self, body: &[u8]) -> Vec<u8> {
+        self.store
+            .objects()
+            .read(&Sha256Digest::of(body))
+            .expect("object")
+    }
+
     /// The directory the server serves.
     pub(super) fn dir(&self) -> &std::path::Path {
         self.dir.path()

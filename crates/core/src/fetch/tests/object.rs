@@ -127,13 +127,8 @@ async fn fetch_truncated_body_resumes_with_range() {
     );
     let fetcher = Fetcher::new(fast_options()).expect("fetcher");
 
-    let fetched = fetcher
-        .fetch_object(
-            &up.server.url_for("big.deb"),
-            expected(&body),
-            up.store.objects(),
-            &NoReporter,
-        )
+    let fetched = up
+        .fetch(&fetcher, "big.deb", &body)
         .await
         .expect("resumed download");
     assert_eq!(fetched, Fetched::Downloaded { bytes: 200_000 });
@@ -143,13 +138,7 @@ async fn fetch_truncated_body_resumes_with_range() {
     assert_eq!(log[1].range.as_deref(), Some("bytes=50000-"));
     // Every byte crossed the wire once: nothing was downloaded twice.
     assert_eq!(fetcher.stats().bytes, 200_000);
-    assert_eq!(
-        up.store
-            .objects()
-            .read(&Sha256Digest::of(&body))
-            .expect("object"),
-        body
-    );
+    assert_eq!(up.stored(&body), body);
 }
 
 #[tokio::test]
@@ -166,13 +155,7 @@ async fn fetch_restarts_whole_when_server_ignores_range() {
     up.server.inject("/big.deb", Fault::IgnoreRange);
     let fetcher = Fetcher::new(fast_options()).expect("fetcher");
 
-    fetcher
-        .fetch_object(
-            &up.server.url_for("big.deb"),
-            expected(&body),
-            up.store.objects(),
-            &NoReporter,
-        )
+    up.fetch(&fetcher, "big.deb", &body)
         .await
         .expect("restarted download");
     let log = up.server.request_log();
@@ -183,13 +166,7 @@ async fn fetch_restarts_whole_when_server_ignores_range() {
         250_000,
         "the prefix, then the whole file"
     );
-    assert_eq!(
-        up.store
-            .objects()
-            .read(&Sha256Digest::of(&body))
-            .expect("object"),
-        body
-    );
+    assert_eq!(up.stored(&body), body);
 }
 
 #[tokio::test]
@@ -199,13 +176,7 @@ async fn fetch_retries_server_errors_then_succeeds() {
     up.server.inject("/pkg.deb", Fault::Status(500));
     up.server.inject("/pkg.deb", Fault::Status(503));
     let fetcher = Fetcher::new(fast_options()).expect("fetcher");
-    fetcher
-        .fetch_object(
-            &up.server.url_for("pkg.deb"),
-            expected(&body),
-            up.store.objects(),
-            &NoReporter,
-        )
+    up.fetch(&fetcher, "pkg.deb", &body)
         .await
         .expect("third attempt succeeds");
     assert_eq!(up.server.request_count("/pkg.deb"), 3);
@@ -302,26 +273,14 @@ async fn fetch_stall_times_out_and_resumes() {
     );
     let fetcher = Fetcher::new(fast_options()).expect("fetcher");
     let started = Instant::now();
-    fetcher
-        .fetch_object(
-            &up.server.url_for("slow.deb"),
-            expected(&body),
-            up.store.objects(),
-            &NoReporter,
-        )
+    up.fetch(&fetcher, "slow.deb", &body)
         .await
         .expect("resumed after the stall");
     assert!(started.elapsed() >= fast_options().read_timeout);
     let log = up.server.request_log();
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[1].range.as_deref(), Some("bytes=30000-"));
-    assert_eq!(
-        up.store
-            .objects()
-            .read(&Sha256Digest::of(&body))
-            .expect("object"),
-        body
-    );
+    assert_eq!(up.stored(&body), body);
 }
 
 #[tokio::test]
@@ -339,13 +298,7 @@ async fn fetch_mismatch_after_resume_starts_over_once() {
     );
     up.server.inject("/big.deb", Fault::WrongBytes);
     let fetcher = Fetcher::new(fast_options()).expect("fetcher");
-    fetcher
-        .fetch_object(
-            &up.server.url_for("big.deb"),
-            expected(&body),
-            up.store.objects(),
-            &NoReporter,
-        )
+    up.fetch(&fetcher, "big.deb", &body)
         .await
         .expect("the clean restart succeeds");
     let ranges: Vec<Option<String>> = up
@@ -355,13 +308,7 @@ async fn fetch_mismatch_after_resume_starts_over_once() {
         .map(|r| r.range)
         .collect();
     assert_eq!(ranges, [None, Some("bytes=40000-".to_owned()), None]);
-    assert_eq!(
-        up.store
-            .objects()
-            .read(&Sha256Digest::of(&body))
-            .expect("object"),
-        body
-    );
+    assert_eq!(up.stored(&body), body);
 
     // A second mismatch is final.
     let other = content(100_000, 13);
@@ -374,13 +321,8 @@ async fn fetch_mismatch_after_resume_starts_over_once() {
         },
     );
     up.server.inject_always("/other.deb", Fault::WrongBytes);
-    let error = fetcher
-        .fetch_object(
-            &up.server.url_for("other.deb"),
-            expected(&other),
-            up.store.objects(),
-            &NoReporter,
-        )
+    let error = up
+        .fetch(&fetcher, "other.deb", &other)
         .await
         .expect_err("wrong every time");
     assert!(matches!(error, FetchError::Verify { .. }), "{error:?}");
