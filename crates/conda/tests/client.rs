@@ -5,9 +5,8 @@
 mod support;
 
 use mirror_conda::CondaConfig;
-use mirror_core::store::Store;
 use mirror_test_support::{TestServer, conda_client_install, workspace_root};
-use support::{config, standard_channel, sync_mirror};
+use support::{config, standard_channel, sync_mirror, temp_store};
 
 #[tokio::test]
 async fn py_rattler_installs_the_closure_from_the_published_mirror() {
@@ -23,8 +22,7 @@ async fn py_rattler_installs_the_closure_from_the_published_mirror() {
     let upstream = tempfile::tempdir().expect("tempdir");
     standard_channel(upstream.path()).write_repodata(true);
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     sync_mirror(
         &store,
         CondaConfig {

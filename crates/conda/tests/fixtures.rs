@@ -9,10 +9,9 @@ use std::path::Path;
 use mirror_conda::CondaConfig;
 use mirror_conda::package_check::{PackageError, check_package_file};
 use mirror_core::digest::Sha256Digest;
-use mirror_core::store::Store;
 use mirror_test_support::{TestServer, copy_tree, fixtures};
 use serde_json::Value;
-use support::{config, package_requests, published, raw_records, sync_mirror};
+use support::{config, package_requests, published, raw_records, sync_mirror, temp_store};
 
 fn conda_fixtures() -> Option<std::path::PathBuf> {
     fixtures().map(|f| f.join("conda"))
@@ -25,8 +24,7 @@ async fn conda_format_repo_mirrors_with_verified_packages() {
     };
     let repo = fixtures.join("conda+conda/tests/data/conda_format_repo");
     let server = TestServer::serve_dir(&repo);
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
 
     // The fixture lists libgcc-ng but does not ship its file: an unfiltered mirror must
     // fail, naming it, and publish nothing.
@@ -111,8 +109,7 @@ async fn hotfix_channel_keeps_patched_records_exactly() {
     // As served: an unfiltered mirror publishes the index bytes unchanged, all four
     // packages verified.
     let server = TestServer::serve_dir(&original);
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     let osx = || CondaConfig {
         subdirs: vec!["osx-64".into()],
         ..config(&server.url())
@@ -138,8 +135,7 @@ async fn hotfix_channel_keeps_patched_records_exactly() {
         doc["removed"] = serde_json::json!(["remove_test-1.0-0.tar.bz2"]);
     });
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     sync_mirror(
         &store,
         CondaConfig {
@@ -210,8 +206,7 @@ async fn malformed_package_fixture_is_refused() {
     )
     .expect("write");
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     let err = sync_mirror(&store, config(&server.url()), false)
         .await
         .expect_err("digest mismatch");

@@ -8,6 +8,7 @@ use mirror_core::store::Store;
 use mirror_test_support::TestServer;
 use support::{
     Format, Pkg, config, package_requests, published, raw_records, standard_channel, sync_mirror,
+    temp_store,
 };
 
 fn names(json: &[u8]) -> Vec<String> {
@@ -20,8 +21,7 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
     let channel = standard_channel(upstream.path());
     channel.write_repodata(false);
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
 
     let report = sync_mirror(
         &store,
@@ -87,8 +87,7 @@ async fn keep_versions_exclude_and_licenses() {
     let server = TestServer::serve_dir(upstream.path());
 
     // keep_versions = 1: tool 1.0 only; libzz >=1 and libzz >=2 both keep 2.0.
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     sync_mirror(
         &store,
         CondaConfig {
@@ -108,8 +107,7 @@ async fn keep_versions_exclude_and_licenses() {
 
     // keep_versions applies to the roots, not the universe: a root pinning an older
     // dependency still gets it.
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     sync_mirror(
         &store,
         CondaConfig {
@@ -128,8 +126,7 @@ async fn keep_versions_exclude_and_licenses() {
     );
 
     // Everything but excluded and non-allowed licenses.
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     let report = sync_mirror(
         &store,
         CondaConfig {
@@ -173,8 +170,7 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
     )
     .expect("write");
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
 
     let report = sync_mirror(&store, config(&server.url()), false)
         .await
@@ -230,8 +226,7 @@ async fn dry_run_counts_without_downloading_packages() {
     let upstream = tempfile::tempdir().expect("tempdir");
     standard_channel(upstream.path()).write_repodata(false);
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     let report = sync_mirror(
         &store,
         CondaConfig {
@@ -272,8 +267,7 @@ async fn tampered_package_is_refused_naming_file_and_digests() {
     bytes[last] ^= 0xff;
     std::fs::write(&victim, &bytes).expect("tamper");
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
 
     let err = sync_mirror(&store, config(&server.url()), false)
         .await
@@ -311,8 +305,7 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
     packages.insert("libzz-9.0-h0_0.tar.bz2".into(), good);
     channel.write_repodata(false);
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
 
     let report = sync_mirror(&store, config(&server.url()), false)
         .await
@@ -396,8 +389,7 @@ async fn base_url_packages_are_fetched_from_there_and_published_beside_the_index
         .expect("write");
     }
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     let report = sync_mirror(
         &store,
         CondaConfig {
@@ -432,8 +424,7 @@ async fn missing_platform_index_is_an_error_and_missing_noarch_is_generated() {
     channel.add(&Pkg::new("linux-64", "solo", "1.0", Format::Conda));
     channel.write_repodata(false);
     let server = TestServer::serve_dir(upstream.path());
-    let store_dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(store_dir.path()).expect("store");
+    let (_store_dir, store) = temp_store();
     sync_mirror(&store, config(&server.url()), false)
         .await
         .expect("sync");

@@ -269,6 +269,13 @@ pub fn config(url: &str) -> CondaConfig {
 }
 
 /// Sync (and publish unless `dry_run`) one mirror into `store`.
+/// A store in a fresh temp dir; keep the dir alive as long as the store.
+pub fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    (dir, store)
+}
+
 pub async fn sync_mirror(
     store: &Store,
     config: CondaConfig,
