@@ -22,7 +22,7 @@ cd "$work"
 
 "$bin" keygen --out keys/signing.asc >/dev/null
 printf 'store = "store"\n[signing]\nkey = "keys/signing.asc"\n' > mirror.toml
-mkdir -p store/objects/sha256 store/snapshots/bench store/public/.trees store/transfer store/tmp
+mkdir -p store/objects/sha256 store/snapshots/bench store/trees store/state store/transfer store/tmp
 # Objects of 1..64 MB, like packages of a large distribution plus a few big ones.
 python3 - "$size_mb" <<'PY'
 import hashlib, json, os, random, sys

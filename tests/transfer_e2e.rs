@@ -100,12 +100,9 @@ fn snapshot_objects(store: &Path, mirror: &str, id: &str) -> BTreeSet<(Sha256Dig
     s.files.iter().map(|f| (f.sha256, f.size)).collect()
 }
 
-/// What a refused import must not change.
-fn inside_state(s: &Side) -> (Option<PathBuf>, Option<String>) {
-    (
-        std::fs::read_link(s.dir.join("store/public/debian")).ok(),
-        std::fs::read_to_string(s.dir.join("store/transfer/imported.json")).ok(),
-    )
+/// What a refused import must not change: every file of the store but its lock.
+fn inside_state(s: &Side) -> Vec<(String, Vec<u8>)> {
+    mirror_test_support::dir_state(&s.dir.join("store"), &["lock"])
 }
 
 fn apt_install(served: &Served, key: &Path, packages: &[&str]) -> Vec<String> {
@@ -313,6 +310,8 @@ fn bundles_carry_a_mirror_across_the_gap() {
         copy_dir(&b1, &dir);
         tamper(&dir);
         let target = inside(&fresh_key);
+        // An existing, empty inside store: the refused import must not change a byte of it.
+        mirror_core::store::Store::open(target.dir.join("store")).expect("inside store");
         let before = inside_state(&target);
         let out = target.run(&["import", dir.to_str().expect("utf8")]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -522,8 +521,27 @@ fn import_killed_at_any_point_recovers_on_rerun() {
         let _ = child.kill(); // SIGKILL
         let status = child.wait().expect("reaped");
         outcomes.push((delay_ms, status.success()));
-        // Whatever state the kill left: every published file is whole, or nothing is published.
+        // Whatever moment the kill hit, readers see all of the import or none of it: the
+        // inside was empty, so either the bundle is recorded and its mirrors are live,
+        // or nothing is (no import, no tree, no object counted).
         if inner.dir.join("store/objects").is_dir() {
+            let seen = inner.json(&["status"]);
+            let committed = seen["imported"]["bundles"]
+                .as_array()
+                .is_some_and(|b| !b.is_empty());
+            let live: Vec<_> = seen["mirrors"]
+                .as_array()
+                .expect("mirrors")
+                .iter()
+                .filter(|m| !m["published"].is_null())
+                .collect();
+            if committed {
+                let carried = manifest(&bundle).snapshots.len();
+                assert_eq!(live.len(), carried, "after kill at {delay_ms} ms: {seen}");
+            } else {
+                assert!(live.is_empty(), "after kill at {delay_ms} ms: {seen}");
+                assert_eq!(seen["objects"], 0, "after kill at {delay_ms} ms: {seen}");
+            }
             let out = inner.run(&["verify"]);
             assert!(
                 out.status.success(),

@@ -82,7 +82,7 @@ pub enum Command {
         #[arg(long, default_value = "4G", value_name = "SIZE")]
         volume_size: String,
         /// Carry what the inside lacks according to its `status --json` output (or its
-        /// transfer/imported.json), e.g. after a lost bundle or a rebuilt inside.
+        /// <store>/live/imported.json), e.g. after a lost bundle or a rebuilt inside.
         #[arg(long, value_name = "FILE", conflicts_with = "full")]
         since: Option<PathBuf>,
         /// Print how many objects and bytes the bundle would carry; write nothing.

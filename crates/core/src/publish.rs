@@ -1,11 +1,12 @@
-//! Atomic publishing: materialise a snapshot as a tree of hard links and switch the
-//! mirror's `public/<mirror>` symlink to it with one `rename()`.
+//! Atomic publishing: materialise a snapshot as a tree of hard links under
+//! `trees/<mirror>/<id>` and make it live by switching the store's live generation
+//! (`store/live.rs`) with one `rename()`.
 //!
 //! A client that is half way through `apt-get update` keeps reading the old tree (its
 //! files are never modified, only unlinked later by prune), and the next request after the
 //! switch sees the complete new one: never a mix. Trees are built under a temp name and
-//! renamed into `.trees/<mirror>/<id>` only when complete, so a crash leaves either no tree
-//! or a whole one.
+//! renamed into place only when complete, so a crash leaves either no tree or a whole one.
+//! [`Store::publish_all`] switches several mirrors (and state files) in the same rename.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct Published {
 impl Store {
     /// Directory holding the materialised trees of `mirror`.
     pub fn trees_dir(&self, mirror: &str) -> PathBuf {
-        self.public_dir().join(".trees").join(mirror)
+        self.trees_root().join(mirror)
     }
 
     /// The id of the snapshot `public/<mirror>` points at, if published.
@@ -47,30 +48,52 @@ impl Store {
 
     /// Materialise `snapshot` (if not already) and make it the live tree of its mirror.
     pub fn publish(&self, snapshot: &Snapshot) -> Result<Published, StoreError> {
+        let mut published = self.publish_all(std::slice::from_ref(snapshot), &[])?;
+        Ok(published.remove(0))
+    }
+
+    /// Materialise every snapshot, then make them all live, together with the state
+    /// `files` (see [`Store::switch_live`]), in one atomic switch.
+    pub fn publish_all(
+        &self,
+        snapshots: &[Snapshot],
+        files: &[(&str, &[u8])],
+    ) -> Result<Vec<Published>, StoreError> {
+        let mut published = Vec::with_capacity(snapshots.len());
+        for snapshot in snapshots {
+            let tree = self.materialise(snapshot)?;
+            published.push(Published {
+                mirror: snapshot.mirror.clone(),
+                snapshot: snapshot.id.clone(),
+                previous: self.published_snapshot(&snapshot.mirror)?,
+                tree,
+            });
+        }
+        let links: Vec<(&str, &str)> = snapshots
+            .iter()
+            .map(|s| (s.mirror.as_str(), s.id.as_str()))
+            .collect();
+        self.switch_live(&links, files)?;
+        for p in &published {
+            tracing::info!(mirror = %p.mirror, snapshot = %p.snapshot, "published");
+        }
+        Ok(published)
+    }
+
+    /// Build the tree of `snapshot` under `trees/<mirror>/<id>` unless it exists; it is
+    /// not live until a switch names it. Returns the tree directory.
+    pub fn materialise(&self, snapshot: &Snapshot) -> Result<PathBuf, StoreError> {
         snapshot.validate()?;
         let trees = self.trees_dir(&snapshot.mirror);
         fs_err::create_dir_all(&trees)?;
         let tree = trees.join(&snapshot.id);
         if !tree.is_dir() {
-            self.materialise(snapshot, &trees, &tree)?;
+            self.build_tree(snapshot, &trees, &tree)?;
         }
-        let previous = self.published_snapshot(&snapshot.mirror)?;
-        self.switch_link(&snapshot.mirror, &snapshot.id)?;
-        tracing::info!(mirror = %snapshot.mirror, snapshot = %snapshot.id, "published");
-        Ok(Published {
-            mirror: snapshot.mirror.clone(),
-            snapshot: snapshot.id.clone(),
-            previous,
-            tree,
-        })
+        Ok(tree)
     }
 
-    fn materialise(
-        &self,
-        snapshot: &Snapshot,
-        trees: &Path,
-        tree: &Path,
-    ) -> Result<(), StoreError> {
+    fn build_tree(&self, snapshot: &Snapshot, trees: &Path, tree: &Path) -> Result<(), StoreError> {
         let staging = tempfile::Builder::new()
             .prefix(&format!(".build-{}-", snapshot.id))
             .tempdir_in(trees)
@@ -97,19 +120,6 @@ impl Store {
         sync_dir(&built)?;
         fs_err::rename(&built, tree)?;
         sync_dir(trees)?;
-        Ok(())
-    }
-
-    fn switch_link(&self, mirror: &str, id: &str) -> Result<(), StoreError> {
-        let public = self.public_dir();
-        let link = public.join(mirror);
-        let tmp_link = public.join(format!(".{mirror}.link-{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp_link);
-        // Relative target: the store can be moved or mounted elsewhere.
-        let target = Path::new(".trees").join(mirror).join(id);
-        std::os::unix::fs::symlink(&target, &tmp_link).map_err(|e| StoreError::io(&tmp_link, e))?;
-        fs_err::rename(&tmp_link, &link)?;
-        sync_dir(&public)?;
         Ok(())
     }
 
@@ -190,5 +200,80 @@ mod tests {
         assert!(store.publish(&broken).is_err());
         assert_eq!(store.published_snapshot("m").expect("link"), Some(one.id));
         assert!(!store.trees_dir("m").join("broken").exists());
+    }
+
+    #[test]
+    fn publish_all_switches_mirrors_and_state_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let a = snapshot_of(&store, &[("f", b"a1")]);
+        store.publish(&a).expect("publish a");
+        let mut b = snapshot_of(&store, &[("f", b"b1")]);
+        b.mirror = "n".into();
+        let mut a2 = snapshot_of(&store, &[("f", b"a2")]);
+        a2.id = format!("{}-2", a.id);
+        let generation = store.live_generation().expect("gen");
+        store
+            .publish_all(&[a2.clone(), b.clone()], &[("record.json", b"r1")])
+            .expect("publish both");
+        assert_eq!(
+            store.live_generation().expect("gen"),
+            generation.map(|n| n + 1)
+        );
+        let public = store.public_dir();
+        assert_eq!(fs_err::read(public.join("m/f")).expect("m"), b"a2");
+        assert_eq!(fs_err::read(public.join("n/f")).expect("n"), b"b1");
+        assert_eq!(
+            store.read_live_file("record.json").expect("read"),
+            Some(b"r1".to_vec())
+        );
+        // A later publish of one mirror carries the other mirror and the state forward.
+        store.publish(&a).expect("roll m back");
+        assert_eq!(fs_err::read(public.join("m/f")).expect("m"), b"a1");
+        assert_eq!(fs_err::read(public.join("n/f")).expect("n"), b"b1");
+        assert_eq!(
+            store.read_live_file("record.json").expect("read"),
+            Some(b"r1".to_vec())
+        );
+        // Only the live generation and the one before it are kept.
+        assert_eq!(
+            fs_err::read_dir(store.state_dir()).expect("state").count(),
+            2
+        );
+    }
+
+    #[test]
+    fn legacy_public_directory_is_converted_under_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let s = snapshot_of(&store, &[("dists/x", b"legacy")]);
+        // Lay the store out as the earlier version did.
+        let public = store.public_dir();
+        fs_err::remove_file(&public).expect("rm link");
+        let tree = public.join(".trees/m").join(&s.id);
+        fs_err::create_dir_all(tree.join("dists")).expect("mkdir");
+        fs_err::hard_link(
+            store.objects().path(&s.files[0].sha256),
+            tree.join("dists/x"),
+        )
+        .expect("link");
+        std::os::unix::fs::symlink(Path::new(".trees/m").join(&s.id), public.join("m"))
+            .expect("symlink");
+
+        drop(store.lock().expect("lock converts"));
+        assert!(
+            fs_err::symlink_metadata(&public)
+                .expect("meta")
+                .is_symlink()
+        );
+        assert_eq!(
+            fs_err::read(public.join("m/dists/x")).expect("read"),
+            b"legacy"
+        );
+        assert_eq!(
+            store.published_snapshot("m").expect("link"),
+            Some(s.id.clone())
+        );
+        assert!(store.trees_dir("m").join(&s.id).is_dir());
     }
 }

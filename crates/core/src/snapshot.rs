@@ -200,7 +200,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Snapshot ids of `mirror`, oldest first.
+    /// Snapshot ids of `mirror`, oldest first; committed ones only.
     pub fn snapshot_ids(&self, mirror: &str) -> Result<Vec<String>, StoreError> {
         check_mirror_name(mirror)?;
         let dir = self.snapshots_dir().join(mirror);
@@ -217,6 +217,10 @@ impl Store {
                     .map(str::to_owned)
             })
             .collect();
+        // A snapshot an uncommitted change added is not there yet (see store/pending.rs).
+        if let Some(pending) = self.pending()? {
+            ids.retain(|id| !pending.adds_snapshot(mirror, id));
+        }
         ids.sort();
         Ok(ids)
     }

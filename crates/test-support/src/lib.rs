@@ -8,6 +8,7 @@
 //!   (error statuses, truncated or stalled bodies, corrupted bytes, delays).
 //! - [`fixtures`]: the real fixture tree named by `MIRROR_FIXTURES`, or `None` (and a
 //!   "skipping" line) when it is unset; [`copy_tree`] for tests that must modify a copy.
+//! - [`dir_state`]: a directory's whole content as a value, to assert that nothing changed.
 //!
 //! ```
 //! use mirror_test_support::{Fault, TestServer};
@@ -25,9 +26,11 @@
 #![forbid(unsafe_code)]
 
 mod conda_client;
+mod dir_state;
 mod fixtures;
 mod server;
 
 pub use conda_client::conda_client_install;
+pub use dir_state::dir_state;
 pub use fixtures::{copy_tree, fixtures, workspace_root};
 pub use server::{Fault, RecordedRequest, TestServer};

@@ -9,15 +9,17 @@
 //!    and enough free space: refused before anything is written;
 //! 4. every volume streamed once into `<store>/tmp/import-<bundle>/` (same filesystem),
 //!    hashing volumes and objects; split objects joined and hashed;
-//! 5. only then objects move into the store by rename, snapshots are saved and published,
-//!    and the import record is written last, atomically.
+//! 5. only then the change is applied as one all-or-nothing step (mirror-core's
+//!    `store/pending.rs`): a journal names what the store lacks; objects move in by
+//!    rename (not read again), snapshots are saved and their trees built; then one
+//!    `rename()` of the store's `live` link switches every mirror's tree *and* the import
+//!    record together. That rename is the commit.
 //!
-//! A crash before step 5 leaves only a staging directory (discarded by the next run). A
-//! crash inside step 5 leaves verified objects (harmless) and possibly saved snapshots,
-//! but the import record still says the bundle was not imported, so running the import
-//! again completes it. One caveat: with several mirrors, each `public/<mirror>` switch is
-//! atomic on its own, so a crash between two switches can leave one mirror on the new
-//! snapshot until the import is run again.
+//! A crash before the commit leaves the live state exactly as it was, and readers skip
+//! what the journal lists; the next writer (this import run again, or any other) removes
+//! it, so the store is byte for byte what it was, and the re-run imports the bundle. A
+//! crash after the commit leaves the import done; the next writer only writes the audit
+//! record if it is missing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use mirror_core::Sha256Digest;
 use mirror_core::audit::AuditRecord;
 use mirror_core::reporter::Reporter;
 use mirror_core::signing::{Keyring, verify_detached};
-use mirror_core::store::{Expected, Store};
+use mirror_core::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -43,18 +45,47 @@ pub type FreeSpaceFn = fn(&Path) -> std::io::Result<u64>;
 pub struct ImportOptions {
     /// Free-space probe (tests inject a small one). Default: statvfs.
     pub free_space: FreeSpaceFn,
-    /// Stop with an error after staging, before anything moves into the store
-    /// (to test that an interrupted import changes nothing and can be re-run).
+    /// Stop dead right after this step, as a `kill -9` there would: no clean-up, no
+    /// roll-back (to test that an interrupted import leaves the inside as it was).
     #[doc(hidden)]
-    pub fail_after_staging: bool,
+    pub crash_after: Option<ImportStep>,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             free_space: crate::space::available_space,
-            fail_after_staging: false,
+            crash_after: None,
         }
+    }
+}
+
+/// The steps of an import, in order (for [`ImportOptions::crash_after`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStep {
+    /// Every volume read, hashed and staged; nothing outside `tmp/` written.
+    Staged,
+    /// The journal written.
+    Journaled,
+    /// New objects moved into the store.
+    Adopted,
+    /// Snapshots saved.
+    SnapshotsSaved,
+    /// Trees built (not live).
+    TreesBuilt,
+    /// `live` switched: the import is done but for its audit record and clean-up.
+    Committed,
+}
+
+impl ImportOptions {
+    fn crash_point(&self, step: ImportStep) -> Result<(), TransferError> {
+        if self.crash_after == Some(step) {
+            return Err(TransferError::Io(std::io::Error::other(format!(
+                "import stopped after {step:?} (test hook)"
+            ))));
+        }
+        Ok(())
     }
 }
 
@@ -113,7 +144,7 @@ pub fn import(
     reporter: &dyn Reporter,
 ) -> Result<ImportReport, TransferError> {
     let VerifiedManifest { manifest, signer } = read_verified_manifest(bundle, trusted)?;
-    let mut record = ImportRecord::load(store)?;
+    let record = ImportRecord::load(store)?;
     let report = |outcome, new_objects, new_bytes| ImportReport {
         outcome,
         bundle_id: manifest.bundle_id.clone(),
@@ -127,16 +158,20 @@ pub fn import(
         new_objects,
         new_bytes,
     };
+    let staging_dir = store
+        .tmp_dir()
+        .join(format!("import-{}", manifest.bundle_id));
     if record.find(&manifest.bundle_id).is_some() {
+        // A run killed after its commit may have left its staging directory.
+        if staging_dir.exists() {
+            fs_err::remove_dir_all(&staging_dir)?;
+        }
         tracing::info!(bundle = %manifest.bundle_id, "already imported; nothing to do");
         return Ok(report("already-imported", 0, 0));
     }
     check_sequence(&manifest, &record)?;
     let new = preflight(store, bundle, &manifest, options)?;
 
-    let staging_dir = store
-        .tmp_dir()
-        .join(format!("import-{}", manifest.bundle_id));
     if staging_dir.exists() {
         // Left by an interrupted run: its content is re-verified anyway, so start clean.
         fs_err::remove_dir_all(&staging_dir)?;
@@ -151,9 +186,9 @@ pub fn import(
         &staging_dir,
         options,
         reporter,
-        &mut record,
+        &record,
     );
-    if result.is_ok() || !options.fail_after_staging {
+    if options.crash_after.is_none() {
         let _ = fs_err::remove_dir_all(&staging_dir);
     }
     result?;
@@ -294,7 +329,7 @@ fn stage_and_apply(
     staging_dir: &Path,
     options: &ImportOptions,
     reporter: &dyn Reporter,
-    record: &mut ImportRecord,
+    record: &ImportRecord,
 ) -> Result<(), TransferError> {
     let new_set: HashSet<Sha256Digest> = new.iter().copied().collect();
     let skip: HashSet<Sha256Digest> = manifest
@@ -326,42 +361,15 @@ fn stage_and_apply(
         .par_iter()
         .filter(|o| !o.parts.is_empty() && new_set.contains(&o.sha256))
         .try_for_each(|o| join_parts(staging_dir, &o.sha256, o.parts.len(), o.size))?;
-    if options.fail_after_staging {
-        return Err(TransferError::Io(std::io::Error::other(
-            "import stopped after staging (test hook)",
-        )));
-    }
+    options.crash_point(ImportStep::Staged)?;
 
-    // Everything verified: apply.
-    let by_digest = sizes(manifest);
-    new.par_iter().try_for_each(|d| {
-        let expected = Expected {
-            sha256: *d,
-            size: Some(by_digest[d]),
-        };
-        store
-            .objects()
-            .adopt_file(&staging_dir.join(staged_name(d, None)), &expected)
-    })?;
-    let mut published = Vec::new();
-    for snapshot in &manifest.snapshots {
-        store.save_snapshot(snapshot)?;
-    }
-    for snapshot in &manifest.snapshots {
-        mirror_core::sync::publish_snapshot(store, snapshot)?;
-        published.push(format!("{}/{}", snapshot.mirror, snapshot.id));
-    }
-    record.record(
-        store,
-        ImportedBundle {
-            sequence: manifest.sequence,
-            bundle_id: manifest.bundle_id.clone(),
-            imported_at: mirror_core::time_util::now_rfc3339(),
-            signer: signer.to_owned(),
-            snapshots: published.clone(),
-        },
-    )?;
-    store.audit(&AuditRecord::new(
+    // Everything verified: apply as one all-or-nothing change.
+    let published: Vec<String> = manifest
+        .snapshots
+        .iter()
+        .map(|s| format!("{}/{}", s.mirror, s.id))
+        .collect();
+    let audit = AuditRecord::new(
         "import",
         None,
         serde_json::json!({
@@ -372,7 +380,65 @@ fn stage_and_apply(
             "new_objects": new.len(),
             "bundle": PathBuf::from(bundle),
         }),
-    ))?;
+    );
+    let snapshot_refs: Vec<(String, String)> = manifest
+        .snapshots
+        .iter()
+        .map(|s| (s.mirror.clone(), s.id.clone()))
+        .collect();
+    let pending = store.begin_pending(
+        &format!("import {}", manifest.bundle_id),
+        new,
+        &snapshot_refs,
+        Some(audit),
+    )?;
+    let record_bytes = record.with(ImportedBundle {
+        sequence: manifest.sequence,
+        bundle_id: manifest.bundle_id.clone(),
+        imported_at: mirror_core::time_util::now_rfc3339(),
+        signer: signer.to_owned(),
+        snapshots: published,
+    });
+    match apply(store, manifest, new, staging_dir, &record_bytes, options) {
+        Ok(()) => store.finish_pending(&pending)?,
+        // A simulated kill leaves everything where it stopped.
+        Err(e) if options.crash_after.is_some() => return Err(e),
+        Err(e) => {
+            store.roll_back_pending(&pending)?;
+            return Err(e);
+        }
+    }
     tracing::info!(bundle = %manifest.bundle_id, "imported");
     Ok(())
+}
+
+/// Steps 5: objects in, snapshots saved, trees built, then the one switch that commits.
+fn apply(
+    store: &Store,
+    manifest: &Manifest,
+    new: &[Sha256Digest],
+    staging_dir: &Path,
+    record_bytes: &[u8],
+    options: &ImportOptions,
+) -> Result<(), TransferError> {
+    options.crash_point(ImportStep::Journaled)?;
+    new.par_iter().try_for_each(|d| {
+        store
+            .objects()
+            .adopt_verified(&staging_dir.join(staged_name(d, None)), d)
+    })?;
+    options.crash_point(ImportStep::Adopted)?;
+    for snapshot in &manifest.snapshots {
+        store.save_snapshot(snapshot)?;
+    }
+    options.crash_point(ImportStep::SnapshotsSaved)?;
+    for snapshot in &manifest.snapshots {
+        store.materialise(snapshot)?;
+    }
+    options.crash_point(ImportStep::TreesBuilt)?;
+    store.publish_all(
+        &manifest.snapshots,
+        &[(ImportRecord::STATE_FILE, record_bytes)],
+    )?;
+    options.crash_point(ImportStep::Committed)
 }

@@ -67,7 +67,8 @@ pub use error::{ErrorClass, TransferError};
 pub use export::{ExportOptions, ExportPlan, ExportReport, plan_export, write_bundle};
 pub use hashing::hash_file;
 pub use import::{
-    FreeSpaceFn, ImportOptions, ImportReport, VerifiedManifest, import, read_verified_manifest,
+    FreeSpaceFn, ImportOptions, ImportReport, ImportStep, VerifiedManifest, import,
+    read_verified_manifest,
 };
 pub use manifest::{
     BundleObject, ExpectedEntry, FORMAT_VERSION, MANIFEST, Manifest, Part, README, SIGNATURE, SUMS,

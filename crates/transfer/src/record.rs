@@ -2,8 +2,9 @@
 //!
 //! - [`Ledger`] (outside, `ledger.json` + `ledger/<bundle>.objects`): every bundle
 //!   exported and the objects it carried, so the next export carries only new objects.
-//! - [`ImportRecord`] (inside, `imported.json`): every bundle imported, in order. It is
-//!   written last by an import (atomically), so it only ever names complete imports.
+//! - [`ImportRecord`] (inside, `imported.json` in the store's live state): every bundle
+//!   imported, in order. It switches live in the same rename as the trees the import
+//!   publishes, so it only ever names complete imports.
 //!   `status --json` shows it, and `export --since FILE` reads it back on the outside
 //!   ([`InsideState`]).
 
@@ -135,16 +136,21 @@ pub struct ImportRecord {
 }
 
 impl ImportRecord {
-    /// `<store>/transfer/imported.json` (empty when absent).
+    /// Name of the record among the store's live state files: it switches together with
+    /// the trees an import publishes, in one rename (mirror-core's `store/live.rs`).
+    pub const STATE_FILE: &'static str = "imported.json";
+
+    /// The live record (empty when nothing was imported). A store from before the
+    /// generation layout kept it at `<store>/transfer/imported.json`; that is read when
+    /// the live state has none.
     pub fn load(store: &Store) -> Result<Self, TransferError> {
-        let mut record: Self = load_json(&Self::path(store))?;
+        let mut record: Self = match store.read_live_file(Self::STATE_FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| TransferError::json(store.live_link().join(Self::STATE_FILE), e))?,
+            None => load_json(&store.transfer_dir().join(Self::STATE_FILE))?,
+        };
         record.last_sequence = record.bundles.last().map_or(0, |b| b.sequence);
         Ok(record)
-    }
-
-    /// Where it lives.
-    pub fn path(store: &Store) -> std::path::PathBuf {
-        store.transfer_dir().join("imported.json")
     }
 
     /// The newest import.
@@ -157,12 +163,12 @@ impl ImportRecord {
         self.bundles.iter().find(|b| b.bundle_id == bundle_id)
     }
 
-    /// Append an import and write the record atomically.
-    pub fn record(&mut self, store: &Store, bundle: ImportedBundle) -> Result<(), TransferError> {
-        self.last_sequence = bundle.sequence;
-        self.bundles.push(bundle);
-        write_atomic(&Self::path(store), &pretty(&self))?;
-        Ok(())
+    /// This record with `bundle` appended, as the bytes of the state file.
+    pub fn with(&self, bundle: ImportedBundle) -> Vec<u8> {
+        let mut next = self.clone();
+        next.last_sequence = bundle.sequence;
+        next.bundles.push(bundle);
+        pretty(&next)
     }
 }
 
@@ -175,7 +181,7 @@ pub struct InsideState {
 
 impl InsideState {
     /// Read either the inside's `status --json` output (its `imported` member) or its
-    /// `transfer/imported.json`.
+    /// `imported.json` (`<store>/live/imported.json`).
     pub fn from_file(path: &Path) -> Result<Self, TransferError> {
         let bytes = fs_err::read(path)?;
         let value: serde_json::Value =
@@ -252,21 +258,21 @@ mod tests {
         assert_eq!(back.bundles, vec![entry.clone()]);
         assert!(back.carried(&store, &entry).expect("carried").contains(&d));
 
-        let mut record = ImportRecord::load(&store).expect("empty");
-        record
-            .record(
-                &store,
-                ImportedBundle {
-                    sequence: 1,
-                    bundle_id: "000001-x".into(),
-                    imported_at: "t".into(),
-                    signer: "F".into(),
-                    snapshots: vec![],
-                },
-            )
-            .expect("record");
-        let state = InsideState::from_file(&ImportRecord::path(&store)).expect("state");
+        let record = ImportRecord::load(&store).expect("empty");
+        let bytes = record.with(ImportedBundle {
+            sequence: 1,
+            bundle_id: "000001-x".into(),
+            imported_at: "t".into(),
+            signer: "F".into(),
+            snapshots: vec![],
+        });
+        store
+            .switch_live(&[], &[(ImportRecord::STATE_FILE, &bytes)])
+            .expect("switch");
+        let live = store.live_link().join(ImportRecord::STATE_FILE);
+        let state = InsideState::from_file(&live).expect("state");
         assert_eq!(state.bundles, vec![(1, "000001-x".to_owned())]);
+        assert_eq!(ImportRecord::load(&store).expect("load").last_sequence, 1);
         // the same record nested in status output
         let status = dir.path().join("status.json");
         let nested =

@@ -66,7 +66,9 @@ impl World {
         self.import_with(bundle, &ImportOptions::default())
     }
 
+    /// Import as the CLI does: under the writer lock (which settles an interrupted change).
     fn import_with(&self, bundle: &Path, o: &ImportOptions) -> Result<ImportReport, TransferError> {
+        let _lock = self.inside.lock().expect("lock");
         import(
             &self.inside,
             &self.key.public_keyring(),
@@ -76,21 +78,16 @@ impl World {
         )
     }
 
+    /// Everything on the inside's disk but `skip` (and the lock file).
+    fn inside_files(&self, skip: &[&str]) -> Vec<(String, Vec<u8>)> {
+        let mut skip = skip.to_vec();
+        skip.push("lock");
+        mirror_test_support::dir_state(self.inside.root(), &skip)
+    }
+
     /// Everything an import may change on the inside.
-    fn inside_state(&self) -> (Option<String>, String, Vec<Sha256Digest>, Vec<String>) {
-        let mut objects = self.inside.objects().list().expect("list");
-        objects.sort();
-        let record = std::fs::read_to_string(ImportRecord::path(&self.inside)).unwrap_or_default();
-        let tmp = fs_err::read_dir(self.inside.tmp_dir())
-            .expect("tmp")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        (
-            self.inside.published_snapshot("m").expect("link"),
-            record,
-            objects,
-            tmp,
-        )
+    fn inside_state(&self) -> Vec<(String, Vec<u8>)> {
+        self.inside_files(&[])
     }
 }
 
@@ -350,8 +347,9 @@ fn since_recovers_a_lost_bundle_without_a_full_export() {
         ("b", b"b".to_vec()),
     ]);
 
-    let state = InsideState::from_file(&ImportRecord::path(&w.inside)).expect("state");
-    let since = Some((ImportRecord::path(&w.inside), state));
+    let record = w.inside.live_link().join(ImportRecord::STATE_FILE);
+    let state = InsideState::from_file(&record).expect("state");
+    let since = Some((record, state));
     let (b3, r3) = w.export(
         "b3",
         &ExportOptions {
@@ -377,39 +375,94 @@ fn since_recovers_a_lost_bundle_without_a_full_export() {
     assert!(msg.contains("missing sequence 2"), "{msg}");
 }
 
+/// A kill at each step of an import: before the commit, readers see the inside exactly
+/// as it was and the next writer restores it byte for byte; after it, the import stands.
+/// Either way, running the import again completes it.
 #[test]
-fn interrupted_import_changes_nothing_and_rerun_completes() {
-    let (w, b) = one_bundle();
-    let before = w.inside_state();
-    let failing = ImportOptions {
-        fail_after_staging: true,
-        ..Default::default()
-    };
-    w.import_with(&b, &failing)
-        .expect_err("stops after staging");
-    let after = w.inside_state();
-    assert_eq!(
-        (&after.0, &after.1, &after.2),
-        (&before.0, &before.1, &before.2)
-    );
-    assert_eq!(
-        after.3.len(),
-        1,
-        "only the staging dir is left: {:?}",
-        after.3
-    );
-    assert_eq!(w.import(&b).expect("re-run").outcome, "imported");
-    assert!(
-        fs_err::read_dir(w.inside.tmp_dir())
-            .expect("tmp")
-            .next()
-            .is_none()
-    );
-    assert!(
-        verify_store(&w.inside, &NoReporter)
-            .expect("verify")
-            .is_ok()
-    );
+fn import_interrupted_at_each_step_is_all_or_nothing() {
+    use ImportStep::*;
+    for step in [
+        Staged,
+        Journaled,
+        Adopted,
+        SnapshotsSaved,
+        TreesBuilt,
+        Committed,
+    ] {
+        let w = world();
+        let s1 = w.snapshot(&[("pool/big", content(1, 150_000)), ("idx", b"v1".to_vec())]);
+        let (b1, _) = w.export("b1", &ExportOptions::default());
+        w.import(&b1).expect("import 1");
+        let s2 = w.snapshot(&[
+            ("pool/big", content(1, 150_000)),
+            ("pool/new", content(4, 120_000)),
+            ("idx", b"v2".to_vec()),
+        ]);
+        let (b2, _) = w.export("b2", &ExportOptions::default());
+        let before = w.inside_files(&["tmp"]);
+        let record_before = ImportRecord::load(&w.inside).expect("record");
+
+        let crash = ImportOptions {
+            crash_after: Some(step),
+            ..Default::default()
+        };
+        w.import_with(&b2, &crash).expect_err("killed");
+
+        // What readers (serve, status, verify, publish) see right after the kill.
+        let live = w.inside.published_snapshot("m").expect("live");
+        let record = ImportRecord::load(&w.inside).expect("record");
+        if step == Committed {
+            assert_eq!(live.as_ref(), Some(&s2.id), "{step:?}");
+            assert_eq!(record.last_sequence, 2, "{step:?}");
+        } else {
+            assert_eq!(live.as_ref(), Some(&s1.id), "{step:?}");
+            assert_eq!(record, record_before, "{step:?}");
+            assert_eq!(
+                w.inside.snapshot_ids("m").expect("ids"),
+                vec![s1.id.clone()],
+                "{step:?}: an uncommitted snapshot is not listed"
+            );
+            assert_eq!(read_public(&w.inside, "idx"), b"v1");
+        }
+        assert!(
+            verify_store(&w.inside, &NoReporter)
+                .expect("verify")
+                .is_ok(),
+            "{step:?}"
+        );
+
+        // The next writer settles it.
+        drop(w.inside.lock().expect("lock"));
+        if step != Committed {
+            assert_eq!(
+                w.inside_files(&["tmp"]),
+                before,
+                "{step:?}: not restored exactly"
+            );
+        }
+        let again = w.import(&b2).expect("re-run");
+        let want = if step == Committed {
+            "already-imported"
+        } else {
+            "imported"
+        };
+        assert_eq!(again.outcome, want, "{step:?}");
+        assert_eq!(read_public(&w.inside, "pool/new"), content(4, 120_000));
+        let imports: Vec<_> = w
+            .inside
+            .audit_records()
+            .expect("audit")
+            .into_iter()
+            .filter(|r| r.action == "import")
+            .collect();
+        assert_eq!(imports.len(), 2, "{step:?}: one audit record per import");
+        assert!(!w.inside.root().join("pending.json").exists());
+        assert!(
+            verify_store(&w.inside, &NoReporter)
+                .expect("verify")
+                .is_ok()
+        );
+    }
 }
 
 #[test]

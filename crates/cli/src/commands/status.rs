@@ -69,7 +69,21 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             "last_publish": last("publish"),
         }));
     }
-    let objects = store.objects().list()?.len();
+    // A change that has not committed (running now, or cut short by a crash) is not part
+    // of the store: its objects are not counted; if it was cut short, the next writer
+    // command takes it back.
+    let uncommitted = store.pending()?;
+    let mut objects = store.objects().list()?;
+    if let Some(p) = &uncommitted {
+        let uncommitted: std::collections::HashSet<_> = p.objects.iter().collect();
+        objects.retain(|d| !uncommitted.contains(d));
+        lines.push(format!(
+            "uncommitted: {} (running, or interrupted: the next sync, publish, import or prune \
+             rolls it back)",
+            p.operation
+        ));
+    }
+    let objects = objects.len();
     lines.push(format!("{objects} objects in the store"));
     // Bundles: what the inside imported (carried back for `export --since`), and what
     // the outside exported.
@@ -98,6 +112,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             "store": store_dir,
             "mirrors": mirrors,
             "objects": objects,
+            "uncommitted": uncommitted.map(|p| p.operation),
             "imported": imported,
             "exported": {
                 "last_sequence": ledger.last_sequence(),

@@ -78,6 +78,14 @@ pub enum StoreError {
         /// Snapshot id (or "latest").
         id: String,
     },
+    /// The journal of an interrupted change does not parse.
+    #[error("{path}: unreadable journal of an interrupted change: {source}")]
+    BadJournal {
+        /// `pending.json`.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
     /// The directory is not a store.
     #[error("{path} is not a mirror store (no objects/sha256 inside)")]
     NotAStore {

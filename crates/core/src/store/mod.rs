@@ -3,22 +3,30 @@
 //! ```text
 //! <store>/objects/sha256/ab/abcdef...     every file ever fetched or generated, immutable
 //! <store>/snapshots/<mirror>/<id>.json    complete file lists of published trees
-//! <store>/public/<mirror>                 symlink -> .trees/<mirror>/<id>, switched by rename
-//! <store>/public/.trees/<mirror>/<id>/    hard links into objects/
-//! <store>/transfer/                       export ledger / import record
+//! <store>/trees/<mirror>/<id>/            materialised trees: hard links into objects/
+//! <store>/state/<n>/public/<mirror>       symlink -> ../../../trees/<mirror>/<id>
+//! <store>/state/<n>/<file>                small state that switches with the trees (import record)
+//! <store>/live                            symlink -> state/<n>: the commit point (one rename)
+//! <store>/public                          symlink -> live/public: what clients and serve read
+//! <store>/pending.json                    journal of a change not yet committed (see pending.rs)
+//! <store>/transfer/                       export ledger
 //! <store>/tmp/                            temp files (same filesystem, so rename is atomic)
 //! <store>/audit.jsonl                     append-only audit trail
 //! <store>/lock                            one writer at a time
 //! ```
-//! [`Store`] names these paths; [`ObjectStore`] owns `objects/`; [`StoreLock`] owns `lock`.
+//! [`Store`] names these paths; [`ObjectStore`] owns `objects/`; [`StoreLock`] owns `lock`;
+//! `live.rs` switches generations; `pending.rs` rolls an interrupted change back.
 
 mod error;
+mod live;
 mod lock;
 mod objects;
+mod pending;
 
 pub use error::StoreError;
 pub use lock::StoreLock;
 pub use objects::{Expected, ObjectStore};
+pub use pending::Pending;
 
 use std::path::{Path, PathBuf};
 
@@ -36,14 +44,17 @@ impl Store {
         for sub in [
             "objects/sha256",
             "snapshots",
-            "public/.trees",
+            "trees",
+            "state",
             "transfer",
             "tmp",
         ] {
             fs_err::create_dir_all(root.join(sub))?;
         }
         let objects = ObjectStore::new(root.join("objects/sha256"), root.join("tmp"));
-        Ok(Self { root, objects })
+        let store = Self { root, objects };
+        store.ensure_public_link()?;
+        Ok(store)
     }
 
     /// Open an existing store without creating anything (read-only commands).
@@ -68,11 +79,23 @@ impl Store {
     pub fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")
     }
-    /// `public/`: what `serve` exposes and clients read.
+    /// `public/`: what `serve` exposes and clients read (a symlink to `live/public`).
     pub fn public_dir(&self) -> PathBuf {
         self.root.join("public")
     }
-    /// `transfer/`: export ledger and import record.
+    /// `trees/`: every materialised snapshot tree, live or not.
+    pub fn trees_root(&self) -> PathBuf {
+        self.root.join("trees")
+    }
+    /// `state/`: the generations of live state.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    /// `live`: the symlink naming the live generation.
+    pub fn live_link(&self) -> PathBuf {
+        self.root.join("live")
+    }
+    /// `transfer/`: the export ledger.
     pub fn transfer_dir(&self) -> PathBuf {
         self.root.join("transfer")
     }
@@ -88,9 +111,14 @@ impl Store {
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("lock")
     }
-    /// Take the writer lock (fails at once when another writer holds it).
+    /// Take the writer lock (fails at once when another writer holds it), then bring the
+    /// store to a committed state: a store from the earlier layout is converted, and a
+    /// change a crash interrupted is rolled back (or, if it had committed, finished).
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
-        StoreLock::acquire(&self.lock_path())
+        let lock = StoreLock::acquire(&self.lock_path())?;
+        self.migrate_legacy_public()?;
+        self.recover_pending()?;
+        Ok(lock)
     }
 }
 
