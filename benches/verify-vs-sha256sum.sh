@@ -54,6 +54,8 @@ cat ./* > /dev/null # warm the page cache
 t() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 ours=$(t "$bin" verify --bundle . --key ../keys/signing.asc.pub)
 ours1=$(RAYON_NUM_THREADS=1 t "$bin" verify --bundle . --key ../keys/signing.asc.pub)
+(cd .. && cat store/objects/sha256/*/* > /dev/null)
+store=$(t "$bin" --config ../mirror.toml verify)
 coreutils=$(t sha256sum -c --quiet SHA256SUMS)
 openssl=$(t openssl dgst -sha256 data-*.tar)
 
@@ -62,8 +64,10 @@ ratio() { echo "scale=2; $2 / $1" | bc -l; }
 echo "bundle: $(ls data-*.tar | wc -l) volumes, $bytes bytes, $(nproc) cores"
 printf '%-40s %8.2fs %6s GB/s\n' "mirror-cli verify --bundle (all cores)" "$ours" "$(gbps "$ours")"
 printf '%-40s %8.2fs %6s GB/s\n' "mirror-cli verify --bundle (1 thread)" "$ours1" "$(gbps "$ours1")"
+printf '%-40s %8.2fs %6s GB/s\n' "mirror-cli verify (the store's objects)" "$store" "$(gbps "$store")"
 printf '%-40s %8.2fs %6s GB/s\n' "sha256sum -c SHA256SUMS" "$coreutils" "$(gbps "$coreutils")"
 printf '%-40s %8.2fs %6s GB/s\n' "openssl dgst -sha256 (volumes)" "$openssl" "$(gbps "$openssl")"
 echo "one thread vs openssl:       $(ratio "$ours1" "$openssl")x (goal >= 0.80)"
 echo "all cores vs openssl:        $(ratio "$ours" "$openssl")x (goal >= 1.6)"
 echo "all cores vs sha256sum -c:   $(ratio "$ours" "$coreutils")x"
+echo "store verify vs openssl:     $(ratio "$store" "$openssl")x"
