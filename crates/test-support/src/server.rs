@@ -30,6 +30,13 @@ use tower_http::services::ServeDir;
 pub enum Fault {
     /// Answer with this status (and a short text body) instead of the file.
     Status(u16),
+    /// Answer with `status` and `Retry-After: <seconds>` instead of the file.
+    RetryAfter {
+        /// The status (429 or 503, usually).
+        status: u16,
+        /// The header's value, in seconds.
+        seconds: u64,
+    },
     /// Send the headers with the full `Content-Length`, then `after_bytes` bytes of the
     /// body, then close the connection; for the next `times` requests.
     Truncate {
@@ -323,6 +330,16 @@ async fn apply_faults(
                 let status =
                     StatusCode::from_u16(*code).expect("an injected status is a valid HTTP code");
                 return (status, "injected fault\n").into_response();
+            }
+            Some(Fault::RetryAfter { status, seconds }) => {
+                let status =
+                    StatusCode::from_u16(*status).expect("an injected status is a valid HTTP code");
+                return (
+                    status,
+                    [(header::RETRY_AFTER, seconds.to_string())],
+                    "injected fault\n",
+                )
+                    .into_response();
             }
             Some(Fault::Delay(delay)) => tokio::time::sleep(*delay).await,
             Some(Fault::IgnoreRange) => {

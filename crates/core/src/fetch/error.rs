@@ -20,6 +20,8 @@ pub enum FetchError {
         url: String,
         /// The status code.
         status: u16,
+        /// How long the server asked us to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
     },
     /// The request or the response body failed on the network (connection refused or
     /// reset, TLS, protocol error, body cut short).
@@ -118,6 +120,14 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The wait the server asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            FetchError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// True for failures another attempt may cure: server errors (5xx), 408 and 429,
     /// network errors, stalls and truncated bodies. Not for other 4xx answers, size limits,
     /// verification failures or local errors.
@@ -187,6 +197,7 @@ mod tests {
     fn retry_classification() {
         let url = "http://h/x".to_owned();
         let http = |status| FetchError::Http {
+            retry_after: None,
             url: url.clone(),
             status,
         };

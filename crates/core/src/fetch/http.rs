@@ -366,9 +366,25 @@ fn check_status(response: &Response, url: &str) -> Result<(), FetchError> {
         return Err(FetchError::Http {
             url: url.to_owned(),
             status: status.as_u16(),
+            retry_after: response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now())),
         });
     }
     Ok(())
+}
+
+/// `Retry-After: SECONDS` or `Retry-After: HTTP-date` (RFC 9110 10.2.3) as a wait from
+/// `now`; a date in the past is no wait.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
 }
 
 /// `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`).
@@ -426,5 +442,26 @@ mod tests {
         ] {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

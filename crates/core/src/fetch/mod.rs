@@ -10,7 +10,8 @@
 //!   match. Nothing unverified ever enters `objects/`.
 //!
 //! Transient failures (5xx, 408, 429, resets, stalls, short bodies) are retried with
-//! exponential backoff and jitter; an interrupted object download resumes with
+//! exponential backoff and jitter (longer when the server sends `Retry-After`, up to five
+//! minutes); an interrupted object download resumes with
 //! `Range: bytes=N-` and starts over when the server ignores the range. A wrong digest is
 //! never retried: upstream serving the wrong bytes is an error to report, not to hide.
 //!
@@ -387,7 +388,16 @@ impl Fetcher {
         if !error.is_retryable() || attempt >= retries {
             return Err(error);
         }
-        let delay = retry::backoff_delay(self.inner.options.retry_base_delay, attempt);
+        let asked = error.retry_after();
+        let Some(delay) = retry::retry_delay(self.inner.options.retry_base_delay, attempt, asked)
+        else {
+            tracing::warn!(
+                url,
+                retry_after_s = asked.map(|d| d.as_secs()),
+                "the server asks to retry later than we wait; giving up"
+            );
+            return Err(error);
+        };
         tracing::warn!(
             url,
             retry = attempt + 1,

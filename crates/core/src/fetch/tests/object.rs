@@ -193,6 +193,48 @@ async fn fetch_retries_server_errors_then_succeeds() {
 }
 
 #[tokio::test]
+async fn retry_after_is_honoured_and_an_excessive_one_gives_up() {
+    let body = content(1_000, 8);
+    let up = upstream(&[("pkg.deb", &body)]);
+    up.server.inject(
+        "/pkg.deb",
+        Fault::RetryAfter {
+            status: 429,
+            seconds: 1,
+        },
+    );
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let started = std::time::Instant::now();
+    up.fetch(&fetcher, "pkg.deb", &body)
+        .await
+        .expect("the second attempt succeeds");
+    // The backoff alone (fast_options) is milliseconds; the server asked for a second.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(up.server.request_count("/pkg.deb"), 2);
+
+    up.server.inject_always(
+        "/pkg.deb",
+        Fault::RetryAfter {
+            status: 503,
+            seconds: 3600,
+        },
+    );
+    let error = fetcher
+        .get(&up.server.url_for("pkg.deb"), 1 << 20)
+        .await
+        .expect_err("an hour is longer than we wait");
+    assert_eq!(
+        error.retry_after(),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(
+        up.server.request_count("/pkg.deb"),
+        3,
+        "gave up without retrying"
+    );
+}
+
+#[tokio::test]
 async fn fetch_persistent_server_error_gives_up_after_retries() {
     let body = content(1_000, 7);
     let up = upstream(&[("pkg.deb", &body)]);
