@@ -39,9 +39,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The upstream: the fixture over loopback HTTP on a port the kernel picks.
-python3 -u -m http.server --bind 127.0.0.1 --directory "$upstream_dir" 0 \
-    >"$work/server.out" 2>"$work/server.log" &
+# The upstream: the fixture over loopback HTTP on a port the kernel picks. Python's
+# http.server listens with a backlog of 5: a client opening 8 connections at once (ours
+# does, as apt and any CDN client would) loses SYNs and waits a 1 s TCP retransmit, which
+# measured the server, not the client. Same server, real backlog, for both tools.
+python3 -u - "$upstream_dir" >"$work/server.out" 2>"$work/server.log" <<'PY' &
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+with Server(("127.0.0.1", 0), handler) as httpd:
+    print(f"Serving HTTP on 127.0.0.1 port {httpd.server_address[1]} (backlog 128)", flush=True)
+    httpd.serve_forever()
+PY
 server_pid=$!
 port=
 for _ in $(seq 50); do
@@ -94,7 +104,7 @@ recommends = true
 EOF
 timed mirror-cli sync "$cli" --config "$ours/mirror.toml" sync
 timed mirror-cli no-op-resync "$cli" --config "$ours/mirror.toml" sync
-ours_debs=$(find "$ours/store/public" -name '*.deb' | sed 's,.*/,,' | sort -u | wc -l)
+ours_debs=$(find -L "$ours/store/public" -name '*.deb' | sed 's,.*/,,' | sort -u | wc -l)
 
 # (B) aptly: same upstream, same selection, signed with a key made for it (untimed set-up).
 apt_dir=$work/aptly

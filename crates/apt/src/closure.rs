@@ -158,9 +158,11 @@ fn describe(package: &BinaryPackage<'_>) -> String {
     )
 }
 
+/// One provided name. The version is kept as text (parsed again on the rare lookup that
+/// needs it): Debian main has ~37k provided names, and a parsed version is 56 bytes.
 struct Provider<'a> {
     package: usize,
-    version: Option<Version<'a>>,
+    version: Option<&'a str>,
 }
 
 /// Binary packages of several indices, looked up by real and by provided name.
@@ -199,7 +201,9 @@ impl<'p, 'a> PackageIndex<'p, 'a> {
             match package.provides() {
                 Ok(provides) => {
                     for relation in provides {
-                        let version = relation.constraint.map(|constraint| constraint.version);
+                        let version = relation
+                            .constraint
+                            .map(|constraint| constraint.version.as_str());
                         let provider = Provider {
                             package: position,
                             version,
@@ -459,8 +463,10 @@ impl<'a> Resolver<'_, '_, 'a> {
             .providers_of(relation.name)
             .filter_map(move |provider| {
                 let package = self.package(provider.package);
+                // Parsed when the provider was indexed, so this cannot fail.
+                let version = provider.version.and_then(|v| Version::parse(v).ok());
                 let fits = self.architecture_fits(from, relation.arch_qualifier, package)
-                    && relation.accepts(provider.version.as_ref());
+                    && relation.accepts(version.as_ref());
                 fits.then_some(provider.package)
             })
     }

@@ -156,25 +156,56 @@ pub enum MultiArch {
 }
 
 /// A typed, borrowed view of one Packages stanza.
+///
+/// A selection holds one per package of every index (63k for Debian main/amd64), so it is
+/// kept small: the hot `name` and `architecture` are slices, the other values are
+/// [`Span`]s into the stanza (8 bytes instead of a 16-byte slice).
 #[derive(Debug, Clone)]
 pub struct BinaryPackage<'a> {
     paragraph: Paragraph<'a>,
     name: &'a str,
     version: Version<'a>,
     architecture: &'a str,
-    filename: &'a str,
     size: u64,
-    // Checked to be lowercase hex; decoded to `str` on demand.
-    sha256: &'a [u8],
-    md5sum: Option<&'a [u8]>,
+    // Checked to be UTF-8 and a safe relative path.
+    filename: Span,
+    // Checked to be lowercase hex.
+    sha256: Span,
+    md5sum: Span,
     multi_arch: MultiArch,
     // Kept as bytes and decoded on demand: most callers never look at them.
-    priority: Option<&'a [u8]>,
-    source: Option<&'a [u8]>,
-    depends: Option<&'a [u8]>,
-    pre_depends: Option<&'a [u8]>,
-    recommends: Option<&'a [u8]>,
-    provides: Option<&'a [u8]>,
+    priority: Span,
+    source: Span,
+    depends: Span,
+    pre_depends: Span,
+    recommends: Span,
+    provides: Span,
+}
+
+/// Where a field's value sits in its stanza; [`Span::ABSENT`] for a missing field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const ABSENT: Span = Span {
+        start: u32::MAX,
+        len: 0,
+    };
+
+    /// The span of `value`, a sub-slice of `stanza` (checked to be under 4 GiB).
+    fn of(stanza: &[u8], value: Option<&[u8]>) -> Span {
+        value.map_or(Span::ABSENT, |value| Span {
+            start: (value.as_ptr() as usize - stanza.as_ptr() as usize) as u32,
+            len: value.len() as u32,
+        })
+    }
+
+    fn get(self, stanza: &[u8]) -> Option<&[u8]> {
+        (self.start != u32::MAX).then(|| &stanza[self.start as usize..][..self.len as usize])
+    }
 }
 
 /// Field slots filled by the single pass over a stanza.
@@ -226,6 +257,16 @@ impl<'a> BinaryPackage<'a> {
         }
         // Counting lines costs a scan of the buffer: only error paths do it.
         let line = || paragraph.line();
+        let stanza = paragraph.raw();
+        if u32::try_from(stanza.len()).is_err() {
+            return Err(PackageError::InvalidField {
+                package: None,
+                line: line(),
+                field: "Package",
+                value: String::new(),
+                reason: "stanza larger than 4 GiB".into(),
+            });
+        }
         let text = |field: &'static str, value: &'a [u8], package: Option<&str>| {
             std::str::from_utf8(value).map_err(|error| PackageError::InvalidField {
                 package: package.map(str::to_owned),
@@ -307,22 +348,23 @@ impl<'a> BinaryPackage<'a> {
                 ));
             }
         };
+        let span = |value| Span::of(stanza, value);
         Ok(BinaryPackage {
             paragraph,
             name,
             version,
             architecture,
-            filename,
             size,
-            sha256,
-            md5sum,
+            filename: span(Some(filename.as_bytes())),
+            sha256: span(Some(sha256)),
+            md5sum: span(md5sum),
             multi_arch,
-            priority: slots.priority,
-            source: slots.source,
-            depends: slots.depends,
-            pre_depends: slots.pre_depends,
-            recommends: slots.recommends,
-            provides: slots.provides,
+            priority: span(slots.priority),
+            source: span(slots.source),
+            depends: span(slots.depends),
+            pre_depends: span(slots.pre_depends),
+            recommends: span(slots.recommends),
+            provides: span(slots.provides),
         })
     }
 
@@ -355,7 +397,8 @@ impl<'a> BinaryPackage<'a> {
     /// `Filename`: the `.deb` path relative to the repository root, checked by
     /// [`check_relative_path`].
     pub fn filename(&self) -> &'a str {
-        self.filename
+        std::str::from_utf8(self.field(self.filename).unwrap_or_default())
+            .expect("checked to be UTF-8 when the package was read")
     }
 
     /// `Size` of the `.deb` in bytes.
@@ -365,12 +408,12 @@ impl<'a> BinaryPackage<'a> {
 
     /// `SHA256` of the `.deb`, 64 lowercase hex digits.
     pub fn sha256(&self) -> &'a str {
-        hex_text(self.sha256)
+        hex_text(self.field(self.sha256).unwrap_or_default())
     }
 
     /// `MD5sum` of the `.deb`, 32 lowercase hex digits, when listed.
     pub fn md5sum(&self) -> Option<&'a str> {
-        self.md5sum.map(hex_text)
+        self.field(self.md5sum).map(hex_text)
     }
 
     /// `Multi-Arch`.
@@ -381,37 +424,41 @@ impl<'a> BinaryPackage<'a> {
     /// `Priority` (`required`, `important`, `standard`, `optional`, `extra`); `None` when
     /// absent or not UTF-8.
     pub fn priority(&self) -> Option<&'a str> {
-        self.priority
+        self.field(self.priority)
             .and_then(|value| std::str::from_utf8(value).ok())
     }
 
     /// `Source`, when it differs from the package name (may carry a version in parens);
     /// `None` when absent or not UTF-8.
     pub fn source(&self) -> Option<&'a str> {
-        self.source
+        self.field(self.source)
             .and_then(|value| std::str::from_utf8(value).ok())
     }
 
     /// `Depends`, parsed now.
     pub fn depends(&self) -> Result<Relations<'a>, RelationError> {
-        parse_optional(self.depends)
+        parse_optional(self.field(self.depends))
     }
 
     /// `Pre-Depends`, parsed now.
     pub fn pre_depends(&self) -> Result<Relations<'a>, RelationError> {
-        parse_optional(self.pre_depends)
+        parse_optional(self.field(self.pre_depends))
     }
 
     /// `Recommends`, parsed now.
     pub fn recommends(&self) -> Result<Relations<'a>, RelationError> {
-        parse_optional(self.recommends)
+        parse_optional(self.field(self.recommends))
     }
 
     /// `Provides`, parsed now.
     pub fn provides(&self) -> Result<Vec<Relation<'a>>, RelationError> {
-        self.provides.map_or(Ok(Vec::new()), |value| {
+        self.field(self.provides).map_or(Ok(Vec::new()), |value| {
             Relations::parse_provides(relation_text(value)?)
         })
+    }
+
+    fn field(&self, span: Span) -> Option<&'a [u8]> {
+        span.get(self.paragraph.raw())
     }
 }
 

@@ -110,9 +110,9 @@ pub async fn fetch_release(
 #[derive(Debug)]
 pub struct FetchedIndex {
     /// Path below `dists/<suite>/` of the variant fetched (`main/binary-amd64/Packages.xz`).
+    /// The bytes as served are in the object store (`expected.sha256`); they are not kept
+    /// in memory, which holds the decoded index for the whole selection.
     pub path: String,
-    /// The bytes as served (verified against the Release).
-    pub compressed: Bytes,
     /// Digest and size the Release states for it.
     pub expected: Expected,
     /// Decompressed content.
@@ -191,10 +191,10 @@ pub async fn fetch_index(
             None => None,
         };
         let limit = plain.and_then(|p| p.size).unwrap_or(DECODED_LIMIT);
-        let compressed = bytes.clone();
         let origin = url.clone();
+        // The compressed bytes move into the decoder and are freed as soon as it is done.
         let decoded =
-            tokio::task::spawn_blocking(move || decompress(&compressed, format, limit, &origin))
+            tokio::task::spawn_blocking(move || decompress(&bytes, format, limit, &origin))
                 .await
                 .map_err(|e| AptError::Internal(e.to_string()))??;
         if let Some(plain) = plain
@@ -213,7 +213,6 @@ pub async fn fetch_index(
         }
         return Ok(FetchedIndex {
             path: entry.path.to_owned(),
-            compressed: bytes,
             expected,
             decoded,
         });
