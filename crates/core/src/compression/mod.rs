@@ -1,6 +1,9 @@
 //! Index compression: decode what upstreams serve (`.xz`, `.gz`, `.bz2`, `.zst`) with a
 //! hard bound on the decoded size (a hostile index must not fill memory), and encode the
-//! indices we generate reproducibly (gzip without a timestamp, fixed levels).
+//! indices we generate reproducibly (gzip without a timestamp, fixed levels). A `.xz` of
+//! several blocks is decoded on all cores (`xz_blocks.rs`).
+
+mod xz_blocks;
 
 use std::io::{Read, Write};
 
@@ -83,6 +86,25 @@ pub fn decompress(
     limit: u64,
     origin: &str,
 ) -> Result<Vec<u8>, CompressionError> {
+    if format == Compression::Xz
+        && rayon::current_num_threads() > 1
+        && let Some(blocks) = xz_blocks::blocks(data)
+    {
+        let total = xz_blocks::decoded_size(&blocks).unwrap_or(u64::MAX);
+        if total > limit {
+            return Err(CompressionError::TooLarge {
+                origin: origin.to_owned(),
+                limit,
+            });
+        }
+        return xz_blocks::decode(data, &blocks, total as usize).map_err(|source| {
+            CompressionError::Corrupt {
+                origin: origin.to_owned(),
+                format,
+                source,
+            }
+        });
+    }
     let reader: Box<dyn Read + '_> = match format {
         Compression::None => {
             if data.len() as u64 > limit {
