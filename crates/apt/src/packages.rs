@@ -158,17 +158,17 @@ pub enum MultiArch {
 /// A typed, borrowed view of one Packages stanza.
 ///
 /// A selection holds one per package of every index (63k for Debian main/amd64), so it is
-/// kept small: the hot `name` and `architecture` are slices, the other values are
-/// [`Span`]s into the stanza (8 bytes instead of a 16-byte slice).
+/// kept small: the hot `name`, `architecture` and `filename` are slices, the other values
+/// are [`Span`]s into the stanza (8 bytes instead of a 16-byte slice).
 #[derive(Debug, Clone)]
 pub struct BinaryPackage<'a> {
     paragraph: Paragraph<'a>,
     name: &'a str,
     version: Version<'a>,
     architecture: &'a str,
+    // Checked to be a safe relative path; a slice because every selected package reads it.
+    filename: &'a str,
     size: u64,
-    // Checked to be UTF-8 and a safe relative path.
-    filename: Span,
     // Checked to be lowercase hex.
     sha256: Span,
     md5sum: Span,
@@ -354,8 +354,8 @@ impl<'a> BinaryPackage<'a> {
             name,
             version,
             architecture,
+            filename,
             size,
-            filename: span(Some(filename.as_bytes())),
             sha256: span(Some(sha256)),
             md5sum: span(md5sum),
             multi_arch,
@@ -397,8 +397,7 @@ impl<'a> BinaryPackage<'a> {
     /// `Filename`: the `.deb` path relative to the repository root, checked by
     /// [`check_relative_path`].
     pub fn filename(&self) -> &'a str {
-        std::str::from_utf8(self.field(self.filename).unwrap_or_default())
-            .expect("checked to be UTF-8 when the package was read")
+        self.filename
     }
 
     /// `Size` of the `.deb` in bytes.

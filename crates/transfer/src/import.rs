@@ -135,7 +135,8 @@ pub fn read_verified_manifest(
     Ok(VerifiedManifest { manifest, signer })
 }
 
-/// Import the bundle in `bundle` into `store`. The caller holds the store lock.
+/// Import the bundle in `bundle` into `store`. The caller holds the lock from
+/// [`Store::lock`], which also settles an import a crash interrupted.
 pub fn import(
     store: &Store,
     trusted: &Keyring,
