@@ -78,6 +78,18 @@ pub enum ImportStep {
     Committed,
 }
 
+impl ImportStep {
+    /// Every step, in order (so a test of each crash point cannot miss a new one).
+    pub const ALL: [ImportStep; 6] = [
+        ImportStep::Staged,
+        ImportStep::Journaled,
+        ImportStep::Adopted,
+        ImportStep::SnapshotsSaved,
+        ImportStep::TreesBuilt,
+        ImportStep::Committed,
+    ];
+}
+
 impl ImportOptions {
     fn crash_point(&self, step: ImportStep) -> Result<(), TransferError> {
         if self.crash_after == Some(step) {
