@@ -1,8 +1,9 @@
 //! `serve [--listen ADDR]`: the store's `public/` over HTTP for client machines.
 //!
-//! Read-only and lock-free: each request resolves `public/<mirror>` afresh, so a publish
-//! switches what clients see between two requests, never within one file. Paths with a
-//! component starting with `.` (the `.trees` store internals, temp links) are refused.
+//! Read-only and lock-free: each request resolves `public/<mirror>` (through the `live`
+//! generation link) afresh, so a publish switches what clients see between two requests,
+//! never within one file. Paths with a component starting with `.` (hidden files, temp
+//! links) are refused.
 
 use anyhow::Context as _;
 use axum::Router;
