@@ -163,7 +163,7 @@ impl Snapshot {
 
 /// Saving, listing and loading snapshots under `<store>/snapshots/<mirror>/`.
 impl Store {
-    fn snapshot_path(&self, mirror: &str, id: &str) -> PathBuf {
+    pub(crate) fn snapshot_path(&self, mirror: &str, id: &str) -> PathBuf {
         self.snapshots_dir().join(mirror).join(format!("{id}.json"))
     }
 

@@ -69,7 +69,7 @@ impl Store {
                 .collect(),
             snapshots: snapshots
                 .iter()
-                .filter(|(m, id)| self.load_snapshot(m, id).is_err())
+                .filter(|(m, id)| !self.snapshot_path(m, id).exists())
                 .cloned()
                 .collect(),
             trees: snapshots
@@ -111,16 +111,10 @@ impl Store {
             .map_err(|e| StoreError::BadJournal { path, source: e })
     }
 
-    /// After the commit: append the audit record (once) and drop the journal.
+    /// After the commit: append the audit record and drop the journal.
     pub fn finish_pending(&self, pending: &Pending) -> Result<(), StoreError> {
         if let Some(record) = &pending.audit {
-            let already = self
-                .audit_records()?
-                .last()
-                .is_some_and(|last| last == record);
-            if !already {
-                self.audit(record)?;
-            }
+            self.audit(record)?;
         }
         self.remove_journal()
     }
@@ -161,7 +155,16 @@ impl Store {
     pub(super) fn recover_pending(&self) -> Result<(), StoreError> {
         match self.read_journal()? {
             None => Ok(()),
-            Some(p) if self.has_committed(&p)? => self.finish_pending(&p),
+            // Committed, then cut short: the audit record may be written already (only
+            // here is the log read back, to append it once).
+            Some(p) if self.has_committed(&p)? => {
+                let written = p.audit.is_some() && self.audit_records()?.last() == p.audit.as_ref();
+                if written {
+                    self.remove_journal()
+                } else {
+                    self.finish_pending(&p)
+                }
+            }
             Some(p) => self.roll_back_pending(&p),
         }
     }
