@@ -3,6 +3,7 @@
 //! their own exit codes).
 
 use mirror_core::compression::CompressionError;
+use mirror_core::error::{Classify, ErrorClass};
 use mirror_core::fetch::FetchError;
 use mirror_core::signing::SigningError;
 use mirror_core::store::StoreError;
@@ -84,6 +85,14 @@ pub enum AptError {
         "a filtered mirror regenerates and signs its Release: configure [signing] key (mirror-cli keygen)"
     )]
     NoSigningKey,
+    /// The settings are unusable.
+    #[error("apt mirror {mirror}: {reason}")]
+    InvalidConfig {
+        /// The mirror.
+        mirror: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A worker thread died.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,5 +101,25 @@ pub enum AptError {
 impl From<SigningError> for AptError {
     fn from(error: SigningError) -> Self {
         AptError::Signature(Box::new(error))
+    }
+}
+
+impl Classify for AptError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AptError::Signature(_) => ErrorClass::Verification,
+            AptError::Fetch(e) => e.class(),
+            AptError::Store(e) => e.class(),
+            AptError::Compression(e) => e.class(),
+            AptError::InvalidConfig { .. } | AptError::NoSigningKey => ErrorClass::Config,
+            AptError::Malformed { .. }
+            | AptError::NoRelease { .. }
+            | AptError::NoIndex { .. }
+            | AptError::IndexMissing { .. }
+            | AptError::Expired { .. }
+            | AptError::UnknownPackages { .. }
+            | AptError::ConflictingPool { .. }
+            | AptError::Internal(_) => ErrorClass::Other,
+        }
     }
 }

@@ -43,6 +43,8 @@ pub mod version;
 // The syncing half: fetch and verify upstream, select, regenerate and sign (feature
 // `mirror`, on by default).
 #[cfg(feature = "mirror")]
+pub mod config;
+#[cfg(feature = "mirror")]
 pub mod error;
 #[cfg(feature = "mirror")]
 pub mod generate;
@@ -53,9 +55,11 @@ pub mod select;
 #[cfg(feature = "mirror")]
 pub mod upstream;
 #[cfg(feature = "mirror")]
+pub use config::{AptConfig, Keyrings, MissingPackages};
+#[cfg(feature = "mirror")]
 pub use error::AptError;
 #[cfg(feature = "mirror")]
-pub use repository::{AptMirror, AptMirrorConfig};
+pub use repository::{AptMirror, AptSummary};
 
 pub use closure::{Closure, ClosureError, ClosureOptions, ClosureWarning, PackageIndex};
 pub use control::{ControlError, ControlWriter, Field, Paragraph, Paragraphs};

@@ -1,22 +1,24 @@
 //! [`AptMirror`]: the APT implementation of [`Repository`].
 //!
-//! `plan` fetches every suite's signed Release and verifies it; when the Release bytes
-//! and the settings are exactly those of the previous snapshot it stops there (a no-op
-//! re-sync costs three small requests per suite). Otherwise it fetches and verifies the
-//! Packages indices, selects (everything, or the closure of the allow-list), and names
+//! `probe` fetches every suite's signed Release and verifies it; its fingerprint digests
+//! the Release bytes, the settings and (filtered) our key, so that the driver stops there
+//! when nothing changed (a no-op re-sync costs three small requests per suite). `plan`
+//! then fetches and verifies the Packages indices, selects (everything, or the closure of the allow-list), and names
 //! the tree: upstream's signed files and indices byte for byte for a full mirror, or our
 //! regenerated and signed dists/ for a filtered one, plus every selected pool file.
-
-use std::path::PathBuf;
 
 use mirror_core::Sha256Digest;
 use mirror_core::compression::Compression;
 use mirror_core::digest::Hasher;
-use mirror_core::repository::{Plan, PlannedFile, Repository, Source, SyncContext, TreePlan};
-use mirror_core::signing::Keyring;
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::{
+    BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
+};
+use mirror_core::signing::{Keyring, SigningKey};
 use mirror_core::store::{Expected, ObjectStore};
 use serde::Serialize;
 
+use crate::config::{AptConfig, MissingPackages};
 use crate::error::AptError;
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
@@ -26,45 +28,23 @@ use crate::upstream::{
     fetch_release, index_variants,
 };
 
-/// Settings of one APT mirror (the `[[apt]]` section of mirror.toml).
-#[derive(Debug, Clone, Serialize)]
-pub struct AptMirrorConfig {
-    /// Name: directory under public/ and URL prefix.
-    pub name: String,
-    /// Upstream base URL (the directory holding `dists/` and `pool/`).
-    pub url: String,
-    /// Suites (`bookworm`, `bookworm-updates`).
-    pub suites: Vec<String>,
-    /// Components (`main`).
-    pub components: Vec<String>,
-    /// Architectures (`amd64`; `all` for binary-all indices). The first is native.
-    pub architectures: Vec<String>,
-    /// Keyrings the upstream Release must verify with.
-    pub keyrings: Vec<PathBuf>,
-    /// Allow-list (with dependency closure); `None` mirrors everything.
-    pub packages: Option<Vec<String>>,
-    /// Follow Recommends in the closure.
-    pub recommends: bool,
-    /// A listed name no index carries fails the sync (else it is logged and skipped).
-    pub missing_packages_are_errors: bool,
-}
-
 /// An APT upstream, ready to sync.
 #[derive(Debug)]
 pub struct AptMirror {
-    config: AptMirrorConfig,
+    config: AptConfig,
     keyring: Keyring,
 }
 
 impl AptMirror {
     /// Check the settings and load the keyrings.
-    pub fn new(config: AptMirrorConfig) -> Result<Self, AptError> {
-        let keyring = Keyring::load_all(&config.keyrings)?;
+    pub fn new(config: AptConfig) -> Result<Self, AptError> {
+        config.check()?;
+        let keyring = Keyring::load_all(config.keyring.paths())?;
         Ok(Self { config, keyring })
     }
 
     /// The settings.
-    pub fn config(&self) -> &AptMirrorConfig {
+    pub fn config(&self) -> &AptConfig {
         &self.config
     }
 
@@ -76,7 +56,6 @@ impl AptMirror {
     /// equals the previous snapshot's, nothing the tree is made from has changed.
     fn fingerprint(&self, releases: &[VerifiedRelease], key: Option<&str>) -> String {
         let mut hasher = Hasher::new();
-        hasher.update(concat!("mirror-apt ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
         let settings = serde_json::to_vec(&self.config).expect("settings always serialise");
         hasher.update(&settings);
         hasher.update(key.unwrap_or("").as_bytes());
@@ -89,7 +68,11 @@ impl AptMirror {
         hasher.finish().0.to_hex()
     }
 
-    async fn plan_tree(&self, ctx: &SyncContext<'_>) -> Result<Plan, AptError> {
+    /// Fetch and verify every suite's signed Release.
+    async fn probe_releases<'a>(
+        &'a self,
+        ctx: &'a SyncContext<'a>,
+    ) -> Result<AptProbe<'a>, AptError> {
         let name = &self.config.name;
         let base = self.config.url.trim_end_matches('/');
         let key = if self.is_filtered() {
@@ -106,17 +89,23 @@ impl AptMirror {
             );
         }
         let fingerprint = self.fingerprint(&releases, key.map(|k| k.fingerprint()).as_deref());
-        if let Some(previous) = ctx.previous
-            && previous.fingerprint == fingerprint
-            && previous
-                .files
-                .iter()
-                .all(|f| ctx.store.objects().contains(&f.sha256))
-        {
-            ctx.reporter.finish();
-            return Ok(Plan::Unchanged);
-        }
+        Ok(AptProbe {
+            mirror: self,
+            ctx,
+            key,
+            releases,
+            fingerprint,
+        })
+    }
 
+    async fn plan_tree(
+        &self,
+        ctx: &SyncContext<'_>,
+        key: Option<&SigningKey>,
+        releases: Vec<VerifiedRelease>,
+    ) -> Result<TreePlan, AptError> {
+        let name = &self.config.name;
+        let base = self.config.url.trim_end_matches('/');
         let objects = ctx.store.objects();
         let mut files = Vec::new();
         let mut indices = Vec::new();
@@ -183,7 +172,7 @@ impl AptMirror {
             packages: self.config.packages.clone(),
             recommends: self.config.recommends,
             architectures: self.config.architectures.clone(),
-            missing_packages_are_errors: self.config.missing_packages_are_errors,
+            missing_packages_are_errors: self.config.missing_packages == MissingPackages::Error,
         };
         let (selection, indices) = tokio::task::spawn_blocking(move || {
             let selection = select(&indices, &options);
@@ -240,20 +229,19 @@ impl AptMirror {
             });
         }
         dedup_files(&mut files)?;
-        let summary = serde_json::json!({
-            "suites": self.config.suites,
-            "signed_by": releases.iter().map(|r| r.signer.clone()).collect::<Vec<_>>(),
-            "filtered": self.is_filtered(),
-            "packages_upstream": selection.total_packages,
-            "packages_selected": selection.selected_packages,
-            "selected": selection.selected_names,
-            "warnings": selection.warnings,
-        });
-        Ok(Plan::Changed(TreePlan {
-            fingerprint,
+        let summary = AptSummary {
+            suites: self.config.suites.clone(),
+            signed_by: releases.iter().map(|r| r.signer.clone()).collect(),
+            filtered: self.is_filtered(),
+            packages_upstream: selection.total_packages,
+            packages_selected: selection.selected_packages,
+            selected: selection.selected_names,
+            warnings: selection.warnings,
+        };
+        Ok(TreePlan {
             files,
-            summary,
-        }))
+            summary: Box::new(summary),
+        })
     }
 
     /// A full mirror keeps every compressed variant of an index that upstream serves
@@ -376,9 +364,78 @@ fn check_not_expired(release: &Release<'_>, dists: &str) -> Result<(), AptError>
     Ok(())
 }
 
-impl Repository for AptMirror {
-    type Error = AptError;
+/// What an APT plan decided, for the sync report and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AptSummary {
+    /// The suites mirrored.
+    pub suites: Vec<String>,
+    /// The key that signed each suite's Release.
+    pub signed_by: Vec<String>,
+    /// Whether an allow-list filtered the mirror.
+    pub filtered: bool,
+    /// Packages in all upstream indices.
+    pub packages_upstream: usize,
+    /// Packages selected (a package once per index that lists it).
+    pub packages_selected: usize,
+    /// The names selected.
+    pub selected: Vec<String>,
+    /// Dependency and allow-list warnings.
+    pub warnings: Vec<String>,
+}
 
+impl PlanSummary for AptSummary {
+    fn line(&self) -> String {
+        let mut line = if self.filtered {
+            format!(
+                "{} of {} packages selected",
+                self.packages_selected, self.packages_upstream
+            )
+        } else {
+            format!("{} packages, verbatim", self.packages_upstream)
+        };
+        if !self.warnings.is_empty() {
+            line.push_str(&format!(", {} warnings", self.warnings.len()));
+        }
+        line
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("an APT summary always serialises")
+    }
+}
+
+/// The verified Release files of every suite, between probe and plan.
+struct AptProbe<'a> {
+    mirror: &'a AptMirror,
+    ctx: &'a SyncContext<'a>,
+    key: Option<&'a SigningKey>,
+    releases: Vec<VerifiedRelease>,
+    fingerprint: String,
+}
+
+impl<'a> Probe<'a> for AptProbe<'a> {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
+        let AptProbe {
+            mirror,
+            ctx,
+            key,
+            releases,
+            ..
+        } = *self;
+        Box::pin(async move {
+            mirror
+                .plan_tree(ctx, key, releases)
+                .await
+                .map_err(RepositoryError::new)
+        })
+    }
+}
+
+impl Repository for AptMirror {
     fn name(&self) -> &str {
         &self.config.name
     }
@@ -391,10 +448,20 @@ impl Repository for AptMirror {
         &self.config.url
     }
 
-    fn plan<'a>(
+    fn publish_format(&self) -> &'static str {
+        "mirror-apt/1"
+    }
+
+    fn probe<'a>(
         &'a self,
         ctx: &'a SyncContext<'a>,
-    ) -> impl std::future::Future<Output = Result<Plan, AptError>> + Send + 'a {
-        self.plan_tree(ctx)
+    ) -> BoxFuture<'a, Result<Box<dyn Probe<'a> + 'a>, RepositoryError>> {
+        Box::pin(async move {
+            let probe = self
+                .probe_releases(ctx)
+                .await
+                .map_err(RepositoryError::new)?;
+            Ok(Box::new(probe) as Box<dyn Probe<'a> + 'a>)
+        })
     }
 }

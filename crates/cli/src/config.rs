@@ -3,38 +3,48 @@
 //! Relative paths in the file are relative to the file's own directory, so a config and
 //! its keys can be moved together. Unknown keys are errors: a typo must not silently turn
 //! a selective mirror into a full one.
+//!
+//! The file's own keys (`store`, `[signing]`, `[transfer]`, `[fetch]`) are defined here;
+//! each mirror section (`[[apt]]`, `[[conda]]`) belongs to its format crate and is read
+//! through the [registry](crate::formats). This module never copies a format's fields.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use mirror_core::settings::{ConfigDir, MirrorSettings};
 use serde::Deserialize;
 
+use crate::formats::FORMATS;
+
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Config {
     /// Store directory (default `./mirror-data`).
-    #[serde(default = "default_store")]
     pub store: PathBuf,
     /// Our signing key.
-    #[serde(default)]
     pub signing: Option<Signing>,
-    /// APT mirrors.
-    #[serde(default)]
-    pub apt: Vec<AptMirror>,
-    /// conda mirrors.
-    #[serde(default)]
-    pub conda: Vec<CondaMirror>,
-    /// Inside: whose bundles `import` accepts (read by `import`, issue 4).
-    #[allow(dead_code)]
-    #[serde(default)]
+    /// Inside: whose bundles `import` accepts.
     pub transfer: Option<Transfer>,
     /// HTTP behaviour of the fetcher.
-    #[serde(default)]
     pub fetch: Fetch,
+    /// Every mirror, in registry order (APT first), paths already resolved.
+    pub mirrors: Vec<Box<dyn MirrorSettings>>,
     /// Directory the config was read from (for relative paths).
-    #[serde(skip)]
-    pub base: PathBuf,
+    pub dir: ConfigDir,
+}
+
+/// What is left of the file once the registry has taken the mirror sections.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Base {
+    #[serde(default = "default_store")]
+    store: PathBuf,
+    #[serde(default)]
+    signing: Option<Signing>,
+    #[serde(default)]
+    transfer: Option<Transfer>,
+    #[serde(default)]
+    fetch: Fetch,
 }
 
 fn default_store() -> PathBuf {
@@ -49,95 +59,12 @@ pub struct Signing {
     pub key: PathBuf,
 }
 
-/// `[[apt]]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AptMirror {
-    pub name: String,
-    pub url: String,
-    pub suites: Vec<String>,
-    #[serde(default = "default_components")]
-    pub components: Vec<String>,
-    #[serde(default = "default_architectures")]
-    pub architectures: Vec<String>,
-    /// Keyring(s) the upstream signature must verify with.
-    pub keyring: Keyrings,
-    /// Allow-list; absent = everything.
-    #[serde(default)]
-    pub packages: Option<Vec<String>>,
-    #[serde(default = "yes")]
-    pub recommends: bool,
-    /// A listed package the upstream lacks: `error` (default) or `warn`.
-    #[serde(default)]
-    pub missing_packages: MissingPackages,
-}
-
-/// What to do about a listed package the upstream does not carry.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MissingPackages {
-    /// Fail the sync (a typo must not go unnoticed).
-    #[default]
-    Error,
-    /// Log and carry on (`init --from-system` lists packages from several origins).
-    Warn,
-}
-
-/// One keyring path or several.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Keyrings {
-    One(PathBuf),
-    Many(Vec<PathBuf>),
-}
-
-impl Keyrings {
-    pub fn paths(&self) -> Vec<PathBuf> {
-        match self {
-            Keyrings::One(p) => vec![p.clone()],
-            Keyrings::Many(v) => v.clone(),
-        }
-    }
-}
-
-fn default_components() -> Vec<String> {
-    vec!["main".into()]
-}
-fn default_architectures() -> Vec<String> {
-    vec!["amd64".into()]
-}
-fn yes() -> bool {
-    true
-}
-
-/// `[[conda]]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CondaMirror {
-    pub name: String,
-    pub url: String,
-    #[serde(default = "default_subdirs")]
-    pub subdirs: Vec<String>,
-    #[serde(default)]
-    pub specs: Vec<String>,
-    #[serde(default)]
-    pub keep_versions: Option<usize>,
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    #[serde(default)]
-    pub licenses: Option<Vec<String>>,
-}
-
-fn default_subdirs() -> Vec<String> {
-    vec!["linux-64".into(), "noarch".into()]
-}
-
 /// `[transfer]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transfer {
+    /// Public keys whose bundles `import` accepts.
     #[serde(default)]
-    #[allow(dead_code)]
     pub trusted_keys: Vec<PathBuf>,
 }
 
@@ -145,8 +72,10 @@ pub struct Transfer {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fetch {
+    /// Parallel requests (at least 1).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Retries of a failed request.
     #[serde(default = "default_retries")]
     pub retries: u32,
 }
@@ -176,38 +105,58 @@ impl Config {
                 path.display()
             )
         })?;
-        let mut config: Config =
-            toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))?;
-        config.base = path
+        let base = path
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        config
-            .validate()
-            .with_context(|| format!("{}: invalid config", path.display()))?;
+        Self::parse(&text, ConfigDir::new(base))
+            .with_context(|| format!("{}: invalid config", path.display()))
+    }
+
+    /// Parse the text of a config whose relative paths resolve against `dir`.
+    fn parse(text: &str, dir: ConfigDir) -> anyhow::Result<Self> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        let mut mirrors = Vec::new();
+        for format in FORMATS {
+            let Some(section) = table.remove(format.section) else {
+                continue;
+            };
+            let toml::Value::Array(entries) = section else {
+                bail!(
+                    "`{0}` must be an array of tables: write each mirror as [[{0}]]",
+                    format.section
+                );
+            };
+            for (index, entry) in entries.into_iter().enumerate() {
+                let label = entry_label(format.section, index, &entry);
+                let mut settings = (format.load)(entry).with_context(|| label.clone())?;
+                settings.resolve_paths(&dir);
+                settings.validate().with_context(|| label.clone())?;
+                mirrors.push(settings);
+            }
+        }
+        let base: Base = toml::Value::Table(table).try_into()?;
+        let config = Config {
+            store: base.store,
+            signing: base.signing,
+            transfer: base.transfer,
+            fetch: base.fetch,
+            mirrors,
+            dir,
+        };
+        config.check()?;
         Ok(config)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks across sections.
+    fn check(&self) -> anyhow::Result<()> {
         let mut names = std::collections::HashSet::new();
-        for name in self
-            .apt
-            .iter()
-            .map(|m| &m.name)
-            .chain(self.conda.iter().map(|m| &m.name))
-        {
+        for mirror in &self.mirrors {
+            let name = mirror.name();
             mirror_core::paths::check_mirror_name(name)?;
             if !names.insert(name) {
                 bail!("mirror name {name:?} is used twice");
-            }
-        }
-        for m in &self.apt {
-            if m.suites.is_empty() || m.components.is_empty() || m.architectures.is_empty() {
-                bail!(
-                    "[[apt]] {}: suites, components and architectures must not be empty",
-                    m.name
-                );
             }
         }
         if self.fetch.concurrency == 0 {
@@ -218,11 +167,7 @@ impl Config {
 
     /// A path from the file, resolved against the file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base.join(path)
-        }
+        self.dir.path(path)
     }
 
     /// The store directory.
@@ -230,25 +175,14 @@ impl Config {
         self.resolve(&self.store)
     }
 
-    /// A URL from the file: `file://` with a relative path resolves against the file's dir.
-    pub fn resolve_url(&self, url: &str) -> String {
-        match url.strip_prefix("file://") {
-            Some(rest) if !rest.starts_with('/') => {
-                let abs = std::path::absolute(self.base.join(rest))
-                    .unwrap_or_else(|_| self.base.join(rest));
-                format!("file://{}", abs.display())
-            }
-            _ => url.trim_end_matches('/').to_owned(),
-        }
-    }
-
     /// Names of every configured mirror, APT first.
     pub fn mirror_names(&self) -> Vec<String> {
-        self.apt
-            .iter()
-            .map(|m| m.name.clone())
-            .chain(self.conda.iter().map(|m| m.name.clone()))
-            .collect()
+        self.mirrors.iter().map(|m| m.name().to_owned()).collect()
+    }
+
+    /// The settings of the mirror called `name`.
+    pub fn mirror(&self, name: &str) -> Option<&dyn MirrorSettings> {
+        self.mirrors.iter().find(|m| m.name() == name).map(|m| &**m)
     }
 
     /// Check that `wanted` names configured mirrors; empty = all.
@@ -266,6 +200,15 @@ impl Config {
             }
         }
         Ok(wanted.to_vec())
+    }
+}
+
+/// `[[apt]] #2 (debian)`: which table an error is about, by position and, when it has
+/// one, by name.
+fn entry_label(section: &str, index: usize, entry: &toml::Value) -> String {
+    match entry.get("name").and_then(toml::Value::as_str) {
+        Some(name) => format!("[[{section}]] #{} ({name})", index + 1),
+        None => format!("[[{section}]] #{}", index + 1),
     }
 }
 
@@ -301,13 +244,11 @@ trusted_keys = ["keys/outside.pub"]
         .expect("write");
         let config = Config::load(&path).expect("valid");
         assert_eq!(config.store_dir(), dir.path().join("./data"));
-        assert_eq!(config.apt[0].components, ["main"]);
-        assert!(config.apt[0].recommends);
-        assert!(
-            config
-                .resolve_url(&config.conda[0].url)
-                .starts_with("file:///")
-        );
+        let apt = format!("{:?}", config.mirror("debian").expect("apt mirror"));
+        assert!(apt.contains(r#"components: ["main"]"#), "{apt}");
+        assert!(apt.contains("recommends: true"), "{apt}");
+        let conda = format!("{:?}", config.mirror("cf").expect("conda mirror"));
+        assert!(conda.contains(r#"url: "file:///"#), "{conda}");
         assert_eq!(config.mirror_names(), ["debian", "cf"]);
         assert!(config.select(&["nope".into()]).is_err());
 
@@ -315,5 +256,21 @@ trusted_keys = ["keys/outside.pub"]
             .expect("write");
         let err = format!("{:#}", Config::load(&path).expect_err("typo"));
         assert!(err.contains("package"), "{err}");
+        assert!(err.contains("[[apt]] #1 (d)"), "{err}");
+
+        fs_err::write(&path, "[[conda]]\nname = \"c\"\nurl = \"gopher://x\"\n").expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("bad scheme"));
+        assert!(
+            err.contains("[[conda]] #1 (c)") && err.contains("gopher"),
+            "{err}"
+        );
+
+        fs_err::write(&path, "apt = { name = \"d\" }\n").expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("not an array"));
+        assert!(err.contains("[[apt]]"), "{err}");
+
+        fs_err::write(&path, "stor = \"x\"\n").expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("top-level typo"));
+        assert!(err.contains("stor"), "{err}");
     }
 }

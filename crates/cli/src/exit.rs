@@ -1,6 +1,10 @@
 //! Exit codes: 0 only on full success; each class of failure has its own code so that
 //! scripts and cron jobs can tell a tampered upstream from a network outage.
 //!
+//! Every library error knows its [`ErrorClass`] ([`Classify`]); this module only maps
+//! classes to numbers. The first cause in the chain with a class other than
+//! [`ErrorClass::Other`] decides.
+//!
 //! | code | meaning |
 //! |---|---|
 //! | 1 | other failure |
@@ -17,52 +21,86 @@
 //! | 15 | bundle: unsafe tar entry (`..`, absolute path, symlink, not a plain object file) |
 //! | 16 | not enough free space for the import |
 
+use mirror_core::error::{Classify, ErrorClass, RepositoryError};
 use mirror_core::fetch::FetchError;
 use mirror_core::signing::SigningError;
 use mirror_core::store::StoreError;
+use mirror_core::sync::SyncError;
+use mirror_transfer::TransferError;
 
-/// A configuration problem (wrapped so the exit code can tell it apart).
+/// A configuration problem found by the CLI itself (a bad flag value, a missing section).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-pub fn code_for(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<mirror_transfer::TransferError>() {
-            use mirror_transfer::ErrorClass;
-            match e.class() {
-                ErrorClass::Signature => return 10,
-                ErrorClass::Corrupt => return 11,
-                ErrorClass::MissingVolume => return 12,
-                ErrorClass::Sequence => return 13,
-                ErrorClass::Replay => return 14,
-                ErrorClass::UnsafeEntry => return 15,
-                ErrorClass::NoSpace => return 16,
-                // I/O, store and argument problems: look further down the chain.
-                ErrorClass::Other => {}
-            }
-        }
-        if cause.downcast_ref::<ConfigError>().is_some() {
-            return 3;
-        }
-        if cause.downcast_ref::<SigningError>().is_some()
-            || cause.downcast_ref::<Box<SigningError>>().is_some()
-        {
-            return 4;
-        }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return match e {
-                StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => 4,
-                StoreError::Locked { .. } => 6,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<FetchError>() {
-            return match e {
-                FetchError::Verify { .. } => 4,
-                _ => 5,
-            };
-        }
+impl Classify for ConfigError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Config
     }
-    1
+}
+
+/// The exit code of a class. Exhaustive, so a new class cannot go without a code.
+fn code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Other => 1,
+        ErrorClass::Config => 3,
+        ErrorClass::Verification => 4,
+        ErrorClass::Upstream => 5,
+        ErrorClass::Locked => 6,
+        ErrorClass::BundleSignature => 10,
+        ErrorClass::Corrupt => 11,
+        ErrorClass::MissingVolume => 12,
+        ErrorClass::Sequence => 13,
+        ErrorClass::Replay => 14,
+        ErrorClass::UnsafeEntry => 15,
+        ErrorClass::NoSpace => 16,
+    }
+}
+
+/// The exit code for a failed command.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    error
+        .chain()
+        .filter_map(class_of)
+        .find(|class| *class != ErrorClass::Other)
+        .map_or(1, code)
+}
+
+/// The class of one cause, when it is one of the error types the CLI can meet.
+fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    macro_rules! classes {
+        ($($ty:ty),*) => {
+            $(if let Some(e) = cause.downcast_ref::<$ty>() {
+                return Some(e.class());
+            })*
+        };
+    }
+    classes!(
+        ConfigError,
+        SyncError,
+        RepositoryError,
+        TransferError,
+        StoreError,
+        FetchError,
+        SigningError
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_innermost_specific_class_decides() {
+        let locked = StoreError::Locked {
+            path: "/s/lock".into(),
+            holder: "pid 1".into(),
+        };
+        let error = anyhow::Error::new(locked).context("opening the store");
+        assert_eq!(code_for(&error), 6);
+        let error = anyhow::Error::new(ConfigError("x".into())).context("loading");
+        assert_eq!(code_for(&error), 3);
+        assert_eq!(code_for(&anyhow::anyhow!("plain")), 1);
+    }
 }

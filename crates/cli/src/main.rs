@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod formats;
 mod progress;
 
 use std::process::ExitCode;

@@ -1,9 +1,13 @@
 //! [`CondaConfig`]: one `[[conda]]` mirror's settings, as written in `mirror.toml`, and
 //! their validation into what the mirror runs with.
 
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::Repository;
+use mirror_core::settings::{ConfigDir, MirrorSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CondaError;
+use crate::mirror::CondaMirror;
 use crate::select::{Filter, NOARCH, parse_spec};
 
 /// One conda mirror's settings.
@@ -12,13 +16,13 @@ use crate::select::{Filter, NOARCH, parse_spec};
 /// [[conda]]
 /// name = "conda-forge"
 /// url = "http://HOST/conda-forge"
-/// subdirs = ["linux-64"]            # noarch is always added
+/// subdirs = ["linux-64"]            # the default; noarch is always added
 /// specs = ["python 3.12.*", "numpy >=1.26"]
 /// keep_versions = 2
 /// exclude = ["*-dbg"]
 /// licenses = ["MIT", "BSD-3-Clause"]
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CondaConfig {
     /// The mirror's name: its directory under `public/` and its URL prefix.
@@ -26,7 +30,8 @@ pub struct CondaConfig {
     /// The channel root: `http://`, `https://` or `file://` (no trailing `/<subdir>`).
     pub url: String,
     /// Platform subdirs (`linux-64`, `osx-arm64`...). `noarch` is always mirrored too.
-    #[serde(default)]
+    /// Default `["linux-64"]`.
+    #[serde(default = "default_subdirs")]
     pub subdirs: Vec<String>,
     /// Match specs (conda syntax, parsed leniently like conda does). The mirror keeps every
     /// record matching one, plus their dependency closure. Empty: every record.
@@ -43,6 +48,45 @@ pub struct CondaConfig {
     /// of these strings exactly are mirrored; records without a `license` field are dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licenses: Vec<String>,
+}
+
+fn default_subdirs() -> Vec<String> {
+    vec!["linux-64".into()]
+}
+
+impl Default for CondaConfig {
+    /// The documented defaults, with an empty name and URL.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: String::new(),
+            subdirs: default_subdirs(),
+            specs: Vec::new(),
+            keep_versions: None,
+            exclude: Vec::new(),
+            licenses: Vec::new(),
+        }
+    }
+}
+
+impl MirrorSettings for CondaConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn resolve_paths(&mut self, dir: &ConfigDir) {
+        self.url = dir.url(&self.url);
+    }
+
+    fn validate(&self) -> Result<(), RepositoryError> {
+        self.validate().map(drop).map_err(RepositoryError::new)
+    }
+
+    fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {
+        Ok(Box::new(
+            CondaMirror::new(self.clone()).map_err(RepositoryError::new)?,
+        ))
+    }
 }
 
 /// A validated configuration.

@@ -2,6 +2,7 @@
 //! mirror, URL, file or spec involved and keeps the underlying error as its source.
 
 use mirror_core::compression::CompressionError;
+use mirror_core::error::{Classify, ErrorClass};
 use mirror_core::fetch::FetchError;
 use mirror_core::store::StoreError;
 
@@ -82,4 +83,23 @@ pub enum CondaError {
     /// Reading a local file failed (the error names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl Classify for CondaError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CondaError::Fetch(e) => e.class(),
+            CondaError::Store(e) => e.class(),
+            CondaError::Decompress(e) => e.class(),
+            CondaError::InvalidConfig { .. } | CondaError::InvalidSpec { .. } => ErrorClass::Config,
+            // Its digest matched the record: upstream published a broken package, which
+            // is not tampering in transit.
+            CondaError::MalformedPackage { .. }
+            | CondaError::RepodataMissing { .. }
+            | CondaError::InvalidRepodata { .. }
+            | CondaError::SubdirMismatch { .. }
+            | CondaError::InvalidBaseUrl { .. }
+            | CondaError::Io(_) => ErrorClass::Other,
+        }
+    }
 }

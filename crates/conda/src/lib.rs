@@ -99,7 +99,7 @@ pub mod writer;
 pub use config::CondaConfig;
 pub use error::CondaError;
 pub use inspect::{RepodataSummary, inspect_repodata, inspect_repodata_file};
-pub use mirror::CondaMirror;
+pub use mirror::{CondaMirror, CondaSummary, SubdirSummary};
 pub use seed::{
     SeedError, specs_from_environment_yaml, specs_from_explicit_lockfile, specs_from_file,
 };

@@ -4,13 +4,15 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use mirror_core::compression::{Compression, compress};
 use mirror_core::digest::{Hasher, Sha256Digest};
-use mirror_core::repository::{Plan, PlannedFile, Repository, Source, SyncContext, TreePlan};
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::{
+    BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
+};
 use mirror_core::store::{Expected, ObjectStore};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::config::{CondaConfig, Settings};
 use crate::error::CondaError;
@@ -19,10 +21,6 @@ use crate::repodata::RepoDataView;
 use crate::select::{Selection, SubdirRecords, select};
 use crate::upstream::{IndexSource, UpstreamIndex, fetch_index, package_base};
 use crate::writer::write_repodata;
-
-/// Bumped whenever what we publish for the same upstream and settings changes, so that a
-/// new version of this crate does not mistake an old snapshot for an up-to-date one.
-const PUBLISH_FORMAT: &str = "mirror-conda/1";
 
 /// Most unresolved dependencies listed in a summary (the count is always complete).
 const SUMMARY_LIST_LIMIT: usize = 100;
@@ -51,8 +49,8 @@ impl CondaMirror {
         &self.settings.subdirs
     }
 
-    /// Fetch every subdir's index, then plan (the sync part runs without awaiting).
-    async fn plan_inner(&self, ctx: &SyncContext<'_>) -> Result<Plan, CondaError> {
+    /// Fetch every subdir's index.
+    async fn fetch_indices(&self, ctx: &SyncContext<'_>) -> Result<Vec<UpstreamIndex>, CondaError> {
         ctx.reporter
             .begin(&format!("{}: fetching repodata", self.config.name), None);
         let mut indices = Vec::with_capacity(self.settings.subdirs.len());
@@ -63,20 +61,13 @@ impl CondaMirror {
             indices.push(index?);
         }
         ctx.reporter.finish();
-        let fingerprint = self.fingerprint(&indices);
-        if ctx.previous.is_some_and(|p| p.fingerprint == fingerprint) {
-            return Ok(Plan::Unchanged);
-        }
-        self.build_plan(&indices, fingerprint, ctx.store.objects())
-            .map(Plan::Changed)
+        Ok(indices)
     }
 
-    /// sha256 over our publish format, the settings and every upstream index (its form and
-    /// content digest).
+    /// sha256 over the settings and every upstream index (its form and content digest).
     fn fingerprint(&self, indices: &[UpstreamIndex]) -> String {
         let mut hasher = Hasher::new();
-        let settings = json!({
-            "format": PUBLISH_FORMAT,
+        let settings = serde_json::json!({
             "url": self.settings.channel,
             "specs": self.config.specs,
             "keep_versions": self.config.keep_versions,
@@ -98,7 +89,6 @@ impl CondaMirror {
     fn build_plan(
         &self,
         indices: &[UpstreamIndex],
-        fingerprint: String,
         objects: &ObjectStore,
     ) -> Result<TreePlan, CondaError> {
         let mut views = Vec::with_capacity(indices.len());
@@ -156,9 +146,8 @@ impl CondaMirror {
             subdir_summaries.push(summary);
         }
         Ok(TreePlan {
-            fingerprint,
             files,
-            summary: self.summary(subdir_summaries, &selection),
+            summary: Box::new(CondaSummary::new(subdir_summaries, &selection)),
         })
     }
 
@@ -170,7 +159,7 @@ impl CondaMirror {
         selected: &[bool],
         objects: &ObjectStore,
         files: &mut Vec<PlannedFile>,
-    ) -> Result<serde_json::Value, CondaError> {
+    ) -> Result<SubdirSummary, CondaError> {
         let subdir = &index.subdir;
         let view = input.view;
         let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -230,36 +219,122 @@ impl CondaMirror {
                 source: Source::Url(format!("{base}{}", record.filename)),
             });
         }
-        Ok(json!({
-            "subdir": subdir,
-            "index": index.source.label(),
-            "records": view.records.len(),
-            "selected": count,
-            "selected_bytes": bytes,
-            "skipped": skipped,
-            "license_refused": license_refused,
-            "upstream_index_kept": keep_upstream,
-        }))
-    }
-
-    fn summary(&self, subdirs: Vec<serde_json::Value>, selection: &Selection) -> serde_json::Value {
-        let total = |key: &str| -> u64 { subdirs.iter().filter_map(|s| s[key].as_u64()).sum() };
-        json!({
-            "records": total("records"),
-            "selected": total("selected"),
-            "selected_bytes": total("selected_bytes"),
-            "subdirs": subdirs,
-            "unresolved_dependencies": selection.unresolved.len(),
-            "unresolved": selection.unresolved.iter().take(SUMMARY_LIST_LIMIT).collect::<Vec<_>>(),
-            "unmatched_specs": selection.unmatched_specs,
-            "untyped_records": selection.untyped,
+        Ok(SubdirSummary {
+            subdir: subdir.clone(),
+            index: index.source.label(),
+            records: view.records.len(),
+            selected: count,
+            selected_bytes: bytes,
+            skipped,
+            license_refused,
+            upstream_index_kept: keep_upstream,
         })
     }
 }
 
-impl Repository for CondaMirror {
-    type Error = CondaError;
+/// What a conda plan decided, for the sync report and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct CondaSummary {
+    /// Records in every upstream index.
+    pub records: usize,
+    /// Records selected.
+    pub selected: usize,
+    /// Their bytes, as the records give them.
+    pub selected_bytes: u64,
+    /// Each subdir's account.
+    pub subdirs: Vec<SubdirSummary>,
+    /// Dependencies no record satisfies (the count is complete).
+    pub unresolved_dependencies: usize,
+    /// The first of them (at most [`SUMMARY_LIST_LIMIT`]).
+    pub unresolved: Vec<String>,
+    /// User specs that matched no record.
+    pub unmatched_specs: Vec<String>,
+    /// Records whose fields could not be typed.
+    pub untyped_records: usize,
+}
 
+/// One subdir's part of a [`CondaSummary`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SubdirSummary {
+    /// `linux-64`
+    pub subdir: String,
+    /// Which upstream index was read (`repodata.json.zst`...).
+    pub index: &'static str,
+    /// Records in it.
+    pub records: usize,
+    /// Records selected.
+    pub selected: usize,
+    /// Their bytes.
+    pub selected_bytes: u64,
+    /// Records skipped, by reason.
+    pub skipped: BTreeMap<&'static str, usize>,
+    /// Records the licence allow-list refused.
+    pub license_refused: usize,
+    /// Whether upstream's index bytes were published unchanged.
+    pub upstream_index_kept: bool,
+}
+
+impl CondaSummary {
+    fn new(subdirs: Vec<SubdirSummary>, selection: &Selection) -> Self {
+        Self {
+            records: subdirs.iter().map(|s| s.records).sum(),
+            selected: subdirs.iter().map(|s| s.selected).sum(),
+            selected_bytes: subdirs.iter().map(|s| s.selected_bytes).sum(),
+            subdirs,
+            unresolved_dependencies: selection.unresolved.len(),
+            unresolved: selection
+                .unresolved
+                .iter()
+                .take(SUMMARY_LIST_LIMIT)
+                .map(ToString::to_string)
+                .collect(),
+            unmatched_specs: selection.unmatched_specs.clone(),
+            untyped_records: selection.untyped,
+        }
+    }
+}
+
+impl PlanSummary for CondaSummary {
+    fn line(&self) -> String {
+        let mut line = format!("{} of {} records selected", self.selected, self.records);
+        if self.unresolved_dependencies > 0 {
+            line.push_str(&format!(
+                ", {} unresolved dependencies",
+                self.unresolved_dependencies
+            ));
+        }
+        line
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a conda summary always serialises")
+    }
+}
+
+/// Every subdir's fetched index, between probe and plan.
+struct CondaProbe<'a> {
+    mirror: &'a CondaMirror,
+    ctx: &'a SyncContext<'a>,
+    indices: Vec<UpstreamIndex>,
+    fingerprint: String,
+}
+
+impl<'a> Probe<'a> for CondaProbe<'a> {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
+        // Planning is CPU work on data already fetched: no await inside.
+        let result = self
+            .mirror
+            .build_plan(&self.indices, self.ctx.store.objects())
+            .map_err(RepositoryError::new);
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl Repository for CondaMirror {
     fn name(&self) -> &str {
         &self.config.name
     }
@@ -272,23 +347,39 @@ impl Repository for CondaMirror {
         &self.settings.channel
     }
 
-    fn plan<'a>(
+    fn publish_format(&self) -> &'static str {
+        "mirror-conda/1"
+    }
+
+    fn probe<'a>(
         &'a self,
         ctx: &'a SyncContext<'a>,
-    ) -> impl Future<Output = Result<Plan, Self::Error>> + Send + 'a {
-        self.plan_inner(ctx)
+    ) -> BoxFuture<'a, Result<Box<dyn Probe<'a> + 'a>, RepositoryError>> {
+        Box::pin(async move {
+            let indices = self
+                .fetch_indices(ctx)
+                .await
+                .map_err(RepositoryError::new)?;
+            let fingerprint = self.fingerprint(&indices);
+            Ok(Box::new(CondaProbe {
+                mirror: self,
+                ctx,
+                indices,
+                fingerprint,
+            }) as Box<dyn Probe<'a> + 'a>)
+        })
     }
 
     /// A package whose bytes match the record's sha256 can still be malformed (the
     /// archive layout is wrong); it must never reach a published channel.
-    fn check_download(&self, path: &str, object: &std::path::Path) -> Result<(), CondaError> {
+    fn check_download(&self, path: &str, object: &std::path::Path) -> Result<(), RepositoryError> {
         let filename = path.rsplit('/').next().unwrap_or(path);
         if filename.ends_with(".conda") || filename.ends_with(".tar.bz2") {
             crate::package_check::check_package_file(object, filename).map_err(|source| {
-                CondaError::MalformedPackage {
+                RepositoryError::new(CondaError::MalformedPackage {
                     path: path.to_owned(),
                     source,
-                }
+                })
             })?;
         }
         Ok(())

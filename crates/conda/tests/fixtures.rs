@@ -50,9 +50,10 @@ async fn conda_format_repo_mirrors_with_verified_packages() {
     )
     .await
     .expect("sync");
-    assert_eq!(report.summary["selected"], 2);
+    assert_eq!(report.summary_json()["selected"], 2);
     assert_eq!(
-        report.summary["unresolved_dependencies"], 1,
+        report.summary_json()["unresolved_dependencies"],
+        1,
         "libgcc-ng >=7.3.0"
     );
     let linux = published(&store, "chan", "linux-64/repodata.json");
@@ -115,7 +116,7 @@ async fn hotfix_channel_keeps_patched_records_exactly() {
         ..config(&server.url())
     };
     let report = sync_mirror(&store, osx(), false).await.expect("sync");
-    assert_eq!(report.summary["selected"], 4);
+    assert_eq!(report.summary_json()["selected"], 4);
     assert_eq!(
         published(&store, "chan", "osx-64/repodata.json"),
         std::fs::read(original.join("osx-64/repodata.json")).expect("read")

@@ -5,6 +5,7 @@ mod support;
 
 use mirror_conda::CondaConfig;
 use mirror_core::store::Store;
+use mirror_core::sync::SyncOutcome;
 use mirror_test_support::TestServer;
 use support::{
     Format, Pkg, config, package_requests, published, raw_records, standard_channel, sync_mirror,
@@ -33,7 +34,7 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
     )
     .await
     .expect("sync");
-    assert_eq!(report.outcome, "synced");
+    assert_eq!(report.outcome, SyncOutcome::Synced);
 
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let noarch = published(&store, "chan", "noarch/repodata.json");
@@ -73,7 +74,7 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
             .iter()
             .any(|p| p.contains("bigthing"))
     );
-    let summary = &report.summary;
+    let summary = report.summary_json();
     assert_eq!(summary["selected"], 5);
     assert_eq!(summary["records"], 7);
     assert_eq!(summary["unresolved_dependencies"], 0, "{summary}");
@@ -146,9 +147,10 @@ async fn keep_versions_exclude_and_licenses() {
             .iter()
             .any(|n| n.starts_with("bigthing") || n.starts_with("gpl-lib"))
     );
-    assert_eq!(report.summary["selected"], 5);
+    assert_eq!(report.summary_json()["selected"], 5);
     assert_eq!(
-        report.summary["subdirs"][0]["license_refused"], 1,
+        report.summary_json()["subdirs"][0]["license_refused"],
+        1,
         "gpl-lib"
     );
 }
@@ -191,14 +193,20 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
         published(&store, "chan", "noarch/repodata.json"),
         noarch_json
     );
-    assert_eq!(report.summary["subdirs"][1]["index"], "repodata.json.bz2");
-    assert_eq!(report.summary["subdirs"][0]["upstream_index_kept"], true);
+    assert_eq!(
+        report.summary_json()["subdirs"][1]["index"],
+        "repodata.json.bz2"
+    );
+    assert_eq!(
+        report.summary_json()["subdirs"][0]["upstream_index_kept"],
+        true
+    );
 
     server.clear_requests();
     let again = sync_mirror(&store, config(&server.url()), false)
         .await
         .expect("sync");
-    assert_eq!(again.outcome, "unchanged");
+    assert_eq!(again.outcome, SyncOutcome::Unchanged);
     assert_eq!(again.snapshot, report.snapshot);
     assert!(
         package_requests(&server).is_empty(),
@@ -214,7 +222,7 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
     let third = sync_mirror(&store, config(&server.url()), false)
         .await
         .expect("sync");
-    assert_eq!(third.outcome, "synced");
+    assert_eq!(third.outcome, SyncOutcome::Synced);
     assert_eq!(
         package_requests(&server),
         ["/linux-64/newcomer-1.0-h0_0.conda"]
@@ -237,7 +245,7 @@ async fn dry_run_counts_without_downloading_packages() {
     )
     .await
     .expect("dry run");
-    assert_eq!(report.outcome, "dry-run");
+    assert_eq!(report.outcome, SyncOutcome::DryRun);
     // helper + libzz 2.0, plus 4 index files already stored during planning.
     assert_eq!(report.missing_files, 2);
     let expected: u64 = [
@@ -318,11 +326,14 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
             .iter()
             .any(|n| n.contains('/') || n.starts_with("bigthing") || n.contains("9.0"))
     );
-    let skipped = &report.summary["subdirs"][0]["skipped"];
+    let skipped = &report.summary_json()["subdirs"][0]["skipped"];
     assert_eq!(skipped["unsafe_filename"], 2, "{skipped}");
     assert_eq!(skipped["wrong_subdir"], 1, "{skipped}");
     assert_eq!(skipped["filename_mismatch"], 1, "{skipped}");
-    assert_eq!(report.summary["subdirs"][0]["upstream_index_kept"], false);
+    assert_eq!(
+        report.summary_json()["subdirs"][0]["upstream_index_kept"],
+        false
+    );
     let tree = std::fs::canonicalize(store.public_dir().join("chan")).expect("tree");
     assert!(
         !tree
@@ -346,8 +357,11 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
     )
     .await
     .expect("sync");
-    assert_eq!(report.summary["subdirs"][0]["skipped"]["wrong_subdir"], 1);
-    assert_eq!(report.summary["unmatched_specs"][0], "bigthing");
+    assert_eq!(
+        report.summary_json()["subdirs"][0]["skipped"]["wrong_subdir"],
+        1
+    );
+    assert_eq!(report.summary_json()["unmatched_specs"][0], "bigthing");
     assert_eq!(
         names(&published(&filtered, "chan", "linux-64/repodata.json")),
         ["libzz-1.0-h0_0.tar.bz2", "libzz-2.0-h0_0.conda"]
@@ -400,7 +414,7 @@ async fn base_url_packages_are_fetched_from_there_and_published_beside_the_index
     )
     .await
     .expect("sync");
-    assert_eq!(report.summary["selected"], 2);
+    assert_eq!(report.summary_json()["selected"], 2);
     let mut requested = package_requests(&server);
     requested.sort();
     assert_eq!(

@@ -30,11 +30,13 @@
 pub mod audit;
 pub mod compression;
 pub mod digest;
+pub mod error;
 pub mod fetch;
 pub mod paths;
 pub mod publish;
 pub mod reporter;
 pub mod repository;
+pub mod settings;
 pub mod signing;
 pub mod snapshot;
 pub mod store;

@@ -1,14 +1,25 @@
 //! The [`Repository`] trait: what a mirror format (APT, conda) implements.
 //!
 //! A repository knows its upstream's layout and trust model; the core knows how to
-//! download, store, snapshot and publish. The split is one method, [`Repository::plan`]:
-//! fetch and verify upstream metadata (storing it), decide the selection, generate and
-//! store the files we write ourselves (filtered indices, our signed Release), and name
-//! every file of the resulting tree with the digest it must have and where to get it.
-//! [`crate::sync::sync`] does the rest.
+//! download, store, snapshot and publish. The split is two steps:
+//!
+//! 1. [`Repository::probe`] fetches and verifies the upstream's top-level metadata (APT's
+//!    signed Release files, conda's repodata) and returns a [`Probe`] whose
+//!    [`fingerprint`](Probe::fingerprint) digests it together with the mirror's settings.
+//!    The driver, not the format, decides from it whether anything changed: the same
+//!    fingerprint as the previous snapshot and every object of that snapshot still in the
+//!    store is a no-op, for every format alike.
+//! 2. [`Probe::plan`] decides the selection, generates and stores the files we write
+//!    ourselves (filtered indices, our signed Release), and names every file of the
+//!    resulting tree with the digest it must have and where to get it.
+//!
+//! [`crate::sync::sync`] does the rest. The trait is object-safe so that a front end can
+//! hold every configured mirror as a `Box<dyn Repository>`, whatever its format.
 
 use std::future::Future;
+use std::pin::Pin;
 
+use crate::error::RepositoryError;
 use crate::fetch::Fetcher;
 use crate::reporter::Reporter;
 use crate::signing::SigningKey;
@@ -25,7 +36,8 @@ pub struct SyncContext<'a> {
     pub signing_key: Option<&'a SigningKey>,
     /// Progress sink.
     pub reporter: &'a dyn Reporter,
-    /// The newest snapshot of this mirror, if any (lets a plan stop early).
+    /// The newest snapshot of this mirror, if any (the driver compares fingerprints with
+    /// it; a format may use it to fetch less).
     pub previous: Option<&'a Snapshot>,
 }
 
@@ -50,47 +62,72 @@ pub struct PlannedFile {
 }
 
 /// A complete tree to snapshot.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TreePlan {
-    /// Digest of the upstream metadata and the mirror's settings.
-    pub fingerprint: String,
     /// Every file of the tree.
     pub files: Vec<PlannedFile>,
-    /// Format-specific facts for the report and audit log (counts, selected names...).
-    pub summary: serde_json::Value,
+    /// What the format decided, for the report and the audit log.
+    pub summary: Box<dyn PlanSummary>,
 }
 
-/// The outcome of planning.
-#[derive(Debug, Clone)]
-pub enum Plan {
-    /// Upstream and settings are exactly what the previous snapshot was made from.
-    Unchanged,
-    /// A tree to build.
-    Changed(TreePlan),
+/// A format's account of one plan (counts, selected names, warnings): typed in the format
+/// crate, opaque to the driver.
+pub trait PlanSummary: std::fmt::Debug + Send + Sync {
+    /// One line for a person, e.g. `12 of 63412 packages selected`.
+    fn line(&self) -> String;
+    /// Everything, for `--json` output and the audit log.
+    fn to_json(&self) -> serde_json::Value;
+}
+
+impl serde::Serialize for dyn PlanSummary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+/// A boxed future that is `Send`: what the object-safe methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The upstream's verified top-level metadata, between [`Repository::probe`] and
+/// [`Probe::plan`].
+pub trait Probe<'a>: Send {
+    /// A digest of the verified upstream metadata and of every setting that shapes the
+    /// tree. Equal fingerprints must mean an equal tree; the driver salts it with the
+    /// repository's kind and [`Repository::publish_format`].
+    fn fingerprint(&self) -> &str;
+
+    /// Name every file of the new tree (fetching and storing the further metadata this
+    /// takes).
+    fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>>;
 }
 
 /// A mirror format's upstream logic.
 pub trait Repository: Send + Sync {
-    /// The format's error type.
-    type Error: std::error::Error + Send + Sync + 'static;
-
     /// The mirror's name (its directory under `public/`).
     fn name(&self) -> &str;
     /// `apt` or `conda`: recorded in snapshots.
     fn kind(&self) -> &'static str;
     /// The upstream URL, for reports and snapshots.
     fn upstream(&self) -> &str;
+    /// The version of what this format publishes for a given upstream and settings, such
+    /// as `mirror-apt/1`. Bump it when the published tree changes for the same input, so
+    /// that a new release does not take an old snapshot for an up-to-date one.
+    fn publish_format(&self) -> &'static str;
 
-    /// Fetch and verify upstream metadata and name every file of the new tree.
-    fn plan<'a>(
+    /// Fetch and verify the upstream's top-level metadata.
+    fn probe<'a>(
         &'a self,
         ctx: &'a SyncContext<'a>,
-    ) -> impl Future<Output = Result<Plan, Self::Error>> + Send + 'a;
+    ) -> BoxFuture<'a, Result<Box<dyn Probe<'a> + 'a>, RepositoryError>>;
 
     /// Inspect a file downloaded for `path` (its digest already matched) before it may
     /// enter a snapshot: a format can refuse content that hashes right but is broken
     /// (a conda package whose archive has the wrong layout). Default: accept.
-    fn check_download(&self, _path: &str, _object: &std::path::Path) -> Result<(), Self::Error> {
+    fn check_download(
+        &self,
+        _path: &str,
+        _object: &std::path::Path,
+    ) -> Result<(), RepositoryError> {
         Ok(())
     }
 }

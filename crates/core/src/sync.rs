@@ -4,9 +4,11 @@
 use serde::Serialize;
 
 use crate::audit::AuditRecord;
+use crate::digest::Hasher;
+use crate::error::{Classify, ErrorClass, RepositoryError};
 use crate::fetch::{FetchError, FetchJob, FetchStats};
 use crate::publish::Published;
-use crate::repository::{Plan, Repository, Source, SyncContext};
+use crate::repository::{PlanSummary, Repository, Source, SyncContext};
 use crate::snapshot::{Snapshot, SnapshotFile};
 use crate::store::StoreError;
 
@@ -19,13 +21,26 @@ pub struct SyncOptions {
     pub publish: bool,
 }
 
+/// How a sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncOutcome {
+    /// The upstream and settings are what the previous snapshot was made from, and its
+    /// objects are all in the store: nothing was done.
+    Unchanged,
+    /// A snapshot was recorded (new, or the previous one when the tree came out the same).
+    Synced,
+    /// Planned and counted only.
+    DryRun,
+}
+
 /// What a sync did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct SyncReport {
     /// The mirror.
     pub mirror: String,
-    /// `unchanged`, `synced` or `dry-run`.
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: SyncOutcome,
     /// The snapshot now current (new or previous).
     pub snapshot: Option<String>,
     /// Files in the tree.
@@ -38,10 +53,62 @@ pub struct SyncReport {
     pub missing_bytes: u64,
     /// What the fetcher did during this sync (requests, bytes, objects).
     pub fetched: FetchStats,
-    /// Format-specific facts from the plan.
-    pub summary: serde_json::Value,
+    /// The format's account of its plan (none when unchanged).
+    pub summary: Option<Box<dyn PlanSummary>>,
     /// Set when the sync also published.
     pub published: Option<String>,
+}
+
+impl SyncReport {
+    /// The format's summary as JSON (`null` when the plan had none).
+    pub fn summary_json(&self) -> serde_json::Value {
+        self.summary
+            .as_ref()
+            .map_or(serde_json::Value::Null, |s| s.to_json())
+    }
+
+    /// One line for a person.
+    pub fn line(&self) -> String {
+        let fetched = format!(
+            "{} requests, {} received, {} new objects",
+            self.fetched.requests,
+            human_bytes(self.fetched.bytes),
+            self.fetched.objects
+        );
+        let snapshot = self.snapshot.as_deref().unwrap_or("-");
+        match self.outcome {
+            SyncOutcome::Unchanged => format!(
+                "{}: unchanged upstream; snapshot {snapshot} still current ({fetched})",
+                self.mirror
+            ),
+            SyncOutcome::DryRun => format!(
+                "{}: would fetch {} files ({}) of {} files ({}) in the tree",
+                self.mirror,
+                self.missing_files,
+                human_bytes(self.missing_bytes),
+                self.files,
+                human_bytes(self.bytes)
+            ),
+            SyncOutcome::Synced => format!(
+                "{}: snapshot {snapshot} with {} files ({}); downloaded {} files ({}); {}{fetched}",
+                self.mirror,
+                self.files,
+                human_bytes(self.bytes),
+                self.missing_files,
+                human_bytes(self.missing_bytes),
+                if self.published.is_some() {
+                    "published; "
+                } else {
+                    "not published; "
+                },
+            ),
+        }
+    }
+}
+
+/// `1.2 MiB`-style byte counts for report lines.
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).to_string()
 }
 
 /// A sync failed; nothing was published and no snapshot was written.
@@ -53,7 +120,7 @@ pub enum SyncError {
         /// The mirror.
         mirror: String,
         /// The format's error.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: RepositoryError,
     },
     /// A download failed (after retries) or did not verify.
     #[error("{mirror}: {source}")]
@@ -73,9 +140,30 @@ pub enum SyncError {
     },
 }
 
+impl Classify for SyncError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SyncError::Repository { source, .. } => source.class(),
+            SyncError::Fetch { source, .. } => source.class(),
+            SyncError::Store { source, .. } => source.class(),
+        }
+    }
+}
+
+/// The fingerprint a snapshot records: the format's digest of its upstream metadata and
+/// settings, salted with the format and the version of what it publishes.
+fn salted_fingerprint(repo: &dyn Repository, probed: &str) -> String {
+    let mut hasher = Hasher::new();
+    for part in [repo.kind(), repo.publish_format(), probed] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finish().0.to_hex()
+}
+
 /// Sync one mirror. The caller holds the store lock.
-pub async fn sync<R: Repository>(
-    repo: &R,
+pub async fn sync(
+    repo: &dyn Repository,
     ctx: &SyncContext<'_>,
     options: SyncOptions,
 ) -> Result<SyncReport, SyncError> {
@@ -84,36 +172,44 @@ pub async fn sync<R: Repository>(
         mirror: mirror.clone(),
         source,
     };
-    let before = ctx.fetcher.stats();
-    let plan = repo.plan(ctx).await.map_err(|e| SyncError::Repository {
+    let repo_err = |source| SyncError::Repository {
         mirror: mirror.clone(),
-        source: Box::new(e),
-    })?;
+        source,
+    };
+    let before = ctx.fetcher.stats();
     let fetched_since = |s: FetchStats| FetchStats {
         requests: s.requests - before.requests,
         bytes: s.bytes - before.bytes,
         objects: s.objects - before.objects,
     };
 
-    let plan = match plan {
-        Plan::Unchanged => {
-            let previous = ctx.previous;
-            tracing::info!(%mirror, "upstream unchanged since the last snapshot");
-            return Ok(SyncReport {
-                mirror: mirror.clone(),
-                outcome: "unchanged",
-                snapshot: previous.map(|s| s.id.clone()),
-                files: previous.map_or(0, |s| s.files.len()),
-                bytes: previous.map_or(0, Snapshot::total_size),
-                missing_files: 0,
-                missing_bytes: 0,
-                fetched: fetched_since(ctx.fetcher.stats()),
-                summary: serde_json::Value::Null,
-                published: None,
-            });
-        }
-        Plan::Changed(plan) => plan,
-    };
+    let probe = repo.probe(ctx).await.map_err(repo_err)?;
+    let fingerprint = salted_fingerprint(repo, probe.fingerprint());
+    // The one no-op rule, the same for every format: what the tree is made from has not
+    // changed, and nothing of the tree has gone from the store since.
+    if let Some(previous) = ctx.previous
+        && previous.fingerprint == fingerprint
+        && previous
+            .files
+            .iter()
+            .all(|f| ctx.store.objects().contains(&f.sha256))
+    {
+        ctx.reporter.finish();
+        tracing::info!(%mirror, "upstream unchanged since the last snapshot");
+        return Ok(SyncReport {
+            mirror: mirror.clone(),
+            outcome: SyncOutcome::Unchanged,
+            snapshot: Some(previous.id.clone()),
+            files: previous.files.len(),
+            bytes: previous.total_size(),
+            missing_files: 0,
+            missing_bytes: 0,
+            fetched: fetched_since(ctx.fetcher.stats()),
+            summary: None,
+            published: None,
+        });
+    }
+    let plan = probe.plan().await.map_err(repo_err)?;
 
     let objects = ctx.store.objects();
     let mut jobs = Vec::new();
@@ -155,14 +251,14 @@ pub async fn sync<R: Repository>(
     if options.dry_run {
         return Ok(SyncReport {
             mirror: mirror.clone(),
-            outcome: "dry-run",
+            outcome: SyncOutcome::DryRun,
             snapshot: ctx.previous.map(|s| s.id.clone()),
             files: files.len(),
             bytes,
             missing_files,
             missing_bytes,
             fetched: fetched_since(ctx.fetcher.stats()),
-            summary: plan.summary,
+            summary: Some(plan.summary),
             published: None,
         });
     }
@@ -184,10 +280,7 @@ pub async fn sync<R: Repository>(
         .filter(|f| downloaded.contains(&f.expected.sha256))
     {
         repo.check_download(&file.path, &objects.path(&file.expected.sha256))
-            .map_err(|e| SyncError::Repository {
-                mirror: mirror.clone(),
-                source: Box::new(e),
-            })?;
+            .map_err(repo_err)?;
     }
 
     // Sizes unknown at plan time are read from the verified objects.
@@ -197,14 +290,8 @@ pub async fn sync<R: Repository>(
             f.size = objects.size(&f.sha256).map_err(store_err)?;
         }
     }
-    let mut snapshot = Snapshot::new(
-        &mirror,
-        repo.kind(),
-        repo.upstream(),
-        &plan.fingerprint,
-        files,
-    )
-    .map_err(store_err)?;
+    let mut snapshot = Snapshot::new(&mirror, repo.kind(), repo.upstream(), &fingerprint, files)
+        .map_err(store_err)?;
     // Same tree as before (e.g. upstream re-signed with no content change): keep its id.
     if let Some(previous) = ctx.previous
         && previous.files == snapshot.files
@@ -226,7 +313,7 @@ pub async fn sync<R: Repository>(
                 "bytes": snapshot.total_size(),
                 "downloaded_objects": fetched.objects,
                 "downloaded_bytes": fetched.bytes,
-                "summary": plan.summary,
+                "summary": plan.summary.to_json(),
             }),
         ))
         .map_err(store_err)?;
@@ -238,14 +325,14 @@ pub async fn sync<R: Repository>(
     };
     Ok(SyncReport {
         mirror: mirror.clone(),
-        outcome: "synced",
+        outcome: SyncOutcome::Synced,
         snapshot: Some(snapshot.id.clone()),
         files: snapshot.files.len(),
         bytes: snapshot.total_size(),
         missing_files,
         missing_bytes,
         fetched,
-        summary: plan.summary,
+        summary: Some(plan.summary),
         published: published.map(|p| p.snapshot),
     })
 }

@@ -1,33 +1,12 @@
-//! The one error type of the crate, and the [`ErrorClass`] that lets the CLI give each
+//! The one error type of the crate, and its [`ErrorClass`]es, which let the CLI give each
 //! kind of refusal its own exit code.
 
 use std::path::PathBuf;
 
 use mirror_core::Sha256Digest;
+use mirror_core::error::{Classify, ErrorClass};
 use mirror_core::signing::SigningError;
 use mirror_core::store::StoreError;
-
-/// Broad kinds of failure, one exit code each in the CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The manifest signature is missing, bad, or by a key that is not trusted.
-    Signature,
-    /// A volume, object or listing does not match what the signed manifest says.
-    Corrupt,
-    /// A volume named by the manifest is not in the bundle directory.
-    MissingVolume,
-    /// The bundle does not follow what the inside has imported (a gap, another lineage,
-    /// or objects the inside lacks).
-    Sequence,
-    /// The bundle is older than (or as old as) the last one imported.
-    Replay,
-    /// A tar entry that is not a plain file at a well-formed object path.
-    UnsafeEntry,
-    /// Not enough free space for the new objects.
-    NoSpace,
-    /// Anything else (I/O, bad arguments, store errors).
-    Other,
-}
 
 /// Everything that can go wrong exporting, importing or verifying a bundle. Every
 /// variant names the file, volume or object involved.
@@ -231,11 +210,13 @@ pub enum TransferError {
     },
 }
 
-impl TransferError {
-    /// The class of failure (the CLI maps each to its own exit code).
-    pub fn class(&self) -> ErrorClass {
+impl Classify for TransferError {
+    /// The class of failure (the CLI maps each to its own exit code). I/O, argument and
+    /// store problems are [`ErrorClass::Other`]: a bundle's own damage is already
+    /// [`ErrorClass::Corrupt`] before anything reaches the store.
+    fn class(&self) -> ErrorClass {
         match self {
-            TransferError::Signature { .. } => ErrorClass::Signature,
+            TransferError::Signature { .. } => ErrorClass::BundleSignature,
             TransferError::BadManifest { .. }
             | TransferError::Mismatch { .. }
             | TransferError::UnexpectedEntry { .. }
@@ -251,7 +232,9 @@ impl TransferError {
             _ => ErrorClass::Other,
         }
     }
+}
 
+impl TransferError {
     pub(crate) fn json(path: impl Into<PathBuf>, source: serde_json::Error) -> Self {
         TransferError::Json {
             path: path.into(),

@@ -101,11 +101,22 @@ impl ImportOptions {
     }
 }
 
+/// Whether an import changed the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportOutcome {
+    /// The bundle's objects and snapshots are now in the store and published.
+    Imported,
+    /// The bundle was imported before (a re-run after success, or after a crash past the
+    /// commit point); nothing was done.
+    AlreadyImported,
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
-    /// `imported` or `already-imported`.
-    pub outcome: &'static str,
+    /// Whether anything was done.
+    pub outcome: ImportOutcome,
     /// The bundle.
     pub bundle_id: String,
     /// Its sequence.
@@ -118,6 +129,27 @@ pub struct ImportReport {
     pub new_objects: usize,
     /// Their bytes.
     pub new_bytes: u64,
+}
+
+impl ImportReport {
+    /// One line for a person: what was imported, or that nothing was to do.
+    pub fn line(&self) -> String {
+        match self.outcome {
+            ImportOutcome::AlreadyImported => format!(
+                "bundle {} (sequence {}) was already imported; nothing to do",
+                self.bundle_id, self.sequence
+            ),
+            ImportOutcome::Imported => format!(
+                "imported bundle {} (sequence {}, signed by {}): {} new objects ({}); published {}",
+                self.bundle_id,
+                self.sequence,
+                self.signer,
+                self.new_objects,
+                mirror_core::sync::human_bytes(self.new_bytes),
+                self.snapshots.join(", ")
+            ),
+        }
+    }
 }
 
 /// A verified manifest and who signed it.
@@ -180,7 +212,7 @@ pub fn import(
             fs_err::remove_dir_all(&staging_dir)?;
         }
         tracing::info!(bundle = %manifest.bundle_id, "already imported; nothing to do");
-        return Ok(report("already-imported", 0, 0));
+        return Ok(report(ImportOutcome::AlreadyImported, 0, 0));
     }
     check_sequence(&manifest, &record)?;
     let new = preflight(store, bundle, &manifest, options)?;
@@ -207,7 +239,7 @@ pub fn import(
     result?;
     let by_digest = sizes(&manifest);
     let new_bytes = new.iter().map(|d| by_digest[d]).sum();
-    Ok(report("imported", new.len(), new_bytes))
+    Ok(report(ImportOutcome::Imported, new.len(), new_bytes))
 }
 
 fn sizes(manifest: &Manifest) -> HashMap<Sha256Digest, u64> {

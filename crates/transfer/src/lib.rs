@@ -24,7 +24,7 @@
 //! use mirror_core::{digest::Sha256Digest, reporter::NoReporter, signing::SigningKey};
 //! use mirror_core::snapshot::{Snapshot, SnapshotFile};
 //! use mirror_core::store::Store;
-//! use mirror_transfer::{ExportOptions, ImportOptions, import, plan_export, write_bundle};
+//! use mirror_transfer::{ExportOptions, ImportOptions, ImportOutcome, import, plan_export, write_bundle};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let outside = Store::open(dir.path().join("outside"))?;
@@ -40,7 +40,7 @@
 //!
 //! let inside = Store::open(dir.path().join("inside"))?;
 //! let report = import(&inside, &key.public_keyring(), &bundle, &ImportOptions::default(), &NoReporter)?;
-//! assert_eq!(report.outcome, "imported");
+//! assert_eq!(report.outcome, ImportOutcome::Imported);
 //! assert_eq!(std::fs::read(inside.public_dir().join("demo/greeting.txt"))?, b"hello");
 //! // The next export carries nothing new.
 //! assert_eq!(plan_export(&outside, &ExportOptions::default())?.object_count, 0);
@@ -63,17 +63,18 @@ mod volume_writer;
 #[cfg(test)]
 mod tests;
 
-pub use error::{ErrorClass, TransferError};
+pub use error::TransferError;
 pub use export::{ExportOptions, ExportPlan, ExportReport, plan_export, write_bundle};
 pub use hashing::hash_file;
 pub use import::{
-    FreeSpaceFn, ImportOptions, ImportReport, ImportStep, VerifiedManifest, import,
+    FreeSpaceFn, ImportOptions, ImportOutcome, ImportReport, ImportStep, VerifiedManifest, import,
     read_verified_manifest,
 };
 pub use manifest::{
     BundleObject, ExpectedEntry, FORMAT_VERSION, MANIFEST, Manifest, Part, README, SIGNATURE, SUMS,
     Volume, entry_name, is_volume_name, parse_entry_name,
 };
+pub use mirror_core::error::{Classify, ErrorClass};
 pub use record::{ImportRecord, ImportedBundle, InsideState, Ledger, LedgerEntry};
 pub use size::{MIN_VOLUME_SIZE, parse_volume_size};
 pub use space::available_space;

@@ -118,7 +118,10 @@ fn full_then_incremental_with_split_objects() {
         }
     }
     let report = w.import(&b1).expect("import 1");
-    assert_eq!((report.outcome, report.new_objects), ("imported", 3));
+    assert_eq!(
+        (report.outcome, report.new_objects),
+        (ImportOutcome::Imported, 3)
+    );
     assert_eq!(read_public(&w.inside, "pool/big"), big);
 
     // Upstream gains a package and changes its index: only those two travel.
@@ -144,7 +147,10 @@ fn full_then_incremental_with_split_objects() {
 
     // Re-importing is a no-op.
     let before = w.inside_state();
-    assert_eq!(w.import(&b2).expect("again").outcome, "already-imported");
+    assert_eq!(
+        w.import(&b2).expect("again").outcome,
+        ImportOutcome::AlreadyImported
+    );
     assert_eq!(w.inside_state(), before);
     assert!(
         verify_store(&w.inside, &NoReporter)
@@ -200,13 +206,13 @@ fn tampering_is_refused_before_the_inside_changes() {
     let manifest = fs_err::read_to_string(b.join(MANIFEST)).expect("read");
     let at = manifest.find("\"sequence\": 1").expect("field") + 12;
     flip(&b.join(MANIFEST), at);
-    let msg = refused(&w, &b, ErrorClass::Signature);
+    let msg = refused(&w, &b, ErrorClass::BundleSignature);
     assert!(msg.contains("signature"), "{msg}");
 
     let (w, b) = one_bundle();
     let sig = fs_err::read_to_string(b.join(SIGNATURE)).expect("read");
     flip(&b.join(SIGNATURE), sig.len() / 2);
-    refused(&w, &b, ErrorClass::Signature);
+    refused(&w, &b, ErrorClass::BundleSignature);
 
     let (w, b) = one_bundle();
     fs_err::remove_file(b.join("data-0002.tar")).expect("rm");
@@ -223,7 +229,7 @@ fn tampering_is_refused_before_the_inside_changes() {
     )
     .expect("write");
     fs_err::write(b.join("outside.pub"), other.armored_public().expect("pub")).expect("write");
-    refused(&w, &b, ErrorClass::Signature);
+    refused(&w, &b, ErrorClass::BundleSignature);
 }
 
 /// Put `entry` (raw name bytes, type, data) first in data-0001.tar and re-sign, as a
@@ -435,9 +441,9 @@ fn import_interrupted_at_each_step_is_all_or_nothing() {
         }
         let again = w.import(&b2).expect("re-run");
         let want = if step == Committed {
-            "already-imported"
+            ImportOutcome::AlreadyImported
         } else {
-            "imported"
+            ImportOutcome::Imported
         };
         assert_eq!(again.outcome, want, "{step:?}");
         assert_eq!(read_public(&w.inside, "pool/new"), content(4, 120_000));

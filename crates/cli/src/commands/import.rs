@@ -8,7 +8,7 @@ use mirror_core::signing::Keyring;
 use mirror_core::store::Store;
 use mirror_transfer::{ImportOptions, import};
 
-use super::{Context, Output, bytes};
+use super::{Context, Output};
 use crate::config::Config;
 use crate::exit::ConfigError;
 use crate::progress::Progress;
@@ -27,22 +27,7 @@ pub fn run(ctx: &Context, dir: &Path) -> anyhow::Result<Output> {
     let progress = Progress::new(ctx.json);
     let report = import(&store, &trusted, dir, &ImportOptions::default(), &progress)
         .with_context(|| format!("importing {}", dir.display()))?;
-    let text = if report.outcome == "already-imported" {
-        format!(
-            "bundle {} (sequence {}) was already imported; nothing to do",
-            report.bundle_id, report.sequence
-        )
-    } else {
-        format!(
-            "imported bundle {} (sequence {}, signed by {}): {} new objects ({}); published {}",
-            report.bundle_id,
-            report.sequence,
-            report.signer,
-            report.new_objects,
-            bytes(report.new_bytes),
-            report.snapshots.join(", ")
-        )
-    };
+    let text = report.line();
     Ok(Output::new(serde_json::to_value(&report)?, text))
 }
 

@@ -1,5 +1,5 @@
 //! One module per subcommand, plus what they share: loading the config, opening the
-//! store, building repositories from config sections, and printing results.
+//! store, and printing results.
 
 mod export;
 mod import;
@@ -8,7 +8,6 @@ mod inspect;
 mod keygen;
 mod prune;
 mod publish;
-mod repos;
 mod serve;
 mod status;
 mod sync;
@@ -124,7 +123,5 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Human-readable byte count.
-pub fn bytes(n: u64) -> String {
-    bytesize::ByteSize::b(n).to_string()
-}
+/// Human-readable byte count (the same as in the libraries' report lines).
+pub use mirror_core::sync::human_bytes as bytes;

@@ -5,12 +5,12 @@
 
 use anyhow::Context as _;
 use mirror_core::fetch::{FetchOptions, Fetcher};
-use mirror_core::repository::{Repository, SyncContext};
+use mirror_core::repository::SyncContext;
 use mirror_core::signing::SigningKey;
 use mirror_core::store::Store;
 use mirror_core::sync::{SyncOptions, SyncReport, sync};
 
-use super::{Context, Output, bytes};
+use super::{Context, Output};
 use crate::config::Config;
 use crate::progress::Progress;
 
@@ -43,66 +43,19 @@ pub async fn run(
             reporter: &progress,
             previous: previous.as_ref(),
         };
-        let report = if let Some(m) = config.apt.iter().find(|m| &m.name == name) {
-            let repo = super::repos::apt(&config, m)?;
-            run_one(&repo, &sync_ctx, options).await?
-        } else if let Some(m) = config.conda.iter().find(|m| &m.name == name) {
-            let repo = super::repos::conda(&config, m)?;
-            run_one(&repo, &sync_ctx, options).await?
-        } else {
-            unreachable!("Config::select only returns configured names")
-        };
-        reports.push(report);
+        let settings = config
+            .mirror(name)
+            .expect("Config::select only returns configured names");
+        let repo = settings.build().with_context(|| format!("mirror {name}"))?;
+        reports.push(sync(&*repo, &sync_ctx, options).await?);
     }
 
-    let text = reports.iter().map(describe).collect::<Vec<_>>().join("\n");
+    let text = reports
+        .iter()
+        .map(SyncReport::line)
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(Output::new(serde_json::json!({ "mirrors": reports }), text))
-}
-
-async fn run_one<R: Repository>(
-    repo: &R,
-    ctx: &SyncContext<'_>,
-    options: SyncOptions,
-) -> anyhow::Result<SyncReport> {
-    Ok(sync(repo, ctx, options).await?)
-}
-
-fn describe(r: &SyncReport) -> String {
-    let fetched = format!(
-        "{} requests, {} received, {} new objects",
-        r.fetched.requests,
-        bytes(r.fetched.bytes),
-        r.fetched.objects
-    );
-    match r.outcome {
-        "unchanged" => format!(
-            "{}: unchanged upstream; snapshot {} still current ({fetched})",
-            r.mirror,
-            r.snapshot.as_deref().unwrap_or("-")
-        ),
-        "dry-run" => format!(
-            "{}: would fetch {} files ({}) of {} files ({}) in the tree",
-            r.mirror,
-            r.missing_files,
-            bytes(r.missing_bytes),
-            r.files,
-            bytes(r.bytes)
-        ),
-        _ => format!(
-            "{}: snapshot {} with {} files ({}); downloaded {} files ({}); {}{fetched}",
-            r.mirror,
-            r.snapshot.as_deref().unwrap_or("-"),
-            r.files,
-            bytes(r.bytes),
-            r.missing_files,
-            bytes(r.missing_bytes),
-            if r.published.is_some() {
-                "published; "
-            } else {
-                "not published; "
-            },
-        ),
-    }
 }
 
 /// The `[signing]` key, when configured.

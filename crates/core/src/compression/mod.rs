@@ -55,6 +55,14 @@ pub enum CompressionError {
     },
 }
 
+impl crate::error::Classify for CompressionError {
+    /// A corrupt stream behind a verified digest is malformed metadata, not tampering (the
+    /// digest check already passed or did not apply): no class of its own.
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Other
+    }
+}
+
 impl Compression {
     /// Format from a path's extension; unknown extensions are `None`.
     pub fn from_path(path: &str) -> Self {

@@ -188,6 +188,17 @@ impl FetchError {
     }
 }
 
+impl crate::error::Classify for FetchError {
+    /// A download that did not verify is a verification failure; every other fetch error
+    /// (statuses, the network, stalls, and storing what arrived) counts as the upstream's.
+    fn class(&self) -> crate::error::ErrorClass {
+        match self {
+            FetchError::Verify { .. } => crate::error::ErrorClass::Verification,
+            _ => crate::error::ErrorClass::Upstream,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

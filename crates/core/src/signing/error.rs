@@ -182,3 +182,11 @@ pub enum SigningError {
         source: pgp::errors::Error,
     },
 }
+
+impl crate::error::Classify for SigningError {
+    /// Every signing failure refuses the data it was about, including a keyring that cannot
+    /// be read: nothing unverified goes on.
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Verification
+    }
+}

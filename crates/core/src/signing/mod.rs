@@ -41,7 +41,7 @@ mod verify;
 pub use error::{SignatureRejection, SigningError};
 pub use keyring::Keyring;
 pub use sign::SigningKey;
-pub use verify::{Verified, verify_cleartext, verify_detached};
+pub use verify::{Verified, cleartext_body, verify_cleartext, verify_detached};
 
 #[cfg(test)]
 pub(crate) mod test_fixtures {

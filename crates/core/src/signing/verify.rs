@@ -82,6 +82,25 @@ pub(crate) fn verify_cleartext_at(
     })
 }
 
+/// The body of a clear-signed message (an `InRelease`) as its signer wrote it:
+/// framed exactly as [`verify_cleartext`] requires (nothing outside the signed block),
+/// dash-escaping undone, line breaks `\n`. The signature is **not** checked: this is for
+/// showing a file (`inspect`), never for trusting it.
+pub fn cleartext_body(signed: &[u8], origin: &str) -> Result<String, SigningError> {
+    let text = std::str::from_utf8(signed).map_err(|source| SigningError::NotUtf8 {
+        origin: origin.to_string(),
+        source,
+    })?;
+    let framed = signed_block(text, origin)?;
+    let (message, _headers) =
+        CleartextSignedMessage::from_string(framed).map_err(|source| SigningError::Parse {
+            origin: origin.to_string(),
+            what: "cleartext-signed message",
+            source,
+        })?;
+    Ok(message.signed_text().replace("\r\n", "\n"))
+}
+
 /// Verifies a detached signature (armored or binary) over `data`, e.g. `Release` with
 /// `Release.gpg`, and returns the signer's primary fingerprint.
 pub fn verify_detached(
@@ -372,6 +391,22 @@ mod tests {
         // The signed text is the Release file without its final newline.
         let release = String::from_utf8(debian.file("Release")).expect("utf-8");
         assert_eq!(format!("{}\n", verified.text), release);
+    }
+
+    #[test]
+    fn cleartext_body_undoes_dash_escaping_and_keeps_the_framing_rules() {
+        let key = SigningKey::generate("Test <test@example.invalid>").expect("key");
+        let body = "Origin: Test\n- a line that starts with a dash\n-----five dashes\n";
+        let signed = key.clearsign(body).expect("clearsign");
+        assert!(
+            signed.contains("\n- -----five dashes"),
+            "dash-escaped: {signed}"
+        );
+        let shown = cleartext_body(signed.as_bytes(), "InRelease").expect("body");
+        assert_eq!(shown.trim_end(), body.trim_end());
+        let mut prepended = b"Origin: Evil\n\n".to_vec();
+        prepended.extend_from_slice(signed.as_bytes());
+        assert!(cleartext_body(&prepended, "InRelease").is_err());
     }
 
     #[test]

@@ -103,3 +103,16 @@ impl StoreError {
         ))
     }
 }
+
+impl crate::error::Classify for StoreError {
+    fn class(&self) -> crate::error::ErrorClass {
+        use crate::error::ErrorClass;
+        match self {
+            StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => {
+                ErrorClass::Verification
+            }
+            StoreError::Locked { .. } => ErrorClass::Locked,
+            _ => ErrorClass::Other,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! [`AptConfig`]: one `[[apt]]` mirror's settings as written in `mirror.toml`, their
+//! defaults and their checks.
+
+use std::path::PathBuf;
+
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::Repository;
+use mirror_core::settings::{ConfigDir, MirrorSettings};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AptError;
+use crate::repository::AptMirror;
+
+/// One APT mirror's settings.
+///
+/// ```toml
+/// [[apt]]
+/// name = "debian"                      # directory under public/, URL prefix
+/// url = "http://HOST/debian"           # the directory holding dists/ and pool/
+/// suites = ["bookworm", "bookworm-updates"]
+/// components = ["main"]                # default ["main"]
+/// architectures = ["amd64"]            # default ["amd64"]; the first is native
+/// keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"   # one path or a list
+/// packages = ["jq", "curl"]            # absent: mirror everything, verbatim
+/// recommends = true                    # default true, as apt
+/// missing_packages = "error"           # or "warn"; default "error"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AptConfig {
+    /// Name: directory under public/ and URL prefix.
+    pub name: String,
+    /// Upstream base URL (the directory holding `dists/` and `pool/`).
+    pub url: String,
+    /// Suites (`bookworm`, `bookworm-updates`).
+    pub suites: Vec<String>,
+    /// Components. Default `["main"]`.
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    /// Architectures (`amd64`; `all` for binary-all indices). The first is native.
+    /// Default `["amd64"]`.
+    #[serde(default = "default_architectures")]
+    pub architectures: Vec<String>,
+    /// Keyring(s) the upstream Release must verify with.
+    pub keyring: Keyrings,
+    /// Allow-list (with dependency closure); `None` mirrors everything.
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Follow Recommends in the closure. Default `true`, as apt installs them.
+    #[serde(default = "yes")]
+    pub recommends: bool,
+    /// A listed package no index carries. Default [`MissingPackages::Error`].
+    #[serde(default)]
+    pub missing_packages: MissingPackages,
+}
+
+/// What to do about a listed package the upstream does not carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPackages {
+    /// Fail the sync (a typo must not go unnoticed).
+    #[default]
+    Error,
+    /// Log and carry on (`init --from-system` lists packages from several origins).
+    Warn,
+}
+
+/// One keyring path or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Keyrings {
+    /// `keyring = "/path"`
+    One(PathBuf),
+    /// `keyring = ["/a", "/b"]`
+    Many(Vec<PathBuf>),
+}
+
+impl Keyrings {
+    /// Every path.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            Keyrings::One(path) => std::slice::from_ref(path),
+            Keyrings::Many(paths) => paths,
+        }
+    }
+}
+
+fn default_components() -> Vec<String> {
+    vec!["main".into()]
+}
+
+fn default_architectures() -> Vec<String> {
+    vec!["amd64".into()]
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AptConfig {
+    /// Settings with the documented defaults for everything but the required keys.
+    pub fn new(
+        name: impl Into<String>,
+        url: impl Into<String>,
+        suites: Vec<String>,
+        keyring: Keyrings,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            suites,
+            components: default_components(),
+            architectures: default_architectures(),
+            keyring,
+            packages: None,
+            recommends: true,
+            missing_packages: MissingPackages::Error,
+        }
+    }
+
+    /// Check what can be checked without files or network.
+    pub fn check(&self) -> Result<(), AptError> {
+        let invalid = |reason: String| AptError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason,
+        };
+        mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
+        if self.suites.is_empty() || self.components.is_empty() || self.architectures.is_empty() {
+            return Err(invalid(
+                "suites, components and architectures must not be empty".into(),
+            ));
+        }
+        if self.keyring.paths().is_empty() {
+            return Err(invalid("keyring must name at least one file".into()));
+        }
+        Ok(())
+    }
+}
+
+impl MirrorSettings for AptConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn resolve_paths(&mut self, dir: &ConfigDir) {
+        self.url = dir.url(&self.url);
+        self.keyring = Keyrings::Many(self.keyring.paths().iter().map(|p| dir.path(p)).collect());
+    }
+
+    fn validate(&self) -> Result<(), RepositoryError> {
+        self.check().map_err(RepositoryError::new)
+    }
+
+    fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {
+        Ok(Box::new(
+            AptMirror::new(self.clone()).map_err(RepositoryError::new)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_typos() {
+        let config: AptConfig = serde_json::from_str(
+            r#"{"name": "debian", "url": "http://h/debian", "suites": ["bookworm"], "keyring": "/k.gpg"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            config,
+            AptConfig::new(
+                "debian",
+                "http://h/debian",
+                vec!["bookworm".into()],
+                Keyrings::One("/k.gpg".into())
+            )
+        );
+        config.check().expect("valid");
+        let typo = serde_json::from_str::<AptConfig>(
+            r#"{"name": "d", "url": "x", "suites": ["s"], "keyring": "k", "package": ["jq"]}"#,
+        )
+        .expect_err("typo");
+        assert!(typo.to_string().contains("package"), "{typo}");
+    }
+
+    #[test]
+    fn empty_lists_and_bad_names_are_refused_naming_the_mirror() {
+        let mut config = AptConfig::new("d", "x", vec![], Keyrings::Many(vec![]));
+        let err = config.check().expect_err("no suites");
+        assert!(err.to_string().contains("d:"), "{err}");
+        config.suites = vec!["s".into()];
+        assert!(
+            config
+                .check()
+                .expect_err("no keyring")
+                .to_string()
+                .contains("keyring")
+        );
+        config.keyring = Keyrings::One("k".into());
+        config.name = "../x".into();
+        assert!(config.check().is_err());
+    }
+
+    #[test]
+    fn paths_resolve_against_the_config_dir() {
+        let mut config = AptConfig::new(
+            "d",
+            "file://upstream/",
+            vec!["s".into()],
+            Keyrings::One("keys/a.gpg".into()),
+        );
+        config.resolve_paths(&ConfigDir::new("/etc/m"));
+        assert_eq!(config.url, "file:///etc/m/upstream/");
+        assert_eq!(config.keyring.paths(), [PathBuf::from("/etc/m/keys/a.gpg")]);
+    }
+}

@@ -1,0 +1,88 @@
+//! What a format's settings section (`[[apt]]`, `[[conda]]` in `mirror.toml`) offers the
+//! front end that reads it.
+//!
+//! Each format crate owns its schema: a serde struct with `deny_unknown_fields` and
+//! documented defaults that implements [`MirrorSettings`]. The front end only deserialises
+//! it, resolves relative paths with [`ConfigDir`], and reports errors with the file and
+//! key; it never copies fields.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::RepositoryError;
+use crate::repository::Repository;
+
+/// The directory a config file was read from: relative paths and `file://` URLs in the
+/// file are relative to it, so that a config and its keys can be moved together.
+#[derive(Debug, Clone)]
+pub struct ConfigDir {
+    base: PathBuf,
+}
+
+impl ConfigDir {
+    /// Paths resolve against `base`.
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        Self { base: base.into() }
+    }
+
+    /// The directory itself.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// `path` as written in the file, resolved against the file's directory.
+    pub fn path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    /// A URL as written in the file: `file://` with a relative path resolves against the
+    /// file's directory; any URL loses its trailing `/`.
+    pub fn url(&self, url: &str) -> String {
+        match url.strip_prefix("file://") {
+            Some(rest) if !rest.starts_with('/') => {
+                let joined = self.base.join(rest);
+                let absolute = std::path::absolute(&joined).unwrap_or(joined);
+                format!("file://{}", absolute.display())
+            }
+            _ => url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// One mirror's settings, as a format crate defines them.
+pub trait MirrorSettings: fmt::Debug + Send + Sync {
+    /// The mirror's name: its directory under `public/` and its URL prefix.
+    fn name(&self) -> &str;
+
+    /// Resolve the paths and URLs the settings name against the config's directory.
+    fn resolve_paths(&mut self, dir: &ConfigDir);
+
+    /// Cheap checks that need no file or network (run when the config is loaded, so that
+    /// `status` already reports a bad setting).
+    fn validate(&self) -> Result<(), RepositoryError>;
+
+    /// The repository these settings describe (loads keyrings, parses specs).
+    fn build(&self) -> Result<Box<dyn Repository>, RepositoryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_and_file_urls_resolve_against_the_config_dir() {
+        let dir = ConfigDir::new("/etc/mirror");
+        assert_eq!(
+            dir.path(Path::new("keys/a.asc")),
+            Path::new("/etc/mirror/keys/a.asc")
+        );
+        assert_eq!(dir.path(Path::new("/abs")), Path::new("/abs"));
+        assert_eq!(dir.url("file://channel"), "file:///etc/mirror/channel");
+        assert_eq!(dir.url("file:///srv/x/"), "file:///srv/x");
+        assert_eq!(dir.url("http://h/debian/"), "http://h/debian");
+    }
+}
