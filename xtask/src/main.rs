@@ -3,11 +3,16 @@
 //! - `cargo xtask test`: lint (fmt --check, clippy -D warnings), install what the tests
 //!   need (`setup`), then `cargo test --workspace` with `MIRROR_FIXTURES` pointing at
 //!   `../shared/fixtures` when it exists. This is the whole test suite and what CI runs.
-//! - `cargo xtask lint`: only fmt and clippy.
+//! - `cargo xtask lint`: fmt, clippy, and the checks a compiler does not make: the
+//!   layering of the crates and the licenses of every dependency (`checks.rs`, from
+//!   `cargo metadata`), `mirror-apt` building without default features, and `cargo doc`
+//!   with warnings denied (broken intra-doc links, missing docs).
 //! - `cargo xtask setup`: the real clients the end-to-end tests drive (py-rattler in a
 //!   venv; apt-get, gpgv and dpkg come with Debian).
 //! - `cargo xtask bench`: the parser benchmarks (`cargo bench -p mirror-benches`) and the
 //!   peer benchmark outside the workspace (benches/apt-peer).
+
+mod checks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -60,6 +65,9 @@ fn run(root: &Path, program: &str, args: &[&str], envs: &[(&str, String)]) -> Re
 
 fn lint(root: &Path) -> Result<(), String> {
     run(root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    let graph = checks::Graph::load(root)?;
+    checks::layering(&graph)?;
+    checks::licenses_and_bans(&graph)?;
     run(
         root,
         "cargo",
@@ -72,6 +80,20 @@ fn lint(root: &Path) -> Result<(), String> {
             "warnings",
         ],
         &[],
+    )?;
+    // The pure parsers, without the network stack (what other tools and the peer
+    // benchmark link).
+    run(
+        root,
+        "cargo",
+        &["build", "-p", "mirror-apt", "--no-default-features"],
+        &[],
+    )?;
+    run(
+        root,
+        "cargo",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings".to_owned())],
     )
 }
 

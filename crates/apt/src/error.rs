@@ -123,3 +123,26 @@ impl Classify for AptError {
         }
     }
 }
+
+/// The pure parsers' errors (which must build without mirror-core) have their classes
+/// here, beside the error that wraps them on the way out of a sync. All are malformed
+/// input, or a request no index can satisfy: nothing more specific than "other".
+macro_rules! other_class {
+    ($($ty:ty),* $(,)?) => {
+        $(impl Classify for $ty {
+            fn class(&self) -> ErrorClass {
+                ErrorClass::Other
+            }
+        })*
+    };
+}
+
+other_class!(
+    crate::closure::ClosureError,
+    crate::control::ControlError,
+    crate::packages::PackageError,
+    crate::relation::RelationError,
+    crate::release::ReleaseError,
+    crate::system::SystemError,
+    crate::version::VersionError,
+);

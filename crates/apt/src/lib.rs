@@ -14,6 +14,8 @@
 //!   check that keeps a `Filename` inside the mirror.
 //! - [`release`]: Release files, parsed ([`Release`]) and written ([`write_release`]).
 //! - [`closure`]: the dependency closure of requested packages ([`PackageIndex`]).
+//! - [`system`]: what an installed system's apt sources, keyrings and dpkg status say
+//!   (for `init --from-system`).
 //!
 //! ```
 //! use mirror_apt::{ClosureOptions, PackageIndex, parse_packages};
@@ -32,12 +34,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod closure;
 pub mod control;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod system;
 pub mod version;
 
 // The syncing half: fetch and verify upstream, select, regenerate and sign (feature
@@ -48,6 +52,8 @@ pub mod config;
 pub mod error;
 #[cfg(feature = "mirror")]
 pub mod generate;
+#[cfg(feature = "mirror")]
+pub mod inspect;
 #[cfg(feature = "mirror")]
 pub mod repository;
 #[cfg(feature = "mirror")]

@@ -70,75 +70,16 @@ fn describe(package: &Option<String>, line: usize) -> String {
     }
 }
 
-/// A repository-relative path that could point outside the repository.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsafe path {path:?}: {reason}")]
-pub struct UnsafePathError {
-    /// The rejected path.
-    pub path: String,
-    /// Why it is rejected.
-    pub reason: &'static str,
-}
+/// A repository-relative path that could point outside the repository (the workspace's
+/// one rule, from `mirror-paths`).
+pub use mirror_paths::UnsafePathError;
 
 /// Checks that `path` (a `Filename` or a Release entry) is a plain relative path: not
 /// empty or absolute, no `.`/`..`/empty components, no backslashes or control characters.
 /// Upstream indices are signed, but a compromised or buggy upstream must still not make
 /// us write outside the mirror tree.
 pub fn check_relative_path(path: &str) -> Result<(), UnsafePathError> {
-    let reject = |reason| {
-        Err(UnsafePathError {
-            path: path.to_owned(),
-            reason,
-        })
-    };
-    if path.is_empty() {
-        return reject("empty path");
-    }
-    if path.starts_with('/') {
-        return reject("absolute path");
-    }
-    // This runs for every package of every index: branch-free byte checks first, then
-    // one pass tracking the current component.
-    let bytes = path.as_bytes();
-    if bytes
-        .iter()
-        .fold(false, |found, &byte| found | (byte == b'\\'))
-    {
-        return reject("backslash in path");
-    }
-    if bytes
-        .iter()
-        .fold(false, |found, &byte| found | byte.is_ascii_control())
-    {
-        return reject("control character in path");
-    }
-    // An empty, `.` or `..` component needs a `/` followed by `.` or `/`, a leading `.`
-    // or a trailing `/`; without any, the path is fine (the common case, checked without
-    // branches).
-    let suspicious = bytes[0] == b'.'
-        || bytes[bytes.len() - 1] == b'/'
-        || bytes.windows(2).fold(false, |found, pair| {
-            found | ((pair[0] == b'/') & ((pair[1] == b'.') | (pair[1] == b'/')))
-        });
-    if !suspicious {
-        return Ok(());
-    }
-    let (mut length, mut dots) = (0, 0);
-    for &byte in bytes.iter().chain(std::iter::once(&b'/')) {
-        if byte == b'/' {
-            if length == 0 {
-                return reject("empty path component");
-            }
-            if length == dots && dots <= 2 {
-                return reject("`.` or `..` path component");
-            }
-            (length, dots) = (0, 0);
-        } else {
-            length += 1;
-            dots += usize::from(byte == b'.');
-        }
-    }
-    Ok(())
+    mirror_paths::check_relative(path).map(drop)
 }
 
 /// `Multi-Arch` of a binary package.
@@ -159,7 +100,7 @@ pub enum MultiArch {
 ///
 /// A selection holds one per package of every index (63k for Debian main/amd64), so it is
 /// kept small: the hot `name`, `architecture` and `filename` are slices, the other values
-/// are [`Span`]s into the stanza (8 bytes instead of a 16-byte slice).
+/// are `Span`s into the stanza (8 bytes instead of a 16-byte slice).
 #[derive(Debug, Clone)]
 pub struct BinaryPackage<'a> {
     paragraph: Paragraph<'a>,
@@ -512,15 +453,9 @@ pub(crate) mod fixture {
     use std::io::Read;
     use std::sync::OnceLock;
 
-    /// The fixture root from `MIRROR_FIXTURES`, or `None` after printing why tests skip.
+    /// The fixture root (`mirror_test_support::fixtures`: skips outside CI, fails in it).
     pub(crate) fn root() -> Option<std::path::PathBuf> {
-        match std::env::var_os("MIRROR_FIXTURES") {
-            Some(root) => Some(root.into()),
-            None => {
-                eprintln!("skipping: MIRROR_FIXTURES not set");
-                None
-            }
-        }
+        mirror_test_support::fixtures()
     }
 
     /// The uncompressed `main/binary-amd64/Packages` of the bookworm fixture.

@@ -1,5 +1,9 @@
 //! Command-line definitions (clap). One variant per subcommand; the logic lives in
 //! `commands/`.
+//!
+//! The doc comments below are clap's `--help` text, written for a terminal, not for
+//! rustdoc: `[transfer]` names a config section, `<store>` a placeholder.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 

@@ -103,3 +103,18 @@ impl Classify for CondaError {
         }
     }
 }
+
+impl Classify for crate::package_check::PackageError {
+    /// A package that matched its record's digest but is no usable archive: upstream
+    /// published it broken, which is not tampering in transit.
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Other
+    }
+}
+
+impl Classify for crate::seed::SeedError {
+    /// `init --conda-env FILE`: the file the operator named is not usable.
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Config
+    }
+}

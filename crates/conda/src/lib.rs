@@ -34,9 +34,10 @@
 //! selection considers, so its counts cover those.) Invalid JSON is an error naming the
 //! URL.
 //!
-//! [`package_check`] can also refuse archives that match their digest but are not
-//! installable (the malformed `.conda` of the fixtures nests its members under a
-//! directory); the sync driver does not call it yet, see its docs.
+//! [`package_check`] refuses archives that match their digest but are not installable
+//! (the malformed `.conda` of the fixtures nests its members under a directory); the sync
+//! driver runs it on every downloaded package (`Repository::check_download`), so such a
+//! package fails the sync before any snapshot names it.
 //!
 //! ## What is published
 //! - **Every record kept** (an unfiltered mirror, or a filter that happens to keep a whole

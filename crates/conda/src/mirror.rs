@@ -245,7 +245,7 @@ pub struct CondaSummary {
     pub subdirs: Vec<SubdirSummary>,
     /// Dependencies no record satisfies (the count is complete).
     pub unresolved_dependencies: usize,
-    /// The first of them (at most [`SUMMARY_LIST_LIMIT`]).
+    /// The first of them (at most 100).
     pub unresolved: Vec<String>,
     /// User specs that matched no record.
     pub unmatched_specs: Vec<String>,

@@ -6,10 +6,9 @@
 //! client could install, such as a `.conda` whose members sit under a directory instead
 //! of at the root of the zip.
 //!
-//! Not yet wired into syncs: packages are downloaded by the core sync driver after
-//! planning, and `mirror_core::repository::Repository` has no hook to inspect a download
-//! before the snapshot is written. Until it has one, a digest-correct but malformed package
-//! upstream publishes as upstream served it (clients then refuse it at install time).
+//! The sync driver runs it on every package it downloads, through
+//! `CondaMirror`'s `Repository::check_download`, before any snapshot names the file: a
+//! digest-correct but malformed package fails the sync instead of being published.
 
 use std::io::{Read, Seek};
 use std::path::Path;

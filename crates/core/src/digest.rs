@@ -149,6 +149,13 @@ pub fn hash_reader(mut reader: impl Read) -> io::Result<(Sha256Digest, u64)> {
     Ok(hasher.finish())
 }
 
+impl crate::error::Classify for DigestParseError {
+    /// Malformed input (a digest in an index, a manifest or on the command line).
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

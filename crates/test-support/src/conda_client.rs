@@ -6,7 +6,8 @@ use std::path::Path;
 use crate::workspace_root;
 
 /// Solve and install `spec` from `channel_url` into `prefix`; the installed package names,
-/// or `None` (after printing why) when the client's venv is absent.
+/// or `None` (after printing why) when the client's venv is absent ([`crate::skip`]: a
+/// failure when `CI` is set).
 ///
 /// py-rattler 0.28 may abort at interpreter exit after printing its result, so the
 /// outcome is judged by the JSON line it prints, not by its exit code.
@@ -14,10 +15,10 @@ pub fn conda_client_install(channel_url: &str, spec: &str, prefix: &Path) -> Opt
     let root = workspace_root();
     let python = root.join(".venv-conda-client/bin/python");
     if !python.is_file() {
-        println!(
-            "skipping the conda client: {} missing (scripts/setup-conda-client.sh)",
+        crate::skip(&format!(
+            "the conda client {} is missing (scripts/setup-conda-client.sh)",
             python.display()
-        );
+        ));
         return None;
     }
     let output = std::process::Command::new(&python)

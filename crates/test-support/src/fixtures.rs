@@ -20,14 +20,15 @@ pub fn workspace_root() -> PathBuf {
 ///
 /// Returns `None` (after printing `skipping: MIRROR_FIXTURES not set`) when the variable is
 /// unset or empty, so a test can `let Some(fixtures) = fixtures() else { return };`.
+/// Every test that reads fixtures finds them here and nowhere else.
 ///
 /// # Panics
-/// When the variable is set but names no directory: a misconfigured run must fail loudly
-/// rather than skip silently.
+/// When the variable is set but names no directory, and when it is unset while `CI` is
+/// set: a misconfigured run must fail loudly rather than pass by skipping.
 pub fn fixtures() -> Option<PathBuf> {
     let value = std::env::var_os("MIRROR_FIXTURES").filter(|v| !v.is_empty());
     let Some(value) = value else {
-        eprintln!("skipping: MIRROR_FIXTURES not set");
+        skip("MIRROR_FIXTURES not set");
         return None;
     };
     let path = PathBuf::from(value);
@@ -42,6 +43,20 @@ pub fn fixtures() -> Option<PathBuf> {
         path.display()
     );
     Some(path)
+}
+
+/// A test cannot run here (its fixtures or a real client are missing): print why, so the
+/// test can return, or, when `CI` is set, fail. CI installs every client and has the
+/// fixtures, so there a skip can only hide a broken set-up.
+///
+/// # Panics
+/// When `CI` is set (to anything but the empty string).
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "{reason}, and CI is set: this test must run in CI, not skip"
+    );
+    eprintln!("skipping: {reason}");
 }
 
 /// Copy the tree at `src` to `dst` (created when absent): directories recursively, regular

@@ -7,8 +7,11 @@
 //!   `#[tokio::test]`s can use it. It records every request and injects [`Fault`]s per path
 //!   (error statuses, truncated or stalled bodies, corrupted bytes, delays).
 //! - [`fixtures`]: the real fixture tree named by `MIRROR_FIXTURES`, or `None` (and a
-//!   "skipping" line) when it is unset; [`copy_tree`] for tests that must modify a copy.
+//!   "skipping" line) when it is unset, a failure when `CI` is set ([`skip`]);
+//!   [`copy_tree`] for tests that must modify a copy.
 //! - [`dir_state`]: a directory's whole content as a value, to assert that nothing changed.
+//! - [`conda_channel`]: real `.tar.bz2`/`.conda` packages and their repodata, written by
+//!   hand into a channel directory.
 //!
 //! ```
 //! use mirror_test_support::{Fault, TestServer};
@@ -24,7 +27,9 @@
 //! dev-dependency, and a cycle would give core's unit tests two incompatible copies of
 //! core's types.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+pub mod conda_channel;
 mod conda_client;
 mod dir_state;
 mod fixtures;
@@ -32,5 +37,5 @@ mod server;
 
 pub use conda_client::conda_client_install;
 pub use dir_state::dir_state;
-pub use fixtures::{copy_tree, fixtures, workspace_root};
+pub use fixtures::{copy_tree, fixtures, skip, workspace_root};
 pub use server::{Fault, RecordedRequest, TestServer};

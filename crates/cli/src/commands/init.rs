@@ -3,44 +3,18 @@
 //! `--from-system` reads this machine's apt sources (one-line `.list` and deb822
 //! `.sources`), the keyrings they trust, its architecture and its installed packages, and
 //! writes one `[[apt]]` mirror per upstream URL selecting exactly what the machine runs
-//! (plus dependencies): a newcomer mirrors their own fleet without writing config.
+//! (plus dependencies): a newcomer mirrors their own fleet without writing config. The
+//! reading is `mirror_apt::system`; this module only writes the file.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use mirror_apt::control::Paragraphs;
+use mirror_apt::system::{self, SystemMirror};
 use mirror_core::signing::SigningKey;
 
 use super::keygen::{public_path, write_key};
 use super::{Context, Output};
-
-/// Where a system keeps what `--from-system` reads (overridable for tests).
-struct SystemPaths {
-    apt_etc: PathBuf,
-    dpkg_status: PathBuf,
-}
-
-impl SystemPaths {
-    fn from_env() -> Self {
-        let root = std::env::var_os("MIRROR_SYSTEM_ROOT")
-            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
-        Self {
-            apt_etc: root.join("etc/apt"),
-            dpkg_status: root.join("var/lib/dpkg/status"),
-        }
-    }
-}
-
-/// One `deb` line's worth of source.
-#[derive(Debug, Clone)]
-struct AptSource {
-    uri: String,
-    suite: String,
-    components: Vec<String>,
-    signed_by: Option<String>,
-}
 
 pub fn run(
     ctx: &Context,
@@ -88,23 +62,27 @@ pub fn run(
 
     let mut mirrors = 0;
     if from_system {
-        let sys = SystemPaths::from_env();
-        let sources = read_sources(&sys.apt_etc)?;
+        // MIRROR_SYSTEM_ROOT: read another root's files (tests, or a chroot of a fleet
+        // image) instead of this machine's.
+        let root = std::env::var_os("MIRROR_SYSTEM_ROOT")
+            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let sys = system::SystemPaths::under(&root);
+        let sources = system::read_sources(&sys.apt_etc)?;
         if sources.is_empty() {
             bail!(
                 "no enabled `deb` sources found under {}",
                 sys.apt_etc.display()
             );
         }
-        let arch = native_architecture();
-        let installed = installed_packages(&sys.dpkg_status)?;
+        let arch = system::native_architecture();
+        let installed = system::installed_packages(&sys.dpkg_status)?;
         notes.push(format!(
             "{} installed packages selected from {}",
             installed.len(),
             sys.dpkg_status.display()
         ));
-        for (name, group) in group_by_uri(&sources) {
-            write_apt_section(&mut text, &name, &group, &arch, &installed, &sys.apt_etc);
+        for mirror in system::group_by_uri(&sources, &sys.apt_etc) {
+            write_apt_section(&mut text, &mirror, &arch, &installed);
             mirrors += 1;
         }
     } else {
@@ -139,166 +117,18 @@ pub fn run(
     ))
 }
 
-fn read_sources(apt_etc: &Path) -> anyhow::Result<Vec<AptSource>> {
-    let mut out = Vec::new();
-    let main = apt_etc.join("sources.list");
-    if main.is_file() {
-        out.extend(parse_one_line(&fs_err::read_to_string(&main)?));
-    }
-    let dir = apt_etc.join("sources.list.d");
-    if dir.is_dir() {
-        let mut entries: Vec<PathBuf> = fs_err::read_dir(&dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let name = path.to_string_lossy();
-            if name.ends_with(".list") {
-                out.extend(parse_one_line(&fs_err::read_to_string(&path)?));
-            } else if name.ends_with(".sources") {
-                out.extend(
-                    parse_deb822(&fs_err::read(&path)?)
-                        .with_context(|| format!("parsing {}", path.display()))?,
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `deb [signed-by=/k.gpg arch=amd64] http://host/debian bookworm main contrib`
-fn parse_one_line(text: &str) -> Vec<AptSource> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line
-            .strip_prefix("deb ")
-            .or_else(|| line.strip_prefix("deb\t"))
-        else {
-            continue;
-        };
-        let mut rest = rest.trim();
-        let mut signed_by = None;
-        if let Some(opts) = rest.strip_prefix('[') {
-            let Some((options, after)) = opts.split_once(']') else {
-                continue;
-            };
-            for opt in options.split_whitespace() {
-                if let Some(v) = opt.strip_prefix("signed-by=") {
-                    signed_by = Some(v.to_owned());
-                }
-            }
-            rest = after.trim();
-        }
-        let mut words = rest.split_whitespace();
-        let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
-            continue;
-        };
-        out.push(AptSource {
-            uri: uri.trim_end_matches('/').to_owned(),
-            suite: suite.to_owned(),
-            components: words.map(str::to_owned).collect(),
-            signed_by,
-        });
-    }
-    out
-}
-
-/// deb822 `.sources`: `Types: deb`, `URIs:`, `Suites:`, `Components:`, `Signed-By:`.
-fn parse_deb822(bytes: &[u8]) -> anyhow::Result<Vec<AptSource>> {
-    // apt allows `#` comment lines in .sources files; control files do not.
-    let text: Vec<u8> = bytes
-        .split_inclusive(|&b| b == b'\n')
-        .filter(|line| !line.starts_with(b"#"))
-        .flatten()
-        .copied()
-        .collect();
-    let mut out = Vec::new();
-    for paragraph in Paragraphs::new(&text) {
-        let field = |name: &str| -> anyhow::Result<String> {
-            Ok(paragraph.get_str(name)?.unwrap_or("").trim().to_owned())
-        };
-        if !field("Types")?.split_whitespace().any(|t| t == "deb") || field("Enabled")? == "no" {
-            continue;
-        }
-        let signed_by = Some(field("Signed-By")?).filter(|s| !s.is_empty() && !s.contains('\n'));
-        let components: Vec<String> = field("Components")?
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        for uri in field("URIs")?.split_whitespace() {
-            for suite in field("Suites")?.split_whitespace() {
-                out.push(AptSource {
-                    uri: uri.trim_end_matches('/').to_owned(),
-                    suite: suite.to_owned(),
-                    components: components.clone(),
-                    signed_by: signed_by.clone(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// One mirror per upstream URL, named after its last path segment (`debian`,
-/// `debian-security`), made unique.
-fn group_by_uri(sources: &[AptSource]) -> BTreeMap<String, Vec<AptSource>> {
-    let mut by_uri: BTreeMap<String, Vec<AptSource>> = BTreeMap::new();
-    for s in sources {
-        by_uri.entry(s.uri.clone()).or_default().push(s.clone());
-    }
-    let mut out = BTreeMap::new();
-    for (uri, group) in by_uri {
-        let base: String = uri
-            .rsplit('/')
-            .find(|s| !s.is_empty() && !s.contains(':'))
-            .unwrap_or("apt")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let mut name = base.clone();
-        let mut n = 2;
-        while out.contains_key(&name) {
-            name = format!("{base}-{n}");
-            n += 1;
-        }
-        out.insert(name, group);
-    }
-    out
-}
-
-fn write_apt_section(
-    text: &mut String,
-    name: &str,
-    group: &[AptSource],
-    arch: &str,
-    installed: &[String],
-    apt_etc: &Path,
-) {
-    let mut suites: Vec<String> = group.iter().map(|s| s.suite.clone()).collect();
-    suites.dedup();
-    let mut components: Vec<String> = group.iter().flat_map(|s| s.components.clone()).collect();
-    components.sort();
-    components.dedup();
-    let keyrings: Vec<String> = match group.iter().find_map(|s| s.signed_by.clone()) {
-        Some(k) => vec![k],
-        None => default_keyrings(apt_etc),
-    };
+/// One `[[apt]]` section selecting what the machine has installed.
+fn write_apt_section(text: &mut String, mirror: &SystemMirror, arch: &str, installed: &[String]) {
     let _ = writeln!(
         text,
-        "[[apt]]\nname = \"{name}\"\nurl = {}",
-        toml_str(&group[0].uri)
+        "[[apt]]\nname = \"{}\"\nurl = {}",
+        mirror.name,
+        toml_str(&mirror.uri)
     );
-    let _ = writeln!(text, "suites = {}", toml_list(&suites));
-    let _ = writeln!(text, "components = {}", toml_list(&components));
+    let _ = writeln!(text, "suites = {}", toml_list(&mirror.suites));
+    let _ = writeln!(text, "components = {}", toml_list(&mirror.components));
     let _ = writeln!(text, "architectures = [\"{arch}\"]");
-    let _ = writeln!(text, "keyring = {}", toml_list(&keyrings));
+    let _ = writeln!(text, "keyring = {}", toml_list(&mirror.keyrings));
     let _ = writeln!(text, "recommends = true");
     let _ = writeln!(
         text,
@@ -311,53 +141,6 @@ fn write_apt_section(
     );
     let _ = writeln!(text, "missing_packages = \"warn\"");
     let _ = writeln!(text, "packages = {}\n", toml_list(installed));
-}
-
-fn default_keyrings(apt_etc: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs_err::read_dir(apt_etc.join("trusted.gpg.d")) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if matches!(p.extension().and_then(|e| e.to_str()), Some("gpg" | "asc")) {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out.sort();
-    if out.is_empty() {
-        out.push("/usr/share/keyrings/debian-archive-keyring.gpg".into());
-    }
-    out
-}
-
-fn native_architecture() -> String {
-    std::process::Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "amd64".into())
-}
-
-/// Names of packages with `Status: install ok installed` in dpkg's status file.
-fn installed_packages(status: &Path) -> anyhow::Result<Vec<String>> {
-    let bytes = fs_err::read(status)?;
-    let mut out = Vec::new();
-    for paragraph in Paragraphs::new(&bytes) {
-        if paragraph
-            .get_str("Status")?
-            .is_some_and(|s| s.trim().ends_with(" installed"))
-            && let Some(name) = paragraph.get_str("Package")?
-        {
-            out.push(name.trim().to_owned());
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 fn toml_str(s: &str) -> String {
@@ -402,27 +185,3 @@ const TRANSFER_EXAMPLE: &str = r#"# Inside only: whose bundles `import` accepts.
 # [transfer]
 # trusted_keys = ["keys/outside.pub"]
 "#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_both_source_formats() {
-        let one = parse_one_line(
-            "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://h/debian/ bookworm main contrib\ndeb-src http://h/debian bookworm main\n",
-        );
-        assert_eq!(one.len(), 1);
-        assert_eq!(one[0].uri, "http://h/debian");
-        assert_eq!(one[0].components, ["main", "contrib"]);
-        assert_eq!(one[0].signed_by.as_deref(), Some("/k.gpg"));
-        let deb822 = parse_deb822(
-            b"Types: deb\n# a comment\nURIs: http://h/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://h/debian-security\nSuites: bookworm-security\nComponents: main\nEnabled: no\n",
-        )
-        .expect("parses");
-        assert_eq!(deb822.len(), 2);
-        assert_eq!(deb822[1].suite, "bookworm-updates");
-        let groups = group_by_uri(&deb822);
-        assert_eq!(groups.keys().collect::<Vec<_>>(), ["debian"]);
-    }
-}

@@ -48,14 +48,8 @@ pub(crate) mod test_fixtures {
     //! Where the real fixtures are, if the environment says.
     use std::path::PathBuf;
 
-    /// `$MIRROR_FIXTURES`, or `None` after printing why the test is skipped.
+    /// The fixture root (`mirror_test_support::fixtures`: skips outside CI, fails in it).
     pub(crate) fn fixture_dir() -> Option<PathBuf> {
-        match std::env::var_os("MIRROR_FIXTURES") {
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => {
-                println!("skipping: MIRROR_FIXTURES not set");
-                None
-            }
-        }
+        mirror_test_support::fixtures()
     }
 }

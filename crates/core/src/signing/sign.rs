@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn real_gpgv_accepts_our_signatures() {
         if !Path::new("/usr/bin/gpgv").exists() {
-            println!("skipping: /usr/bin/gpgv not installed");
+            mirror_test_support::skip("/usr/bin/gpgv not installed");
             return;
         }
         let key = key();

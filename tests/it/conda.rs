@@ -3,12 +3,10 @@
 //! ship, written here), `mirror-cli sync` with a match spec, `mirror-cli serve`, and the
 //! real py-rattler client solving and installing from the mirror over HTTP.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::conda::{self, ZLIB, channel};
-use common::{Served, cli, cli_json, ok};
+use crate::common::conda::{self, ZLIB, channel};
+use crate::common::{Served, cli, cli_json, ok};
 use mirror_test_support::TestServer;
 
 fn config(dir: &Path, upstream: &str) -> PathBuf {

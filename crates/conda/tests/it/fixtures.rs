@@ -2,16 +2,14 @@
 //! conda_format_repo channel, the hotfix channel with patched records, and the malformed
 //! package.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::{config, package_requests, published, raw_records, sync_mirror, temp_store};
 use mirror_conda::CondaConfig;
 use mirror_conda::package_check::{PackageError, check_package_file};
 use mirror_core::digest::Sha256Digest;
 use mirror_test_support::{TestServer, copy_tree, fixtures};
 use serde_json::Value;
-use support::{config, package_requests, published, raw_records, sync_mirror, temp_store};
 
 fn conda_fixtures() -> Option<std::path::PathBuf> {
     fixtures().map(|f| f.join("conda"))

@@ -3,25 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use mirror_core::Sha256Digest;
+use mirror_test_support::conda_channel::{PackageFormat, package_bytes};
 
 /// A minimal valid `.tar.bz2` conda package: `info/index.json` and one file.
 pub fn write_package(path: &Path, index: &serde_json::Value) {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, bytes: &[u8]| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, bytes)
-            .expect("tar entry");
-    };
-    add("info/index.json", &serde_json::to_vec(index).expect("json"));
-    add("info/paths.json", br#"{"paths": [{"_path": "lib/libgcc-ng-marker.txt", "path_type": "hardlink", "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "size_in_bytes": 3}], "paths_version": 1}"#);
-    add("lib/libgcc-ng-marker.txt", b"ok\n");
-    let tar = tar.into_inner().expect("tar");
-    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-    std::io::Write::write_all(&mut bz, &tar).expect("bzip2");
-    std::fs::write(path, bz.finish().expect("bzip2")).expect("write package");
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tar.bz2"))
+        .expect("a .tar.bz2 path");
+    let files = [("lib/libgcc-ng-marker.txt".to_owned(), b"ok\n".to_vec())];
+    let bytes = package_bytes(PackageFormat::TarBz2, stem, index, &files);
+    std::fs::write(path, bytes).expect("write package");
 }
 
 /// The fixture's zlib packages. Its `.conda` has a tar hard-link entry py-rattler 0.28

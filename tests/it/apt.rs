@@ -2,12 +2,10 @@
 //! sync` of jq, sl and tree with their closure, `mirror-cli serve`, and a real
 //! `apt-get update && apt-get install --download-only` trusting only our key.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::apt::{self, AptRoot};
-use common::{Served, cli, cli_json, ok};
+use crate::common::apt::{self, AptRoot};
+use crate::common::{Served, cli, cli_json, ok};
 use mirror_test_support::TestServer;
 
 /// The 13 packages of the jq/sl/tree closure with Recommends (fixture README).
@@ -265,7 +263,7 @@ fn init_from_system_mirrors_what_the_machine_runs() {
 
     let work = tempfile::tempdir().expect("tempdir");
     let config = work.path().join("mirror.toml");
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(crate::common::bin())
         .args([
             "--config",
             config.to_str().expect("utf8"),
@@ -512,4 +510,40 @@ fn tampered_release_is_refused_and_detached_release_is_used_without_inrelease() 
             .iter()
             .any(|p| p.ends_with("/dists/bookworm/Release.gpg"))
     );
+}
+
+/// Configuration errors exit with 3 and name the file, the entry and the key, whether the
+/// CLI finds them when loading (`status`) or a format finds them during `sync`.
+#[test]
+fn configuration_errors_exit_3_and_say_where() {
+    let Some(fixture) = fixture() else { return };
+    let upstream = TestServer::serve_dir(&fixture);
+    let s = setup(
+        &upstream.url(),
+        &fixture.join("keyrings/debian-archive-keyring.gpg"),
+    );
+    let good = std::fs::read_to_string(&s.config).expect("config");
+
+    let typo = good.replace("packages = [", "package = [");
+    std::fs::write(&s.config, &typo).expect("write");
+    let out = cli(&s.config, &["status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", apt::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in ["mirror.toml", "[[apt]] #1 (debian)", "package"] {
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    }
+
+    let no_suites = good.replace(r#"suites = ["bookworm"]"#, "suites = []");
+    std::fs::write(&s.config, &no_suites).expect("write");
+    let out = cli(&s.config, &["status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", apt::show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("suites"));
+
+    // A filtered mirror re-signs its Release: without [signing] the sync cannot finish.
+    let unsigned = good.replace("[signing]\nkey = \"keys/signing.asc\"\n", "");
+    assert_ne!(unsigned, good);
+    std::fs::write(&s.config, &unsigned).expect("write");
+    let out = cli(&s.config, &["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", apt::show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signing"));
 }

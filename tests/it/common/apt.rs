@@ -83,7 +83,7 @@ pub fn available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        println!("skipping: apt-get not installed");
+        mirror_test_support::skip("apt-get not installed");
     }
     ok
 }

@@ -1,6 +1,5 @@
 //! Helpers for the end-to-end tests: run the real `mirror-cli` binary, start
 //! `mirror-cli serve`, and drive real `apt-get` in an isolated apt root.
-#![allow(dead_code)]
 
 pub mod apt;
 pub mod conda;

@@ -4,13 +4,11 @@
 //! carries exactly the new objects. Every tampering is refused with its own exit code and
 //! leaves the inside's published tree and import record as they were.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::apt::{self, AptRoot};
-use common::{Served, cli, cli_json, ok};
+use crate::common::apt::{self, AptRoot};
+use crate::common::{Served, cli, cli_json, ok};
 use mirror_core::Sha256Digest;
 use mirror_test_support::TestServer;
 use mirror_transfer::Manifest;
@@ -157,7 +155,7 @@ fn bundles_carry_a_mirror_across_the_gap() {
     // First: only sl (and its closure).
     // And a conda channel, mirrored alongside.
     let conda_dir = tempfile::tempdir().expect("tempdir");
-    let channel = common::conda::channel(conda_dir.path(), false).expect("fixtures are set");
+    let channel = crate::common::conda::channel(conda_dir.path(), false).expect("fixtures are set");
     let conda_upstream = TestServer::serve_dir(&channel);
     let conda_url = conda_upstream.url();
     write_outside(
@@ -220,7 +218,7 @@ fn bundles_carry_a_mirror_across_the_gap() {
     assert!(got.iter().any(|f| f.starts_with("sl_")), "{got:?}");
     // The conda channel crossed in the same bundle: a real client installs from the inside.
     let prefix = inner.dir.join("conda-env");
-    if let Some(installed) = common::conda::install(
+    if let Some(installed) = crate::common::conda::install(
         &format!("{}/conda", served.url),
         "libgcc-ng >=7.3.0",
         &prefix,
@@ -508,7 +506,7 @@ fn import_killed_at_any_point_recovers_on_rerun() {
     let mut outcomes = Vec::new();
     for delay_ms in [0u64, 5, 15, 30, 60, 100, 200, 400] {
         let inner = inside(&key);
-        let mut child = std::process::Command::new(common::bin())
+        let mut child = std::process::Command::new(crate::common::bin())
             .arg("--config")
             .arg(&inner.config)
             .arg("import")

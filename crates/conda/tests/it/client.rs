@@ -2,21 +2,19 @@
 //! installs from a channel this crate published, served over HTTP. Skipped when the
 //! client's virtualenv is absent.
 
-mod support;
-
+use crate::support::{config, standard_channel, sync_mirror, temp_store};
 use mirror_conda::CondaConfig;
 use mirror_test_support::{TestServer, conda_client_install, workspace_root};
-use support::{config, standard_channel, sync_mirror, temp_store};
 
 #[tokio::test]
 async fn py_rattler_installs_the_closure_from_the_published_mirror() {
     let root = workspace_root();
     let python = root.join(".venv-conda-client/bin/python");
     if !python.is_file() {
-        eprintln!(
-            "skipping: {} missing (run scripts/setup-conda-client.sh)",
+        mirror_test_support::skip(&format!(
+            "{} missing (run scripts/setup-conda-client.sh)",
             python.display()
-        );
+        ));
         return;
     }
     let upstream = tempfile::tempdir().expect("tempdir");

@@ -1,16 +1,14 @@
 //! `CondaMirror` through the real sync driver against a loopback upstream: selection,
 //! publishing, integrity, untrusted input and idempotence.
 
-mod support;
-
+use crate::support::{
+    Format, Pkg, config, package_requests, published, raw_records, standard_channel, sync_mirror,
+    temp_store,
+};
 use mirror_conda::CondaConfig;
 use mirror_core::store::Store;
 use mirror_core::sync::SyncOutcome;
 use mirror_test_support::TestServer;
-use support::{
-    Format, Pkg, config, package_requests, published, raw_records, standard_channel, sync_mirror,
-    temp_store,
-};
 
 fn names(json: &[u8]) -> Vec<String> {
     raw_records(json).into_keys().collect()
@@ -434,7 +432,7 @@ async fn base_url_packages_are_fetched_from_there_and_published_beside_the_index
 #[tokio::test]
 async fn missing_platform_index_is_an_error_and_missing_noarch_is_generated() {
     let upstream = tempfile::tempdir().expect("tempdir");
-    let mut channel = support::Channel::new(upstream.path());
+    let mut channel = crate::support::Channel::new(upstream.path());
     channel.add(&Pkg::new("linux-64", "solo", "1.0", Format::Conda));
     channel.write_repodata(false);
     let server = TestServer::serve_dir(upstream.path());

@@ -1,0 +1,12 @@
+//! End-to-end tests of `mirror-cli`: the real binary against loopback upstreams and real
+//! clients (`apt-get` in an isolated root, py-rattler). One test binary for the whole CLI,
+//! one module per area, as ripgrep's `tests/tests.rs` and uv's `tests/it`: each extra
+//! binary would link the whole dependency tree again.
+//!
+//! Run one area with `cargo test -p mirror-cli --test it apt::`.
+
+mod common;
+
+mod apt;
+mod conda;
+mod transfer;

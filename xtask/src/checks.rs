@@ -1,0 +1,345 @@
+//! The workspace's rules that a compiler does not check, checked from `cargo metadata`
+//! (offline, from Cargo.lock): which crate may depend on which, and which licenses the
+//! dependency tree may carry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The resolved dependency graph of the workspace for this platform.
+pub struct Graph {
+    /// package id -> (name, license)
+    packages: BTreeMap<String, (String, Option<String>)>,
+    /// package id -> ids of its normal and build dependencies (not dev)
+    edges: BTreeMap<String, Vec<String>>,
+}
+
+impl Graph {
+    /// Read it with `cargo metadata` (no network: what Cargo.lock pins, for the host).
+    pub fn load(root: &Path) -> Result<Graph, String> {
+        let output = Command::new("cargo")
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--filter-platform",
+                host_triple()?.as_str(),
+            ])
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo metadata failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let metadata: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+        let mut packages = BTreeMap::new();
+        for package in metadata["packages"].as_array().into_iter().flatten() {
+            packages.insert(
+                string(&package["id"]),
+                (
+                    string(&package["name"]),
+                    package["license"].as_str().map(str::to_owned),
+                ),
+            );
+        }
+        let mut edges = BTreeMap::new();
+        for node in metadata["resolve"]["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let deps = node["deps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|dep| {
+                    dep["dep_kinds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|kind| kind["kind"].as_str() != Some("dev"))
+                })
+                .map(|dep| string(&dep["pkg"]))
+                .collect();
+            edges.insert(string(&node["id"]), deps);
+        }
+        Ok(Graph { packages, edges })
+    }
+
+    fn id_of(&self, name: &str) -> Option<&String> {
+        self.packages
+            .iter()
+            .find(|(id, (n, _))| n == name && self.edges.contains_key(*id))
+            .map(|(id, _)| id)
+    }
+
+    /// Names of everything `name` depends on, transitively, without dev-dependencies.
+    fn closure(&self, name: &str) -> Result<BTreeSet<String>, String> {
+        let start = self
+            .id_of(name)
+            .ok_or_else(|| format!("{name} is not in the workspace graph"))?;
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![start.clone()];
+        while let Some(id) = stack.pop() {
+            for dep in self.edges.get(&id).into_iter().flatten() {
+                if seen.insert(dep.clone()) {
+                    stack.push(dep.clone());
+                }
+            }
+        }
+        Ok(seen
+            .iter()
+            .filter_map(|id| self.packages.get(id).map(|(name, _)| name.clone()))
+            .collect())
+    }
+
+    /// Every package in the resolved graph with its license.
+    fn licenses(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.edges.keys().filter_map(|id| {
+            self.packages
+                .get(id)
+                .map(|(name, license)| (name.as_str(), license.as_deref()))
+        })
+    }
+}
+
+fn string(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+fn host_triple() -> Result<String, String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| "rustc -vV names no host".into())
+}
+
+/// What a crate must never reach, directly or not.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "mirror-paths",
+        &[
+            "mirror-core",
+            "mirror-apt",
+            "mirror-conda",
+            "mirror-transfer",
+            "mirror-cli",
+        ],
+    ),
+    (
+        "mirror-core",
+        &[
+            "mirror-apt",
+            "mirror-conda",
+            "mirror-transfer",
+            "mirror-cli",
+        ],
+    ),
+    (
+        "mirror-apt",
+        &["mirror-conda", "mirror-transfer", "mirror-cli"],
+    ),
+    (
+        "mirror-conda",
+        &["mirror-apt", "mirror-transfer", "mirror-cli"],
+    ),
+    (
+        "mirror-transfer",
+        &["mirror-apt", "mirror-conda", "mirror-cli"],
+    ),
+    // Core's unit tests use it: depending on a mirror crate would give them two copies
+    // of core's types.
+    (
+        "mirror-test-support",
+        &[
+            "mirror-paths",
+            "mirror-core",
+            "mirror-apt",
+            "mirror-conda",
+            "mirror-transfer",
+            "mirror-cli",
+        ],
+    ),
+];
+
+/// Front-end crates no library may depend on.
+const FRONT_END_ONLY: &[&str] = &["clap", "anyhow", "indicatif", "miette"];
+
+const LIBRARIES: &[&str] = &[
+    "mirror-paths",
+    "mirror-core",
+    "mirror-apt",
+    "mirror-conda",
+    "mirror-transfer",
+];
+
+/// The layering of docs/architecture.md and DEVELOPMENT.md.
+pub fn layering(graph: &Graph) -> Result<(), String> {
+    // A graph read wrongly would find nothing forbidden: make sure it sees what is there.
+    let cli = graph.closure("mirror-cli")?;
+    if !["clap", "mirror-core", "mirror-apt", "rustls"]
+        .iter()
+        .all(|name| cli.contains(*name))
+    {
+        return Err("layering: the dependency graph looks incomplete (mirror-cli reaches no clap/mirror-core/rustls)".into());
+    }
+    let mut problems = Vec::new();
+    for (name, forbidden) in LAYERS {
+        let reached = graph.closure(name)?;
+        for bad in forbidden.iter().filter(|bad| reached.contains(**bad)) {
+            problems.push(format!("{name} depends on {bad}"));
+        }
+    }
+    for name in LIBRARIES {
+        let reached = graph.closure(name)?;
+        for bad in FRONT_END_ONLY.iter().filter(|bad| reached.contains(**bad)) {
+            problems.push(format!("library {name} depends on {bad} (front ends only)"));
+        }
+    }
+    if !graph.closure("mirror-paths")?.is_empty() {
+        problems.push("mirror-paths must have no dependencies".into());
+    }
+    report("layering", problems)
+}
+
+/// Licenses a dependency may carry (an SPDX expression is fine when it allows a choice,
+/// or a combination, of these). All are permissive but MPL-2.0, whose copyleft is per
+/// file and does not reach our code.
+const ALLOWED_LICENSES: &[&str] = &[
+    "MIT",
+    "MIT-0",
+    "Apache-2.0",
+    "Apache-2.0 WITH LLVM-exception",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "Zlib",
+    "Unicode-3.0",
+    "BSL-1.0",
+    "CC0-1.0",
+    "Unlicense",
+    "MPL-2.0",
+    "bzip2-1.0.6",
+];
+
+/// Crates that must not be in the tree at all: TLS is rustls, never OpenSSL (one TLS
+/// stack to audit, and no system library an air-gapped host may lack).
+const BANNED: &[&str] = &["openssl", "openssl-sys", "native-tls"];
+
+/// Every dependency's license is allowed, and no banned crate is in the tree.
+pub fn licenses_and_bans(graph: &Graph) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (name, license) in graph.licenses() {
+        if BANNED.contains(&name) {
+            problems.push(format!("{name} is banned"));
+        }
+        match license {
+            None => problems.push(format!("{name} declares no license")),
+            Some(expression) => match allowed(expression) {
+                Ok(true) => {}
+                Ok(false) => {
+                    problems.push(format!("{name}: license {expression:?} is not allowed"))
+                }
+                Err(e) => problems.push(format!("{name}: license {expression:?}: {e}")),
+            },
+        }
+    }
+    report("licenses and bans", problems)
+}
+
+fn report(what: &str, problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        eprintln!("{what}: ok");
+        Ok(())
+    } else {
+        Err(format!("{what}:\n  {}", problems.join("\n  ")))
+    }
+}
+
+/// Evaluate an SPDX license expression (`A OR B`, `A AND (B OR C)`, `A WITH E`, and the
+/// old `A/B` for OR) against [`ALLOWED_LICENSES`].
+fn allowed(expression: &str) -> Result<bool, String> {
+    let spaced = expression
+        .replace('/', " OR ")
+        .replace('(', " ( ")
+        .replace(')', " ) ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut position = 0;
+    let value = or_expression(&tokens, &mut position)?;
+    if position != tokens.len() {
+        return Err(format!("unexpected {:?}", tokens[position]));
+    }
+    Ok(value)
+}
+
+fn or_expression(tokens: &[&str], position: &mut usize) -> Result<bool, String> {
+    let mut value = and_expression(tokens, position)?;
+    while tokens.get(*position) == Some(&"OR") {
+        *position += 1;
+        value |= and_expression(tokens, position)?;
+    }
+    Ok(value)
+}
+
+fn and_expression(tokens: &[&str], position: &mut usize) -> Result<bool, String> {
+    let mut value = term(tokens, position)?;
+    while tokens.get(*position) == Some(&"AND") {
+        *position += 1;
+        value &= term(tokens, position)?;
+    }
+    Ok(value)
+}
+
+fn term(tokens: &[&str], position: &mut usize) -> Result<bool, String> {
+    match tokens.get(*position) {
+        Some(&"(") => {
+            *position += 1;
+            let value = or_expression(tokens, position)?;
+            if tokens.get(*position) != Some(&")") {
+                return Err("unbalanced parentheses".into());
+            }
+            *position += 1;
+            Ok(value)
+        }
+        Some(license) => {
+            *position += 1;
+            let mut id = (*license).to_owned();
+            if tokens.get(*position) == Some(&"WITH") {
+                let exception = tokens.get(*position + 1).ok_or("WITH without exception")?;
+                id = format!("{id} WITH {exception}");
+                *position += 2;
+            }
+            Ok(ALLOWED_LICENSES.contains(&id.as_str()))
+        }
+        None => Err("expression ends early".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn spdx_expressions() {
+        assert_eq!(allowed("MIT OR Apache-2.0"), Ok(true));
+        assert_eq!(allowed("MIT/Apache-2.0"), Ok(true));
+        assert_eq!(allowed("(MIT OR Apache-2.0) AND Unicode-3.0"), Ok(true));
+        assert_eq!(allowed("Apache-2.0 WITH LLVM-exception OR MIT"), Ok(true));
+        assert_eq!(allowed("GPL-3.0-only"), Ok(false));
+        assert_eq!(allowed("MIT AND GPL-3.0-only"), Ok(false));
+        assert_eq!(allowed("GPL-3.0-only OR MIT"), Ok(true));
+        assert!(allowed("(MIT").is_err());
+    }
+}
