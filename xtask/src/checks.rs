@@ -259,6 +259,34 @@ pub fn licenses_and_bans(graph: &Graph) -> Result<(), String> {
     report("licenses and bans", problems)
 }
 
+/// Library crate roots, each of which must deny missing docs and forbid unsafe code.
+const LIBRARY_ROOTS: &[&str] = &[
+    "crates/paths/src/lib.rs",
+    "crates/core/src/lib.rs",
+    "crates/apt/src/lib.rs",
+    "crates/conda/src/lib.rs",
+    "crates/transfer/src/lib.rs",
+    "crates/test-support/src/lib.rs",
+    "examples/lib.rs",
+];
+
+/// `#![deny(missing_docs)]` and `#![forbid(unsafe_code)]` in every library root: the
+/// compiler enforces them only while they are there.
+pub fn crate_attributes(root: &Path) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for file in LIBRARY_ROOTS {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        for attribute in ["#![deny(missing_docs)]", "#![forbid(unsafe_code)]"] {
+            if !text.lines().any(|line| line.trim() == attribute) {
+                problems.push(format!("{file} lacks {attribute}"));
+            }
+        }
+    }
+    report("crate attributes", problems)
+}
+
 fn report(what: &str, problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
         eprintln!("{what}: ok");
