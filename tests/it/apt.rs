@@ -254,7 +254,7 @@ fn init_from_system_mirrors_what_the_machine_runs() {
     std::fs::create_dir_all(system.path().join("var/lib/dpkg")).expect("mkdir");
     std::fs::write(
         system.path().join("var/lib/dpkg/status"),
-        "Package: jq\nStatus: install ok installed\nVersion: 1.6\n\n\
+        "Package: jq\nStatus: install ok installed\nVersion: 1.6\nArchitecture: amd64\n\n\
          Package: tree\nStatus: install ok installed\n\n\
          Package: sl\nStatus: deinstall ok config-files\n\n\
          Package: not-in-this-upstream\nStatus: install ok installed\n",
@@ -269,11 +269,17 @@ fn init_from_system_mirrors_what_the_machine_runs() {
             config.to_str().expect("utf8"),
             "init",
             "--from-system",
+            "--root",
+            system.path().to_str().expect("utf8"),
         ])
-        .env("MIRROR_SYSTEM_ROOT", system.path())
         .output()
         .expect("runs");
     ok(&out);
+    let written = std::fs::read_to_string(&config).expect("config written");
+    assert!(
+        written.contains(r#"architectures = ["amd64"]"#),
+        "{written}"
+    );
     let (out, json) = cli_json(&config, &["sync"]);
     ok(&out);
     let selected: Vec<String> = json["mirrors"][0]["summary"]["selected"]

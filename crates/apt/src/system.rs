@@ -299,6 +299,58 @@ pub fn parse_installed(status: &[u8]) -> Result<Vec<String>, ControlError> {
     Ok(out)
 }
 
+/// The architecture most installed packages of a dpkg status file are built for (not
+/// counting `all`): the native architecture of the machine the file comes from. `None`
+/// when no installed package names one.
+pub fn main_architecture(status: &Path) -> Result<Option<String>, SystemError> {
+    let bytes = read(status)?;
+    let control = |source| SystemError::Control {
+        path: status.to_owned(),
+        source,
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for paragraph in Paragraphs::new(&bytes) {
+        let installed = paragraph
+            .get_str("Status")
+            .map_err(control)?
+            .is_some_and(|s| s.trim().ends_with(" installed"));
+        if let Some(arch) = paragraph.get_str("Architecture").map_err(control)?
+            && installed
+            && arch.trim() != "all"
+        {
+            *counts.entry(arch.trim().to_owned()).or_default() += 1;
+        }
+    }
+    // The most common; ties go to the first in name order, so the answer is stable.
+    Ok(counts
+        .into_iter()
+        .fold(
+            None,
+            |best: Option<(String, usize)>, (arch, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((arch, n)),
+            },
+        )
+        .map(|(arch, _)| arch))
+}
+
+/// Keyrings named by another root's sources (`/usr/share/keyrings/x.gpg`) are that root's
+/// files: use the copy under `root` when it is there, else the path as written (the same
+/// keyring package is usually installed here too).
+pub fn keyrings_under(root: &Path, keyrings: &[String]) -> Vec<String> {
+    keyrings
+        .iter()
+        .map(|keyring| {
+            let inside = root.join(keyring.trim_start_matches('/'));
+            if root != Path::new("/") && inside.is_file() {
+                inside.display().to_string()
+            } else {
+                keyring.clone()
+            }
+        })
+        .collect()
+}
+
 /// The machine's native architecture from `dpkg --print-architecture`, or `amd64` when
 /// dpkg is not there.
 pub fn native_architecture() -> String {
@@ -370,6 +422,37 @@ mod tests {
     fn installed_packages_are_those_dpkg_marks_installed() {
         let status = b"Package: jq\nStatus: install ok installed\n\nPackage: gone\nStatus: deinstall ok config-files\n\nPackage: curl\nStatus: install ok installed\n";
         assert_eq!(parse_installed(status).expect("parses"), ["curl", "jq"]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("status");
+        std::fs::write(
+            &path,
+            b"Package: a\nStatus: install ok installed\nArchitecture: arm64\n\n\
+              Package: b\nStatus: install ok installed\nArchitecture: arm64\n\n\
+              Package: c\nStatus: install ok installed\nArchitecture: all\n\n\
+              Package: d\nStatus: install ok installed\nArchitecture: all\n\n\
+              Package: e\nStatus: install ok installed\nArchitecture: all\n\n\
+              Package: f\nStatus: deinstall ok config-files\nArchitecture: amd64\n\n\
+              Package: g\nStatus: install ok installed\nArchitecture: i386\n",
+        )
+        .expect("write");
+        assert_eq!(
+            main_architecture(&path).expect("reads").as_deref(),
+            Some("arm64")
+        );
+        std::fs::create_dir_all(dir.path().join("usr/share/keyrings")).expect("mkdir");
+        std::fs::write(dir.path().join("usr/share/keyrings/k.gpg"), b"").expect("write");
+        let resolved = keyrings_under(
+            dir.path(),
+            &["/usr/share/keyrings/k.gpg".into(), "/etc/other.gpg".into()],
+        );
+        assert_eq!(
+            resolved[0],
+            dir.path()
+                .join("usr/share/keyrings/k.gpg")
+                .display()
+                .to_string()
+        );
+        assert_eq!(resolved[1], "/etc/other.gpg");
         let err = installed_packages(Path::new("/nonexistent/status")).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/status"), "{err}");
     }

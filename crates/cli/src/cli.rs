@@ -33,6 +33,10 @@ pub enum Command {
         /// Mirror what this machine runs: its apt sources, keyrings and installed packages.
         #[arg(long)]
         from_system: bool,
+        /// With --from-system: read DIR/etc/apt and DIR/var/lib/dpkg/status (a copy of
+        /// another machine's) instead of this machine's.
+        #[arg(long, value_name = "DIR", requires = "from_system")]
+        root: Option<PathBuf>,
         /// Overwrite an existing config.
         #[arg(long)]
         force: bool,

@@ -16,9 +16,11 @@ use mirror_core::signing::SigningKey;
 use super::keygen::{public_path, write_key};
 use super::{Context, Output};
 
+/// `from_system`: the root whose apt configuration and dpkg status to read (`/` for this
+/// machine), when `--from-system` is given.
 pub fn run(
     ctx: &Context,
-    from_system: bool,
+    from_system: Option<PathBuf>,
     force: bool,
     conda_env: Option<&Path>,
     conda_url: Option<&str>,
@@ -61,11 +63,7 @@ pub fn run(
     let _ = writeln!(text, "key = \"{}\"\n", key_rel.display());
 
     let mut mirrors = 0;
-    if from_system {
-        // MIRROR_SYSTEM_ROOT: read another root's files (tests, or a chroot of a fleet
-        // image) instead of this machine's.
-        let root = std::env::var_os("MIRROR_SYSTEM_ROOT")
-            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    if let Some(root) = from_system {
         let sys = system::SystemPaths::under(&root);
         let sources = system::read_sources(&sys.apt_etc)?;
         if sources.is_empty() {
@@ -74,14 +72,21 @@ pub fn run(
                 sys.apt_etc.display()
             );
         }
-        let arch = system::native_architecture();
         let installed = system::installed_packages(&sys.dpkg_status)?;
+        // Another machine's architecture is what its packages are built for; this one's
+        // is what dpkg here says.
+        let arch = if root == Path::new("/") {
+            system::native_architecture()
+        } else {
+            system::main_architecture(&sys.dpkg_status)?.unwrap_or_else(system::native_architecture)
+        };
         notes.push(format!(
             "{} installed packages selected from {}",
             installed.len(),
             sys.dpkg_status.display()
         ));
-        for mirror in system::group_by_uri(&sources, &sys.apt_etc) {
+        for mut mirror in system::group_by_uri(&sources, &sys.apt_etc) {
+            mirror.keyrings = system::keyrings_under(&root, &mirror.keyrings);
             write_apt_section(&mut text, &mirror, &arch, &installed);
             mirrors += 1;
         }

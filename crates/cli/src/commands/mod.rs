@@ -72,12 +72,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
     match cli.command {
         Command::Init {
             from_system,
+            root,
             force,
             conda_env,
             conda_url,
         } => init::run(
             &ctx,
-            from_system,
+            from_system.then(|| root.unwrap_or_else(|| PathBuf::from("/"))),
             force,
             conda_env.as_deref(),
             conda_url.as_deref(),
