@@ -456,9 +456,58 @@ fn publish_rolls_back_to_an_older_snapshot() {
         .expect("utf8")
         .to_owned();
     assert_ne!(first_id, second);
+    // A client that fetched the newer InRelease keeps validating it after the rollback.
+    let served = Served::start(&s.config);
+    let in_release = "/debian/dists/bookworm/InRelease";
+    let newer = served.get(in_release, &[]);
+    assert_eq!(newer.status, 200);
+    assert!(
+        newer.header("last-modified").is_none(),
+        "no file-time validator"
+    );
+    let newer_etag = newer.header("etag").expect("a digest ETag").to_owned();
+    let revalidated = served.get(in_release, &[("If-None-Match", &newer_etag)]);
+    assert_eq!(revalidated.status, 304);
+    // And a stock apt-get that updated against the newer tree sees the rollback.
+    let client = apt::available().then(|| {
+        let root = AptRoot::new(
+            &format!("{}/debian", served.url),
+            "bookworm",
+            "main",
+            &s.dir.join("keys/signing.asc.pub"),
+        );
+        let update = root.apt_get(&["-q", "update"]);
+        assert!(update.status.success(), "{}", apt::show(&update));
+        let show = root.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+        assert!(!show.status.success(), "jq is not in the newer tree");
+        root
+    });
     let (out, json) = cli_json(&s.config, &["publish", "debian", "--snapshot", &first_id]);
     ok(&out);
     assert_eq!(json["published"][0]["previous"], second.as_str());
+    let after = served.get(
+        in_release,
+        &[
+            ("If-None-Match", &newer_etag),
+            ("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        ],
+    );
+    assert_eq!(after.status, 200, "the rolled-back InRelease, not 304");
+    assert_ne!(after.header("etag"), Some(newer_etag.as_str()));
+    assert_eq!(
+        after.body,
+        std::fs::read(live.join("dists/bookworm/InRelease")).expect("published")
+    );
+    if let Some(root) = client {
+        let update = root.apt_get(&["-q", "update"]);
+        assert!(update.status.success(), "{}", apt::show(&update));
+        let install = root.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+        assert!(
+            install.status.success(),
+            "after the rollback apt-get sees jq again: {}",
+            apt::show(&install)
+        );
+    }
     assert!(
         live.join("pool/main/j/jq").is_dir(),
         "rolled back to the tree with jq"

@@ -4,11 +4,20 @@
 //! generation link) afresh, so a publish switches what clients see between two requests,
 //! never within one file. Paths with a component starting with `.` (hidden files, temp
 //! links) are refused.
+//!
+//! Caching: a file of a published snapshot carries a strong `ETag`, its SHA-256, and
+//! `If-None-Match` is answered from it. File times are never used (no `Last-Modified`,
+//! `If-Modified-Since` ignored): published files are hard links to objects, whose mtime is
+//! when the object was first stored, so after `publish --snapshot OLD` a time-based
+//! validator would tell a client holding the newer InRelease that nothing changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use mirror_core::store::Store;
@@ -35,20 +44,168 @@ pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
     Ok(Output::new(serde_json::json!({"stopped": true}), ""))
 }
 
-/// The HTTP app: static files from `public/`, hidden paths refused, requests logged.
+/// The HTTP app: static files from `public/`, hidden paths refused, digest ETags,
+/// requests logged.
 pub fn router(store: &Store) -> Router {
+    let etags = Arc::new(Etags {
+        store: store.clone(),
+        cache: Mutex::new(HashMap::new()),
+    });
     Router::new()
         .fallback_service(ServeDir::new(store.public_dir()).append_index_html_on_directories(false))
-        .layer(middleware::from_fn(guard_and_log))
+        .layer(middleware::from_fn_with_state(etags, guard_and_log))
 }
 
-async fn guard_and_log(request: Request, next: Next) -> Response {
+/// Path -> SHA-256 (hex) of every file of one snapshot.
+type Digests = Arc<HashMap<String, String>>;
+
+/// Path -> SHA-256 of each mirror's published snapshot, loaded once per publish.
+struct Etags {
+    store: Store,
+    /// mirror -> (published snapshot id, its digests)
+    cache: Mutex<HashMap<String, (String, Digests)>>,
+}
+
+impl Etags {
+    /// The published snapshot id of `mirror` and the digest of `path` in it.
+    fn lookup(&self, mirror: &str, path: &str) -> Option<(String, String)> {
+        let id = self.store.published_snapshot(mirror).ok()??;
+        let cached = self
+            .cache
+            .lock()
+            .ok()?
+            .get(mirror)
+            .filter(|(cached_id, _)| *cached_id == id)
+            .map(|(_, files)| Arc::clone(files));
+        let files = match cached {
+            Some(files) => files,
+            None => {
+                // Loading parses the snapshot: once per mirror and publish, not per request.
+                let snapshot = self.store.load_snapshot(mirror, &id).ok()?;
+                let files: Digests = Arc::new(
+                    snapshot
+                        .files
+                        .into_iter()
+                        .map(|f| (f.path, f.sha256.to_hex()))
+                        .collect(),
+                );
+                self.cache
+                    .lock()
+                    .ok()?
+                    .insert(mirror.to_owned(), (id.clone(), Arc::clone(&files)));
+                files
+            }
+        };
+        files.get(path).map(|digest| (id, digest.clone()))
+    }
+}
+
+async fn guard_and_log(State(etags): State<Arc<Etags>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if path.split('/').any(|part| part.starts_with('.')) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let response = with_etag(&etags, &path, request, next).await;
     tracing::info!(%method, %path, status = response.status().as_u16(), "request");
     response
+}
+
+/// Serve `request`, validated by digest instead of by file time.
+async fn with_etag(etags: &Etags, path: &str, mut request: Request, next: Next) -> Response {
+    for name in [header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE] {
+        request.headers_mut().remove(name);
+    }
+    // `If-Range` with a date would resume a download across a rollback: drop it, so a
+    // range request gets the whole new file unless it names the current ETag.
+    let found = path
+        .strip_prefix('/')
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(mirror, file)| {
+            let file = percent_decode(file)?;
+            etags
+                .lookup(mirror, &file)
+                .map(|(id, digest)| (mirror.to_owned(), file, id, digest))
+        });
+    let etag = found
+        .as_ref()
+        .and_then(|(_, _, _, digest)| HeaderValue::from_str(&format!("\"{digest}\"")).ok());
+    let if_range_ok = match (request.headers().get(header::IF_RANGE), &etag) {
+        (Some(value), Some(etag)) => value == etag,
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    if !if_range_ok {
+        request.headers_mut().remove(header::RANGE);
+    }
+    request.headers_mut().remove(header::IF_RANGE);
+    if let Some(etag) = &etag
+        && let Some(wanted) = request.headers().get(header::IF_NONE_MATCH)
+        && if_none_match(wanted, etag)
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag.clone());
+        return response;
+    }
+    let mut response = next.run(request).await;
+    response.headers_mut().remove(header::LAST_MODIFIED);
+    if let (Some(etag), Some((mirror, file, id, _))) = (etag, found)
+        && response.status().is_success()
+        // A publish between the lookup and the file's opening: no ETag rather than one
+        // that may belong to the other tree.
+        && etags.lookup(&mirror, &file).is_some_and(|(now, _)| now == id)
+    {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// `If-None-Match: "a", "b"` or `*` against our (strong) ETag; weak comparison, as
+/// RFC 9110 asks for this header.
+fn if_none_match(wanted: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(wanted) = wanted.to_str() else {
+        return false;
+    };
+    let ours = etag.to_str().unwrap_or_default();
+    wanted
+        .split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == ours)
+}
+
+/// `%2B` -> `+` (apt escapes `+` in pool file names). `None` for invalid escapes or UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validators() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        assert!(if_none_match(
+            &HeaderValue::from_static("\"x\", \"abc\""),
+            &etag
+        ));
+        assert!(if_none_match(&HeaderValue::from_static("W/\"abc\""), &etag));
+        assert!(if_none_match(&HeaderValue::from_static("*"), &etag));
+        assert!(!if_none_match(&HeaderValue::from_static("\"abd\""), &etag));
+        assert_eq!(percent_decode("a%2Bb/c").as_deref(), Some("a+b/c"));
+        assert_eq!(percent_decode("bad%2"), None);
+    }
 }
