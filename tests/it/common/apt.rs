@@ -40,7 +40,7 @@ impl AptRoot {
                 "Dir \"{r}/\";\nDir::State::status \"{r}/var/lib/dpkg/status\";\n\
                  Dir::Etc::Parts \"{r}/etc/apt/apt.conf.d\";\nDir::Etc::Main \"{r}/etc/apt/apt.conf.d/none\";\n\
                  APT::Architecture \"amd64\";\nAPT::Architectures {{ \"amd64\"; }};\n\
-                 Acquire::Languages \"none\";\nDebug::NoLocking \"true\";\nAPT::Sandbox::User \"root\";\n"
+                 Debug::NoLocking \"true\";\nAPT::Sandbox::User \"root\";\n"
             ),
         )
         .expect("apt.conf");
