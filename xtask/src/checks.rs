@@ -126,64 +126,32 @@ fn host_triple() -> Result<String, String> {
         .ok_or_else(|| "rustc -vV names no host".into())
 }
 
-/// What a crate must never reach, directly or not.
-const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "mirror-paths",
-        &[
-            "mirror-core",
-            "mirror-apt",
-            "mirror-conda",
-            "mirror-transfer",
-            "mirror-cli",
-        ],
-    ),
-    (
-        "mirror-core",
-        &[
-            "mirror-apt",
-            "mirror-conda",
-            "mirror-transfer",
-            "mirror-cli",
-        ],
-    ),
-    (
-        "mirror-apt",
-        &["mirror-conda", "mirror-transfer", "mirror-cli"],
-    ),
-    (
-        "mirror-conda",
-        &["mirror-apt", "mirror-transfer", "mirror-cli"],
-    ),
+/// The workspace's crates by layer: a crate may depend only on mirror crates of lower
+/// layers (so apt, conda and transfer, all in layer 2, never on each other).
+/// mirror-test-support is in none: core's unit tests use it, and depending on any mirror
+/// crate would give them two copies of core's types. `root` is the crate's source root
+/// for libraries (which must deny missing docs), `None` for the binary.
+const CRATES: &[(&str, Option<u8>, Option<&str>)] = &[
+    ("mirror-paths", Some(0), Some("crates/paths/src/lib.rs")),
+    ("mirror-core", Some(1), Some("crates/core/src/lib.rs")),
+    ("mirror-apt", Some(2), Some("crates/apt/src/lib.rs")),
+    ("mirror-conda", Some(2), Some("crates/conda/src/lib.rs")),
     (
         "mirror-transfer",
-        &["mirror-apt", "mirror-conda", "mirror-cli"],
+        Some(2),
+        Some("crates/transfer/src/lib.rs"),
     ),
-    // Core's unit tests use it: depending on a mirror crate would give them two copies
-    // of core's types.
+    ("mirror-cli", Some(3), None),
     (
         "mirror-test-support",
-        &[
-            "mirror-paths",
-            "mirror-core",
-            "mirror-apt",
-            "mirror-conda",
-            "mirror-transfer",
-            "mirror-cli",
-        ],
+        None,
+        Some("crates/test-support/src/lib.rs"),
     ),
+    ("mirror-examples", Some(4), Some("examples/lib.rs")),
 ];
 
 /// Front-end crates no library may depend on.
 const FRONT_END_ONLY: &[&str] = &["clap", "anyhow", "indicatif", "miette"];
-
-const LIBRARIES: &[&str] = &[
-    "mirror-paths",
-    "mirror-core",
-    "mirror-apt",
-    "mirror-conda",
-    "mirror-transfer",
-];
 
 /// The layering of docs/architecture.md and DEVELOPMENT.md.
 pub fn layering(graph: &Graph) -> Result<(), String> {
@@ -195,23 +163,31 @@ pub fn layering(graph: &Graph) -> Result<(), String> {
     {
         return Err("layering: the dependency graph looks incomplete (mirror-cli reaches no clap/mirror-core/rustls)".into());
     }
+    report("layering", layer_problems(graph)?)
+}
+
+/// Every dependency that breaks the layers of [`CRATES`].
+fn layer_problems(graph: &Graph) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
-    for (name, forbidden) in LAYERS {
+    for (name, layer, root) in CRATES {
         let reached = graph.closure(name)?;
-        for bad in forbidden.iter().filter(|bad| reached.contains(**bad)) {
-            problems.push(format!("{name} depends on {bad}"));
+        for (other, other_layer, _) in CRATES {
+            let allowed = matches!((layer, other_layer), (Some(a), Some(b)) if b < a);
+            if other != name && !allowed && reached.contains(*other) {
+                problems.push(format!("{name} depends on {other}"));
+            }
         }
-    }
-    for name in LIBRARIES {
-        let reached = graph.closure(name)?;
-        for bad in FRONT_END_ONLY.iter().filter(|bad| reached.contains(**bad)) {
-            problems.push(format!("library {name} depends on {bad} (front ends only)"));
+        // Libraries (a crate root, and below the binary's layer).
+        if root.is_some() && layer.is_none_or(|l| l < 3) {
+            for bad in FRONT_END_ONLY.iter().filter(|bad| reached.contains(**bad)) {
+                problems.push(format!("library {name} depends on {bad} (front ends only)"));
+            }
         }
     }
     if !graph.closure("mirror-paths")?.is_empty() {
         problems.push("mirror-paths must have no dependencies".into());
     }
-    report("layering", problems)
+    Ok(problems)
 }
 
 /// Licenses a dependency may carry (an SPDX expression is fine when it allows a choice,
@@ -259,22 +235,11 @@ pub fn licenses_and_bans(graph: &Graph) -> Result<(), String> {
     report("licenses and bans", problems)
 }
 
-/// Library crate roots, each of which must deny missing docs and forbid unsafe code.
-const LIBRARY_ROOTS: &[&str] = &[
-    "crates/paths/src/lib.rs",
-    "crates/core/src/lib.rs",
-    "crates/apt/src/lib.rs",
-    "crates/conda/src/lib.rs",
-    "crates/transfer/src/lib.rs",
-    "crates/test-support/src/lib.rs",
-    "examples/lib.rs",
-];
-
 /// `#![deny(missing_docs)]` and `#![forbid(unsafe_code)]` in every library root: the
 /// compiler enforces them only while they are there.
 pub fn crate_attributes(root: &Path) -> Result<(), String> {
     let mut problems = Vec::new();
-    for file in LIBRARY_ROOTS {
+    for file in CRATES.iter().filter_map(|(_, _, file)| *file) {
         let path = root.join(file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
@@ -357,7 +322,49 @@ fn term(tokens: &[&str], position: &mut usize) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::allowed;
+    use super::*;
+
+    /// A graph of `(crate, its direct dependencies)`.
+    fn graph(edges: &[(&str, &[&str])]) -> Graph {
+        let mut packages = BTreeMap::new();
+        let mut deps = BTreeMap::new();
+        for (name, to) in edges {
+            for id in std::iter::once(name).chain(to.iter()) {
+                packages.insert((*id).to_owned(), ((*id).to_owned(), None));
+                deps.entry((*id).to_owned()).or_insert_with(Vec::new);
+            }
+            deps.insert(
+                (*name).to_owned(),
+                to.iter().map(|d| (*d).to_owned()).collect(),
+            );
+        }
+        Graph {
+            packages,
+            edges: deps,
+        }
+    }
+
+    #[test]
+    fn layers() {
+        let crates: Vec<&str> = CRATES.iter().map(|(name, _, _)| *name).collect();
+        let mut edges: Vec<(&str, &[&str])> = crates.iter().map(|c| (*c, &[][..])).collect();
+        edges.retain(|(c, _)| !matches!(*c, "mirror-apt" | "mirror-core" | "mirror-cli"));
+        edges.push((
+            "mirror-apt",
+            &["mirror-paths", "mirror-core", "mirror-conda"],
+        ));
+        edges.push(("mirror-core", &["mirror-paths", "anyhow"]));
+        edges.push(("mirror-cli", &["mirror-apt", "clap"]));
+        let problems = layer_problems(&graph(&edges)).expect("checks");
+        assert_eq!(
+            problems,
+            [
+                "library mirror-core depends on anyhow (front ends only)",
+                "mirror-apt depends on mirror-conda",
+                "library mirror-apt depends on anyhow (front ends only)",
+            ]
+        );
+    }
 
     #[test]
     fn spdx_expressions() {

@@ -273,65 +273,60 @@ pub fn default_keyrings(apt_etc: &Path) -> Vec<String> {
     out
 }
 
-/// Names of the packages dpkg's status file marks installed (`Status: install ok
-/// installed`), sorted and without duplicates.
-pub fn installed_packages(status: &Path) -> Result<Vec<String>, SystemError> {
-    parse_installed(&read(status)?).map_err(|source| SystemError::Control {
+/// What dpkg's status file says about a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpkgStatus {
+    /// Names of the packages marked installed (`Status: install ok installed`), sorted,
+    /// without duplicates.
+    pub installed: Vec<String>,
+    /// The architecture most installed packages are built for (not counting `all`): the
+    /// native architecture of the machine the file comes from. `None` when no installed
+    /// package names one.
+    pub main_architecture: Option<String>,
+}
+
+/// Read and parse dpkg's status file at `status`.
+pub fn read_dpkg_status(status: &Path) -> Result<DpkgStatus, SystemError> {
+    parse_dpkg_status(&read(status)?).map_err(|source| SystemError::Control {
         path: status.to_owned(),
         source,
     })
 }
 
-/// [`installed_packages`] of a status file's bytes.
-pub fn parse_installed(status: &[u8]) -> Result<Vec<String>, ControlError> {
-    let mut out = Vec::new();
+/// [`read_dpkg_status`] of a status file's bytes, in one pass.
+pub fn parse_dpkg_status(status: &[u8]) -> Result<DpkgStatus, ControlError> {
+    let mut installed = Vec::new();
+    let mut architectures: BTreeMap<&str, usize> = BTreeMap::new();
     for paragraph in Paragraphs::new(status) {
-        if paragraph
+        if !paragraph
             .get_str("Status")?
             .is_some_and(|s| s.trim().ends_with(" installed"))
-            && let Some(name) = paragraph.get_str("Package")?
         {
-            out.push(name.trim().to_owned());
+            continue;
         }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-/// The architecture most installed packages of a dpkg status file are built for (not
-/// counting `all`): the native architecture of the machine the file comes from. `None`
-/// when no installed package names one.
-pub fn main_architecture(status: &Path) -> Result<Option<String>, SystemError> {
-    let bytes = read(status)?;
-    let control = |source| SystemError::Control {
-        path: status.to_owned(),
-        source,
-    };
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for paragraph in Paragraphs::new(&bytes) {
-        let installed = paragraph
-            .get_str("Status")
-            .map_err(control)?
-            .is_some_and(|s| s.trim().ends_with(" installed"));
-        if let Some(arch) = paragraph.get_str("Architecture").map_err(control)?
-            && installed
+        if let Some(name) = paragraph.get_str("Package")? {
+            installed.push(name.trim().to_owned());
+        }
+        if let Some(arch) = paragraph.get_str("Architecture")?
             && arch.trim() != "all"
         {
-            *counts.entry(arch.trim().to_owned()).or_default() += 1;
+            *architectures.entry(arch.trim()).or_default() += 1;
         }
     }
+    installed.sort();
+    installed.dedup();
     // The most common; ties go to the first in name order, so the answer is stable.
-    Ok(counts
+    let main_architecture = architectures
         .into_iter()
-        .fold(
-            None,
-            |best: Option<(String, usize)>, (arch, n)| match best {
-                Some((_, m)) if m >= n => best,
-                _ => Some((arch, n)),
-            },
-        )
-        .map(|(arch, _)| arch))
+        .fold(None, |best: Option<(&str, usize)>, (arch, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((arch, n)),
+        })
+        .map(|(arch, _)| arch.to_owned());
+    Ok(DpkgStatus {
+        installed,
+        main_architecture,
+    })
 }
 
 /// Keyrings named by another root's sources (`/usr/share/keyrings/x.gpg`) are that root's
@@ -421,7 +416,10 @@ mod tests {
     #[test]
     fn installed_packages_are_those_dpkg_marks_installed() {
         let status = b"Package: jq\nStatus: install ok installed\n\nPackage: gone\nStatus: deinstall ok config-files\n\nPackage: curl\nStatus: install ok installed\n";
-        assert_eq!(parse_installed(status).expect("parses"), ["curl", "jq"]);
+        assert_eq!(
+            parse_dpkg_status(status).expect("parses").installed,
+            ["curl", "jq"]
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("status");
         std::fs::write(
@@ -436,7 +434,10 @@ mod tests {
         )
         .expect("write");
         assert_eq!(
-            main_architecture(&path).expect("reads").as_deref(),
+            read_dpkg_status(&path)
+                .expect("reads")
+                .main_architecture
+                .as_deref(),
             Some("arm64")
         );
         std::fs::create_dir_all(dir.path().join("usr/share/keyrings")).expect("mkdir");
@@ -453,7 +454,7 @@ mod tests {
                 .to_string()
         );
         assert_eq!(resolved[1], "/etc/other.gpg");
-        let err = installed_packages(Path::new("/nonexistent/status")).expect_err("missing");
+        let err = read_dpkg_status(Path::new("/nonexistent/status")).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/status"), "{err}");
     }
 }

@@ -96,7 +96,8 @@ pub fn specs_from_explicit_lockfile(text: &str, origin: &str) -> Result<Vec<Stri
             return Err(bad());
         }
         let filename =
-            percent_decode(without_hash.rsplit('/').next().unwrap_or_default()).ok_or_else(bad)?;
+            mirror_paths::percent_decode(without_hash.rsplit('/').next().unwrap_or_default())
+                .ok_or_else(bad)?;
         let parts = parse_filename(&filename).map_err(|_| bad())?;
         let spec = format!("{} =={} {}", parts.name, parts.version, parts.build);
         parse_spec(&spec).map_err(|_| bad())?;
@@ -122,24 +123,6 @@ pub fn specs_from_file(path: &Path) -> Result<Vec<String>, SeedError> {
     } else {
         specs_from_environment_yaml(&text, &origin)
     }
-}
-
-/// Decode `%XX` escapes (versions with `!` or `+` are sometimes escaped in URLs).
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

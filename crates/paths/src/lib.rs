@@ -6,6 +6,8 @@
 //! checked here and nowhere else, so that mirror-apt's index parser, mirror-core's
 //! snapshots and publisher, and mirror-transfer's import refuse exactly the same things.
 //!
+//! [`percent_decode`] turns the escaped names of URLs back into those paths.
+//!
 //! The crate has no dependencies, so the pure parsers of mirror-apt can use it without
 //! the store and network stack of mirror-core.
 //!
@@ -121,6 +123,27 @@ pub fn check_mirror_name(name: &str) -> Result<&str, UnsafePathError> {
     }
 }
 
+/// Decode the `%XX` escapes of a URL path or file name (`%2B` is `+`: apt escapes it in
+/// pool paths, conda lockfiles escape `!` and `+` in versions). `None` when an escape is
+/// not two hex digits or the result is not UTF-8: a name that cannot be decoded names
+/// nothing.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +177,15 @@ mod tests {
         ] {
             assert!(check_relative(good).is_ok(), "{good:?} must pass");
         }
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert_eq!(percent_decode("a%2Bb/c").as_deref(), Some("a+b/c"));
+        assert_eq!(percent_decode("foo-1%212.0").as_deref(), Some("foo-1!2.0"));
+        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(percent_decode("a%FF"), None, "not UTF-8");
     }
 
     #[test]

@@ -72,13 +72,13 @@ pub fn run(
                 sys.apt_etc.display()
             );
         }
-        let installed = system::installed_packages(&sys.dpkg_status)?;
+        let status = system::read_dpkg_status(&sys.dpkg_status)?;
+        let installed = status.installed;
         // Another machine's architecture is what its packages are built for; this one's
         // is what dpkg here says.
-        let arch = if root == Path::new("/") {
-            system::native_architecture()
-        } else {
-            system::main_architecture(&sys.dpkg_status)?.unwrap_or_else(system::native_architecture)
+        let arch = match status.main_architecture {
+            Some(arch) if root != Path::new("/") => arch,
+            _ => system::native_architecture(),
         };
         notes.push(format!(
             "{} installed packages selected from {}",

@@ -122,7 +122,7 @@ async fn with_etag(etags: &Etags, path: &str, mut request: Request, next: Next) 
         .strip_prefix('/')
         .and_then(|rest| rest.split_once('/'))
         .and_then(|(mirror, file)| {
-            let file = percent_decode(file)?;
+            let file = mirror_paths::percent_decode(file)?;
             etags
                 .lookup(mirror, &file)
                 .map(|(id, digest)| (mirror.to_owned(), file, id, digest))
@@ -173,24 +173,6 @@ fn if_none_match(wanted: &HeaderValue, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag == ours)
 }
 
-/// `%2B` -> `+` (apt escapes `+` in pool file names). `None` for invalid escapes or UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +187,10 @@ mod tests {
         assert!(if_none_match(&HeaderValue::from_static("W/\"abc\""), &etag));
         assert!(if_none_match(&HeaderValue::from_static("*"), &etag));
         assert!(!if_none_match(&HeaderValue::from_static("\"abd\""), &etag));
-        assert_eq!(percent_decode("a%2Bb/c").as_deref(), Some("a+b/c"));
-        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(
+            mirror_paths::percent_decode("a%2Bb/c").as_deref(),
+            Some("a+b/c")
+        );
+        assert_eq!(mirror_paths::percent_decode("bad%2"), None);
     }
 }

@@ -55,17 +55,7 @@ pub(crate) fn verify_cleartext_at(
     origin: &str,
     now: Timestamp,
 ) -> Result<Verified, SigningError> {
-    let text = std::str::from_utf8(signed).map_err(|source| SigningError::NotUtf8 {
-        origin: origin.to_string(),
-        source,
-    })?;
-    let framed = signed_block(text, origin)?;
-    let (message, _headers) =
-        CleartextSignedMessage::from_string(framed).map_err(|source| SigningError::Parse {
-            origin: origin.to_string(),
-            what: "cleartext-signed message",
-            source,
-        })?;
+    let message = parse_cleartext(signed, origin)?;
     // rPGP hashes exactly this (dash-unescaped, trailing whitespace trimmed, CRLF line
     // breaks) for every signature, so it is what we hand back.
     let signed_text = message.signed_text();
@@ -87,6 +77,13 @@ pub(crate) fn verify_cleartext_at(
 /// dash-escaping undone, line breaks `\n`. The signature is **not** checked: this is for
 /// showing a file (`inspect`), never for trusting it.
 pub fn cleartext_body(signed: &[u8], origin: &str) -> Result<String, SigningError> {
+    let message = parse_cleartext(signed, origin)?;
+    Ok(message.signed_text().replace("\r\n", "\n"))
+}
+
+/// A clear-signed message, framed as we require (nothing outside the signed block) and
+/// parsed by rPGP; what verification and [`cleartext_body`] both start from.
+fn parse_cleartext(signed: &[u8], origin: &str) -> Result<CleartextSignedMessage, SigningError> {
     let text = std::str::from_utf8(signed).map_err(|source| SigningError::NotUtf8 {
         origin: origin.to_string(),
         source,
@@ -98,7 +95,7 @@ pub fn cleartext_body(signed: &[u8], origin: &str) -> Result<String, SigningErro
             what: "cleartext-signed message",
             source,
         })?;
-    Ok(message.signed_text().replace("\r\n", "\n"))
+    Ok(message)
 }
 
 /// Verifies a detached signature (armored or binary) over `data`, e.g. `Release` with
