@@ -302,37 +302,14 @@ fn init_from_system_mirrors_what_the_machine_runs() {
 /// their real stanzas, with generated indices and a signed Release.
 fn small_signed_upstream(fixture: &Path, dir: &Path) -> PathBuf {
     use mirror_apt::generate::{FilteredIndex, filtered_suite};
-    let packages_xz =
-        std::fs::read(fixture.join("dists/bookworm/main/binary-amd64/Packages.xz")).expect("read");
-    let packages = mirror_core::compression::decompress(
-        &packages_xz,
-        mirror_core::compression::Compression::Xz,
-        1 << 30,
-        "fixture",
-    )
-    .expect("xz");
-    let mut subset = Vec::new();
-    for paragraph in mirror_apt::Paragraphs::new(&packages) {
-        let filename = paragraph
-            .get_str("Filename")
-            .expect("field")
-            .expect("Filename");
-        if fixture.join(filename).is_file() {
-            subset.extend_from_slice(paragraph.raw());
-            subset.extend_from_slice(b"\n");
-        }
-    }
+    let subset = apt::fixture_stanzas(fixture);
     let release_text =
         std::fs::read_to_string(fixture.join("dists/bookworm/Release")).expect("Release");
     let release = mirror_apt::Release::parse(&release_text).expect("parses");
     let key = mirror_core::signing::SigningKey::generate("upstream test key").expect("key");
     let files = filtered_suite(
         &release,
-        &[FilteredIndex {
-            component: "main".into(),
-            architecture: "amd64".into(),
-            packages: subset,
-        }],
+        &[FilteredIndex::packages("main", "amd64", subset)],
         &["main".into()],
         &["amd64".into()],
         &key,

@@ -8,5 +8,6 @@
 mod common;
 
 mod apt;
+mod apt_indices;
 mod conda;
 mod transfer;

@@ -522,7 +522,9 @@ fn import_killed_at_any_point_recovers_on_rerun() {
         // Whatever moment the kill hit, readers see all of the import or none of it: the
         // inside was empty, so either the bundle is recorded and its mirrors are live,
         // or nothing is (no import, no tree, no object counted).
-        if inner.dir.join("store/objects").is_dir() {
+        // (A kill while the store's directories are being created can leave `objects`
+        // without `objects/sha256`, which is not yet a store: nothing to check.)
+        if inner.dir.join("store/objects/sha256").is_dir() {
             let seen = inner.json(&["status"]);
             let committed = seen["imported"]["bundles"]
                 .as_array()

@@ -24,6 +24,8 @@ use crate::repository::AptMirror;
 /// packages = ["jq", "curl"]            # absent: mirror everything, verbatim
 /// recommends = true                    # default true, as apt
 /// missing_packages = "error"           # or "warn"; default "error"
+/// languages = ["en"]                   # Translation-* carried; default: all listed
+///                                      # (full mirror) or ["en"] (filtered)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +54,10 @@ pub struct AptConfig {
     /// A listed package no index carries. Default [`MissingPackages::Error`].
     #[serde(default)]
     pub missing_packages: MissingPackages,
+    /// Languages of the `i18n/Translation-*` indices carried. `None` (the default): every
+    /// language upstream lists for a full mirror, `en` (apt's default) for a filtered one.
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
 }
 
 /// What to do about a listed package the upstream does not carry.
@@ -115,6 +121,7 @@ impl AptConfig {
             packages: None,
             recommends: true,
             missing_packages: MissingPackages::Error,
+            languages: None,
         }
     }
 
@@ -130,10 +137,37 @@ impl AptConfig {
                 "suites, components and architectures must not be empty".into(),
             ));
         }
+        if let Some(languages) = &self.languages
+            && let Some(bad) = languages.iter().find(|l| !is_language(l))
+        {
+            return Err(invalid(format!(
+                "languages: {bad:?} is not a language code like \"en\" or \"pt_BR\""
+            )));
+        }
         if self.keyring.paths().is_empty() {
             return Err(invalid("keyring must name at least one file".into()));
         }
         Ok(())
+    }
+}
+
+/// `en`, `pt_BR`, `ca@valencia`: what follows `Translation-` in a Release path.
+fn is_language(code: &str) -> bool {
+    !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'-'))
+}
+
+impl AptConfig {
+    /// The Translation languages carried: the setting, else every listed one (`None`)
+    /// for a full mirror and `en` for a filtered one.
+    pub fn effective_languages(&self) -> Option<Vec<String>> {
+        match (&self.languages, &self.packages) {
+            (Some(languages), _) => Some(languages.clone()),
+            (None, None) => None,
+            (None, Some(_)) => Some(vec!["en".to_owned()]),
+        }
     }
 }
 

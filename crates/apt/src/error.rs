@@ -21,6 +21,17 @@ pub enum AptError {
     /// The store refused something (digest mismatch, I/O).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file the Release lists was served wrong (by-hash or plain): its digest or size
+    /// differs from the Release's, or the transfer failed.
+    #[error("{url}, as the Release lists it")]
+    Listed {
+        /// The file's plain URL (the by-hash URL tried is in the source).
+        url: String,
+        /// What went wrong (boxed: a fetch error is large, and every `AptError` would
+        /// pay for it).
+        #[source]
+        source: Box<FetchError>,
+    },
     /// An index could not be decompressed.
     #[error(transparent)]
     Compression(#[from] CompressionError),
@@ -50,11 +61,13 @@ pub enum AptError {
         /// Architecture.
         architecture: String,
     },
-    /// Every listed variant of an index is missing upstream.
-    #[error("{url}: not found upstream (nor its .xz/.gz/uncompressed variants)")]
+    /// The Release lists an index, and upstream serves none of its compressions.
+    #[error("{url}: listed in the Release but not served upstream (tried {})", tried.join(", "))]
     IndexMissing {
         /// The index URL tried first.
         url: String,
+        /// Every listed path tried (below `dists/<suite>/`).
+        tried: Vec<String>,
     },
     /// The Release's Valid-Until lies in the past: a stale or replayed upstream.
     #[error("{origin}: expired (Valid-Until {valid_until}); refusing stale metadata")]
@@ -109,13 +122,15 @@ impl Classify for AptError {
         match self {
             AptError::Signature(_) => ErrorClass::Verification,
             AptError::Fetch(e) => e.class(),
+            AptError::Listed { source, .. } => source.class(),
             AptError::Store(e) => e.class(),
             AptError::Compression(e) => e.class(),
             AptError::InvalidConfig { .. } | AptError::NoSigningKey => ErrorClass::Config,
+            // Upstream answers 404 for a file its own signed Release lists.
+            AptError::IndexMissing { .. } => ErrorClass::Upstream,
             AptError::Malformed { .. }
             | AptError::NoRelease { .. }
             | AptError::NoIndex { .. }
-            | AptError::IndexMissing { .. }
             | AptError::Expired { .. }
             | AptError::UnknownPackages { .. }
             | AptError::ConflictingPool { .. }

@@ -1,7 +1,8 @@
 //! Generated dists/ for a filtered mirror: per component/architecture a Packages index
-//! holding exactly the selected stanzas (upstream bytes, unchanged), its .gz and .xz,
-//! by-hash copies, and a Release listing them, clear-signed (InRelease) and detached-
-//! signed (Release.gpg) with our key.
+//! holding exactly the selected stanzas (upstream bytes, unchanged), per component and
+//! language a Translation index holding the selected packages' descriptions, each with
+//! its .gz and .xz and by-hash copies, and a Release listing them, clear-signed
+//! (InRelease) and detached-signed (Release.gpg) with our key.
 //!
 //! The Release keeps upstream's descriptive fields and Date (so the same selection of
 //! the same upstream yields the same Release) but drops Valid-Until: inside an air gap
@@ -14,18 +15,34 @@ use mirror_core::compression::{Compression, compress};
 use mirror_core::signing::SigningKey;
 
 use crate::error::AptError;
-use crate::release::{Release, ReleaseFile, write_release};
+use crate::release::{Release, ReleaseFields, ReleaseFile, write_release};
 use crate::upstream::by_hash_path;
 
-/// One regenerated Packages index.
+/// One regenerated index.
 #[derive(Debug)]
 pub struct FilteredIndex {
-    /// `main`
-    pub component: String,
-    /// `amd64`
-    pub architecture: String,
+    /// Path below `dists/<suite>/` without compression (`main/binary-amd64/Packages`).
+    pub stem: String,
     /// The selected stanzas, separated by blank lines.
-    pub packages: Vec<u8>,
+    pub content: Vec<u8>,
+}
+
+impl FilteredIndex {
+    /// `<component>/binary-<architecture>/Packages`
+    pub fn packages(component: &str, architecture: &str, content: Vec<u8>) -> Self {
+        Self {
+            stem: format!("{component}/binary-{architecture}/Packages"),
+            content,
+        }
+    }
+
+    /// `<component>/i18n/Translation-<language>`
+    pub fn translation(component: &str, language: &str, content: Vec<u8>) -> Self {
+        Self {
+            stem: format!("{component}/i18n/Translation-{language}"),
+            content,
+        }
+    }
 }
 
 /// A generated file: its path below `dists/<suite>/` and its bytes.
@@ -41,14 +58,34 @@ pub fn filtered_suite(
 ) -> Result<Vec<GeneratedFile>, AptError> {
     let mut files: Vec<GeneratedFile> = Vec::new();
     for index in indices {
-        let stem = format!("{}/binary-{}/Packages", index.component, index.architecture);
         for format in [Compression::None, Compression::Gzip, Compression::Xz] {
             files.push((
-                format!("{stem}{}", format.extension()),
-                compress(&index.packages, format)?,
+                format!("{}{}", index.stem, format.extension()),
+                compress(&index.content, format)?,
             ));
         }
     }
+    let mut fields = upstream.fields.clone();
+    fields.valid_until = None;
+    fields.acquire_by_hash = true;
+    fields.no_support_for_architecture_all = None;
+    fields.architectures = architectures.iter().map(String::as_str).collect();
+    fields.components = components.iter().map(String::as_str).collect();
+    // Upstream's Signed-By names upstream's keys; clients of this mirror trust ours.
+    fields
+        .extra
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("Signed-By"));
+    signed_suite(&fields, files, key)
+}
+
+/// A signed suite holding exactly `files` (paths below `dists/<suite>/`): a Release with
+/// `fields` listing each (SHA256 and MD5), by-hash copies when `fields` asks for them,
+/// InRelease and Release.gpg signed with `key`. Returns the files with those added.
+pub fn signed_suite(
+    fields: &ReleaseFields<'_>,
+    files: Vec<GeneratedFile>,
+    key: &SigningKey,
+) -> Result<Vec<GeneratedFile>, AptError> {
     let digests: Vec<(String, String, u64)> = files
         .iter()
         .map(|(_, bytes)| {
@@ -69,18 +106,7 @@ pub fn filtered_suite(
             md5: Some(md5),
         })
         .collect();
-
-    let mut fields = upstream.fields.clone();
-    fields.valid_until = None;
-    fields.acquire_by_hash = true;
-    fields.no_support_for_architecture_all = None;
-    fields.architectures = architectures.iter().map(String::as_str).collect();
-    fields.components = components.iter().map(String::as_str).collect();
-    // Upstream's Signed-By names upstream's keys; clients of this mirror trust ours.
-    fields
-        .extra
-        .retain(|(name, _)| !name.eq_ignore_ascii_case("Signed-By"));
-    let mut release = write_release(&fields, &entries).map_err(|e| AptError::Malformed {
+    let mut release = write_release(fields, &entries).map_err(|e| AptError::Malformed {
         origin: "generated Release".into(),
         message: e.to_string(),
     })?;
@@ -89,9 +115,11 @@ pub fn filtered_suite(
     }
 
     let mut out = Vec::with_capacity(files.len() * 2 + 3);
-    for ((path, bytes), (sha256, _, _)) in files.iter().zip(&digests) {
-        let digest: Sha256Digest = sha256.parse().expect("we just formatted this digest");
-        out.push((by_hash_path(path, &digest), bytes.clone()));
+    if fields.acquire_by_hash {
+        for ((path, bytes), (sha256, _, _)) in files.iter().zip(&digests) {
+            let digest: Sha256Digest = sha256.parse().expect("we just formatted this digest");
+            out.push((by_hash_path(path, &digest), bytes.clone()));
+        }
     }
     out.extend(files);
     out.push(("InRelease".into(), key.clearsign(&release)?.into_bytes()));
@@ -116,11 +144,7 @@ mod tests {
         let packages = b"Package: jq\nVersion: 1.6\n".to_vec();
         let files = filtered_suite(
             &upstream,
-            &[FilteredIndex {
-                component: "main".into(),
-                architecture: "amd64".into(),
-                packages: packages.clone(),
-            }],
+            &[FilteredIndex::packages("main", "amd64", packages.clone())],
             &["main".into()],
             &["amd64".into()],
             &key,

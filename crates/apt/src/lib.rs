@@ -13,6 +13,9 @@
 //! - [`packages`]: typed views of Packages stanzas ([`BinaryPackage`]) and the path
 //!   check that keeps a `Filename` inside the mirror.
 //! - [`release`]: Release files, parsed ([`Release`]) and written ([`write_release`]).
+//! - [`families`]: which of a Release's files a mirror of some components and
+//!   architectures carries (Packages, Translation, Contents, dep11, cnf, installer),
+//!   grouped by index.
 //! - [`closure`]: the dependency closure of requested packages ([`PackageIndex`]).
 //! - [`system`]: what an installed system's apt sources, keyrings and dpkg status say
 //!   (for `init --from-system`).
@@ -38,6 +41,7 @@
 
 pub mod closure;
 pub mod control;
+pub mod families;
 pub mod packages;
 pub mod relation;
 pub mod release;

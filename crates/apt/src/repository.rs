@@ -15,17 +15,23 @@ use mirror_core::repository::{
     BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
 };
 use mirror_core::signing::{Keyring, SigningKey};
-use mirror_core::store::{Expected, ObjectStore};
+use mirror_core::store::Expected;
 use serde::Serialize;
 
+use std::collections::HashSet;
+
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+
 use crate::config::{AptConfig, MissingPackages};
+use crate::control::{ControlWriter, Paragraphs};
 use crate::error::AptError;
+use crate::families::{IndexGroup, Scope, suite_indices};
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
 use crate::select::{IndexData, SelectOptions, select};
 use crate::upstream::{
-    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_index, fetch_listed,
-    fetch_release, index_variants,
+    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_decoded, fetch_index,
+    fetch_release, index_variants, keep_listed,
 };
 
 /// An APT upstream, ready to sync.
@@ -120,7 +126,7 @@ impl AptMirror {
             ctx.reporter
                 .begin(&format!("{name}: fetching {} indices", release.suite), None);
             for component in &self.config.components {
-                for architecture in &self.config.architectures {
+                for architecture in &index_architectures(parsed, component, &self.config) {
                     let index = fetch_index(
                         ctx.fetcher,
                         objects,
@@ -131,19 +137,6 @@ impl AptMirror {
                         architecture,
                     )
                     .await?;
-                    if !self.is_filtered() {
-                        let tree_path = format!("dists/{}/{}", release.suite, index.path);
-                        self.keep_index_variants(
-                            ctx,
-                            release,
-                            parsed,
-                            component,
-                            architecture,
-                            &mut files,
-                        )
-                        .await?;
-                        files.push(stored(tree_path, index.expected));
-                    }
                     indices.push(IndexData {
                         suite: suite_position,
                         component: component.clone(),
@@ -154,6 +147,8 @@ impl AptMirror {
                 }
             }
             if !self.is_filtered() {
+                self.keep_suite_indices(ctx, release, parsed, &mut files)
+                    .await?;
                 for (file, bytes) in &release.raw {
                     let digest = objects.insert_bytes(bytes)?;
                     files.push(stored(
@@ -180,30 +175,63 @@ impl AptMirror {
         })
         .await
         .map_err(|e| AptError::Internal(e.to_string()))?;
-        let selection = selection?;
+        let mut selection = selection?;
         for warning in &selection.warnings {
             tracing::warn!(mirror = %name, "{warning}");
         }
+        let mut warnings = std::mem::take(&mut selection.warnings);
 
         if let Some(key) = key {
             for (suite_position, (release, parsed)) in
                 releases.iter().zip(&parsed_releases).enumerate()
             {
-                let filtered: Vec<FilteredIndex> = indices
+                let mut filtered: Vec<FilteredIndex> = indices
                     .iter()
                     .zip(&selection.filtered)
                     .filter(|(index, _)| index.suite == suite_position)
-                    .map(|(index, packages)| FilteredIndex {
-                        component: index.component.clone(),
-                        architecture: index.architecture.clone(),
-                        packages: packages.clone(),
+                    .map(|(index, packages)| {
+                        FilteredIndex::packages(
+                            &index.component,
+                            &index.architecture,
+                            packages.clone(),
+                        )
                     })
                     .collect();
+                for component in &self.config.components {
+                    let names = selected_names(
+                        indices
+                            .iter()
+                            .zip(&selection.filtered)
+                            .filter(|(index, _)| {
+                                index.suite == suite_position && &index.component == component
+                            })
+                            .map(|(_, packages)| packages.as_slice()),
+                    );
+                    filtered.extend(
+                        self.filtered_translations(
+                            ctx,
+                            release,
+                            parsed,
+                            component,
+                            &names,
+                            &mut warnings,
+                        )
+                        .await?,
+                    );
+                }
+                let mut architectures = self.config.architectures.clone();
+                if indices
+                    .iter()
+                    .any(|i| i.suite == suite_position && i.architecture == "all")
+                    && !architectures.iter().any(|a| a == "all")
+                {
+                    architectures.push("all".into());
+                }
                 let generated = filtered_suite(
                     parsed,
                     &filtered,
                     &self.config.components,
-                    &self.config.architectures,
+                    &architectures,
                     key,
                 )?;
                 for (path, bytes) in generated {
@@ -229,14 +257,19 @@ impl AptMirror {
             });
         }
         dedup_files(&mut files)?;
+        let index_files = files
+            .iter()
+            .filter(|f| f.path.starts_with("dists/") && !f.path.contains("/by-hash/"))
+            .count();
         let summary = AptSummary {
+            index_files,
             suites: self.config.suites.clone(),
             signed_by: releases.iter().map(|r| r.signer.clone()).collect(),
             filtered: self.is_filtered(),
             packages_upstream: selection.total_packages,
             packages_selected: selection.selected_packages,
             selected: selection.selected_names,
-            warnings: selection.warnings,
+            warnings,
         };
         Ok(TreePlan {
             files,
@@ -244,75 +277,229 @@ impl AptMirror {
         })
     }
 
-    /// A full mirror keeps every compressed variant of an index that upstream serves
-    /// (clients pick the compression they prefer), and by-hash copies when the Release
-    /// asks clients to use them.
-    async fn keep_index_variants(
+    /// A full mirror carries every index of its components and architectures that the
+    /// Release lists ([`suite_indices`]): each compression upstream serves, streamed into
+    /// the store and verified against the Release, plus its by-hash copy when the Release
+    /// asks clients to use them. A compression upstream does not serve is left out (its
+    /// siblings serve the client); an index with none served fails the sync.
+    async fn keep_suite_indices(
+        &self,
+        ctx: &SyncContext<'_>,
+        release: &VerifiedRelease,
+        parsed: &Release<'_>,
+        files: &mut Vec<PlannedFile>,
+    ) -> Result<(), AptError> {
+        let dists = dists_url(&self.config.url, &release.suite);
+        let origin = format!("{dists}/Release");
+        let languages = self.config.effective_languages();
+        let scope = Scope {
+            components: &self.config.components,
+            architectures: &self.config.architectures,
+            languages: languages.as_deref(),
+            sources: false,
+        };
+        let groups = suite_indices(parsed, &scope);
+        let by_hash = parsed.fields.acquire_by_hash;
+        ctx.reporter.begin(
+            &format!(
+                "{}: {} indices of {}",
+                self.config.name,
+                groups.len(),
+                release.suite
+            ),
+            None,
+        );
+        // Futures built up front (not in a `map` closure) so their borrows stay plain
+        // references, which the Send check of the boxed plan future can see through.
+        let jobs: Vec<_> = groups
+            .iter()
+            .map(|group| keep_group(ctx, &dists, &origin, by_hash, group))
+            .collect();
+        let kept: Vec<Vec<(String, Expected)>> = stream::iter(jobs)
+            .buffer_unordered(ctx.fetcher.options().concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (path, expected) in kept.into_iter().flatten() {
+            if by_hash {
+                files.push(stored(
+                    format!(
+                        "dists/{}/{}",
+                        release.suite,
+                        by_hash_path(&path, &expected.sha256)
+                    ),
+                    expected,
+                ));
+            }
+            files.push(stored(format!("dists/{}/{path}", release.suite), expected));
+        }
+        Ok(())
+    }
+
+    /// A filtered mirror's Translation indices: for each configured language the Release
+    /// lists for `component`, upstream's index (verified, decoded) cut down to the
+    /// stanzas of the `selected` packages, so `apt-cache show` gives full descriptions.
+    ///
+    /// A listed Translation upstream does not serve is an error when `languages` names
+    /// it, and a warning under the default (`en`): the mirror's Release then does not
+    /// list it, so clients still update cleanly, with short descriptions.
+    async fn filtered_translations(
         &self,
         ctx: &SyncContext<'_>,
         release: &VerifiedRelease,
         parsed: &Release<'_>,
         component: &str,
-        architecture: &str,
-        files: &mut Vec<PlannedFile>,
-    ) -> Result<(), AptError> {
+        selected: &HashSet<Vec<u8>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<FilteredIndex>, AptError> {
         let dists = dists_url(&self.config.url, &release.suite);
-        let origin = format!("{dists}/Release");
-        let variants = index_variants(parsed, component, architecture);
-        let several = variants.len() > 1;
-        for entry in variants {
-            // The uncompressed index is never needed when compressed ones exist.
-            if several && Compression::from_path(entry.path) == Compression::None {
+        let languages = self.config.effective_languages().unwrap_or_default();
+        let components = [component.to_owned()];
+        let scope = Scope {
+            components: &components,
+            architectures: &self.config.architectures,
+            languages: Some(&languages),
+            sources: false,
+        };
+        let mut out = Vec::new();
+        for group in suite_indices(parsed, &scope) {
+            let Some(language) = group
+                .stem
+                .strip_prefix(&format!("{component}/i18n/Translation-"))
+            else {
                 continue;
-            }
-            let expected = expected_of(&entry, &origin)?;
-            let present = if ctx.store.objects().contains(&expected.sha256) {
-                true
-            } else if let Some(bytes) = fetch_listed(
-                ctx.fetcher,
-                &dists,
-                parsed.fields.acquire_by_hash,
-                entry.path,
-                &expected.sha256,
-            )
-            .await?
-            {
-                store_verified(
-                    ctx.store.objects(),
-                    &bytes,
-                    &expected,
-                    &format!("{dists}/{}", entry.path),
-                )?;
-                true
-            } else {
-                false
             };
-            if present {
-                let path = format!("dists/{}/{}", release.suite, entry.path);
-                if parsed.fields.acquire_by_hash {
-                    files.push(stored(
-                        format!(
-                            "dists/{}/{}",
-                            release.suite,
-                            by_hash_path(entry.path, &expected.sha256)
-                        ),
-                        expected,
-                    ));
-                }
-                files.push(stored(path, expected));
-            }
+            // Decode the cheapest compression; the uncompressed file is largest.
+            let mut variants = group.variants.clone();
+            variants.sort_by_key(|v| decode_preference(v.path));
+            let index =
+                match fetch_decoded(ctx.fetcher, ctx.store.objects(), &dists, parsed, &variants)
+                    .await
+                {
+                    Ok(index) => index,
+                    Err(error @ AptError::IndexMissing { .. })
+                        if self.config.languages.is_none() =>
+                    {
+                        let warning = format!("{error}; published without it");
+                        tracing::warn!(mirror = %self.config.name, "{warning}");
+                        warnings.push(warning);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
+            let origin = format!("{dists}/{}", index.path);
+            let content = filter_translation(&index.decoded, selected, &origin)?;
+            out.push(FilteredIndex::translation(component, language, content));
         }
-        Ok(())
+        Ok(out)
     }
 }
 
-fn store_verified(
-    objects: &ObjectStore,
-    bytes: &[u8],
-    expected: &Expected,
-    what: &str,
-) -> Result<(), AptError> {
-    Ok(objects.insert_verified_bytes(bytes, expected, what)?)
+/// The architectures whose Packages indices hold a component's packages: the configured
+/// ones, plus `all` when the Release lists a `binary-all` index without saying (by
+/// `No-Support-for-Architecture-all: Packages`, as Debian does) that each architecture's
+/// index carries the architecture-independent packages too. Otherwise those packages,
+/// and their pool files, would be missing.
+fn index_architectures(parsed: &Release<'_>, component: &str, config: &AptConfig) -> Vec<String> {
+    let mut architectures = config.architectures.clone();
+    let duplicated = parsed
+        .fields
+        .no_support_for_architecture_all
+        .is_some_and(|v| v.trim() == "Packages");
+    if !duplicated
+        && !architectures.iter().any(|a| a == "all")
+        && !index_variants(parsed, component, "all").is_empty()
+    {
+        architectures.push("all".into());
+    }
+    architectures
+}
+
+/// Every compression of one index that upstream serves, kept in the store; an error
+/// when it serves none.
+async fn keep_group(
+    ctx: &SyncContext<'_>,
+    dists: &str,
+    origin: &str,
+    by_hash: bool,
+    group: &IndexGroup<'_>,
+) -> Result<Vec<(String, Expected)>, AptError> {
+    let mut kept = Vec::new();
+    for entry in &group.variants {
+        let expected = expected_of(entry, origin)?;
+        let objects = ctx.store.objects();
+        if keep_listed(
+            ctx.fetcher,
+            objects,
+            ctx.reporter,
+            dists,
+            by_hash,
+            entry.path,
+            expected,
+        )
+        .await?
+        {
+            kept.push((entry.path.to_owned(), expected));
+        }
+    }
+    if kept.is_empty() {
+        return Err(AptError::IndexMissing {
+            url: format!("{dists}/{}", group.stem),
+            tried: group.variants.iter().map(|v| v.path.to_owned()).collect(),
+        });
+    }
+    Ok(kept)
+}
+
+/// Gzip decodes fastest; the uncompressed index is the largest download.
+fn decode_preference(path: &str) -> u8 {
+    match Compression::from_path(path) {
+        Compression::Gzip => 0,
+        Compression::Xz => 1,
+        Compression::Zstd => 2,
+        Compression::Bzip2 => 3,
+        Compression::None => 4,
+    }
+}
+
+/// The `Package` names of the stanzas of some Packages indices.
+fn selected_names<'a>(indices: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8>> {
+    let mut names = HashSet::new();
+    for index in indices {
+        for paragraph in Paragraphs::new(index) {
+            if let Ok(Some(name)) = paragraph.get("Package") {
+                names.insert(name.to_vec());
+            }
+        }
+    }
+    names
+}
+
+/// The stanzas of a Translation index whose `Package` is selected, bytes unchanged.
+fn filter_translation(
+    decoded: &[u8],
+    selected: &HashSet<Vec<u8>>,
+    origin: &str,
+) -> Result<Vec<u8>, AptError> {
+    let mut writer = ControlWriter::new();
+    for paragraph in Paragraphs::new(decoded) {
+        let malformed = |message: String| AptError::Malformed {
+            origin: origin.to_owned(),
+            message,
+        };
+        let name = paragraph
+            .get("Package")
+            .map_err(|e| malformed(e.to_string()))?
+            .ok_or_else(|| {
+                malformed(format!(
+                    "stanza at line {} has no Package field",
+                    paragraph.line()
+                ))
+            })?;
+        if selected.contains(name) {
+            writer.paragraph(paragraph.raw());
+        }
+    }
+    Ok(writer.finish())
 }
 
 fn stored(path: String, expected: Expected) -> PlannedFile {
@@ -341,9 +528,18 @@ fn dedup_files(files: &mut Vec<PlannedFile>) -> Result<(), AptError> {
 }
 
 fn parse_release<'r>(release: &'r VerifiedRelease, dists: &str) -> Result<Release<'r>, AptError> {
-    Release::parse(&release.text).map_err(|e| AptError::Malformed {
-        origin: format!("{dists}/Release"),
-        message: e.to_string(),
+    Release::parse(&release.text).map_err(|e| {
+        // The message keeps the causes (an unsafe path names the path).
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        AptError::Malformed {
+            origin: format!("{dists}/Release"),
+            message,
+        }
     })
 }
 
@@ -373,6 +569,9 @@ pub struct AptSummary {
     pub signed_by: Vec<String>,
     /// Whether an allow-list filtered the mirror.
     pub filtered: bool,
+    /// Files published under `dists/` (signed Release files and indices; by-hash copies
+    /// not counted).
+    pub index_files: usize,
     /// Packages in all upstream indices.
     pub packages_upstream: usize,
     /// Packages selected (a package once per index that lists it).
@@ -391,7 +590,10 @@ impl PlanSummary for AptSummary {
                 self.packages_selected, self.packages_upstream
             )
         } else {
-            format!("{} packages, verbatim", self.packages_upstream)
+            format!(
+                "{} packages, verbatim, {} index files",
+                self.packages_upstream, self.index_files
+            )
         };
         if !self.warnings.is_empty() {
             line.push_str(&format!(", {} warnings", self.warnings.len()));

@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use mirror_core::Sha256Digest;
 use mirror_core::compression::{Compression, decompress};
-use mirror_core::fetch::Fetcher;
+use mirror_core::fetch::{FetchError, Fetcher};
+use mirror_core::reporter::Reporter;
 use mirror_core::signing::{Keyring, verify_cleartext, verify_detached};
 use mirror_core::store::{Expected, ObjectStore};
 
@@ -171,12 +172,25 @@ pub async fn fetch_index(
             architecture: architecture.to_owned(),
         });
     }
+    fetch_decoded(fetcher, objects, &dists, parsed, &variants).await
+}
+
+/// Fetch the first of `variants` (compressions of one index, in preference order) that
+/// upstream serves, verify it against the Release, store it and decode it.
+/// [`AptError::IndexMissing`] when upstream serves none of them.
+pub async fn fetch_decoded(
+    fetcher: &Fetcher,
+    objects: &ObjectStore,
+    dists: &str,
+    parsed: &Release<'_>,
+    variants: &[ReleaseFile<'_>],
+) -> Result<FetchedIndex, AptError> {
     let release_url = format!("{dists}/Release");
-    for entry in &variants {
+    for entry in variants {
         let expected = expected_of(entry, &release_url)?;
         let by_hash = parsed.fields.acquire_by_hash;
         let Some(bytes) =
-            fetch_listed(fetcher, &dists, by_hash, entry.path, &expected.sha256).await?
+            fetch_listed(fetcher, dists, by_hash, entry.path, &expected.sha256).await?
         else {
             continue;
         };
@@ -218,8 +232,50 @@ pub async fn fetch_index(
         });
     }
     Err(AptError::IndexMissing {
-        url: format!("{dists}/{}", variants[0].path),
+        url: format!("{dists}/{}", variants.first().map_or("", |v| v.path)),
+        tried: variants.iter().map(|v| v.path.to_owned()).collect(),
     })
+}
+
+/// Put a listed file into the object store, streamed and verified against its Release
+/// entry: from the store when present, else by-hash (when offered), else the plain path.
+/// `Ok(false)` when upstream serves neither; a wrong digest or size is an error.
+pub async fn keep_listed(
+    fetcher: &Fetcher,
+    objects: &ObjectStore,
+    reporter: &dyn Reporter,
+    dists: &str,
+    by_hash: bool,
+    path: &str,
+    expected: Expected,
+) -> Result<bool, AptError> {
+    if objects.contains(&expected.sha256) {
+        return Ok(true);
+    }
+    let mut urls = Vec::with_capacity(2);
+    if by_hash {
+        urls.push(format!("{dists}/{}", by_hash_path(path, &expected.sha256)));
+    }
+    let plain = format!("{dists}/{path}");
+    urls.push(plain.clone());
+    for url in urls {
+        match fetcher
+            .fetch_object(&url, expected, objects, reporter)
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(FetchError::NotFound { .. }) => {
+                tracing::debug!("{url}: not served upstream");
+            }
+            Err(source) => {
+                return Err(AptError::Listed {
+                    url: plain,
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Fetch a file the Release lists, by-hash first when offered; `None` when upstream

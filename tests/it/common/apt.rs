@@ -63,6 +63,37 @@ impl AptRoot {
             .expect("apt-get runs")
     }
 
+    pub fn apt_cache(&self, args: &[&str]) -> Output {
+        Command::new("apt-cache")
+            .args(args)
+            .env("APT_CONFIG", self.root.join("apt.conf"))
+            .output()
+            .expect("apt-cache runs")
+    }
+
+    /// Add an apt.conf.d snippet (index targets of apt-file, appstream, ...).
+    pub fn conf(&self, name: &str, text: &str) {
+        std::fs::write(self.root.join("etc/apt/apt.conf.d").join(name), text).expect("conf");
+    }
+
+    /// The index files `apt-get update` left in the lists directory, keyed by their name
+    /// from `dists_` on (the host and path prefix differ between upstream and mirror).
+    pub fn lists(&self) -> Vec<(String, Vec<u8>)> {
+        let dir = self.root.join("var/lib/apt/lists");
+        let mut lists: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .expect("lists dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let key = name.split_once("_dists_")?.1.to_owned();
+                Some((key, std::fs::read(e.path()).expect("read list")))
+            })
+            .collect();
+        lists.sort();
+        lists
+    }
+
     /// .deb file names apt downloaded.
     pub fn downloaded(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.root.join("var/cache/apt/archives"))
@@ -86,6 +117,42 @@ pub fn available() -> bool {
         mirror_test_support::skip("apt-get not installed");
     }
     ok
+}
+
+/// The `E:` and `W:` lines apt printed.
+pub fn complaints(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter(|line| line.starts_with("E:") || line.starts_with("W:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The real stanzas of the fixture's 13 pool files (the jq/sl/tree closure), from the
+/// real Packages.xz, as one Packages index.
+pub fn fixture_stanzas(fixture: &Path) -> Vec<u8> {
+    let packages_xz =
+        std::fs::read(fixture.join("dists/bookworm/main/binary-amd64/Packages.xz")).expect("read");
+    let packages = mirror_core::compression::decompress(
+        &packages_xz,
+        mirror_core::compression::Compression::Xz,
+        1 << 30,
+        "fixture",
+    )
+    .expect("xz");
+    let mut subset = Vec::new();
+    for paragraph in mirror_apt::Paragraphs::new(&packages) {
+        let filename = paragraph
+            .get_str("Filename")
+            .expect("field")
+            .expect("Filename");
+        if fixture.join(filename).is_file() {
+            subset.extend_from_slice(paragraph.raw());
+            subset.extend_from_slice(b"\n");
+        }
+    }
+    subset
 }
 
 pub fn show(out: &Output) -> String {

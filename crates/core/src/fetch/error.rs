@@ -68,12 +68,14 @@ pub enum FetchError {
     },
     /// The content does not match its expected SHA-256 or size; nothing was stored.
     /// The message names the URL, the expected and the actual value.
-    #[error("{source}")]
+    // Not a `source`: the message is the mismatch's own, which already names the URL,
+    // and a chain would print it twice.
+    #[error("{mismatch}")]
     Verify {
         /// The URL.
         url: String,
         /// [`StoreError::DigestMismatch`] or [`StoreError::SizeMismatch`].
-        source: StoreError,
+        mismatch: StoreError,
     },
     /// Writing the download into the object store failed.
     #[error("{url}: storing the download: {source}")]
@@ -177,7 +179,7 @@ impl FetchError {
             StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. } => {
                 FetchError::Verify {
                     url: url.to_owned(),
-                    source,
+                    mismatch: source,
                 }
             }
             other => FetchError::Store {

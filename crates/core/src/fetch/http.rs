@@ -312,7 +312,7 @@ impl Transfer<'_> {
 fn size_mismatch(url: &str, expected: u64, actual: u64) -> FetchError {
     FetchError::Verify {
         url: url.to_owned(),
-        source: StoreError::SizeMismatch {
+        mismatch: StoreError::SizeMismatch {
             what: url.to_owned(),
             expected,
             actual,

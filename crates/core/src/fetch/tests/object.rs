@@ -59,7 +59,7 @@ async fn fetch_wrong_bytes_are_refused_naming_url_and_digests() {
         .await
         .expect_err("corrupted content");
     let FetchError::Verify {
-        source:
+        mismatch:
             StoreError::DigestMismatch {
                 expected: want,
                 actual,
@@ -101,7 +101,7 @@ async fn fetch_wrong_size_announced_is_refused_before_download() {
         matches!(
             &error,
             FetchError::Verify {
-                source: StoreError::SizeMismatch {
+                mismatch: StoreError::SizeMismatch {
                     expected: 9_999,
                     actual: 10_000,
                     ..

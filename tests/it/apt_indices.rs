@@ -1,0 +1,511 @@
+//! Every index family a stock client asks for (issue 9): an upstream signed by a test key
+//! with Packages, per-architecture Release, Translation-en/-de, Contents (deb, udeb,
+//! all), dep11, cnf and debian-installer indices, some compressions listed but not
+//! served (as Debian lists uncompressed files it does not serve), and by-hash copies.
+//! Real apt-get with its stock settings plus apt-file's Contents target and appstream's
+//! dep11 target runs against the upstream and against the mirror; both must be clean and
+//! leave the same index files. Hostile variants of the upstream must fail the sync with
+//! the documented exit code and leave the published tree as it was.
+
+use std::path::{Path, PathBuf};
+
+use mirror_apt::generate::{GeneratedFile, signed_suite};
+use mirror_apt::{Paragraphs, ReleaseFields};
+use mirror_core::compression::{Compression, compress};
+use mirror_core::signing::SigningKey;
+use mirror_test_support::{TestServer, dir_state};
+
+use crate::common::apt::{self, AptRoot};
+use crate::common::{Served, cli, cli_json, ok};
+
+/// apt-file's Contents target as Debian's apt-file ships it, plus the udeb Contents an
+/// operator enables; appstream's DEP-11 target and its 64x64 icons.
+const EXTRA_TARGETS: &str = r#"
+Acquire::IndexTargets {
+    deb::Contents-deb {
+        MetaKey "$(COMPONENT)/Contents-$(ARCHITECTURE)";
+        ShortDescription "Contents-$(ARCHITECTURE)";
+        Description "$(RELEASE)/$(COMPONENT) $(ARCHITECTURE) Contents (deb)";
+        flatMetaKey "Contents-$(ARCHITECTURE)";
+        flatDescription "$(RELEASE) Contents (deb)";
+        PDiffs "true";
+        KeepCompressed "true";
+    };
+    deb::Contents-udeb {
+        MetaKey "$(COMPONENT)/Contents-udeb-$(ARCHITECTURE)";
+        ShortDescription "Contents-udeb-$(ARCHITECTURE)";
+        Description "$(RELEASE)/$(COMPONENT) $(ARCHITECTURE) Contents (udeb)";
+        KeepCompressed "true";
+    };
+    deb::DEP-11 {
+        MetaKey "$(COMPONENT)/dep11/Components-$(NATIVE_ARCHITECTURE).yml";
+        ShortDescription "Components-$(NATIVE_ARCHITECTURE)";
+        Description "$(RELEASE)/$(COMPONENT) $(NATIVE_ARCHITECTURE) DEP-11 Metadata";
+        KeepCompressed "true";
+        KeepCompressedAs "gz";
+    };
+    deb::DEP-11-icons {
+        MetaKey "$(COMPONENT)/dep11/icons-64x64.tar";
+        ShortDescription "icons-64x64";
+        Description "$(RELEASE)/$(COMPONENT) DEP-11 64x64 Icons";
+        KeepCompressed "true";
+        KeepCompressedAs "gz";
+    };
+};
+"#;
+
+/// Paths (below dists/bookworm/) listed in the Release but not served, with their
+/// by-hash copies: the compressed siblings are served.
+const LISTED_NOT_SERVED: [&str; 3] = [
+    "main/binary-amd64/Packages",
+    "main/i18n/Translation-en",
+    "main/Contents-amd64",
+];
+
+/// The rich upstream's files for `revision` (a new revision changes Translation-de).
+fn rich_files(fixture: &Path, revision: u32) -> Vec<GeneratedFile> {
+    let packages = apt::fixture_stanzas(fixture);
+    let mut translation_en = Vec::new();
+    let mut translation_de = Vec::new();
+    let mut contents = Vec::new();
+    let mut commands = String::from("suite: bookworm\ncomponent: main\narch: amd64\n");
+    for paragraph in Paragraphs::new(&packages) {
+        let field = |name| {
+            paragraph
+                .get_str(name)
+                .expect("utf8")
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (name, md5, short) = (
+            field("Package"),
+            field("Description-md5"),
+            field("Description"),
+        );
+        translation_en.extend_from_slice(
+            format!(
+                "Package: {name}\nDescription-md5: {md5}\nDescription-en: {short}\n \
+                 The long description of {name}, which only Translation-en carries.\n\n"
+            )
+            .as_bytes(),
+        );
+        translation_de.extend_from_slice(
+            format!(
+                "Package: {name}\nDescription-md5: {md5}\nDescription-de: {short} (r{revision})\n\n"
+            )
+            .as_bytes(),
+        );
+        contents
+            .extend_from_slice(format!("usr/share/doc/{name}/copyright misc/{name}\n").as_bytes());
+        commands.push_str(&format!("\nname: {name}\nversion: 1\ncommands: {name}\n"));
+    }
+    let mut files: Vec<GeneratedFile> = Vec::new();
+    let mut add = |stem: &str, content: &[u8], formats: &[Compression]| {
+        for format in formats {
+            files.push((
+                format!("{stem}{}", format.extension()),
+                compress(content, *format).expect("compress"),
+            ));
+        }
+    };
+    use Compression::{Gzip, None as Plain, Xz};
+    add("main/binary-amd64/Packages", &packages, &[Plain, Gzip, Xz]);
+    add(
+        "main/binary-amd64/Release",
+        b"Archive: oldstable\nComponent: main\nArchitecture: amd64\n",
+        &[Plain],
+    );
+    add(
+        "main/binary-all/Packages",
+        &arch_all_stanza(),
+        &[Plain, Gzip, Xz],
+    );
+    add("main/i18n/Translation-en", &translation_en, &[Plain, Xz]);
+    add("main/i18n/Translation-de", &translation_de, &[Plain, Xz]);
+    add("main/Contents-amd64", &contents, &[Plain, Gzip]);
+    add("main/Contents-all", b"", &[Plain, Gzip]);
+    add(
+        "main/Contents-udeb-amd64",
+        b"usr/lib/finish-install.d/10test debian-installer/test-udeb\n",
+        &[Plain, Gzip],
+    );
+    add(
+        "main/dep11/Components-amd64.yml",
+        b"---\nFile: DEP-11\nVersion: '0.14'\nOrigin: test-main\n",
+        &[Plain, Gzip, Xz],
+    );
+    add("main/dep11/icons-64x64.tar", &[0u8; 1024], &[Plain, Gzip]);
+    add("main/cnf/Commands-amd64", commands.as_bytes(), &[Plain, Xz]);
+    add(
+        "main/debian-installer/binary-amd64/Packages",
+        b"Package: test-udeb\nVersion: 1\nArchitecture: amd64\n",
+        &[Plain, Gzip, Xz],
+    );
+    files
+}
+
+/// An architecture-independent package only the binary-all index lists (this upstream,
+/// unlike Debian, does not say `No-Support-for-Architecture-all: Packages`).
+const ARCH_ALL_DEB: (&str, &[u8]) = (
+    "pool/main/t/test-doc/test-doc_1.0_all.deb",
+    b"an arch-all package only binary-all lists",
+);
+
+fn arch_all_stanza() -> Vec<u8> {
+    let (path, bytes) = ARCH_ALL_DEB;
+    format!(
+        "Package: test-doc\nVersion: 1.0\nArchitecture: all\nMaintainer: Test <t@example.org>\n\
+         Filename: {path}\nSize: {}\nSHA256: {}\nDescription: documentation only binary-all lists\n",
+        bytes.len(),
+        mirror_core::Sha256Digest::of(bytes).to_hex()
+    )
+    .into_bytes()
+}
+
+struct Upstream {
+    root: PathBuf,
+    key: SigningKey,
+    key_path: PathBuf,
+}
+
+impl Upstream {
+    fn new(fixture: &Path, dir: &Path) -> Upstream {
+        let key = SigningKey::generate("upstream test key").expect("key");
+        let key_path = dir.join("upstream.asc");
+        std::fs::write(&key_path, key.armored_public().expect("armor")).expect("key");
+        let upstream = Upstream {
+            root: dir.join("upstream"),
+            key,
+            key_path,
+        };
+        mirror_test_support::copy_tree(&fixture.join("pool"), &upstream.root.join("pool"))
+            .expect("pool");
+        let (path, bytes) = ARCH_ALL_DEB;
+        let deb = upstream.root.join(path);
+        std::fs::create_dir_all(deb.parent().expect("parent")).expect("mkdir");
+        std::fs::write(deb, bytes).expect("deb");
+        upstream
+    }
+
+    /// Sign `files` as dists/bookworm, replacing what was there, and withdraw the
+    /// listed-not-served files.
+    fn publish(&self, files: Vec<GeneratedFile>) {
+        let fields = ReleaseFields {
+            origin: Some("Test"),
+            label: Some("Test"),
+            suite: Some("oldstable"),
+            codename: Some("bookworm"),
+            date: Some("Sat, 11 Jul 2026 10:16:37 UTC"),
+            acquire_by_hash: true,
+            architectures: vec!["all", "amd64"],
+            components: vec!["main"],
+            ..ReleaseFields::default()
+        };
+        let dists = self.root.join("dists/bookworm");
+        let _ = std::fs::remove_dir_all(&dists);
+        let signed = signed_suite(&fields, files, &self.key).expect("sign");
+        for (path, bytes) in &signed {
+            let dest = dists.join(path);
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::write(dest, bytes).expect("write");
+        }
+        for path in LISTED_NOT_SERVED {
+            self.withdraw(&signed, path);
+        }
+    }
+
+    /// Remove `path` and its by-hash copy from what is served.
+    fn withdraw(&self, signed: &[GeneratedFile], path: &str) {
+        let dists = self.root.join("dists/bookworm");
+        let (_, bytes) = signed.iter().find(|(p, _)| p == path).expect("generated");
+        let digest = mirror_core::Sha256Digest::of(bytes);
+        std::fs::remove_file(dists.join(path)).expect("withdraw");
+        std::fs::remove_file(dists.join(mirror_apt::upstream::by_hash_path(path, &digest)))
+            .expect("withdraw by-hash");
+    }
+
+    /// Overwrite a served file and its by-hash copy with `bytes` (the Release unchanged).
+    fn tamper(&self, path: &str, change: impl Fn(&mut Vec<u8>)) {
+        let dists = self.root.join("dists/bookworm");
+        let original = std::fs::read(dists.join(path)).expect("served");
+        let digest = mirror_core::Sha256Digest::of(&original);
+        let mut bytes = original;
+        change(&mut bytes);
+        std::fs::write(dists.join(path), &bytes).expect("tamper");
+        std::fs::write(
+            dists.join(mirror_apt::upstream::by_hash_path(path, &digest)),
+            &bytes,
+        )
+        .expect("tamper by-hash");
+    }
+}
+
+fn fixture() -> Option<PathBuf> {
+    mirror_test_support::fixtures().map(|f| f.join("debian-bookworm"))
+}
+
+/// The fixture, a work dir, revision 1 of the rich upstream in it and its server; `None`
+/// (the test skips) without fixtures, or without apt-get when `needs_apt`.
+fn started(needs_apt: bool) -> Option<(PathBuf, tempfile::TempDir, Upstream, TestServer)> {
+    let fixture = fixture()?;
+    if needs_apt && !apt::available() {
+        return None;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let upstream = Upstream::new(&fixture, work.path());
+    upstream.publish(rich_files(&fixture, 1));
+    let server = TestServer::serve_dir(&upstream.root);
+    Some((fixture, work, upstream, server))
+}
+
+fn full_mirror_config(dir: &Path, upstream: &TestServer, key: &Path) -> PathBuf {
+    let config = dir.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 0\n[[apt]]\nname = \"debian\"\nurl = \"{}\"\n\
+             suites = [\"bookworm\"]\nkeyring = \"{}\"\n",
+            upstream.url(),
+            key.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// `apt-get update` of a stock client with apt-file's and appstream's targets.
+fn stock_update(url: &str, key: &Path) -> (AptRoot, std::process::Output) {
+    let root = AptRoot::new(url, "bookworm", "main", key);
+    root.conf("50index-targets.conf", EXTRA_TARGETS);
+    let update = root.apt_get(&["-q", "update"]);
+    (root, update)
+}
+
+#[test]
+fn verbatim_mirror_serves_every_index_a_stock_client_fetches() {
+    let Some((_, work, upstream, server)) = started(true) else {
+        return;
+    };
+
+    // The control: the same client against the upstream itself.
+    let (direct, update) = stock_update(&server.url(), &upstream.key_path);
+    assert!(update.status.success(), "{}", apt::show(&update));
+    assert_eq!(apt::complaints(&update), Vec::<String>::new());
+
+    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "synced", "{json}");
+
+    // Every served file of dists/ is published byte for byte (by-hash copies included),
+    // and nothing the upstream does not serve.
+    let published = work.path().join("store/public/debian/dists");
+    let upstream_dists = dir_state(&upstream.root.join("dists"), &[]);
+    assert_eq!(dir_state(&published, &[]), upstream_dists);
+    let names: Vec<&str> = upstream_dists.iter().map(|(p, _)| p.as_str()).collect();
+    for expected in [
+        "bookworm/main/i18n/Translation-de.xz",
+        "bookworm/main/binary-amd64/Release",
+        "bookworm/main/cnf/Commands-amd64.xz",
+        "bookworm/main/debian-installer/binary-amd64/Packages.gz",
+        "bookworm/main/dep11/icons-64x64.tar.gz",
+        "bookworm/Release.gpg",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+
+    assert_eq!(
+        std::fs::read(work.path().join("store/public/debian").join(ARCH_ALL_DEB.0)).expect("pool"),
+        ARCH_ALL_DEB.1,
+        "the pool file only binary-all lists is mirrored"
+    );
+
+    let served = Served::start(&config);
+    let (mirror, update) = stock_update(&format!("{}/debian", served.url), &upstream.key_path);
+    assert!(update.status.success(), "{}", apt::show(&update));
+    assert_eq!(apt::complaints(&update), Vec::<String>::new());
+    let lists = mirror.lists();
+    let keys: Vec<&str> = lists.iter().map(|(k, _)| k.as_str()).collect();
+    for family in [
+        "Translation-en",
+        "Contents-amd64",
+        "Contents-udeb-amd64",
+        "Components-amd64.yml",
+        "icons-64x64",
+        "binary-all_Packages",
+    ] {
+        assert!(
+            keys.iter().any(|k| k.contains(family)),
+            "{family} fetched: {keys:?}"
+        );
+    }
+    assert_eq!(
+        lists,
+        direct.lists(),
+        "the same index files as from upstream"
+    );
+    let show = mirror.apt_cache(&["show", "jq"]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("which only Translation-en carries"),
+        "{}",
+        apt::show(&show)
+    );
+}
+
+#[test]
+fn hostile_index_files_fail_the_sync_and_keep_the_published_tree() {
+    let Some((fixture, work, upstream, server)) = started(false) else {
+        return;
+    };
+    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
+    ok(&cli(&config, &["sync"]));
+    let published = work.path().join("store/public/debian");
+    let before = dir_state(&published, &[]);
+
+    let refused = |case: &str, code: i32, needle: &str| {
+        let out = cli(&config, &["sync"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{case}: {stderr}");
+        assert!(stderr.contains(needle), "{case}: {stderr}");
+        assert!(
+            dir_state(&published, &[]) == before,
+            "{case}: the published tree changed"
+        );
+    };
+
+    // Served with the wrong content (same size), by-hash copy too.
+    upstream.publish(rich_files(&fixture, 2));
+    upstream.tamper("main/i18n/Translation-de.xz", |bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+    });
+    refused("wrong hash", 4, "Translation-de");
+
+    // Larger than the Release says.
+    upstream.publish(rich_files(&fixture, 3));
+    // (Translation-de changes with each revision: an unchanged file would come from the
+    // store, already verified, and never be fetched.)
+    upstream.tamper("main/i18n/Translation-de.xz", |bytes| {
+        bytes.extend_from_slice(&[0; 4096])
+    });
+    refused("too large", 4, "size mismatch");
+
+    // Listed, and no compression of it served.
+    let files = rich_files(&fixture, 4);
+    upstream.publish(files.clone());
+    for path in ["main/i18n/Translation-de", "main/i18n/Translation-de.xz"] {
+        upstream.withdraw(&files, path);
+    }
+    refused("not served", 5, "Translation-de");
+
+    // A signed Release listing a path that leaves the tree.
+    // (Our Release writer refuses such a path, so the line is added to the text.)
+    upstream.publish(rich_files(&fixture, 5));
+    let dists = upstream.root.join("dists/bookworm");
+    let release = std::fs::read_to_string(dists.join("Release")).expect("Release");
+    let hostile = release.replacen(
+        "SHA256:\n",
+        &format!("SHA256:\n {} 1 main/../../../etc/passwd\n", "0".repeat(64)),
+        1,
+    );
+    assert_ne!(hostile, release);
+    let key = &upstream.key;
+    std::fs::write(dists.join("Release"), &hostile).expect("write");
+    std::fs::write(
+        dists.join("InRelease"),
+        key.clearsign(&hostile).expect("sign"),
+    )
+    .expect("write");
+    std::fs::write(
+        dists.join("Release.gpg"),
+        key.sign_detached_armored(hostile.as_bytes()).expect("sign"),
+    )
+    .expect("write");
+    refused("unsafe path", 1, "main/../../../etc/passwd");
+}
+
+#[test]
+fn filtered_mirror_publishes_the_translations_of_its_selection() {
+    let Some((_, work, upstream, server)) = started(true) else {
+        return;
+    };
+    let config = work.path().join("mirror.toml");
+    let key = work.path().join("keys/signing.asc");
+    ok(&cli(
+        &config,
+        &["keygen", "--out", key.to_str().expect("utf8")],
+    ));
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n[[apt]]\nname = \"debian\"\n\
+             url = \"{}\"\nsuites = [\"bookworm\"]\nkeyring = \"{}\"\npackages = [\"jq\"]\n",
+            server.url(),
+            upstream.key_path.display()
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let selected = json["mirrors"][0]["summary"]["selected"]
+        .as_array()
+        .expect("names")
+        .len();
+
+    let dists = work.path().join("store/public/debian/dists/bookworm");
+    let release_text = std::fs::read_to_string(dists.join("Release")).expect("Release");
+    let release = mirror_apt::Release::parse(&release_text).expect("parses");
+    // Every file our Release lists is published, with the listed digest.
+    for entry in release.files() {
+        let bytes = std::fs::read(dists.join(entry.path))
+            .unwrap_or_else(|e| panic!("{} listed but not published: {e}", entry.path));
+        assert_eq!(mirror_core::Sha256Digest::of(&bytes).to_hex(), entry.sha256);
+    }
+    assert!(release.file("main/i18n/Translation-en.xz").is_some());
+    assert!(
+        release.file("main/i18n/Translation-de.xz").is_none(),
+        "only en by default"
+    );
+    let translation = std::fs::read(dists.join("main/i18n/Translation-en")).expect("published");
+    let names: Vec<String> = Paragraphs::new(&translation)
+        .map(|p| {
+            p.get_str("Package")
+                .expect("utf8")
+                .expect("Package")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names.len(),
+        selected,
+        "one description per selected package: {names:?}"
+    );
+    assert!(names.contains(&"jq".to_owned()) && !names.contains(&"sl".to_owned()));
+
+    let served = Served::start(&config);
+    let client = AptRoot::new(
+        &format!("{}/debian", served.url),
+        "bookworm",
+        "main",
+        &work.path().join("keys/signing.asc.pub"),
+    );
+    let update = client.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", apt::show(&update));
+    assert_eq!(apt::complaints(&update), Vec::<String>::new());
+    let show = client.apt_cache(&["show", "jq"]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("which only Translation-en carries"),
+        "{}",
+        apt::show(&show)
+    );
+
+    // A configured language is carried too.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}languages = [\"en\", \"de\"]\n")).expect("config");
+    ok(&cli(&config, &["sync"]));
+    let release_text = std::fs::read_to_string(dists.join("Release")).expect("Release");
+    assert!(
+        release_text.contains("main/i18n/Translation-de.xz"),
+        "{release_text}"
+    );
+}
