@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use mirror_apt::generate::{GeneratedFile, signed_suite};
-use mirror_apt::{Paragraphs, ReleaseFields};
+use mirror_apt::Paragraphs;
+use mirror_apt::generate::GeneratedFile;
 use mirror_core::compression::{Compression, compress};
 use mirror_core::signing::SigningKey;
 use mirror_test_support::{TestServer, dir_state};
@@ -190,25 +190,7 @@ impl Upstream {
     /// Sign `files` as dists/bookworm, replacing what was there, and withdraw the
     /// listed-not-served files.
     fn publish(&self, files: Vec<GeneratedFile>) {
-        let fields = ReleaseFields {
-            origin: Some("Test"),
-            label: Some("Test"),
-            suite: Some("oldstable"),
-            codename: Some("bookworm"),
-            date: Some("Sat, 11 Jul 2026 10:16:37 UTC"),
-            acquire_by_hash: true,
-            architectures: vec!["all", "amd64"],
-            components: vec!["main"],
-            ..ReleaseFields::default()
-        };
-        let dists = self.root.join("dists/bookworm");
-        let _ = std::fs::remove_dir_all(&dists);
-        let signed = signed_suite(&fields, files, &self.key).expect("sign");
-        for (path, bytes) in &signed {
-            let dest = dists.join(path);
-            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-            std::fs::write(dest, bytes).expect("write");
-        }
+        let signed = apt::write_signed_suite(&self.root, "bookworm", files, &self.key);
         for path in LISTED_NOT_SERVED {
             self.withdraw(&signed, path);
         }

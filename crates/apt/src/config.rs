@@ -26,6 +26,9 @@ use crate::repository::AptMirror;
 /// missing_packages = "error"           # or "warn"; default "error"
 /// languages = ["en"]                   # Translation-* carried; default: all listed
 ///                                      # (full mirror) or ["en"] (filtered)
+/// resolve_with = ["debian-security"]   # filtered: resolve together with these mirrors
+/// self_contained = true                # default: true unless every suite is a pocket
+///                                      # (-updates, -security, -backports, -proposed)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,21 @@ pub struct AptConfig {
     /// language upstream lists for a full mirror, `en` (apt's default) for a filtered one.
     #[serde(default)]
     pub languages: Option<Vec<String>>,
+    /// Other `[[apt]]` mirrors (by name) to resolve the selection together with, as apt
+    /// does with every source of a machine: each name's candidate is the highest version
+    /// across the group, dependencies are satisfied from the union of the group's
+    /// indices, and this mirror publishes the candidates it carries. Filtered mirrors only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolve_with: Vec<String>,
+    /// With `resolve_with`: also publish the closure of the selection within this mirror
+    /// alone, so that a client or installer using only it still resolves. Default: true
+    /// unless every suite is a pocket that needs its release suite (see
+    /// [`AptConfig::is_self_contained`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_contained: Option<bool>,
+    /// The settings of the `resolve_with` mirrors, filled in by [`MirrorSettings::link`].
+    #[serde(skip)]
+    pub group: Vec<AptConfig>,
 }
 
 /// What to do about a listed package the upstream does not carry.
@@ -122,6 +140,9 @@ impl AptConfig {
             recommends: true,
             missing_packages: MissingPackages::Error,
             languages: None,
+            resolve_with: Vec::new(),
+            self_contained: None,
+            group: Vec::new(),
         }
     }
 
@@ -144,6 +165,14 @@ impl AptConfig {
                 "languages: {bad:?} is not a language code like \"en\" or \"pt_BR\""
             )));
         }
+        if !self.resolve_with.is_empty() && self.packages.is_none() {
+            return Err(invalid(
+                "resolve_with applies to a filtered mirror (one with `packages`): a full mirror carries everything anyway".into(),
+            ));
+        }
+        if self.resolve_with.contains(&self.name) {
+            return Err(invalid("resolve_with names this mirror itself".into()));
+        }
         if self.keyring.paths().is_empty() {
             return Err(invalid("keyring must name at least one file".into()));
         }
@@ -159,7 +188,27 @@ fn is_language(code: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'-'))
 }
 
+/// Suite suffixes of pockets that only add to a release suite (Debian and Ubuntu).
+const POCKETS: [&str; 5] = [
+    "-updates",
+    "-security",
+    "-backports",
+    "-proposed",
+    "/updates",
+];
+
 impl AptConfig {
+    /// Whether the mirror must resolve on its own too: the setting, else true when some
+    /// suite is a release suite (`bookworm`, `noble`), not only pockets such as
+    /// `bookworm-security` whose packages depend on their release suite.
+    pub fn is_self_contained(&self) -> bool {
+        self.self_contained.unwrap_or_else(|| {
+            self.suites
+                .iter()
+                .any(|suite| !POCKETS.iter().any(|pocket| suite.ends_with(pocket)))
+        })
+    }
+
     /// The Translation languages carried: the setting, else every listed one (`None`)
     /// for a full mirror and `en` for a filtered one.
     pub fn effective_languages(&self) -> Option<Vec<String>> {
@@ -189,6 +238,38 @@ impl MirrorSettings for AptConfig {
         Ok(Box::new(
             AptMirror::new(self.clone()).map_err(RepositoryError::new)?,
         ))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn link(&mut self, others: &[&dyn MirrorSettings]) -> Result<(), RepositoryError> {
+        let invalid = |reason: String| {
+            RepositoryError::new(AptError::InvalidConfig {
+                mirror: self.name.clone(),
+                reason,
+            })
+        };
+        let mut group = Vec::new();
+        for name in &self.resolve_with {
+            let other = others.iter().find(|o| o.name() == name).ok_or_else(|| {
+                invalid(format!(
+                    "resolve_with names {name:?}, which is no mirror of this config"
+                ))
+            })?;
+            let other = other.as_any().downcast_ref::<AptConfig>().ok_or_else(|| {
+                invalid(format!(
+                    "resolve_with names {name:?}, which is not an [[apt]] mirror"
+                ))
+            })?;
+            let mut member = other.clone();
+            // One level: the members' own groups do not widen this one.
+            member.group.clear();
+            group.push(member);
+        }
+        self.group = group;
+        Ok(())
     }
 }
 
@@ -235,6 +316,32 @@ mod tests {
         config.keyring = Keyrings::One("k".into());
         config.name = "../x".into();
         assert!(config.check().is_err());
+    }
+
+    #[test]
+    fn resolve_with_links_named_apt_mirrors_only() {
+        let keyring = || Keyrings::One("k".into());
+        let mut security =
+            AptConfig::new("security", "u", vec!["bookworm-security".into()], keyring());
+        security.packages = Some(vec!["jq".into()]);
+        security.resolve_with = vec!["debian".into()];
+        let debian = AptConfig::new("debian", "u", vec!["bookworm".into()], keyring());
+        security.link(&[&debian]).expect("links");
+        assert_eq!(security.group.len(), 1);
+        assert_eq!(security.group[0], debian);
+        assert!(!security.is_self_contained(), "a pocket alone");
+        assert!(debian.is_self_contained(), "a release suite");
+
+        security.resolve_with = vec!["nosuch".into()];
+        let err = security.link(&[&debian]).expect_err("unknown").to_string();
+        assert!(err.contains("security") && err.contains("nosuch"), "{err}");
+
+        security.resolve_with = vec!["security".into()];
+        assert!(security.check().is_err(), "itself");
+        let mut full = debian;
+        full.resolve_with = vec!["security".into()];
+        let err = full.check().expect_err("full mirror").to_string();
+        assert!(err.contains("filtered"), "{err}");
     }
 
     #[test]

@@ -39,14 +39,31 @@ use crate::upstream::{
 pub struct AptMirror {
     config: AptConfig,
     keyring: Keyring,
+    /// The keyring of each `resolve_with` member, in `config.group` order.
+    group_keyrings: Vec<Keyring>,
 }
 
 impl AptMirror {
-    /// Check the settings and load the keyrings.
+    /// Check the settings and load the keyrings (this mirror's and its group's).
     pub fn new(config: AptConfig) -> Result<Self, AptError> {
         config.check()?;
+        if config.group.len() != config.resolve_with.len() {
+            return Err(AptError::InvalidConfig {
+                mirror: config.name.clone(),
+                reason: "resolve_with names mirrors that were not linked (load the whole config)"
+                    .into(),
+            });
+        }
         let keyring = Keyring::load_all(config.keyring.paths())?;
-        Ok(Self { config, keyring })
+        let mut group_keyrings = Vec::with_capacity(config.group.len());
+        for member in &config.group {
+            group_keyrings.push(Keyring::load_all(member.keyring.paths())?);
+        }
+        Ok(Self {
+            config,
+            keyring,
+            group_keyrings,
+        })
     }
 
     /// The settings.
@@ -60,12 +77,21 @@ impl AptMirror {
 
     /// Digest of the settings, the upstream Release files and (filtered) our key: when it
     /// equals the previous snapshot's, nothing the tree is made from has changed.
-    fn fingerprint(&self, releases: &[VerifiedRelease], key: Option<&str>) -> String {
+    /// A group's settings and Release files count too: they decide the candidates.
+    fn fingerprint(
+        &self,
+        releases: &[VerifiedRelease],
+        group_releases: &[Vec<VerifiedRelease>],
+        key: Option<&str>,
+    ) -> String {
         let mut hasher = Hasher::new();
         let settings = serde_json::to_vec(&self.config).expect("settings always serialise");
         hasher.update(&settings);
+        for member in &self.config.group {
+            hasher.update(&serde_json::to_vec(member).expect("settings always serialise"));
+        }
         hasher.update(key.unwrap_or("").as_bytes());
-        for release in releases {
+        for release in releases.iter().chain(group_releases.iter().flatten()) {
             for (name, bytes) in &release.raw {
                 hasher.update(name.as_bytes());
                 hasher.update(&Sha256Digest::of(bytes).0);
@@ -94,12 +120,26 @@ impl AptMirror {
                 fetch_release(ctx.fetcher, &self.keyring, base, suite, !self.is_filtered()).await?,
             );
         }
-        let fingerprint = self.fingerprint(&releases, key.map(|k| k.fingerprint()).as_deref());
+        let mut group_releases = Vec::new();
+        for (member, keyring) in self.config.group.iter().zip(&self.group_keyrings) {
+            let mut releases = Vec::new();
+            for suite in &member.suites {
+                releases
+                    .push(fetch_release(ctx.fetcher, keyring, &member.url, suite, false).await?);
+            }
+            group_releases.push(releases);
+        }
+        let fingerprint = self.fingerprint(
+            &releases,
+            &group_releases,
+            key.map(|k| k.fingerprint()).as_deref(),
+        );
         Ok(AptProbe {
             mirror: self,
             ctx,
             key,
             releases,
+            group_releases,
             fingerprint,
         })
     }
@@ -109,6 +149,7 @@ impl AptMirror {
         ctx: &SyncContext<'_>,
         key: Option<&SigningKey>,
         releases: Vec<VerifiedRelease>,
+        group_releases: Vec<Vec<VerifiedRelease>>,
     ) -> Result<TreePlan, AptError> {
         let name = &self.config.name;
         let base = self.config.url.trim_end_matches('/');
@@ -143,6 +184,7 @@ impl AptMirror {
                         architecture: architecture.clone(),
                         decoded: index.decoded,
                         origin: format!("{dists}/{}", index.path),
+                        resolve_only: false,
                     });
                 }
             }
@@ -161,6 +203,13 @@ impl AptMirror {
                 }
             }
         }
+        for (member, releases) in self.config.group.iter().zip(&group_releases) {
+            ctx.reporter.begin(
+                &format!("{name}: fetching {}'s indices to resolve with", member.name),
+                None,
+            );
+            indices.extend(group_indices(ctx, member, releases).await?);
+        }
         ctx.reporter
             .begin(&format!("{name}: selecting packages"), None);
         let options = SelectOptions {
@@ -168,6 +217,13 @@ impl AptMirror {
             recommends: self.config.recommends,
             architectures: self.config.architectures.clone(),
             missing_packages_are_errors: self.config.missing_packages == MissingPackages::Error,
+            self_contained: self.config.is_self_contained(),
+            // One member of a group reports the names none of it carries, not each.
+            report_missing: self
+                .config
+                .resolve_with
+                .iter()
+                .all(|other| self.config.name < *other),
         };
         let (selection, indices) = tokio::task::spawn_blocking(move || {
             let selection = select(&indices, &options);
@@ -270,6 +326,8 @@ impl AptMirror {
             packages_selected: selection.selected_packages,
             selected: selection.selected_names,
             warnings,
+            skipped: selection.skipped,
+            resolved_with: self.config.resolve_with.clone(),
         };
         Ok(TreePlan {
             files,
@@ -412,6 +470,45 @@ fn index_architectures(parsed: &Release<'_>, component: &str, config: &AptConfig
         architectures.push("all".into());
     }
     architectures
+}
+
+/// The Packages indices of a `resolve_with` member, verified like our own, for the
+/// selection only.
+async fn group_indices(
+    ctx: &SyncContext<'_>,
+    member: &AptConfig,
+    releases: &[VerifiedRelease],
+) -> Result<Vec<IndexData>, AptError> {
+    let base = member.url.trim_end_matches('/');
+    let mut indices = Vec::new();
+    for release in releases {
+        let dists = dists_url(base, &release.suite);
+        let parsed = parse_release(release, &dists)?;
+        check_not_expired(&parsed, &dists)?;
+        for component in &member.components {
+            for architecture in &index_architectures(&parsed, component, member) {
+                let index = fetch_index(
+                    ctx.fetcher,
+                    ctx.store.objects(),
+                    base,
+                    release,
+                    &parsed,
+                    component,
+                    architecture,
+                )
+                .await?;
+                indices.push(IndexData {
+                    suite: usize::MAX,
+                    component: component.clone(),
+                    architecture: architecture.clone(),
+                    decoded: index.decoded,
+                    origin: format!("{dists}/{}", index.path),
+                    resolve_only: true,
+                });
+            }
+        }
+    }
+    Ok(indices)
 }
 
 /// Every compression of one index that upstream serves, kept in the store; an error
@@ -580,6 +677,10 @@ pub struct AptSummary {
     pub selected: Vec<String>,
     /// Dependency and allow-list warnings.
     pub warnings: Vec<String>,
+    /// Requested names no index (of the group) carries, skipped.
+    pub skipped: Vec<String>,
+    /// The mirrors this one was resolved with.
+    pub resolved_with: Vec<String>,
 }
 
 impl PlanSummary for AptSummary {
@@ -612,6 +713,7 @@ struct AptProbe<'a> {
     ctx: &'a SyncContext<'a>,
     key: Option<&'a SigningKey>,
     releases: Vec<VerifiedRelease>,
+    group_releases: Vec<Vec<VerifiedRelease>>,
     fingerprint: String,
 }
 
@@ -626,11 +728,12 @@ impl<'a> Probe<'a> for AptProbe<'a> {
             ctx,
             key,
             releases,
+            group_releases,
             ..
         } = *self;
         Box::pin(async move {
             mirror
-                .plan_tree(ctx, key, releases)
+                .plan_tree(ctx, key, releases, group_releases)
                 .await
                 .map_err(RepositoryError::new)
         })

@@ -23,6 +23,9 @@ pub struct IndexData {
     pub decoded: Vec<u8>,
     /// Its URL, for errors.
     pub origin: String,
+    /// An index of another mirror of the group (`resolve_with`): it takes part in the
+    /// candidate choice and satisfies dependencies, but nothing of it is published here.
+    pub resolve_only: bool,
 }
 
 /// What to select.
@@ -36,6 +39,12 @@ pub struct SelectOptions {
     pub architectures: Vec<String>,
     /// Fail on listed names no index carries (else warn).
     pub missing_packages_are_errors: bool,
+    /// With a group: also publish the closure of the selection within this mirror's own
+    /// indices alone, so a client (or debootstrap) using only this mirror resolves.
+    pub self_contained: bool,
+    /// Report requested names no index of the group carries (one member of a group
+    /// reports them, not each).
+    pub report_missing: bool,
 }
 
 /// A pool file to download.
@@ -60,8 +69,33 @@ pub struct Selection {
     pub selected_packages: usize,
     /// Names selected, sorted, deduplicated (filtered mirrors only).
     pub selected_names: Vec<String>,
-    /// Closure warnings and skipped requests.
+    /// Closure warnings and (one line for all of them) skipped requests.
     pub warnings: Vec<String>,
+    /// Requested names no index carries, skipped (`missing_packages = "warn"`).
+    pub skipped: Vec<String>,
+}
+
+/// How many names a warning line shows before "and N more".
+const NAMES_SHOWN: usize = 5;
+
+/// One line for every requested name no index carries: the count and the first few
+/// (the whole list is in the sync report's `skipped`).
+fn missing_line(missing: &[&str], grouped: bool) -> String {
+    let shown = missing[..missing.len().min(NAMES_SHOWN)].join(", ");
+    let more = missing.len().saturating_sub(NAMES_SHOWN);
+    let tail = if more > 0 {
+        format!(" and {more} more (all in --json: skipped)")
+    } else {
+        String::new()
+    };
+    let count = missing.len();
+    let plural = if count == 1 { "" } else { "s" };
+    let who = if grouped {
+        "no mirror of the group carries"
+    } else {
+        "this upstream does not carry"
+    };
+    format!("{count} requested package{plural} {who}, skipped: {shown}{tail}")
 }
 
 /// Parse the indices and select.
@@ -84,13 +118,15 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
             owner.push(i);
         }
     }
+    let own = |position: &usize| !indices[owner[*position]].resolve_only;
+    let grouped = indices.iter().any(|index| index.resolve_only);
     let mut selection = Selection {
-        total_packages: all.len(),
+        total_packages: (0..all.len()).filter(own).count(),
         filtered: vec![Vec::new(); indices.len()],
         ..Selection::default()
     };
     let chosen: Vec<usize> = match &options.packages {
-        None => (0..all.len()).collect(),
+        None => (0..all.len()).filter(own).collect(),
         Some(requested) => {
             let index = PackageIndex::new(all.iter());
             let (present, missing): (Vec<&str>, Vec<&str>) =
@@ -104,25 +140,50 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
                         names: missing.iter().map(|s| (*s).to_owned()).collect(),
                     });
                 }
-                selection.warnings.push(format!(
-                    "not carried by this upstream, skipped: {}",
-                    missing.join(", ")
-                ));
+                if options.report_missing {
+                    selection.warnings.push(missing_line(&missing, grouped));
+                }
+                selection.skipped = missing.iter().map(|s| (*s).to_owned()).collect();
             }
             let closure_options = ClosureOptions::new(options.architectures.iter().cloned())
                 .recommends(options.recommends);
-            let closure =
-                index
-                    .closure(&present, &closure_options)
-                    .map_err(|e| AptError::Malformed {
-                        origin: "package selection".into(),
-                        message: e.to_string(),
-                    })?;
+            let closure_error = |e: crate::closure::ClosureError| AptError::Malformed {
+                origin: "package selection".into(),
+                message: e.to_string(),
+            };
+            let closure = index
+                .closure(&present, &closure_options)
+                .map_err(closure_error)?;
             selection
                 .warnings
                 .extend(closure.warnings().iter().map(ToString::to_string));
-            let mut chosen = closure.indices().to_vec();
+            // The group's candidates that this mirror carries (identical copies in
+            // several indices are selected together, so a version both carry is here).
+            let mut chosen: Vec<usize> = closure.indices().iter().copied().filter(own).collect();
+            if grouped && options.self_contained {
+                let mine: Vec<usize> = (0..all.len()).filter(own).collect();
+                let alone = PackageIndex::new(mine.iter().map(|&p| &all[p]));
+                let present: Vec<&str> = present
+                    .iter()
+                    .copied()
+                    .filter(|name| {
+                        let bare = name.split(':').next().unwrap_or(name);
+                        !alone.named(bare).is_empty() || alone.providing(bare).next().is_some()
+                    })
+                    .collect();
+                let closure = alone
+                    .closure(&present, &closure_options)
+                    .map_err(closure_error)?;
+                selection.warnings.extend(
+                    closure
+                        .warnings()
+                        .iter()
+                        .map(|w| format!("within this mirror alone: {w}")),
+                );
+                chosen.extend(closure.indices().iter().map(|&i| mine[i]));
+            }
             chosen.sort_unstable();
+            chosen.dedup();
             chosen
         }
     };
@@ -169,4 +230,25 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
     selection.selected_names.sort();
     selection.selected_names.dedup();
     Ok(selection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_line;
+
+    #[test]
+    fn missing_names_are_one_line_with_a_count_and_the_first_few() {
+        assert_eq!(
+            missing_line(&["a"], false),
+            "1 requested package this upstream does not carry, skipped: a"
+        );
+        let many: Vec<String> = (0..300).map(|i| format!("pkg{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let line = missing_line(&many, true);
+        assert_eq!(
+            line,
+            "300 requested packages no mirror of the group carries, skipped: \
+             pkg0, pkg1, pkg2, pkg3, pkg4 and 295 more (all in --json: skipped)"
+        );
+    }
 }

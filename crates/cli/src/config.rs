@@ -96,6 +96,22 @@ fn default_retries() -> u32 {
     4
 }
 
+/// Let each mirror resolve the names of others it refers to (`resolve_with`).
+fn link_mirrors(mirrors: &mut [Box<dyn MirrorSettings>]) -> anyhow::Result<()> {
+    for position in 0..mirrors.len() {
+        let (before, rest) = mirrors.split_at_mut(position);
+        let (me, after) = rest.split_first_mut().expect("position is in range");
+        let others: Vec<&dyn MirrorSettings> = before
+            .iter()
+            .chain(after.iter())
+            .map(|other| &**other)
+            .collect();
+        let name = me.name().to_owned();
+        me.link(&others).with_context(|| format!("mirror {name}"))?;
+    }
+    Ok(())
+}
+
 impl Config {
     /// Read and check `path`.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -136,6 +152,7 @@ impl Config {
                 mirrors.push(settings);
             }
         }
+        link_mirrors(&mut mirrors)?;
         let base: Base = toml::Value::Table(table).try_into()?;
         let config = Config {
             store: base.store,

@@ -87,6 +87,10 @@ impl MirrorSettings for CondaConfig {
             CondaMirror::new(self.clone()).map_err(RepositoryError::new)?,
         ))
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// A validated configuration.

@@ -67,6 +67,17 @@ pub trait MirrorSettings: fmt::Debug + Send + Sync {
 
     /// The repository these settings describe (loads keyrings, parses specs).
     fn build(&self) -> Result<Box<dyn Repository>, RepositoryError>;
+
+    /// The concrete settings, for [`link`](Self::link) to read a sibling's.
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// Settings may name other mirrors of the same config (an APT mirror resolving its
+    /// dependencies together with others). Called once every section is loaded, with
+    /// every other mirror; an unknown or unsuitable name is the error. The default names
+    /// none.
+    fn link(&mut self, _others: &[&dyn MirrorSettings]) -> Result<(), RepositoryError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

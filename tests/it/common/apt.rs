@@ -71,6 +71,22 @@ impl AptRoot {
             .expect("apt-cache runs")
     }
 
+    /// Add `deb <url> <suite> <component>` trusting the same key as the first source.
+    pub fn add_source(&self, url: &str, suite: &str, component: &str) {
+        use std::io::Write as _;
+        let key = self.root.join("etc/apt/keyrings/mirror.asc");
+        let mut list = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.root.join("etc/apt/sources.list"))
+            .expect("sources.list");
+        writeln!(
+            list,
+            "deb [signed-by={}] {url} {suite} {component}",
+            key.display()
+        )
+        .expect("append source");
+    }
+
     /// Add an apt.conf.d snippet (index targets of apt-file, appstream, ...).
     pub fn conf(&self, name: &str, text: &str) {
         std::fs::write(self.root.join("etc/apt/apt.conf.d").join(name), text).expect("conf");
@@ -126,6 +142,51 @@ pub fn complaints(out: &Output) -> Vec<String> {
         .chain(String::from_utf8_lossy(&out.stderr).lines())
         .filter(|line| line.starts_with("E:") || line.starts_with("W:"))
         .map(str::to_owned)
+        .collect()
+}
+
+/// Write a suite signed by `key` under `<root>/dists/<suite>/`, replacing what was there:
+/// `files` (paths below the suite) with a Release listing them, by-hash copies,
+/// InRelease and Release.gpg.
+pub fn write_signed_suite(
+    root: &Path,
+    suite: &str,
+    files: Vec<mirror_apt::generate::GeneratedFile>,
+    key: &mirror_core::signing::SigningKey,
+) -> Vec<mirror_apt::generate::GeneratedFile> {
+    let fields = mirror_apt::ReleaseFields {
+        origin: Some("Test"),
+        label: Some("Test"),
+        suite: Some(suite),
+        codename: Some(suite.split('-').next().unwrap_or(suite)),
+        date: Some("Sat, 11 Jul 2026 10:16:37 UTC"),
+        acquire_by_hash: true,
+        architectures: vec!["all", "amd64"],
+        components: vec!["main"],
+        ..mirror_apt::ReleaseFields::default()
+    };
+    let dists = root.join("dists").join(suite);
+    let _ = std::fs::remove_dir_all(&dists);
+    let signed = mirror_apt::generate::signed_suite(&fields, files, key).expect("sign");
+    for (path, bytes) in &signed {
+        let dest = dists.join(path);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::write(dest, bytes).expect("write");
+    }
+    signed
+}
+
+/// A Packages index and its .gz and .xz, as files of a suite.
+pub fn packages_files(component: &str, content: &[u8]) -> Vec<mirror_apt::generate::GeneratedFile> {
+    use mirror_core::compression::{Compression, compress};
+    [Compression::None, Compression::Gzip, Compression::Xz]
+        .iter()
+        .map(|format| {
+            (
+                format!("{component}/binary-amd64/Packages{}", format.extension()),
+                compress(content, *format).expect("compress"),
+            )
+        })
         .collect()
 }
 

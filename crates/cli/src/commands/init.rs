@@ -85,9 +85,18 @@ pub fn run(
             installed.len(),
             sys.dpkg_status.display()
         ));
-        for mut mirror in system::group_by_uri(&sources, &sys.apt_etc) {
+        let system_mirrors = system::group_by_uri(&sources, &sys.apt_etc);
+        let names: Vec<String> = system_mirrors.iter().map(|m| m.name.clone()).collect();
+        for mut mirror in system_mirrors {
             mirror.keyrings = system::keyrings_under(&root, &mirror.keyrings);
-            write_apt_section(&mut text, &mirror, &arch, &installed);
+            // The machine's apt resolves over all its sources at once; so do its mirrors
+            // (a security archive's packages depend on the release suite's).
+            let others: Vec<String> = names
+                .iter()
+                .filter(|n| **n != mirror.name)
+                .cloned()
+                .collect();
+            write_apt_section(&mut text, &mirror, &arch, &installed, &others);
             mirrors += 1;
         }
     } else {
@@ -123,7 +132,13 @@ pub fn run(
 }
 
 /// One `[[apt]]` section selecting what the machine has installed.
-fn write_apt_section(text: &mut String, mirror: &SystemMirror, arch: &str, installed: &[String]) {
+fn write_apt_section(
+    text: &mut String,
+    mirror: &SystemMirror,
+    arch: &str,
+    installed: &[String],
+    resolve_with: &[String],
+) {
     let _ = writeln!(
         text,
         "[[apt]]\nname = \"{}\"\nurl = {}",
@@ -145,6 +160,13 @@ fn write_apt_section(text: &mut String, mirror: &SystemMirror, arch: &str, insta
         "# names this upstream does not carry are skipped with a warning"
     );
     let _ = writeln!(text, "missing_packages = \"warn\"");
+    if !resolve_with.is_empty() {
+        let _ = writeln!(
+            text,
+            "# resolved together with the machine's other sources, as its apt does"
+        );
+        let _ = writeln!(text, "resolve_with = {}", toml_list(resolve_with));
+    }
     let _ = writeln!(text, "packages = {}\n", toml_list(installed));
 }
 
