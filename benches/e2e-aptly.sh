@@ -16,20 +16,10 @@ upstream_dir=$fixtures/debian-bookworm
 keyring=$upstream_dir/keyrings/debian-archive-keyring.gpg
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-need=()
-command -v aptly >/dev/null || need+=(aptly)
-command -v gpg >/dev/null || need+=(gnupg)
-[ -x /usr/bin/time ] || need+=(time)
-if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
-fi
-
-cli=${MIRROR_CLI:-}
-if [ -z "$cli" ]; then
-    (cd "$repo" && cargo build --release -p mirror-cli)
-    cli=$repo/target/release/mirror-cli
-fi
-cli=$(realpath "$cli")
+# shellcheck source=benches/common.sh
+. "$repo/benches/common.sh"
+install_missing aptly=aptly gpg=gnupg time=time
+cli=$(mirror_cli "$repo")
 
 work=$(mktemp -d)
 server_pid=

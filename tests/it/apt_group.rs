@@ -271,6 +271,10 @@ fn init_from_system_groups_its_sources_and_the_first_sync_is_quiet() {
     let out = cli(&config, &["sync"]);
     ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes into a pipe: {stderr}"
+    );
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
     // No dependency warning; one line, from one mirror, for the names no source carries.
     assert_eq!(warnings.len(), 1, "{stderr}");

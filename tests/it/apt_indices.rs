@@ -117,7 +117,7 @@ fn rich_files(fixture: &Path, revision: u32) -> Vec<GeneratedFile> {
     );
     add(
         "main/binary-all/Packages",
-        &arch_all_stanza(),
+        &stanza("test-doc", "all", ARCH_ALL_DEB),
         &[Plain, Gzip, Xz],
     );
     add("main/i18n/Translation-en", &translation_en, &[Plain, Xz]);
@@ -138,7 +138,7 @@ fn rich_files(fixture: &Path, revision: u32) -> Vec<GeneratedFile> {
     add("main/cnf/Commands-amd64", commands.as_bytes(), &[Plain, Xz]);
     add(
         "main/debian-installer/binary-amd64/Packages",
-        b"Package: test-udeb\nVersion: 1\nArchitecture: amd64\n",
+        &stanza("test-udeb", "amd64", UDEB),
         &[Plain, Gzip, Xz],
     );
     files
@@ -151,11 +151,18 @@ const ARCH_ALL_DEB: (&str, &[u8]) = (
     b"an arch-all package only binary-all lists",
 );
 
-fn arch_all_stanza() -> Vec<u8> {
-    let (path, bytes) = ARCH_ALL_DEB;
+/// A udeb only the debian-installer index lists.
+const UDEB: (&str, &[u8]) = (
+    "pool/main/t/test-udeb/test-udeb_1.0_amd64.udeb",
+    b"a udeb the installer fetches",
+);
+
+/// A stanza for `file` (not a real .deb: apt-get update never opens the pool).
+fn stanza(name: &str, architecture: &str, (path, bytes): (&str, &[u8])) -> Vec<u8> {
     format!(
-        "Package: test-doc\nVersion: 1.0\nArchitecture: all\nMaintainer: Test <t@example.org>\n\
-         Filename: {path}\nSize: {}\nSHA256: {}\nDescription: documentation only binary-all lists\n",
+        "Package: {name}\nVersion: 1.0\nArchitecture: {architecture}\n\
+         Maintainer: Test <t@example.org>\nFilename: {path}\nSize: {}\nSHA256: {}\n\
+         Description: {name}, only one index lists it\n",
         bytes.len(),
         mirror_core::Sha256Digest::of(bytes).to_hex()
     )
@@ -180,10 +187,11 @@ impl Upstream {
         };
         mirror_test_support::copy_tree(&fixture.join("pool"), &upstream.root.join("pool"))
             .expect("pool");
-        let (path, bytes) = ARCH_ALL_DEB;
-        let deb = upstream.root.join(path);
-        std::fs::create_dir_all(deb.parent().expect("parent")).expect("mkdir");
-        std::fs::write(deb, bytes).expect("deb");
+        for (path, bytes) in [ARCH_ALL_DEB, UDEB] {
+            let file = upstream.root.join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(file, bytes).expect("pool file");
+        }
         upstream
     }
 
@@ -296,11 +304,13 @@ fn verbatim_mirror_serves_every_index_a_stock_client_fetches() {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
 
-    assert_eq!(
-        std::fs::read(work.path().join("store/public/debian").join(ARCH_ALL_DEB.0)).expect("pool"),
-        ARCH_ALL_DEB.1,
-        "the pool file only binary-all lists is mirrored"
-    );
+    for (path, bytes) in [ARCH_ALL_DEB, UDEB] {
+        assert_eq!(
+            std::fs::read(work.path().join("store/public/debian").join(path)).expect(path),
+            bytes,
+            "{path}: the pool file only binary-all or debian-installer lists is mirrored"
+        );
+    }
 
     let served = Served::start(&config);
     let (mirror, update) = stock_update(&format!("{}/debian", served.url), &upstream.key_path);
@@ -490,4 +500,53 @@ fn filtered_mirror_publishes_the_translations_of_its_selection() {
         release_text.contains("main/i18n/Translation-de.xz"),
         "{release_text}"
     );
+}
+
+#[test]
+fn serve_answers_for_the_upstream_host_name() {
+    let Some((_, work, upstream, server)) = started(true) else {
+        return;
+    };
+    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
+    ok(&cli(&config, &["sync"]));
+    let upstream_url = server.url();
+    let served = Served::start(&config);
+
+    // DNS pointing the upstream's name at the mirror: the Host header names the upstream.
+    let host = upstream_url.trim_start_matches("http://");
+    let by_host = served.get("/dists/bookworm/InRelease", &[("Host", host)]);
+    assert_eq!(by_host.status, 200);
+    assert_eq!(
+        by_host.body,
+        std::fs::read(upstream.root.join("dists/bookworm/InRelease")).expect("upstream")
+    );
+    assert!(
+        by_host.header("etag").is_some(),
+        "the digest ETag as for /debian/..."
+    );
+    // The mirror's own paths still work, and another host is not routed.
+    assert_eq!(
+        served.get("/debian/dists/bookworm/InRelease", &[]).status,
+        200
+    );
+    let other = served.get(
+        "/dists/bookworm/InRelease",
+        &[("Host", "elsewhere.invalid")],
+    );
+    assert_eq!(other.status, 404);
+
+    // The upstream goes away; a stock client keeps its sources (the upstream URL) and
+    // reaches the mirror as its HTTP proxy.
+    drop(server);
+    let client = AptRoot::new(&upstream_url, "bookworm", "main", &upstream.key_path);
+    client.conf(
+        "10proxy.conf",
+        &format!("Acquire::http::Proxy \"{}/\";\n", served.url),
+    );
+    let update = client.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", apt::show(&update));
+    assert_eq!(apt::complaints(&update), Vec::<String>::new());
+    let install = client.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(install.status.success(), "{}", apt::show(&install));
+    assert!(client.downloaded().iter().any(|d| d.starts_with("jq_")));
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod apt;
+mod apt_auth;
 mod apt_group;
 mod apt_indices;
 mod conda;

@@ -26,6 +26,9 @@ use crate::repository::AptMirror;
 /// missing_packages = "error"           # or "warn"; default "error"
 /// languages = ["en"]                   # Translation-* carried; default: all listed
 ///                                      # (full mirror) or ["en"] (filtered)
+/// installer = true                    # full mirror: debian-installer indices + udebs
+/// auth_file = "/etc/apt/auth.conf.d/esm.conf"   # apt's auth.conf format, or:
+/// bearer_token_file = "keys/token"     # `Authorization: Bearer <file content>`
 /// resolve_with = ["debian-security"]   # filtered: resolve together with these mirrors
 /// self_contained = true                # default: true unless every suite is a pocket
 ///                                      # (-updates, -security, -backports, -proposed)
@@ -73,6 +76,19 @@ pub struct AptConfig {
     /// [`AptConfig::is_self_contained`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_contained: Option<bool>,
+    /// Full mirror: carry the `debian-installer/` indices and the udebs they name (for
+    /// netboot installs from the mirror). Default `true`.
+    #[serde(default = "yes")]
+    pub installer: bool,
+    /// Credentials in apt's `auth.conf` format (`machine host/path login L password P`),
+    /// sent to the URLs each entry names. The file is read when a sync starts; its
+    /// content is never logged or stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_file: Option<PathBuf>,
+    /// A file holding a bearer token, sent as `Authorization: Bearer` to every URL under
+    /// `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
     /// The settings of the `resolve_with` mirrors, filled in by [`MirrorSettings::link`].
     #[serde(skip)]
     pub group: Vec<AptConfig>,
@@ -142,6 +158,9 @@ impl AptConfig {
             languages: None,
             resolve_with: Vec::new(),
             self_contained: None,
+            installer: true,
+            auth_file: None,
+            bearer_token_file: None,
             group: Vec::new(),
         }
     }
@@ -188,6 +207,46 @@ fn is_language(code: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'-'))
 }
 
+impl AptConfig {
+    /// The credentials `auth_file` and `bearer_token_file` hold.
+    pub fn read_credentials(&self) -> Result<Vec<mirror_core::fetch::Credential>, AptError> {
+        use mirror_core::fetch::{Credential, Secret};
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path).map_err(|source| AptError::Credentials {
+                mirror: self.name.clone(),
+                reason: format!("reading {}: {source}", path.display()),
+            })
+        };
+        let mut credentials = Vec::new();
+        if let Some(path) = &self.auth_file {
+            let text = read(path)?;
+            credentials.extend(
+                crate::auth::parse_auth_conf(&text, &path.display().to_string()).map_err(
+                    |error| AptError::Credentials {
+                        mirror: self.name.clone(),
+                        reason: error.to_string(),
+                    },
+                )?,
+            );
+        }
+        if let Some(path) = &self.bearer_token_file {
+            let token = read(path)?.trim().to_owned();
+            let invalid = |reason: &str| AptError::Credentials {
+                mirror: self.name.clone(),
+                reason: format!("{}: {reason}", path.display()),
+            };
+            if token.is_empty() || token.contains(char::is_whitespace) {
+                return Err(invalid("expected one token on one line"));
+            }
+            credentials.push(
+                Credential::for_url(&self.url, Secret::Bearer(token))
+                    .ok_or_else(|| invalid("the mirror's url has no host to send the token to"))?,
+            );
+        }
+        Ok(credentials)
+    }
+}
+
 /// Suite suffixes of pockets that only add to a release suite (Debian and Ubuntu).
 const POCKETS: [&str; 5] = [
     "-updates",
@@ -225,9 +284,19 @@ impl MirrorSettings for AptConfig {
         &self.name
     }
 
+    fn upstream(&self) -> &str {
+        &self.url
+    }
+
     fn resolve_paths(&mut self, dir: &ConfigDir) {
         self.url = dir.url(&self.url);
         self.keyring = Keyrings::Many(self.keyring.paths().iter().map(|p| dir.path(p)).collect());
+        self.auth_file = self.auth_file.as_deref().map(|p| dir.path(p));
+        self.bearer_token_file = self.bearer_token_file.as_deref().map(|p| dir.path(p));
+    }
+
+    fn credentials(&self) -> Result<Vec<mirror_core::fetch::Credential>, RepositoryError> {
+        self.read_credentials().map_err(RepositoryError::new)
     }
 
     fn validate(&self) -> Result<(), RepositoryError> {

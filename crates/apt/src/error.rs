@@ -106,6 +106,14 @@ pub enum AptError {
         /// What is wrong.
         reason: String,
     },
+    /// The credentials files cannot be used (never shows a secret).
+    #[error("apt mirror {mirror}: credentials: {reason}")]
+    Credentials {
+        /// The mirror.
+        mirror: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A worker thread died.
     #[error("internal error: {0}")]
     Internal(String),
@@ -125,7 +133,9 @@ impl Classify for AptError {
             AptError::Listed { source, .. } => source.class(),
             AptError::Store(e) => e.class(),
             AptError::Compression(e) => e.class(),
-            AptError::InvalidConfig { .. } | AptError::NoSigningKey => ErrorClass::Config,
+            AptError::InvalidConfig { .. }
+            | AptError::NoSigningKey
+            | AptError::Credentials { .. } => ErrorClass::Config,
             // Upstream answers 404 for a file its own signed Release lists.
             AptError::IndexMissing { .. } => ErrorClass::Upstream,
             AptError::Malformed { .. }

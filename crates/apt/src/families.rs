@@ -28,6 +28,8 @@ pub struct Scope<'s> {
     pub languages: Option<&'s [String]>,
     /// Also carry source indices (`source/Sources*`, `Contents-source*`).
     pub sources: bool,
+    /// Carry the `debian-installer/` indices (whose udebs the caller then mirrors).
+    pub installer: bool,
 }
 
 /// What kind of index a group is, for reports and for callers that treat some apart.
@@ -108,7 +110,13 @@ pub fn suite_indices<'r>(release: &Release<'r>, scope: &Scope<'_>) -> Vec<IndexG
 
 /// The family of an uncompressed path, or `None` when the scope does not carry it.
 fn classify(stem: &str, release: &Release<'_>, scope: &Scope<'_>) -> Option<Family> {
-    let arch_ok = |arch: &str| arch == "all" || scope.architectures.iter().any(|a| a == arch);
+    // `all` counts when the Release lists it (or lists no architectures): apt reads no
+    // binary-all index otherwise, and Debian's security archive lists such files
+    // without `all` and serves them stale.
+    let all_listed =
+        release.fields.architectures.is_empty() || release.fields.architectures.contains(&"all");
+    let arch_ok =
+        |arch: &str| (arch == "all" && all_listed) || scope.architectures.iter().any(|a| a == arch);
     let Some((component, rest)) = stem.split_once('/') else {
         // Flat (old Ubuntu) suite-level Contents.
         return contents(stem, scope, &arch_ok);
@@ -128,6 +136,9 @@ fn classify(stem: &str, release: &Release<'_>, scope: &Scope<'_>) -> Option<Fami
         };
     }
     if let Some(rest) = rest.strip_prefix("debian-installer/binary-") {
+        if !scope.installer {
+            return None;
+        }
         let (arch, file) = rest.split_once('/')?;
         return match file {
             "Packages" if arch_ok(arch) => Some(Family::Installer),
@@ -245,6 +256,7 @@ mod tests {
             architectures: &architectures,
             languages: None,
             sources: false,
+            installer: true,
         };
         let got = stems(&text, &scope);
         let expected = [
@@ -286,6 +298,29 @@ mod tests {
     }
 
     #[test]
+    fn all_counts_only_when_the_release_lists_it() {
+        let text = release(&[
+            "main/binary-all/Packages.xz",
+            "main/binary-amd64/Packages.xz",
+        ])
+        .replace(
+            "Architectures: all amd64 arm64",
+            "Architectures: amd64 arm64",
+        );
+        let components = ["main".to_owned()];
+        let architectures = ["amd64".to_owned()];
+        let scope = Scope {
+            components: &components,
+            architectures: &architectures,
+            languages: None,
+            sources: false,
+            installer: true,
+        };
+        let got: Vec<String> = stems(&text, &scope).into_iter().map(|g| g.0).collect();
+        assert_eq!(got, ["main/binary-amd64/Packages"]);
+    }
+
+    #[test]
     fn variants_come_uncompressed_first() {
         let text = release(&["main/i18n/Translation-en.xz", "main/i18n/Translation-en"]);
         let release = Release::parse(&text).expect("parses");
@@ -298,6 +333,7 @@ mod tests {
                 architectures: &architectures,
                 languages: None,
                 sources: false,
+                installer: true,
             },
         );
         let paths: Vec<&str> = groups[0].variants.iter().map(|v| v.path).collect();

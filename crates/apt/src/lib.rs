@@ -51,6 +51,8 @@ pub mod version;
 // The syncing half: fetch and verify upstream, select, regenerate and sign (feature
 // `mirror`, on by default).
 #[cfg(feature = "mirror")]
+pub mod auth;
+#[cfg(feature = "mirror")]
 pub mod config;
 #[cfg(feature = "mirror")]
 pub mod error;

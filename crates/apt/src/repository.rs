@@ -31,7 +31,7 @@ use crate::release::Release;
 use crate::select::{IndexData, SelectOptions, select};
 use crate::upstream::{
     VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_decoded, fetch_index,
-    fetch_release, index_variants, keep_listed,
+    fetch_release, index_variants, installer_variants, keep_listed,
 };
 
 /// An APT upstream, ready to sync.
@@ -178,19 +178,44 @@ impl AptMirror {
                         architecture,
                     )
                     .await?;
-                    indices.push(IndexData {
-                        suite: suite_position,
-                        component: component.clone(),
-                        architecture: architecture.clone(),
-                        decoded: index.decoded,
-                        origin: format!("{dists}/{}", index.path),
-                        resolve_only: false,
-                    });
+                    indices.push(index_data(
+                        suite_position,
+                        component,
+                        architecture,
+                        index,
+                        &dists,
+                        false,
+                    ));
                 }
             }
             if !self.is_filtered() {
                 self.keep_suite_indices(ctx, release, parsed, &mut files)
                     .await?;
+                // The installer index is published, so the udebs it names are too: a
+                // netboot installer pointed at the mirror fetches them.
+                let installer_components: &[String] = if self.config.installer {
+                    &self.config.components
+                } else {
+                    &[]
+                };
+                for component in installer_components {
+                    for architecture in &index_architectures(parsed, component, &self.config) {
+                        let variants = installer_variants(parsed, component, architecture);
+                        if variants.is_empty() {
+                            continue;
+                        }
+                        let index =
+                            fetch_decoded(ctx.fetcher, objects, &dists, parsed, &variants).await?;
+                        indices.push(index_data(
+                            suite_position,
+                            component,
+                            architecture,
+                            index,
+                            &dists,
+                            false,
+                        ));
+                    }
+                }
                 for (file, bytes) in &release.raw {
                     let digest = objects.insert_bytes(bytes)?;
                     files.push(stored(
@@ -355,6 +380,7 @@ impl AptMirror {
             architectures: &self.config.architectures,
             languages: languages.as_deref(),
             sources: false,
+            installer: self.config.installer,
         };
         let groups = suite_indices(parsed, &scope);
         let by_hash = parsed.fields.acquire_by_hash;
@@ -417,6 +443,7 @@ impl AptMirror {
             architectures: &self.config.architectures,
             languages: Some(&languages),
             sources: false,
+            installer: false,
         };
         let mut out = Vec::new();
         for group in suite_indices(parsed, &scope) {
@@ -463,13 +490,37 @@ fn index_architectures(parsed: &Release<'_>, component: &str, config: &AptConfig
         .fields
         .no_support_for_architecture_all
         .is_some_and(|v| v.trim() == "Packages");
-    if !duplicated
+    // apt reads binary-all only when the Release's Architectures lists `all` (Debian's
+    // security archive lists binary-all files but not `all`, and serves them stale).
+    let listed =
+        parsed.fields.architectures.is_empty() || parsed.fields.architectures.contains(&"all");
+    if listed
+        && !duplicated
         && !architectures.iter().any(|a| a == "all")
         && !index_variants(parsed, component, "all").is_empty()
     {
         architectures.push("all".into());
     }
     architectures
+}
+
+/// One fetched index as the selection takes it.
+fn index_data(
+    suite: usize,
+    component: &str,
+    architecture: &str,
+    index: crate::upstream::FetchedIndex,
+    dists: &str,
+    resolve_only: bool,
+) -> IndexData {
+    IndexData {
+        suite,
+        component: component.to_owned(),
+        architecture: architecture.to_owned(),
+        origin: format!("{dists}/{}", index.path),
+        decoded: index.decoded,
+        resolve_only,
+    }
 }
 
 /// The Packages indices of a `resolve_with` member, verified like our own, for the
@@ -497,14 +548,14 @@ async fn group_indices(
                     architecture,
                 )
                 .await?;
-                indices.push(IndexData {
-                    suite: usize::MAX,
-                    component: component.clone(),
-                    architecture: architecture.clone(),
-                    decoded: index.decoded,
-                    origin: format!("{dists}/{}", index.path),
-                    resolve_only: true,
-                });
+                indices.push(index_data(
+                    usize::MAX,
+                    component,
+                    architecture,
+                    index,
+                    &dists,
+                    true,
+                ));
             }
         }
     }

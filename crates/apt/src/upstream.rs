@@ -90,7 +90,8 @@ pub async fn fetch_release(
             }
             // With a good InRelease, a bad detached pair is dropped, not fatal.
             Err(e) if verified.is_some() => {
-                tracing::warn!("{gpg_url}: {e}; keeping InRelease only");
+                // The error names the URL.
+                tracing::warn!("{e}; keeping InRelease only");
             }
             Err(e) => return Err(e.into()),
         }
@@ -127,7 +128,26 @@ pub fn index_variants<'r>(
     component: &str,
     architecture: &str,
 ) -> Vec<ReleaseFile<'r>> {
-    let stem = format!("{component}/binary-{architecture}/Packages");
+    variants(
+        release,
+        &format!("{component}/binary-{architecture}/Packages"),
+    )
+}
+
+/// The Release entries for `<component>/debian-installer/binary-<arch>/Packages*` (the
+/// udebs), in the same order.
+pub fn installer_variants<'r>(
+    release: &Release<'r>,
+    component: &str,
+    architecture: &str,
+) -> Vec<ReleaseFile<'r>> {
+    variants(
+        release,
+        &format!("{component}/debian-installer/binary-{architecture}/Packages"),
+    )
+}
+
+fn variants<'r>(release: &Release<'r>, stem: &str) -> Vec<ReleaseFile<'r>> {
     [".gz", ".xz", "", ".bz2", ".zst"]
         .iter()
         .filter_map(|ext| release.file(&format!("{stem}{ext}")).copied())

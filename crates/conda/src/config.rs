@@ -74,6 +74,10 @@ impl MirrorSettings for CondaConfig {
         &self.name
     }
 
+    fn upstream(&self) -> &str {
+        &self.url
+    }
+
     fn resolve_paths(&mut self, dir: &ConfigDir) {
         self.url = dir.url(&self.url);
     }

@@ -58,6 +58,9 @@ pub trait MirrorSettings: fmt::Debug + Send + Sync {
     /// The mirror's name: its directory under `public/` and its URL prefix.
     fn name(&self) -> &str;
 
+    /// The upstream URL (for `serve`'s routing by host name).
+    fn upstream(&self) -> &str;
+
     /// Resolve the paths and URLs the settings name against the config's directory.
     fn resolve_paths(&mut self, dir: &ConfigDir);
 
@@ -67,6 +70,12 @@ pub trait MirrorSettings: fmt::Debug + Send + Sync {
 
     /// The repository these settings describe (loads keyrings, parses specs).
     fn build(&self) -> Result<Box<dyn Repository>, RepositoryError>;
+
+    /// Credentials the mirror's upstream needs (read from the files the settings name).
+    /// The default needs none.
+    fn credentials(&self) -> Result<Vec<crate::fetch::Credential>, RepositoryError> {
+        Ok(Vec::new())
+    }
 
     /// The concrete settings, for [`link`](Self::link) to read a sibling's.
     fn as_any(&self) -> &dyn std::any::Any;

@@ -112,10 +112,13 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A sync failed; nothing was published and no snapshot was written.
-#[derive(Debug, thiserror::Error)]
+///
+/// The message is `<mirror>: <the error's message>`; [`source`](std::error::Error::source)
+/// continues with the wrapped error's own causes, so a chain printed in full (`{:#}`)
+/// shows each message once.
+#[derive(Debug)]
 pub enum SyncError {
     /// The repository's planning failed (upstream trust, parsing, selection).
-    #[error("{mirror}: {source}")]
     Repository {
         /// The mirror.
         mirror: String,
@@ -123,7 +126,6 @@ pub enum SyncError {
         source: RepositoryError,
     },
     /// A download failed (after retries) or did not verify.
-    #[error("{mirror}: {source}")]
     Fetch {
         /// The mirror.
         mirror: String,
@@ -131,13 +133,35 @@ pub enum SyncError {
         source: FetchError,
     },
     /// The store refused something.
-    #[error("{mirror}: {source}")]
     Store {
         /// The mirror.
         mirror: String,
         /// The store error.
         source: StoreError,
     },
+}
+
+impl SyncError {
+    fn parts(&self) -> (&str, &(dyn std::error::Error + 'static)) {
+        match self {
+            SyncError::Repository { mirror, source } => (mirror, source),
+            SyncError::Fetch { mirror, source } => (mirror, source),
+            SyncError::Store { mirror, source } => (mirror, source),
+        }
+    }
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (mirror, error) = self.parts();
+        write!(f, "{mirror}: {error}")
+    }
+}
+
+impl std::error::Error for SyncError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.parts().1.source()
+    }
 }
 
 impl Classify for SyncError {

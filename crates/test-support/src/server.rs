@@ -95,6 +95,8 @@ struct Shared {
     faults: Mutex<HashMap<String, VecDeque<Armed>>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// The `Authorization` value every request must carry (401 otherwise).
+    required_authorization: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -272,6 +274,12 @@ impl TestServer {
         self.arm(path, fault, None);
     }
 
+    /// Answer `401 Unauthorized` (with `WWW-Authenticate: Basic`) to every request whose
+    /// `Authorization` header is not exactly `value` (`Basic <base64>` or `Bearer <token>`).
+    pub fn require_authorization(&self, value: &str) {
+        *lock(&self.shared.required_authorization) = Some(value.to_owned());
+    }
+
     /// Disarm every fault.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
@@ -322,6 +330,21 @@ async fn apply_faults(
         path: path.clone(),
         range,
     });
+    let required = lock(&shared.required_authorization).clone();
+    if let Some(required) = required {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        if given != Some(required.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"test\"")],
+                "credentials required\n",
+            )
+                .into_response();
+        }
+    }
     let fault = shared.take_fault(&path);
     let response = {
         let _in_flight = InFlight::enter(&shared);

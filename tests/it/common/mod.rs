@@ -108,8 +108,15 @@ impl Served {
         use std::io::{Read, Write};
         let address = self.url.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+        let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+        // A `Host` among `headers` replaces ours (a client resolving an upstream's name to
+        // the mirror sends the upstream's).
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            request.push_str(&format!("Host: {address}\r\n"));
+        }
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }

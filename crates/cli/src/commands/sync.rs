@@ -4,7 +4,7 @@
 //! the run with a non-zero exit, and nothing of the failed mirror is published.
 
 use anyhow::Context as _;
-use mirror_core::fetch::{FetchOptions, Fetcher};
+use mirror_core::fetch::{Credentials, FetchOptions, Fetcher};
 use mirror_core::repository::SyncContext;
 use mirror_core::signing::SigningKey;
 use mirror_core::store::Store;
@@ -25,9 +25,18 @@ pub async fn run(
     let store = Store::open(config.store_dir())?;
     let _lock = store.lock()?;
     let signing_key = load_signing_key(&config)?;
+    let mut credentials = Credentials::default();
+    for settings in &config.mirrors {
+        credentials.extend(
+            settings
+                .credentials()
+                .with_context(|| format!("mirror {}", settings.name()))?,
+        );
+    }
     let fetcher = Fetcher::new(FetchOptions {
         concurrency: config.fetch.concurrency,
         retries: config.fetch.retries,
+        credentials,
         ..FetchOptions::default()
     })?;
     let progress = Progress::new(ctx.json);

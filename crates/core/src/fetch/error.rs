@@ -23,6 +23,20 @@ pub enum FetchError {
         /// How long the server asked us to wait (`Retry-After`), if it said.
         retry_after: Option<std::time::Duration>,
     },
+    /// The server answered 401 or 403: it wants credentials, or refused the ones sent.
+    #[error("{url}: HTTP {status}: {}", if *sent_credentials {
+        "the upstream refused the credentials configured for it"
+    } else {
+        "the upstream requires credentials, and none are configured for this URL (auth_file or bearer_token_file)"
+    })]
+    Unauthorized {
+        /// The URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether credentials were sent.
+        sent_credentials: bool,
+    },
     /// The request or the response body failed on the network (connection refused or
     /// reset, TLS, protocol error, body cut short).
     #[error("{url}: {source}")]
@@ -155,6 +169,7 @@ impl FetchError {
             | FetchError::BadRange { url, .. }
             | FetchError::TooLarge { url, .. }
             | FetchError::Verify { url, .. }
+            | FetchError::Unauthorized { url, .. }
             | FetchError::Store { url, .. }
             | FetchError::Io { url, .. }
             | FetchError::UnsupportedScheme { url }
@@ -196,6 +211,8 @@ impl crate::error::Classify for FetchError {
     fn class(&self) -> crate::error::ErrorClass {
         match self {
             FetchError::Verify { .. } => crate::error::ErrorClass::Verification,
+            // Credentials are configuration: fixing them is the operator's move.
+            FetchError::Unauthorized { .. } => crate::error::ErrorClass::Config,
             _ => crate::error::ErrorClass::Upstream,
         }
     }

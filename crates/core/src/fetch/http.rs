@@ -20,8 +20,8 @@ pub(super) async fn get_once(
     tally: Tally<'_>,
 ) -> Result<Bytes, FetchError> {
     let _permit = fetcher.permit().await;
-    let request = fetcher.inner.client.get(parsed.clone());
-    let mut response = send(fetcher, request, url, tally).await?;
+    let (request, authorized) = fetcher.request(parsed);
+    let mut response = send(fetcher, request, authorized, url, tally).await?;
     check_status(&response, url)?;
     let too_large = || FetchError::TooLarge {
         url: url.to_owned(),
@@ -209,14 +209,14 @@ impl Transfer<'_> {
         let _permit = self.fetcher.permit().await;
         let offset = self.partial.as_ref().map_or(0, Partial::len);
         let resuming = offset > 0 && !self.range_ignored;
-        let mut request = self.fetcher.inner.client.get(self.parsed.clone());
+        let (mut request, authorized) = self.fetcher.request(self.parsed);
         if resuming {
             request = request.header(RANGE, format!("bytes={offset}-"));
             if let Some(validator) = self.partial.as_ref().and_then(|p| p.validator.clone()) {
                 request = request.header(IF_RANGE, validator);
             }
         }
-        let mut response = send(self.fetcher, request, url, self.tally).await?;
+        let mut response = send(self.fetcher, request, authorized, url, self.tally).await?;
         let status = response.status();
 
         // Where the body must end (absolute offset in the file), when announced.
@@ -321,22 +321,36 @@ fn size_mismatch(url: &str, expected: u64, actual: u64) -> FetchError {
 }
 
 /// Send a request; the wait for the response head is bounded by connect + read timeout.
+/// 401 and 403 are [`FetchError::Unauthorized`] (`authorized`: whether credentials were
+/// sent), never retried: the same request gets the same answer.
 async fn send(
     fetcher: &Fetcher,
     request: RequestBuilder,
+    authorized: bool,
     url: &str,
     tally: Tally<'_>,
 ) -> Result<Response, FetchError> {
     tally.request();
     let options = &fetcher.inner.options;
     let timeout = options.connect_timeout + options.read_timeout;
-    match tokio::time::timeout(timeout, request.send()).await {
-        Ok(result) => result.map_err(|e| FetchError::network(url, e)),
-        Err(_) => Err(FetchError::Stalled {
+    let response = match tokio::time::timeout(timeout, request.send()).await {
+        Ok(result) => result.map_err(|e| FetchError::network(url, e))?,
+        Err(_) => {
+            return Err(FetchError::Stalled {
+                url: url.to_owned(),
+                timeout,
+            });
+        }
+    };
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(FetchError::Unauthorized {
             url: url.to_owned(),
-            timeout,
-        }),
+            status: status.as_u16(),
+            sent_credentials: authorized,
+        });
     }
+    Ok(response)
 }
 
 /// The next piece of the body; a silence of `read_timeout` is a stall.

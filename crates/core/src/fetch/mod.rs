@@ -26,11 +26,13 @@
 //! # let _ = release; Ok(()) }
 //! ```
 
+mod credentials;
 mod error;
 mod file;
 mod http;
 mod retry;
 
+pub use credentials::{Credential, Credentials, Secret};
 pub use error::FetchError;
 
 use std::collections::HashSet;
@@ -63,6 +65,8 @@ pub struct FetchOptions {
     pub retry_base_delay: Duration,
     /// The `User-Agent` header. Default `airgap-mirror/<version>`.
     pub user_agent: String,
+    /// What to send to upstreams that demand authentication, by URL. Default none.
+    pub credentials: Credentials,
 }
 
 impl Default for FetchOptions {
@@ -74,6 +78,7 @@ impl Default for FetchOptions {
             read_timeout: Duration::from_secs(60),
             retry_base_delay: Duration::from_millis(500),
             user_agent: concat!("airgap-mirror/", env!("CARGO_PKG_VERSION")).to_owned(),
+            credentials: Credentials::default(),
         }
     }
 }
@@ -364,6 +369,19 @@ impl Fetcher {
         Tally {
             total: &self.inner.counters,
             call,
+        }
+    }
+
+    /// A GET of `url`, with the credentials configured for it (reqwest marks the header
+    /// sensitive and drops it on a redirect to another host); also whether any were sent.
+    fn request(&self, url: &reqwest::Url) -> (reqwest::RequestBuilder, bool) {
+        let request = self.inner.client.get(url.clone());
+        match self.inner.options.credentials.for_url(url) {
+            Some(Secret::Basic { login, password }) => {
+                (request.basic_auth(login, Some(password)), true)
+            }
+            Some(Secret::Bearer(token)) => (request.bearer_auth(token), true),
+            None => (request, false),
         }
     }
 

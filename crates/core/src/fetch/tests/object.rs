@@ -263,10 +263,28 @@ async fn fetch_persistent_server_error_gives_up_after_retries() {
     // a client error is final at once
     up.server.clear_faults();
     up.server.clear_requests();
+    up.server.inject_always("/pkg.deb", Fault::Status(400));
+    let error = fetcher.get(&url, 1 << 20).await.expect_err("400");
+    assert!(
+        matches!(error, FetchError::Http { status: 400, .. }),
+        "{error:?}"
+    );
+    assert_eq!(up.server.request_count("/pkg.deb"), 1);
+
+    // so is a refusal to authorise, with its own error
+    up.server.clear_faults();
+    up.server.clear_requests();
     up.server.inject_always("/pkg.deb", Fault::Status(403));
     let error = fetcher.get(&url, 1 << 20).await.expect_err("403");
     assert!(
-        matches!(error, FetchError::Http { status: 403, .. }),
+        matches!(
+            error,
+            FetchError::Unauthorized {
+                status: 403,
+                sent_credentials: false,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(up.server.request_count("/pkg.deb"), 1);

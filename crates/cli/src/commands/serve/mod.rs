@@ -5,6 +5,10 @@
 //! never within one file. Paths with a component starting with `.` (hidden files, temp
 //! links) are refused.
 //!
+//! Host names: a request for a mirror's upstream URL (its `Host`, or a proxy's absolute
+//! request line) is answered from that mirror ([`hosts`]), so clients whose DNS or proxy
+//! points at the mirror keep their sources unchanged.
+//!
 //! Caching: a file of a published snapshot carries a strong `ETag`, its SHA-256, and
 //! `If-None-Match` is answered from it. File times are never used (no `Last-Modified`,
 //! `If-Modified-Since` ignored): published files are hard links to objects, whose mtime is
@@ -17,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use mirror_core::store::Store;
@@ -25,9 +29,13 @@ use tower_http::services::ServeDir;
 
 use super::{Context, Output};
 
+mod hosts;
+use hosts::Routes;
+
 pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
     let config = ctx.config()?;
     let store = Store::open(config.store_dir())?;
+    let routes = Routes::new(config.mirrors.iter().map(|m| (m.name(), m.upstream())));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -35,7 +43,7 @@ pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
     // Tests and scripts read this line to learn the port when they pass :0.
     eprintln!("serving {} on http://{addr}/", store.public_dir().display());
     tracing::info!(%addr, "serving");
-    axum::serve(listener, router(&store))
+    axum::serve(listener, router(&store, routes))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -44,16 +52,25 @@ pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
     Ok(Output::new(serde_json::json!({"stopped": true}), ""))
 }
 
-/// The HTTP app: static files from `public/`, hidden paths refused, digest ETags,
-/// requests logged.
-pub fn router(store: &Store) -> Router {
-    let etags = Arc::new(Etags {
-        store: store.clone(),
-        cache: Mutex::new(HashMap::new()),
+/// The HTTP app: static files from `public/`, upstream host names routed to their
+/// mirrors, hidden paths refused, digest ETags, requests logged.
+pub fn router(store: &Store, routes: Routes) -> Router {
+    let state = Arc::new(Served {
+        etags: Etags {
+            store: store.clone(),
+            cache: Mutex::new(HashMap::new()),
+        },
+        routes,
     });
     Router::new()
         .fallback_service(ServeDir::new(store.public_dir()).append_index_html_on_directories(false))
-        .layer(middleware::from_fn_with_state(etags, guard_and_log))
+        .layer(middleware::from_fn_with_state(state, guard_and_log))
+}
+
+/// What every request consults.
+struct Served {
+    etags: Etags,
+    routes: Routes,
 }
 
 /// Path -> SHA-256 (hex) of every file of one snapshot.
@@ -100,14 +117,35 @@ impl Etags {
     }
 }
 
-async fn guard_and_log(State(etags): State<Arc<Etags>>, request: Request, next: Next) -> Response {
+async fn guard_and_log(
+    State(served): State<Arc<Served>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let upstream = request.uri().to_string();
+    let routed = served.routes.rewrite(request.uri(), host.as_deref());
+    if let Some(path) = routed.clone() {
+        *request.uri_mut() = Uri::from(path);
+    }
+    let etags = &served.etags;
     let path = request.uri().path().to_owned();
     if path.split('/').any(|part| part.starts_with('.')) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = request.method().clone();
-    let response = with_etag(&etags, &path, request, next).await;
-    tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+    let response = with_etag(etags, &path, request, next).await;
+    let status = response.status().as_u16();
+    match (routed, host) {
+        (Some(_), host) => {
+            tracing::info!(%method, %path, host = host.unwrap_or_default(), %upstream, status, "request by host name");
+        }
+        _ => tracing::info!(%method, %path, status, "request"),
+    }
     response
 }
 
