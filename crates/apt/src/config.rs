@@ -26,6 +26,7 @@ use crate::repository::AptMirror;
 /// missing_packages = "error"           # or "warn"; default "error"
 /// languages = ["en"]                   # Translation-* carried; default: all listed
 ///                                      # (full mirror) or ["en"] (filtered)
+/// keep_versions = 2                    # filtered: the newest 2 versions of each package
 /// installer = true                    # full mirror: debian-installer indices + udebs
 /// auth_file = "/etc/apt/auth.conf.d/esm.conf"   # apt's auth.conf format, or:
 /// bearer_token_file = "keys/token"     # `Authorization: Bearer <file content>`
@@ -76,6 +77,11 @@ pub struct AptConfig {
     /// [`AptConfig::is_self_contained`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_contained: Option<bool>,
+    /// Filtered mirror: keep the newest N versions of each selected package (with each
+    /// version's own dependencies), so a site can stay on, or go back to, the version it
+    /// tested (`apt-get install pkg=version`). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<usize>,
     /// Full mirror: carry the `debian-installer/` indices and the udebs they name (for
     /// netboot installs from the mirror). Default `true`.
     #[serde(default = "yes")]
@@ -158,6 +164,7 @@ impl AptConfig {
             languages: None,
             resolve_with: Vec::new(),
             self_contained: None,
+            keep_versions: None,
             installer: true,
             auth_file: None,
             bearer_token_file: None,
@@ -187,6 +194,14 @@ impl AptConfig {
         if !self.resolve_with.is_empty() && self.packages.is_none() {
             return Err(invalid(
                 "resolve_with applies to a filtered mirror (one with `packages`): a full mirror carries everything anyway".into(),
+            ));
+        }
+        if self.keep_versions == Some(0) {
+            return Err(invalid("keep_versions must be at least 1".into()));
+        }
+        if self.keep_versions.is_some() && self.packages.is_none() {
+            return Err(invalid(
+                "keep_versions applies to a filtered mirror (one with `packages`): a full mirror keeps every version upstream lists".into(),
             ));
         }
         if self.resolve_with.contains(&self.name) {

@@ -240,6 +240,7 @@ impl AptMirror {
         let options = SelectOptions {
             packages: self.config.packages.clone(),
             recommends: self.config.recommends,
+            keep_versions: self.config.keep_versions.unwrap_or(1),
             architectures: self.config.architectures.clone(),
             missing_packages_are_errors: self.config.missing_packages == MissingPackages::Error,
             self_contained: self.config.is_self_contained(),

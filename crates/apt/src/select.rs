@@ -35,6 +35,8 @@ pub struct SelectOptions {
     pub packages: Option<Vec<String>>,
     /// Follow Recommends.
     pub recommends: bool,
+    /// Versions of each selected package to keep (1: the candidate).
+    pub keep_versions: usize,
     /// Configured architectures (first = native).
     pub architectures: Vec<String>,
     /// Fail on listed names no index carries (else warn).
@@ -146,7 +148,8 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
                 selection.skipped = missing.iter().map(|s| (*s).to_owned()).collect();
             }
             let closure_options = ClosureOptions::new(options.architectures.iter().cloned())
-                .recommends(options.recommends);
+                .recommends(options.recommends)
+                .keep_versions(options.keep_versions);
             let closure_error = |e: crate::closure::ClosureError| AptError::Malformed {
                 origin: "package selection".into(),
                 message: e.to_string(),

@@ -48,6 +48,7 @@ pub use index::PackageIndex;
 pub struct ClosureOptions {
     architectures: Vec<String>,
     recommends: bool,
+    keep_versions: usize,
 }
 
 impl ClosureOptions {
@@ -61,7 +62,17 @@ impl ClosureOptions {
         ClosureOptions {
             architectures: architectures.into_iter().map(Into::into).collect(),
             recommends: true,
+            keep_versions: 1,
         }
+    }
+
+    /// How many versions of each selected package to keep (default 1, the candidate):
+    /// with `n`, the `n` newest versions of every selected name and architecture are
+    /// selected, and each version's own dependencies followed, so `apt-get install
+    /// pkg=older` still resolves. At least 1.
+    pub fn keep_versions(mut self, n: usize) -> Self {
+        self.keep_versions = n.max(1);
+        self
     }
 
     /// Whether to follow Recommends (default `true`, like apt).

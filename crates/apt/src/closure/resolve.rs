@@ -209,8 +209,42 @@ impl<'a> Resolver<'_, '_, 'a> {
         )
     }
 
-    /// Selects `position` and its identical copies from other indices.
+    /// Selects `position` and its identical copies from other indices, and (with
+    /// `keep_versions`) the next older versions of the same name and architecture.
     fn select(&mut self, position: usize) {
+        if self.selected[position] {
+            return;
+        }
+        self.select_copies(position);
+        let keep = self.options.keep_versions;
+        if keep > 1 {
+            let index = self.index;
+            let package = index.packages[position];
+            let mut older: Vec<usize> = index
+                .named(package.name())
+                .iter()
+                .copied()
+                .filter(|&other| {
+                    let other = index.packages[other];
+                    other.architecture() == package.architecture()
+                        && other.version().cmp(package.version()) == Ordering::Less
+                })
+                .collect();
+            older.sort_by(|&a, &b| index.packages[b].version().cmp(index.packages[a].version()));
+            older.dedup_by(|a, b| {
+                index.packages[*a]
+                    .version()
+                    .cmp(index.packages[*b].version())
+                    == Ordering::Equal
+            });
+            for other in older.into_iter().take(keep - 1) {
+                self.select_copies(other);
+            }
+        }
+    }
+
+    /// Selects `position` and its identical copies from other indices.
+    fn select_copies(&mut self, position: usize) {
         if self.selected[position] {
             return;
         }

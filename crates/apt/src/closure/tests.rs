@@ -69,6 +69,32 @@ fn amd64() -> ClosureOptions {
 }
 
 #[test]
+fn keep_versions_keeps_the_newest_n_with_their_own_dependencies() {
+    let text = index_text(&[
+        "tool 3 amd64 Depends: libt (= 3)",
+        "tool 2 amd64 Depends: libt (= 2)",
+        "tool 1 amd64 Depends: libt (= 1)",
+        "libt 3 amd64",
+        "libt 2 amd64",
+        "libt 1 amd64",
+    ]);
+    let packages = parse(&text);
+    let (one, _) = resolve(&packages, &["tool"], &amd64());
+    assert_eq!(one, ["libt=3:amd64", "tool=3:amd64"]);
+    let (two, warnings) = resolve(&packages, &["tool"], &amd64().keep_versions(2));
+    assert_eq!(
+        two,
+        [
+            "libt=2:amd64",
+            "libt=3:amd64",
+            "tool=2:amd64",
+            "tool=3:amd64"
+        ]
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
 fn highest_version_and_version_constraints() {
     let text = index_text(&[
         "lib 1.0 amd64",
