@@ -72,6 +72,19 @@ packages = ["jq", "sl", "tree"]
     }
 }
 
+impl Setup {
+    /// A clean apt root with this mirror's `debian bookworm main` as its source, trusting
+    /// our signing key.
+    fn client(&self, served: &Served) -> AptRoot {
+        AptRoot::new(
+            &format!("{}/debian", served.url),
+            "bookworm",
+            "main",
+            &self.dir.join("keys/signing.asc.pub"),
+        )
+    }
+}
+
 fn fixture() -> Option<PathBuf> {
     mirror_test_support::fixtures().map(|f| f.join("debian-bookworm"))
 }
@@ -103,12 +116,7 @@ fn filtered_mirror_installs_with_real_apt_get() {
     assert!(mirror["last_sync"].is_string());
 
     let served = Served::start(&s.config);
-    let root = AptRoot::new(
-        &format!("{}/debian", served.url),
-        "bookworm",
-        "main",
-        &s.dir.join("keys/signing.asc.pub"),
-    );
+    let root = s.client(&served);
     let update = root.apt_get(&["-q", "update"]);
     assert!(
         update.status.success(),
@@ -447,12 +455,7 @@ fn publish_rolls_back_to_an_older_snapshot() {
     assert_eq!(revalidated.status, 304);
     // And a stock apt-get that updated against the newer tree sees the rollback.
     let client = apt::available().then(|| {
-        let root = AptRoot::new(
-            &format!("{}/debian", served.url),
-            "bookworm",
-            "main",
-            &s.dir.join("keys/signing.asc.pub"),
-        );
+        let root = s.client(&served);
         let update = root.apt_get(&["-q", "update"]);
         assert!(update.status.success(), "{}", apt::show(&update));
         let show = root.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);

@@ -224,7 +224,7 @@ fn init_from_system_groups_its_sources_and_the_first_sync_is_quiet() {
     let work = tempfile::tempdir().expect("tempdir");
     let srv = work.path().join("srv");
     let [(_, release_key), (_, pocket_key)] = upstreams(&fixture, &srv);
-    // One host, two archives (as deb.debian.org/debian and /debian-security).
+    // One host, two archives (as a Debian mirror serves /debian and /debian-security).
     let server = TestServer::serve_dir(&srv);
     let system = work.path().join("system");
     std::fs::create_dir_all(system.join("etc/apt/sources.list.d")).expect("mkdir");

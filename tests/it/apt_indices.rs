@@ -263,6 +263,14 @@ fn full_mirror_config(dir: &Path, upstream: &TestServer, key: &Path) -> PathBuf 
     config
 }
 
+/// [`started`], then a full mirror of it (config returned) synced once.
+fn synced(needs_apt: bool) -> Option<(PathBuf, tempfile::TempDir, Upstream, TestServer, PathBuf)> {
+    let (fixture, work, upstream, server) = started(needs_apt)?;
+    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
+    ok(&cli(&config, &["sync"]));
+    Some((fixture, work, upstream, server, config))
+}
+
 /// `apt-get update` of a stock client with apt-file's and appstream's targets.
 fn stock_update(url: &str, key: &Path) -> (AptRoot, std::process::Output) {
     let root = AptRoot::new(url, "bookworm", "main", key);
@@ -346,11 +354,9 @@ fn verbatim_mirror_serves_every_index_a_stock_client_fetches() {
 
 #[test]
 fn hostile_index_files_fail_the_sync_and_keep_the_published_tree() {
-    let Some((fixture, work, upstream, server)) = started(false) else {
+    let Some((fixture, work, upstream, _server, config)) = synced(false) else {
         return;
     };
-    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
-    ok(&cli(&config, &["sync"]));
     let published = work.path().join("store/public/debian");
     let before = dir_state(&published, &[]);
 
@@ -504,11 +510,9 @@ fn filtered_mirror_publishes_the_translations_of_its_selection() {
 
 #[test]
 fn serve_answers_for_the_upstream_host_name() {
-    let Some((_, work, upstream, server)) = started(true) else {
+    let Some((_, _work, upstream, server, config)) = synced(true) else {
         return;
     };
-    let config = full_mirror_config(work.path(), &server, &upstream.key_path);
-    ok(&cli(&config, &["sync"]));
     let upstream_url = server.url();
     let served = Served::start(&config);
 

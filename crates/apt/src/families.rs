@@ -210,6 +210,21 @@ mod tests {
         text
     }
 
+    fn main_amd64() -> ([String; 1], [String; 1]) {
+        (["main".to_owned()], ["amd64".to_owned()])
+    }
+
+    /// Every family of `components`/`architectures`, all languages, no sources.
+    fn scope<'s>(components: &'s [String], architectures: &'s [String]) -> Scope<'s> {
+        Scope {
+            components,
+            architectures,
+            languages: None,
+            sources: false,
+            installer: true,
+        }
+    }
+
     fn stems(text: &str, scope: &Scope<'_>) -> Vec<(String, Family, usize)> {
         let release = Release::parse(text).expect("parses");
         suite_indices(&release, scope)
@@ -249,15 +264,8 @@ mod tests {
             "contrib/binary-amd64/Packages.xz",
             "Contents-amd64.gz",
         ]);
-        let components = ["main".to_owned()];
-        let architectures = ["amd64".to_owned()];
-        let scope = Scope {
-            components: &components,
-            architectures: &architectures,
-            languages: None,
-            sources: false,
-            installer: true,
-        };
+        let (components, architectures) = main_amd64();
+        let scope = scope(&components, &architectures);
         let got = stems(&text, &scope);
         let expected = [
             ("Contents-amd64", Family::Contents, 1),
@@ -307,15 +315,8 @@ mod tests {
             "Architectures: all amd64 arm64",
             "Architectures: amd64 arm64",
         );
-        let components = ["main".to_owned()];
-        let architectures = ["amd64".to_owned()];
-        let scope = Scope {
-            components: &components,
-            architectures: &architectures,
-            languages: None,
-            sources: false,
-            installer: true,
-        };
+        let (components, architectures) = main_amd64();
+        let scope = scope(&components, &architectures);
         let got: Vec<String> = stems(&text, &scope).into_iter().map(|g| g.0).collect();
         assert_eq!(got, ["main/binary-amd64/Packages"]);
     }
@@ -324,18 +325,8 @@ mod tests {
     fn variants_come_uncompressed_first() {
         let text = release(&["main/i18n/Translation-en.xz", "main/i18n/Translation-en"]);
         let release = Release::parse(&text).expect("parses");
-        let components = ["main".to_owned()];
-        let architectures = ["amd64".to_owned()];
-        let groups = suite_indices(
-            &release,
-            &Scope {
-                components: &components,
-                architectures: &architectures,
-                languages: None,
-                sources: false,
-                installer: true,
-            },
-        );
+        let (components, architectures) = main_amd64();
+        let groups = suite_indices(&release, &scope(&components, &architectures));
         let paths: Vec<&str> = groups[0].variants.iter().map(|v| v.path).collect();
         assert_eq!(
             paths,

@@ -168,7 +168,7 @@ impl AptMirror {
                 .begin(&format!("{name}: fetching {} indices", release.suite), None);
             for component in &self.config.components {
                 for architecture in &index_architectures(parsed, component, &self.config) {
-                    let index = fetch_index(
+                    let packages = fetch_index(
                         ctx.fetcher,
                         objects,
                         base,
@@ -178,34 +178,18 @@ impl AptMirror {
                         architecture,
                     )
                     .await?;
-                    indices.push(index_data(
-                        suite_position,
-                        component,
-                        architecture,
-                        index,
-                        &dists,
-                        false,
-                    ));
-                }
-            }
-            if !self.is_filtered() {
-                self.keep_suite_indices(ctx, release, parsed, &mut files)
-                    .await?;
-                // The installer index is published, so the udebs it names are too: a
-                // netboot installer pointed at the mirror fetches them.
-                let installer_components: &[String] = if self.config.installer {
-                    &self.config.components
-                } else {
-                    &[]
-                };
-                for component in installer_components {
-                    for architecture in &index_architectures(parsed, component, &self.config) {
-                        let variants = installer_variants(parsed, component, architecture);
-                        if variants.is_empty() {
-                            continue;
-                        }
-                        let index =
-                            fetch_decoded(ctx.fetcher, objects, &dists, parsed, &variants).await?;
+                    // A full mirror publishes the installer index, so the udebs it names
+                    // too: a netboot installer pointed at the mirror fetches them.
+                    let installer = installer_variants(parsed, component, architecture);
+                    let installer = if !self.is_filtered()
+                        && self.config.installer
+                        && !installer.is_empty()
+                    {
+                        Some(fetch_decoded(ctx.fetcher, objects, &dists, parsed, &installer).await?)
+                    } else {
+                        None
+                    };
+                    for index in std::iter::once(packages).chain(installer) {
                         indices.push(index_data(
                             suite_position,
                             component,
@@ -216,6 +200,10 @@ impl AptMirror {
                         ));
                     }
                 }
+            }
+            if !self.is_filtered() {
+                self.keep_suite_indices(ctx, release, parsed, &mut files)
+                    .await?;
                 for (file, bytes) in &release.raw {
                     let digest = objects.insert_bytes(bytes)?;
                     files.push(stored(

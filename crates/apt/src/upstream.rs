@@ -134,16 +134,16 @@ pub fn index_variants<'r>(
     )
 }
 
-/// The Release entries for `<component>/debian-installer/binary-<arch>/Packages*` (the
-/// udebs), in the same order.
+/// The same for `<component>/debian-installer/binary-<arch>/Packages*` (the udebs).
 pub fn installer_variants<'r>(
     release: &Release<'r>,
     component: &str,
     architecture: &str,
 ) -> Vec<ReleaseFile<'r>> {
-    variants(
+    index_variants(
         release,
-        &format!("{component}/debian-installer/binary-{architecture}/Packages"),
+        &format!("{component}/debian-installer"),
+        architecture,
     )
 }
 
