@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::apt::{self, AptRoot};
-use crate::common::{Served, cli, cli_json, ok};
+use crate::common::{Served, cli, cli_json, keygen, ok};
 use mirror_test_support::TestServer;
 
 /// The 13 packages of the jq/sl/tree closure with Recommends (fixture README).
@@ -36,14 +36,7 @@ fn setup(upstream: &str, keyring: &Path) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_path_buf();
     let config = path.join("mirror.toml");
-    ok(&cli(
-        &config,
-        &[
-            "keygen",
-            "--out",
-            path.join("keys/signing.asc").to_str().expect("utf8"),
-        ],
-    ));
+    keygen(&path);
     std::fs::write(
         &config,
         format!(

@@ -9,7 +9,7 @@ use mirror_core::signing::SigningKey;
 use mirror_test_support::TestServer;
 
 use crate::common::apt;
-use crate::common::{cli, ok};
+use crate::common::{cli, keygen, ok};
 
 const PASSWORD: &str = "s3cret-pass";
 /// `Basic base64("mirror:s3cret-pass")`.
@@ -72,14 +72,7 @@ fn credentials_from_auth_conf_or_a_token_file_and_never_anywhere_else() {
     server.require_authorization(BASIC);
     let url = server.url();
     let host = url.trim_start_matches("http://");
-    ok(&cli(
-        &dir.join("mirror.toml"),
-        &[
-            "keygen",
-            "--out",
-            dir.join("keys/signing.asc").to_str().expect("utf8"),
-        ],
-    ));
+    keygen(dir);
 
     // None configured: one request, not a retry loop, and exit code 3 naming the mirror.
     let config = write_config(dir, &url, &key, "");

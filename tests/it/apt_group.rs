@@ -11,7 +11,7 @@ use mirror_core::signing::SigningKey;
 use mirror_test_support::TestServer;
 
 use crate::common::apt::{self, AptRoot};
-use crate::common::{Served, cli, cli_json, ok};
+use crate::common::{Served, cli, cli_json, keygen, ok};
 
 const NEW_JQ: &str = "pool/updates/main/j/jq/jq_1.6-2.1+deb12u3_amd64.deb";
 
@@ -138,14 +138,7 @@ fn mirrors_resolved_together_publish_what_apt_would_pick() {
     let release = TestServer::serve_dir(&release_root);
     let pocket = TestServer::serve_dir(&pocket_root);
     let dir = work.path();
-    ok(&cli(
-        &dir.join("mirror.toml"),
-        &[
-            "keygen",
-            "--out",
-            dir.join("keys/signing.asc").to_str().expect("utf8"),
-        ],
-    ));
+    keygen(dir);
 
     // Alone, the pocket cannot satisfy its jq: the control that this test can fail.
     let alone = config(dir, &release, &pocket, [&release_key, &pocket_key], false);

@@ -16,7 +16,7 @@ use mirror_core::signing::SigningKey;
 use mirror_test_support::{TestServer, dir_state};
 
 use crate::common::apt::{self, AptRoot};
-use crate::common::{Served, cli, cli_json, ok};
+use crate::common::{Served, cli, cli_json, keygen, ok};
 
 /// apt-file's Contents target as Debian's apt-file ships it, plus the udeb Contents an
 /// operator enables; appstream's DEP-11 target and its 64x64 icons.
@@ -428,11 +428,7 @@ fn filtered_mirror_publishes_the_translations_of_its_selection() {
         return;
     };
     let config = work.path().join("mirror.toml");
-    let key = work.path().join("keys/signing.asc");
-    ok(&cli(
-        &config,
-        &["keygen", "--out", key.to_str().expect("utf8")],
-    ));
+    let key = keygen(work.path());
     std::fs::write(
         &config,
         format!(
@@ -481,12 +477,7 @@ fn filtered_mirror_publishes_the_translations_of_its_selection() {
     assert!(names.contains(&"jq".to_owned()) && !names.contains(&"sl".to_owned()));
 
     let served = Served::start(&config);
-    let client = AptRoot::new(
-        &format!("{}/debian", served.url),
-        "bookworm",
-        "main",
-        &work.path().join("keys/signing.asc.pub"),
-    );
+    let client = AptRoot::new(&format!("{}/debian", served.url), "bookworm", "main", &key);
     let update = client.apt_get(&["-q", "update"]);
     assert!(update.status.success(), "{}", apt::show(&update));
     assert_eq!(apt::complaints(&update), Vec::<String>::new());

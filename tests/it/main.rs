@@ -11,5 +11,7 @@ mod apt;
 mod apt_auth;
 mod apt_group;
 mod apt_indices;
+mod apt_sources;
+mod apt_versions;
 mod conda;
 mod transfer;

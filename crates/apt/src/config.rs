@@ -28,6 +28,7 @@ use crate::repository::AptMirror;
 ///                                      # (full mirror) or ["en"] (filtered)
 /// keep_versions = 2                    # filtered: the newest 2 versions of each package
 /// installer = true                    # full mirror: debian-installer indices + udebs
+/// sources = true                      # Sources indices and source packages (apt-get source)
 /// auth_file = "/etc/apt/auth.conf.d/esm.conf"   # apt's auth.conf format, or:
 /// bearer_token_file = "keys/token"     # `Authorization: Bearer <file content>`
 /// resolve_with = ["debian-security"]   # filtered: resolve together with these mirrors
@@ -86,6 +87,12 @@ pub struct AptConfig {
     /// netboot installs from the mirror). Default `true`.
     #[serde(default = "yes")]
     pub installer: bool,
+    /// Carry source packages, so `apt-get source` works from the mirror: a full mirror
+    /// carries the `source/Sources` indices and every file they name; a filtered one the
+    /// source package of each selected binary (its `Source:` name and version) with a
+    /// generated Sources index. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sources: bool,
     /// Credentials in apt's `auth.conf` format (`machine host/path login L password P`),
     /// sent to the URLs each entry names. The file is read when a sync starts; its
     /// content is never logged or stored.
@@ -166,6 +173,7 @@ impl AptConfig {
             self_contained: None,
             keep_versions: None,
             installer: true,
+            sources: false,
             auth_file: None,
             bearer_token_file: None,
             group: Vec::new(),

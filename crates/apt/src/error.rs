@@ -61,6 +61,14 @@ pub enum AptError {
         /// Architecture.
         architecture: String,
     },
+    /// `sources = true`, and the Release lists no Sources index for a component.
+    #[error("{origin}: lists no Sources index for {component} (the mirror sets `sources = true`)")]
+    NoSources {
+        /// The Release file.
+        origin: String,
+        /// Component.
+        component: String,
+    },
     /// The Release lists an index, and upstream serves none of its compressions.
     #[error("{url}: listed in the Release but not served upstream (tried {})", tried.join(", "))]
     IndexMissing {
@@ -141,6 +149,7 @@ impl Classify for AptError {
             AptError::Malformed { .. }
             | AptError::NoRelease { .. }
             | AptError::NoIndex { .. }
+            | AptError::NoSources { .. }
             | AptError::Expired { .. }
             | AptError::UnknownPackages { .. }
             | AptError::ConflictingPool { .. }

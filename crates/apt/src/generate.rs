@@ -36,6 +36,14 @@ impl FilteredIndex {
         }
     }
 
+    /// `<component>/source/Sources`
+    pub fn sources(component: &str, content: Vec<u8>) -> Self {
+        Self {
+            stem: format!("{component}/source/Sources"),
+            content,
+        }
+    }
+
     /// `<component>/i18n/Translation-<language>`
     pub fn translation(component: &str, language: &str, content: Vec<u8>) -> Self {
         Self {

@@ -12,6 +12,8 @@
 //! - [`relation`]: Depends-style fields ([`Relations`]).
 //! - [`packages`]: typed views of Packages stanzas ([`BinaryPackage`]) and the path
 //!   check that keeps a `Filename` inside the mirror.
+//! - [`sources`]: Sources stanzas ([`SourcePackage`]), the files `apt-get source`
+//!   fetches, and the source a binary was built from.
 //! - [`release`]: Release files, parsed ([`Release`]) and written ([`write_release`]).
 //! - [`families`]: which of a Release's files a mirror of some components and
 //!   architectures carries (Packages, Translation, Contents, dep11, cnf, installer),
@@ -45,6 +47,7 @@ pub mod families;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod sources;
 pub mod system;
 pub mod version;
 
@@ -52,6 +55,8 @@ pub mod version;
 // `mirror`, on by default).
 #[cfg(feature = "mirror")]
 pub mod auth;
+#[cfg(feature = "mirror")]
+pub mod carry_sources;
 #[cfg(feature = "mirror")]
 pub mod config;
 #[cfg(feature = "mirror")]
@@ -78,4 +83,5 @@ pub use control::{ControlError, ControlWriter, Field, Paragraph, Paragraphs};
 pub use packages::{BinaryPackage, PackageError, parse_packages};
 pub use relation::{Relation, Relations};
 pub use release::{Release, ReleaseError, ReleaseFields, ReleaseFile, write_release};
+pub use sources::{SourcePackage, built_from, parse_sources};
 pub use version::Version;

@@ -22,13 +22,14 @@ use std::collections::HashSet;
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
+use crate::carry_sources::{carry_sources, wanted_sources};
 use crate::config::{AptConfig, MissingPackages};
 use crate::control::{ControlWriter, Paragraphs};
 use crate::error::AptError;
 use crate::families::{IndexGroup, Scope, suite_indices};
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
-use crate::select::{IndexData, SelectOptions, select};
+use crate::select::{IndexData, SelectOptions, first_names, select};
 use crate::upstream::{
     VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_decoded, fetch_index,
     fetch_release, index_variants, installer_variants, keep_listed,
@@ -204,6 +205,13 @@ impl AptMirror {
             if !self.is_filtered() {
                 self.keep_suite_indices(ctx, release, parsed, &mut files)
                     .await?;
+                if self.config.sources {
+                    // After the indices are kept: the Sources index is read from the store.
+                    let carried =
+                        carry_sources(ctx, base, &dists, parsed, &self.config.components, None)
+                            .await?;
+                    files.extend(carried.files);
+                }
                 for (file, bytes) in &release.raw {
                     let digest = objects.insert_bytes(bytes)?;
                     files.push(stored(
@@ -289,6 +297,33 @@ impl AptMirror {
                         .await?,
                     );
                 }
+                if self.config.sources {
+                    let wanted = wanted_sources(
+                        indices
+                            .iter()
+                            .zip(&selection.filtered)
+                            .filter(|(index, _)| index.suite == suite_position)
+                            .map(|(_, packages)| packages.as_slice()),
+                    );
+                    let dists = dists_url(base, &release.suite);
+                    let carried = carry_sources(
+                        ctx,
+                        base,
+                        &dists,
+                        parsed,
+                        &self.config.components,
+                        Some(&wanted),
+                    )
+                    .await?;
+                    if !carried.missing.is_empty() {
+                        let warning =
+                            format!("{}: {}", dists, missing_sources_line(&carried.missing));
+                        tracing::warn!(mirror = %name, "{warning}");
+                        warnings.push(warning);
+                    }
+                    filtered.extend(carried.indices);
+                    files.extend(carried.files);
+                }
                 let mut architectures = self.config.architectures.clone();
                 if indices
                     .iter()
@@ -368,7 +403,7 @@ impl AptMirror {
             components: &self.config.components,
             architectures: &self.config.architectures,
             languages: languages.as_deref(),
-            sources: false,
+            sources: self.config.sources,
             installer: self.config.installer,
         };
         let groups = suite_indices(parsed, &scope);
@@ -585,6 +620,17 @@ async fn keep_group(
         });
     }
     Ok(kept)
+}
+
+/// One line for the selected binaries whose source package upstream's Sources does
+/// not list: a count and the first few.
+fn missing_sources_line(missing: &[String]) -> String {
+    format!(
+        "{} source package{} of selected binaries not in the Sources index: {}",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        first_names(missing, "")
+    )
 }
 
 /// Gzip decodes fastest; the uncompressed index is the largest download.

@@ -80,16 +80,21 @@ pub struct Selection {
 /// How many names a warning line shows before "and N more".
 const NAMES_SHOWN: usize = 5;
 
+/// The first few of `names` and how many more: `a, b, c, d, e and 295 more`.
+pub(crate) fn first_names<S: AsRef<str>>(names: &[S], more_hint: &str) -> String {
+    let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).map(AsRef::as_ref).collect();
+    let more = names.len().saturating_sub(NAMES_SHOWN);
+    let mut line = shown.join(", ");
+    if more > 0 {
+        line.push_str(&format!(" and {more} more{more_hint}"));
+    }
+    line
+}
+
 /// One line for every requested name no index carries: the count and the first few
 /// (the whole list is in the sync report's `skipped`).
 fn missing_line(missing: &[&str], grouped: bool) -> String {
-    let shown = missing[..missing.len().min(NAMES_SHOWN)].join(", ");
-    let more = missing.len().saturating_sub(NAMES_SHOWN);
-    let tail = if more > 0 {
-        format!(" and {more} more (all in --json: skipped)")
-    } else {
-        String::new()
-    };
+    let shown = first_names(missing, " (all in --json: skipped)");
     let count = missing.len();
     let plural = if count == 1 { "" } else { "s" };
     let who = if grouped {
@@ -97,7 +102,7 @@ fn missing_line(missing: &[&str], grouped: bool) -> String {
     } else {
         "this upstream does not carry"
     };
-    format!("{count} requested package{plural} {who}, skipped: {shown}{tail}")
+    format!("{count} requested package{plural} {who}, skipped: {shown}")
 }
 
 /// Parse the indices and select.

@@ -147,6 +147,11 @@ pub fn installer_variants<'r>(
     )
 }
 
+/// The same for `<component>/source/Sources*` (the source packages).
+pub fn source_variants<'r>(release: &Release<'r>, component: &str) -> Vec<ReleaseFile<'r>> {
+    variants(release, &format!("{component}/source/Sources"))
+}
+
 fn variants<'r>(release: &Release<'r>, stem: &str) -> Vec<ReleaseFile<'r>> {
     [".gz", ".xz", "", ".bz2", ".zst"]
         .iter()

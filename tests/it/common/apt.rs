@@ -73,6 +73,25 @@ impl AptRoot {
 
     /// Add `deb <url> <suite> <component>` trusting the same key as the first source.
     pub fn add_source(&self, url: &str, suite: &str, component: &str) {
+        self.add_line("deb", url, suite, component);
+    }
+
+    /// Add `deb-src <url> <suite> <component>` trusting the same key as the first source.
+    pub fn add_deb_src(&self, url: &str, suite: &str, component: &str) {
+        self.add_line("deb-src", url, suite, component);
+    }
+
+    /// `apt-get source --download-only <package>` run in `dir`, where the files land.
+    pub fn source_download(&self, package: &str, dir: &Path) -> Output {
+        Command::new("apt-get")
+            .args(["-q", "source", "--download-only", package])
+            .current_dir(dir)
+            .env("APT_CONFIG", self.root.join("apt.conf"))
+            .output()
+            .expect("apt-get runs")
+    }
+
+    fn add_line(&self, kind: &str, url: &str, suite: &str, component: &str) {
         use std::io::Write as _;
         let key = self.root.join("etc/apt/keyrings/mirror.asc");
         let mut list = std::fs::OpenOptions::new()
@@ -81,7 +100,7 @@ impl AptRoot {
             .expect("sources.list");
         writeln!(
             list,
-            "deb [signed-by={}] {url} {suite} {component}",
+            "{kind} [signed-by={}] {url} {suite} {component}",
             key.display()
         )
         .expect("append source");

@@ -40,6 +40,17 @@ pub fn cli_json(config: &Path, args: &[&str]) -> (Output, serde_json::Value) {
 }
 
 /// Assert success, printing stderr otherwise.
+/// A fresh signing key at `<dir>/keys/signing.asc` (the path configs name as
+/// `keys/signing.asc`); returns the public key clients trust.
+pub fn keygen(dir: &Path) -> PathBuf {
+    let key = dir.join("keys/signing.asc");
+    ok(&cli(
+        &dir.join("keygen.toml"),
+        &["keygen", "--out", key.to_str().expect("utf8")],
+    ));
+    dir.join("keys/signing.asc.pub")
+}
+
 pub fn ok(out: &Output) {
     assert!(
         out.status.success(),
