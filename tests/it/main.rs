@@ -14,4 +14,5 @@ mod apt_indices;
 mod apt_sources;
 mod apt_versions;
 mod conda;
+mod operations;
 mod transfer;

@@ -57,13 +57,34 @@ fn code(class: ErrorClass) -> u8 {
     }
 }
 
+/// The code of a failure that has no class of its own (the `other` row).
+pub const OTHER: u8 = 1;
+
+/// The message of a failed command: the error and its causes, `: `-joined, each said
+/// once. Many errors embed their cause's text and also expose it as a source; printing
+/// both gave "X: X". A cause whose text the message already holds is left out.
+pub fn render(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// The exit code for a failed command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     error
         .chain()
         .filter_map(class_of)
         .find(|class| *class != ErrorClass::Other)
-        .map_or(1, code)
+        .map_or(OTHER, code)
 }
 
 /// The class of one cause, when it is one of the error types the CLI can meet.
@@ -102,5 +123,20 @@ mod tests {
         let error = anyhow::Error::new(ConfigError("x".into())).context("loading");
         assert_eq!(code_for(&error), 3);
         assert_eq!(code_for(&anyhow::anyhow!("plain")), 1);
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // A Display that embeds its source, as several library errors do.
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading key.asc: {0}")]
+        struct Embeds(#[source] std::io::Error);
+        let io = std::io::Error::other("permission denied");
+        let error = anyhow::Error::new(Embeds(io)).context("loading [signing] key");
+        assert_eq!(
+            render(&error),
+            "loading [signing] key: reading key.asc: permission denied"
+        );
+        assert_eq!(format!("{error:#}").matches("permission denied").count(), 2);
     }
 }

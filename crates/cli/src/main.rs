@@ -20,25 +20,39 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.json);
     let json = cli.json;
     match commands::run(cli) {
-        Ok(output) => {
-            output.print(json);
-            ExitCode::SUCCESS
-        }
+        Ok(output) => match output.print(json) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`status | head -1`): the work is done, end quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                report_error(&format!("writing the output: {e}"));
+                ExitCode::from(exit::OTHER)
+            }
+        },
         Err(error) => {
             let code = exit::code_for(&error);
+            let message = exit::render(&error);
             if json {
                 let value = serde_json::json!({
                     "ok": false,
-                    "error": format!("{error:#}"),
+                    "error": message,
                     "exit_code": code,
                 });
-                println!("{value}");
+                use std::io::Write as _;
+                // Nothing more can be said if stdout is gone; the exit code still tells.
+                let _ = writeln!(std::io::stdout(), "{value}");
             } else {
-                eprintln!("error: {error:#}");
+                report_error(&message);
             }
             ExitCode::from(code)
         }
     }
+}
+
+/// `error: <message>` on stderr, ignoring a stderr that cannot be written.
+fn report_error(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "error: {message}");
 }
 
 fn init_logging(verbose: u8, json: bool) {

@@ -39,7 +39,36 @@ impl AuditRecord {
     }
 }
 
+/// Whether the audit log records `mirror`'s snapshot `id` as published: by `publish`
+/// (sync and `publish` write one) or by an `import`, which publishes what it carries.
+pub fn was_published(records: &[AuditRecord], mirror: &str, id: &str) -> bool {
+    let imported = format!("{mirror}/{id}");
+    records.iter().any(|r| match r.action.as_str() {
+        "publish" => r.mirror.as_deref() == Some(mirror) && r.details["snapshot"] == id,
+        "import" => r.details["snapshots"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|s| *s == *imported)),
+        _ => false,
+    })
+}
+
 impl Store {
+    /// The newest snapshot of `mirror` when it is not live and was never published: a
+    /// writer stopped (killed, crashed, `--no-publish`) between saving it and publishing
+    /// it. A snapshot published once and then replaced by `publish --snapshot OLD` is a
+    /// deliberate rollback, not this.
+    pub fn unpublished_snapshot(&self, mirror: &str) -> Result<Option<String>, StoreError> {
+        let Some(latest) = self.snapshot_ids(mirror)?.pop() else {
+            return Ok(None);
+        };
+        if self.published_snapshot(mirror)?.as_deref() == Some(latest.as_str())
+            || was_published(&self.audit_records()?, mirror, &latest)
+        {
+            return Ok(None);
+        }
+        Ok(Some(latest))
+    }
+
     /// Append one record to the audit log (O_APPEND, then fsync).
     pub fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
         use std::io::Write;

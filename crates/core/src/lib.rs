@@ -32,6 +32,7 @@ pub mod audit;
 pub mod compression;
 pub mod digest;
 pub mod error;
+pub mod failpoint;
 pub mod fetch;
 pub mod paths;
 pub mod publish;

@@ -35,7 +35,10 @@ pub struct Snapshot {
     pub format: u32,
     /// The mirror's name (its directory under `public/`).
     pub mirror: String,
-    /// Unique, sortable id: `YYYYMMDDTHHMMSSZ-<12 hex of the content digest>`.
+    /// Unique id: `<sequence, 6 digits>-<UTC time YYYYMMDDTHHMMSSZ>-<12 hex of the content
+    /// digest>`. The store sets the sequence ([`Store::sequence`]); "newest" is the highest
+    /// sequence ([`snapshot_order`]), never the clock, which has one-second resolution
+    /// and may step back.
     pub id: String,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
@@ -75,7 +78,7 @@ impl Snapshot {
         let snapshot = Self {
             format: SNAPSHOT_FORMAT,
             mirror: mirror.to_owned(),
-            id: format!("{stamp}-{}", &digest.to_hex()[..12]),
+            id: format!("{:06}-{stamp}-{}", 0, &digest.to_hex()[..12]),
             created: crate::time_util::rfc3339(now),
             kind: kind.to_owned(),
             upstream: upstream.to_owned(),
@@ -84,6 +87,16 @@ impl Snapshot {
         };
         snapshot.validate()?;
         Ok(snapshot)
+    }
+
+    /// The same snapshot as number `sequence` of its mirror (see [`Store::sequence`]).
+    pub fn sequenced(mut self, sequence: u64) -> Self {
+        let rest = match self.id.split_once('-') {
+            Some((head, rest)) if is_sequence(head) => rest.to_owned(),
+            _ => self.id.clone(),
+        };
+        self.id = format!("{sequence:06}-{rest}");
+        self
     }
 
     /// Check the invariants a snapshot from elsewhere (a bundle) must hold before use.
@@ -161,13 +174,45 @@ impl Snapshot {
     }
 }
 
+fn is_sequence(head: &str) -> bool {
+    !head.is_empty() && head.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The order of snapshot ids: by sequence (the leading digits), then by id. Ids written
+/// before sequences existed (`YYYYMMDDTHHMMSSZ-<hex>`) count as sequence 0, so they sort
+/// first, by time, and every newer snapshot after them.
+pub fn snapshot_order(id: &str) -> (u64, &str) {
+    let head = id.split_once('-').map_or(id, |(head, _)| head);
+    let sequence = if is_sequence(head) {
+        head.parse().unwrap_or(u64::MAX)
+    } else {
+        0
+    };
+    (sequence, id)
+}
+
 /// Saving, listing and loading snapshots under `<store>/snapshots/<mirror>/`.
 impl Store {
+    /// The sequence number the next snapshot of `mirror` takes: one above the highest
+    /// of its snapshots (under the writer lock, so no other writer takes it too).
+    pub fn sequence(&self, mirror: &str) -> Result<u64, StoreError> {
+        let highest = self
+            .snapshot_ids(mirror)?
+            .iter()
+            .map(|id| snapshot_order(id).0)
+            .max()
+            .unwrap_or(0);
+        Ok(highest + 1)
+    }
+
     pub(crate) fn snapshot_path(&self, mirror: &str, id: &str) -> PathBuf {
         self.snapshots_dir().join(mirror).join(format!("{id}.json"))
     }
 
-    /// Write a snapshot (atomically). Every object it names must already be stored.
+    /// Write a snapshot (atomically). Every object it names must already be stored,
+    /// with the size the snapshot states: an index entry with the right digest and a
+    /// wrong size must not reach a snapshot (and from there the published indices)
+    /// because the object happened to be stored already.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         snapshot.validate()?;
         for f in &snapshot.files {
@@ -175,6 +220,14 @@ impl Store {
                 return Err(StoreError::MissingObject {
                     digest: f.sha256,
                     path: f.path.clone(),
+                });
+            }
+            let actual = self.objects().size(&f.sha256)?;
+            if actual != f.size {
+                return Err(StoreError::SizeMismatch {
+                    what: format!("{} (object {})", f.path, f.sha256),
+                    expected: f.size,
+                    actual,
                 });
             }
         }
@@ -205,7 +258,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Snapshot ids of `mirror`, oldest first; committed ones only.
+    /// Snapshot ids of `mirror`, oldest first ([`snapshot_order`]); committed ones only.
     pub fn snapshot_ids(&self, mirror: &str) -> Result<Vec<String>, StoreError> {
         check_mirror_name(mirror)?;
         let dir = self.snapshots_dir().join(mirror);
@@ -226,7 +279,7 @@ impl Store {
         if let Some(pending) = self.pending()? {
             ids.retain(|id| !pending.adds_snapshot(mirror, id));
         }
-        ids.sort();
+        ids.sort_by(|a, b| snapshot_order(a).cmp(&snapshot_order(b)));
         Ok(ids)
     }
 
@@ -321,12 +374,36 @@ mod tests {
         ));
         store.objects().insert_bytes(b"1").expect("insert");
         store.save_snapshot(&s).expect("save");
-        let mut later = s.clone();
-        later.id = "99999999T999999Z-000000000000".into();
-        store.save_snapshot(&later).expect("save");
+        // Sequence, not time, decides: a later snapshot stamped with an earlier second
+        // (two syncs in one second; a clock stepped back) is still the newest.
+        let legacy = Snapshot {
+            id: "99999999T999999Z-000000000000".into(),
+            ..s.clone()
+        };
+        store.save_snapshot(&legacy).expect("save");
+        assert_eq!(store.sequence("m").expect("seq"), 1);
+        let first = s.clone().sequenced(store.sequence("m").expect("seq"));
+        store.save_snapshot(&first).expect("save");
+        let mut second = s.clone().sequenced(store.sequence("m").expect("seq"));
+        second.id = second.id.replace(&s.id[7..23], "20000101T000000Z");
+        store.save_snapshot(&second).expect("save");
+        assert!(
+            second.id.starts_with("000002-20000101T000000Z-"),
+            "{}",
+            second.id
+        );
+        assert_eq!(
+            store.snapshot_ids("m").expect("ids"),
+            [
+                s.id.clone(),
+                legacy.id.clone(),
+                first.id.clone(),
+                second.id.clone()
+            ]
+        );
         assert_eq!(
             store.latest_snapshot("m").expect("load").map(|s| s.id),
-            Some(later.id)
+            Some(second.id)
         );
         assert_eq!(store.mirrors_with_snapshots().expect("list"), vec!["m"]);
     }

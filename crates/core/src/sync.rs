@@ -77,6 +77,11 @@ impl SyncReport {
         );
         let snapshot = self.snapshot.as_deref().unwrap_or("-");
         match self.outcome {
+            SyncOutcome::Unchanged if self.published.is_some() => format!(
+                "{}: unchanged upstream; snapshot {snapshot} published now (an earlier run \
+                 stopped before publishing it) ({fetched})",
+                self.mirror
+            ),
             SyncOutcome::Unchanged => format!(
                 "{}: unchanged upstream; snapshot {snapshot} still current ({fetched})",
                 self.mirror
@@ -220,6 +225,25 @@ pub async fn sync(
     {
         ctx.reporter.finish();
         tracing::info!(%mirror, "upstream unchanged since the last snapshot");
+        // An earlier run saved this snapshot and stopped before publishing it (killed,
+        // or `--no-publish`): publishing it now is what that run would have done.
+        let mut published = None;
+        if options.publish
+            && ctx
+                .store
+                .unpublished_snapshot(&mirror)
+                .map_err(store_err)?
+                .as_deref()
+                == Some(previous.id.as_str())
+        {
+            tracing::warn!(%mirror, snapshot = %previous.id,
+                "the newest snapshot was never published; publishing it now");
+            published = Some(
+                publish_snapshot(ctx.store, previous)
+                    .map_err(store_err)?
+                    .snapshot,
+            );
+        }
         return Ok(SyncReport {
             mirror: mirror.clone(),
             outcome: SyncOutcome::Unchanged,
@@ -230,7 +254,7 @@ pub async fn sync(
             missing_bytes: 0,
             fetched: fetched_since(ctx.fetcher.stats()),
             summary: None,
-            published: None,
+            published,
         });
     }
     let plan = probe.plan().await.map_err(repo_err)?;
@@ -314,8 +338,10 @@ pub async fn sync(
             f.size = objects.size(&f.sha256).map_err(store_err)?;
         }
     }
+    let sequence = ctx.store.sequence(&mirror).map_err(store_err)?;
     let mut snapshot = Snapshot::new(&mirror, repo.kind(), repo.upstream(), &fingerprint, files)
-        .map_err(store_err)?;
+        .map_err(store_err)?
+        .sequenced(sequence);
     // Same tree as before (e.g. upstream re-signed with no content change): keep its id.
     if let Some(previous) = ctx.previous
         && previous.files == snapshot.files
@@ -341,6 +367,7 @@ pub async fn sync(
             }),
         ))
         .map_err(store_err)?;
+    crate::failpoint::hit("sync:before-publish");
 
     let published = if options.publish {
         Some(publish_snapshot(ctx.store, &snapshot).map_err(store_err)?)

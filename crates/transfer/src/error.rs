@@ -18,6 +18,15 @@ pub enum TransferError {
     /// The store refused something.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The bundle has no manifest signature (`manifest.json.asc`): an unsigned bundle is
+    /// refused like a badly signed one.
+    #[error("bundle {dir}: no manifest signature (manifest.json.asc): {source}")]
+    NoSignature {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
     /// `manifest.json.asc` does not verify against the trusted keys.
     #[error("bundle {dir}: manifest.json signature rejected: {source}")]
     Signature {
@@ -216,7 +225,9 @@ impl Classify for TransferError {
     /// [`ErrorClass::Corrupt`] before anything reaches the store.
     fn class(&self) -> ErrorClass {
         match self {
-            TransferError::Signature { .. } => ErrorClass::BundleSignature,
+            TransferError::Signature { .. } | TransferError::NoSignature { .. } => {
+                ErrorClass::BundleSignature
+            }
             TransferError::BadManifest { .. }
             | TransferError::Mismatch { .. }
             | TransferError::UnexpectedEntry { .. }

@@ -168,7 +168,11 @@ pub fn read_verified_manifest(
 ) -> Result<VerifiedManifest, TransferError> {
     let manifest_path = bundle.join(MANIFEST);
     let bytes = fs_err::read(&manifest_path)?;
-    let signature = fs_err::read(bundle.join(SIGNATURE))?;
+    let signature =
+        std::fs::read(bundle.join(SIGNATURE)).map_err(|source| TransferError::NoSignature {
+            dir: bundle.to_owned(),
+            source,
+        })?;
     let signer = verify_detached(trusted, &bytes, &signature, SIGNATURE).map_err(|source| {
         TransferError::Signature {
             dir: bundle.to_owned(),
@@ -189,6 +193,9 @@ pub fn import(
     reporter: &dyn Reporter,
 ) -> Result<ImportReport, TransferError> {
     let VerifiedManifest { manifest, signer } = read_verified_manifest(bundle, trusted)?;
+    // The volumes are checked against the signed manifest below; a SHA256SUMS that
+    // contradicts it is refused as `verify --bundle` refuses it.
+    crate::verify::sums_agree_with_manifest(bundle, &manifest, true)?;
     let record = ImportRecord::load(store)?;
     let report = |outcome, new_objects, new_bytes| ImportReport {
         outcome,

@@ -230,6 +230,33 @@ fn tampering_is_refused_before_the_inside_changes() {
     .expect("write");
     fs_err::write(b.join("outside.pub"), other.armored_public().expect("pub")).expect("write");
     refused(&w, &b, ErrorClass::BundleSignature);
+
+    // Unsigned: refused as a signature failure (exit 10), naming the file.
+    let (w, b) = one_bundle();
+    fs_err::remove_file(b.join(SIGNATURE)).expect("rm");
+    let msg = refused(&w, &b, ErrorClass::BundleSignature);
+    assert!(msg.contains("manifest.json.asc"), "{msg}");
+
+    // SHA256SUMS contradicting the signed manifest (volumes intact): import refuses it
+    // as `verify --bundle` does.
+    let (w, b) = one_bundle();
+    let sums = fs_err::read_to_string(b.join(SUMS)).expect("sums");
+    let lied: String = sums
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, "data-0001.tar")) => format!("{}  data-0001.tar\n", "0".repeat(64)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(lied, sums);
+    fs_err::write(b.join(SUMS), lied).expect("write");
+    let msg = refused(&w, &b, ErrorClass::Corrupt);
+    assert!(
+        msg.contains("SHA256SUMS") && msg.contains("data-0001.tar"),
+        "{msg}"
+    );
+    let verified = verify_bundle(&b, Some(&w.key.public_keyring()), &NoReporter);
+    assert_eq!(verified.expect_err("refused").class(), ErrorClass::Corrupt);
 }
 
 /// Put `entry` (raw name bytes, type, data) first in data-0001.tar and re-sign, as a

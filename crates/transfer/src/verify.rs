@@ -35,26 +35,21 @@ pub struct BundleVerification {
     pub objects: usize,
 }
 
-/// Check a bundle without a store: the signature (when `trusted` is given), every file
-/// listed in `SHA256SUMS`, SHA256SUMS against the manifest, and each volume's entries
-/// (names, types and sizes, read from the tar headers) against the manifest.
-pub fn verify_bundle(
+/// Read `SHA256SUMS` and check it says what the manifest says: every volume listed with
+/// the manifest's digest and, for a signed bundle, `manifest.json` listed with the
+/// digest of the manifest on disk. `verify --bundle` and `import` both refuse a
+/// contradiction (exit 11), so a bundle one accepts the other does not refuse.
+pub(crate) fn sums_agree_with_manifest(
     bundle: &Path,
-    trusted: Option<&Keyring>,
-    reporter: &dyn Reporter,
-) -> Result<BundleVerification, TransferError> {
-    let (manifest, signer) = match trusted {
-        Some(keys) => {
-            let v = read_verified_manifest(bundle, keys)?;
-            (v.manifest, Some(v.signer))
-        }
-        None => {
-            let path = bundle.join(MANIFEST);
-            (Manifest::from_json(&fs_err::read(&path)?, &path)?, None)
-        }
-    };
+    manifest: &Manifest,
+    signed: bool,
+) -> Result<BTreeMap<String, Sha256Digest>, TransferError> {
     let sums_path = bundle.join(SUMS);
-    let sums = parse_sums(&sums_path, &fs_err::read_to_string(&sums_path)?)?;
+    let text = std::fs::read_to_string(&sums_path).map_err(|e| TransferError::Sums {
+        path: sums_path.clone(),
+        reason: format!("cannot be read: {e}"),
+    })?;
+    let sums = parse_sums(&sums_path, &text)?;
     for v in &manifest.volumes {
         match sums.get(&v.name) {
             Some(d) if *d == v.sha256 => {}
@@ -75,12 +70,44 @@ pub fn verify_bundle(
             }
         }
     }
-    if signer.is_some() && !sums.contains_key(MANIFEST) {
-        return Err(TransferError::Sums {
-            path: sums_path,
-            reason: "manifest.json is not listed".into(),
-        });
+    if signed {
+        let Some(listed) = sums.get(MANIFEST) else {
+            return Err(TransferError::Sums {
+                path: sums_path,
+                reason: "manifest.json is not listed".into(),
+            });
+        };
+        let actual = Sha256Digest::of(&fs_err::read(bundle.join(MANIFEST))?);
+        if *listed != actual {
+            return Err(TransferError::Sums {
+                path: sums_path,
+                reason: format!("manifest.json is listed as {listed}, it hashes to {actual}"),
+            });
+        }
     }
+    Ok(sums)
+}
+
+/// Check a bundle without a store: the signature (when `trusted` is given), every file
+/// listed in `SHA256SUMS`, SHA256SUMS against the manifest, and each volume's entries
+/// (names, types and sizes, read from the tar headers) against the manifest.
+pub fn verify_bundle(
+    bundle: &Path,
+    trusted: Option<&Keyring>,
+    reporter: &dyn Reporter,
+) -> Result<BundleVerification, TransferError> {
+    let (manifest, signer) = match trusted {
+        Some(keys) => {
+            let v = read_verified_manifest(bundle, keys)?;
+            (v.manifest, Some(v.signer))
+        }
+        None => {
+            let path = bundle.join(MANIFEST);
+            (Manifest::from_json(&fs_err::read(&path)?, &path)?, None)
+        }
+    };
+    let sums_path = bundle.join(SUMS);
+    let sums = sums_agree_with_manifest(bundle, &manifest, signer.is_some())?;
     let volume_sizes: BTreeMap<&str, u64> = manifest
         .volumes
         .iter()
@@ -288,11 +315,13 @@ pub fn verify_store(
         ..Default::default()
     };
     let mut good = HashSet::new();
+    let mut sizes = std::collections::HashMap::new();
     for (d, r) in hashed {
         match r {
             Ok((actual, n)) if actual == d => {
                 report.bytes += n;
                 good.insert(d);
+                sizes.insert(d, n);
             }
             Ok((actual, _)) => report
                 .corrupt
@@ -309,6 +338,15 @@ pub fn verify_store(
                     report
                         .missing
                         .push(format!("object {} ({mirror}/{id}: {})", f.sha256, f.path));
+                } else if let Some(&n) = sizes.get(&f.sha256)
+                    && n != f.size
+                {
+                    // A snapshot that lies about a size would publish the lie in its
+                    // indices and fail `export` later.
+                    report.corrupt.push(format!(
+                        "snapshot {mirror}/{id}: {} lists {} bytes, its object has {n}",
+                        f.path, f.size
+                    ));
                 }
             }
             if published.as_deref() != Some(id.as_str()) {

@@ -15,11 +15,17 @@ pub fn bin() -> PathBuf {
 
 /// Run `mirror-cli --config <config> <args>`.
 pub fn cli(config: &Path, args: &[&str]) -> Output {
+    cli_env(config, args, &[])
+}
+
+/// [`cli`] with extra environment variables (`MIRROR_FAILPOINT`, ...).
+pub fn cli_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(bin())
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("mirror-cli runs")
 }

@@ -35,16 +35,21 @@ impl Output {
         }
     }
 
-    pub fn print(&self, json: bool) {
+    /// Write the result to stdout. A failed write (a closed pipe, a full disk) is
+    /// returned, not a panic: the caller decides how to end.
+    pub fn print(&self, json: bool) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
         if json {
             let mut value = self.json.clone();
             if let Some(obj) = value.as_object_mut() {
                 obj.insert("ok".into(), serde_json::Value::Bool(true));
             }
-            println!("{value}");
+            writeln!(out, "{value}")?;
         } else if !self.text.is_empty() {
-            println!("{}", self.text.trim_end());
+            writeln!(out, "{}", self.text.trim_end())?;
         }
+        out.flush()
     }
 }
 

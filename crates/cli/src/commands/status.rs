@@ -46,6 +46,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
                 .find(|r| r.action == action && r.mirror.as_deref() == Some(name.as_str()))
                 .map(|r| r.time.clone())
         };
+        let unpublished = store.unpublished_snapshot(&name)?;
         let (files, size) = latest
             .as_ref()
             .map_or((0, 0), |s| (s.files.len(), s.total_size()));
@@ -57,6 +58,12 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             published.as_deref().unwrap_or("-"),
             last("sync").as_deref().unwrap_or("never"),
         ));
+        if let Some(id) = &unpublished {
+            lines.push(format!(
+                "{name}: snapshot {id} was saved but never published (a run stopped before \
+                 publishing); the next `sync` publishes it, or `publish` now"
+            ));
+        }
         mirrors.push(serde_json::json!({
             "name": name,
             "kind": latest.as_ref().map(|s| s.kind.clone()),
@@ -67,6 +74,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             "published": published,
             "last_sync": last("sync"),
             "last_publish": last("publish"),
+            "unpublished": unpublished,
         }));
     }
     // A change that has not committed (running now, or cut short by a crash) is not part

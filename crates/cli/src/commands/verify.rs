@@ -1,6 +1,7 @@
 //! `verify [--bundle DIR [--key FILE]]`: re-hash a bundle (no store needed) or the whole
 //! store and its published trees. Read-only; never takes the lock.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -55,7 +56,8 @@ pub fn run(ctx: &Context, bundle: Option<&Path>, keys: &[PathBuf]) -> anyhow::Re
             for problem in report.missing.iter().chain(&report.corrupt) {
                 tracing::error!("{problem}");
                 if !ctx.json {
-                    eprintln!("problem: {problem}");
+                    // A stderr that cannot be written must not turn the verdict into a panic.
+                    let _ = writeln!(std::io::stderr(), "problem: {problem}");
                 }
             }
             let report = report.into_result()?;

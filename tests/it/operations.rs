@@ -1,0 +1,234 @@
+//! Operations that never lie (issue 10), as an operator runs them with the real binary:
+//! a crash between saving a snapshot and publishing it, and syncs in one second.
+//! The upstream is a small generated conda channel on a loopback server.
+
+use std::path::{Path, PathBuf};
+
+use mirror_test_support::TestServer;
+use mirror_test_support::conda_channel::{Channel, PackageFormat, Pkg};
+
+use crate::common::{cli, cli_env, cli_json, ok};
+
+fn config(dir: &Path, upstream: &TestServer) -> PathBuf {
+    let config = dir.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 0\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\n\
+             subdirs = [\"linux-64\"]\n",
+            upstream.url()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// A channel with one package, served.
+fn upstream(dir: &Path) -> (Channel, TestServer) {
+    let mut channel = Channel::new(&dir.join("channel"));
+    channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    let server = TestServer::serve_dir(dir.join("channel"));
+    (channel, server)
+}
+
+fn status(config: &Path) -> serde_json::Value {
+    let (out, json) = cli_json(config, &["status"]);
+    ok(&out);
+    json["mirrors"][0].clone()
+}
+
+#[test]
+fn a_crash_before_publishing_is_finished_by_the_next_sync() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    let (out, first) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let first = first["mirrors"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // Upstream changes; the writer is killed after saving the new snapshot.
+    channel.add(&Pkg::new("linux-64", "second", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    let killed = cli_env(
+        &config,
+        &["sync"],
+        &[("MIRROR_FAILPOINT", "sync:before-publish")],
+    );
+    assert!(!killed.status.success(), "the fail point aborted the run");
+    let state = status(&config);
+    let saved = state["latest"].as_str().expect("latest").to_owned();
+    assert_ne!(saved, first, "the new snapshot was saved");
+    assert_eq!(state["published"], first.as_str());
+    assert_eq!(state["unpublished"], saved.as_str(), "status names it");
+    let text = cli(&config, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains(&format!("{saved} was saved but never published")),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    // Upstream unchanged since: the next sync publishes what the killed one saved.
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let report = &json["mirrors"][0];
+    assert_eq!(report["outcome"], "unchanged", "{json}");
+    assert_eq!(report["published"], saved.as_str(), "{json}");
+    let state = status(&config);
+    assert_eq!(state["published"], saved.as_str());
+    assert_eq!(state["unpublished"], serde_json::Value::Null);
+    let new_package = Pkg::new("linux-64", "second", "1.0", PackageFormat::Conda).filename();
+    assert!(
+        work.path()
+            .join("store/public/chan/linux-64")
+            .join(new_package)
+            .is_file()
+    );
+
+    // A deliberate rollback is not undone by the next sync.
+    ok(&cli(&config, &["publish", "chan", "--snapshot", &first]));
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["published"], serde_json::Value::Null);
+    assert_eq!(status(&config)["published"], first.as_str());
+}
+
+#[test]
+fn snapshots_made_in_one_second_keep_their_order() {
+    const NAMES: [&str; 4] = ["p1", "p2", "p3", "p4"];
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    let mut made = Vec::new();
+    // Back to back: several land in the same second, their content hashes in any order.
+    for name in NAMES {
+        channel.add(&Pkg::new("linux-64", name, "1.0", PackageFormat::Conda));
+        channel.write_repodata(false);
+        let (out, json) = cli_json(&config, &["sync"]);
+        ok(&out);
+        made.push(
+            json["mirrors"][0]["snapshot"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let state = status(&config);
+    let listed: Vec<String> = state["snapshots"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| id.as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(listed, made, "oldest first, in the order they were made");
+    assert_eq!(state["latest"], made[3].as_str());
+    assert_eq!(state["published"], made[3].as_str());
+    // `publish` without --snapshot picks the newest too.
+    ok(&cli(&config, &["publish", "chan", "--snapshot", &made[0]]));
+    ok(&cli(&config, &["publish", "chan"]));
+    assert_eq!(status(&config)["published"], made[3].as_str());
+}
+
+#[test]
+fn a_size_lie_is_refused_even_when_the_object_is_stored() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    ok(&cli(&config, &["sync"]));
+    let published = work.path().join("store/public/chan");
+    let before = mirror_test_support::dir_state(&published, &[]);
+
+    // The same package, its digest right and its size wrong: the object is stored
+    // already, so nothing is downloaded that would catch it.
+    let filename = Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda).filename();
+    let record = channel.record_mut("linux-64", &filename);
+    let size = record["size"].as_u64().expect("size");
+    record["size"] = (size + 1).into();
+    channel.write_repodata(false);
+    let out = cli(&config, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(&filename) && stderr.contains("size mismatch"),
+        "{stderr}"
+    );
+    assert!(mirror_test_support::dir_state(&published, &[]) == before);
+
+    // `verify` checks a snapshot's sizes against its objects.
+    ok(&cli(&config, &["verify"]));
+    let snapshots = work.path().join("store/snapshots/chan");
+    let entry = std::fs::read_dir(&snapshots)
+        .expect("snapshots")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a snapshot");
+    let mut snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&entry).expect("read")).expect("json");
+    let file = snapshot["files"]
+        .as_array_mut()
+        .expect("files")
+        .iter_mut()
+        .find(|f| f["path"].as_str().is_some_and(|p| p.ends_with(&filename)))
+        .expect("the package");
+    file["size"] = (size + 1).into();
+    std::fs::write(&entry, serde_json::to_vec(&snapshot).expect("json")).expect("write");
+    let out = cli(&config, &["verify"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("lists {} bytes", size + 1)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_failed_write_is_an_error() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    ok(&cli(&config, &["sync"]));
+
+    // `status | true`: the reader is gone before mirror-cli writes.
+    let piped = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("\"$0\" --config \"$1\" status | true; echo \"${PIPESTATUS[0]}\"")
+        .arg(crate::common::bin())
+        .arg(&config)
+        .output()
+        .expect("bash runs");
+    assert_eq!(
+        String::from_utf8_lossy(&piped.stdout).trim(),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+
+    // `verify > /dev/full`: the work is done, the report cannot be written.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(crate::common::bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("verify")
+        .stdout(full)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: writing the output"), "{stderr}");
+}
