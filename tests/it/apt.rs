@@ -574,4 +574,47 @@ fn configuration_errors_exit_3_and_say_where() {
     let out = cli(&s.config, &["sync"]);
     assert_eq!(out.status.code(), Some(3), "{}", apt::show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("signing"));
+
+    // Keys that cannot be read are the configuration's fault (3), not a failed upstream
+    // check (4); the message names the setting and the file, once.
+    let garbage = s.dir.join("garbage.gpg");
+    std::fs::write(&garbage, "not a key\n").expect("write");
+    let keyring = fixture.join("keyrings/debian-archive-keyring.gpg");
+    let keyring = keyring.display().to_string();
+    for (case, config, needles) in [
+        (
+            "missing keyring",
+            good.replace(&keyring, "/nonexistent/keyring.gpg"),
+            vec!["keyring", "/nonexistent/keyring.gpg"],
+        ),
+        (
+            "garbage keyring",
+            good.replace(&keyring, &garbage.display().to_string()),
+            vec!["keyring", "garbage.gpg"],
+        ),
+        (
+            "missing signing key",
+            good.replace("keys/signing.asc", "keys/absent.asc"),
+            vec!["[signing] key", "absent.asc"],
+        ),
+    ] {
+        assert_ne!(config, good, "{case}");
+        std::fs::write(&s.config, &config).expect("write");
+        let out = cli(&s.config, &["sync"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{case}: {stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{case}: {needle:?} in {stderr}");
+        }
+        assert!(
+            !stderr.contains("signature check failed"),
+            "{case}: {stderr}"
+        );
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .expect("error line");
+        let (_, last) = error.rsplit_once(": ").expect("a cause");
+        assert_eq!(error.matches(last).count(), 1, "{case}: said once: {error}");
+    }
 }

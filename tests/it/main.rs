@@ -9,6 +9,7 @@ mod common;
 
 mod apt;
 mod apt_auth;
+mod apt_dates;
 mod apt_group;
 mod apt_indices;
 mod apt_sources;

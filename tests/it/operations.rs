@@ -232,3 +232,58 @@ fn a_closed_pipe_ends_quietly_and_a_failed_write_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error: writing the output"), "{stderr}");
 }
+
+#[test]
+fn one_failing_mirror_does_not_stop_the_others() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = work.path().join("mirror.toml");
+    // "dead" sorts first and its upstream refuses connections.
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 0\n\
+             [[conda]]\nname = \"dead\"\nurl = \"http://127.0.0.1:9/chan\"\n\
+             [[conda]]\nname = \"good\"\nurl = \"{}\"\n",
+            server.url()
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(5), "{json}");
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["exit_code"], 5);
+    assert_eq!(json["mirrors"][0]["outcome"], "failed", "{json}");
+    assert_eq!(json["mirrors"][0]["exit_code"], 5);
+    assert_eq!(json["mirrors"][1]["outcome"], "synced", "{json}");
+    assert!(
+        work.path()
+            .join("store/public/good/linux-64/repodata.json")
+            .is_file()
+    );
+
+    // A tampered package in the other mirror outranks the outage: exit 4, each said once.
+    channel.add(&Pkg::new("linux-64", "later", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    let later = work
+        .path()
+        .join("channel/linux-64")
+        .join(Pkg::new("linux-64", "later", "1.0", PackageFormat::Conda).filename());
+    let mut bytes = std::fs::read(&later).expect("package");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&later, bytes).expect("tamper");
+    let out = cli(&config, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stdout.contains("dead: failed (exit code 5)"), "{stdout}");
+    assert!(stdout.contains("good: failed (exit code 4)"), "{stdout}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "one error line per failed mirror: {stderr}"
+    );
+    assert!(errors[1].contains("later-1.0"), "{stderr}");
+}

@@ -470,6 +470,17 @@ fn inject(
         key.sign_detached_armored(&json).expect("sign"),
     )
     .expect("write");
+    // A compromised exporter keeps SHA256SUMS consistent too (import checks it).
+    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).expect("sums");
+    let sums: String = sums
+        .lines()
+        .map(|line| {
+            let (_, file) = line.split_once("  ").expect("sums line");
+            let bytes = std::fs::read(bundle.join(file)).expect("listed file");
+            format!("{}  {file}\n", Sha256Digest::of(&bytes))
+        })
+        .collect();
+    std::fs::write(bundle.join("SHA256SUMS"), sums).expect("write");
 }
 
 /// `kill -9` at several points of a real import: whatever moment it lands, clients never

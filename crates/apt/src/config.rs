@@ -29,6 +29,8 @@ use crate::repository::AptMirror;
 /// keep_versions = 2                    # filtered: the newest 2 versions of each package
 /// installer = true                    # full mirror: debian-installer indices + udebs
 /// sources = true                      # Sources indices and source packages (apt-get source)
+/// allow_date_rollback = false          # refuse a Release older than the last accepted
+/// max_date_skew = "6h"                 # refuse a Release dated further ahead than this
 /// auth_file = "/etc/apt/auth.conf.d/esm.conf"   # apt's auth.conf format, or:
 /// bearer_token_file = "keys/token"     # `Authorization: Bearer <file content>`
 /// resolve_with = ["debian-security"]   # filtered: resolve together with these mirrors
@@ -93,6 +95,14 @@ pub struct AptConfig {
     /// generated Sources index. Default `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sources: bool,
+    /// Accept a signed Release whose `Date` is older than the one last accepted for its
+    /// suite (a deliberate downgrade). Default `false`: it is refused as a rollback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_date_rollback: bool,
+    /// How far ahead of this machine's clock a Release's `Date` may be (`90s`, `30m`,
+    /// `6h`, `2d`). Default `6h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_date_skew: Option<String>,
     /// Credentials in apt's `auth.conf` format (`machine host/path login L password P`),
     /// sent to the URLs each entry names. The file is read when a sync starts; its
     /// content is never logged or stored.
@@ -174,10 +184,20 @@ impl AptConfig {
             keep_versions: None,
             installer: true,
             sources: false,
+            allow_date_rollback: false,
+            max_date_skew: None,
             auth_file: None,
             bearer_token_file: None,
             group: Vec::new(),
         }
+    }
+
+    /// `max_date_skew`, or [`crate::freshness::DEFAULT_DATE_SKEW`].
+    pub fn date_skew(&self) -> std::time::Duration {
+        self.max_date_skew
+            .as_deref()
+            .and_then(crate::freshness::parse_skew)
+            .unwrap_or(crate::freshness::DEFAULT_DATE_SKEW)
     }
 
     /// Check what can be checked without files or network.
@@ -203,6 +223,13 @@ impl AptConfig {
             return Err(invalid(
                 "resolve_with applies to a filtered mirror (one with `packages`): a full mirror carries everything anyway".into(),
             ));
+        }
+        if let Some(skew) = &self.max_date_skew
+            && crate::freshness::parse_skew(skew).is_none()
+        {
+            return Err(invalid(format!(
+                "max_date_skew {skew:?} is not a duration such as \"90s\", \"30m\", \"6h\" or \"2d\""
+            )));
         }
         if self.keep_versions == Some(0) {
             return Err(invalid("keep_versions must be at least 1".into()));

@@ -15,6 +15,15 @@ pub enum AptError {
     /// Boxed: signature errors carry every rejected signature and are large.
     #[error("upstream signature check failed: {0}")]
     Signature(#[source] Box<SigningError>),
+    /// A configured keyring cannot be read or holds no usable key: the configuration
+    /// is wrong (exit 3), nothing upstream was checked yet.
+    #[error("[[apt]] {mirror}: keyring: {source}")]
+    Keyring {
+        /// The mirror.
+        mirror: String,
+        /// What is wrong with the file (the message names it).
+        source: Box<SigningError>,
+    },
     /// A download failed or did not match its digest.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -68,6 +77,36 @@ pub enum AptError {
         origin: String,
         /// Component.
         component: String,
+    },
+    /// A signed Release older than the one last accepted for its suite: a replayed or
+    /// rolled-back Release (or a frozen mirror upstream).
+    #[error(
+        "{origin}: Date {served} is older than {accepted}, the Date of the Release last \
+         accepted for this suite (a replayed or rolled-back Release); refused, set \
+         `allow_date_rollback = true` for a deliberate downgrade"
+    )]
+    DateRollback {
+        /// The Release file.
+        origin: String,
+        /// Its Date.
+        served: String,
+        /// The Date last accepted.
+        accepted: String,
+    },
+    /// A signed Release dated further ahead of this machine's clock than the allowed skew.
+    #[error(
+        "{origin}: Date {served} is more than {skew} ahead of this machine's clock ({now}); \
+         refused (check the clock, or set `max_date_skew`)"
+    )]
+    DateInFuture {
+        /// The Release file.
+        origin: String,
+        /// Its Date.
+        served: String,
+        /// This machine's time.
+        now: String,
+        /// The allowed skew.
+        skew: String,
     },
     /// The Release lists an index, and upstream serves none of its compressions.
     #[error("{url}: listed in the Release but not served upstream (tried {})", tried.join(", "))]
@@ -136,14 +175,17 @@ impl From<SigningError> for AptError {
 impl Classify for AptError {
     fn class(&self) -> ErrorClass {
         match self {
-            AptError::Signature(_) => ErrorClass::Verification,
+            AptError::Signature(_)
+            | AptError::DateRollback { .. }
+            | AptError::DateInFuture { .. } => ErrorClass::Verification,
             AptError::Fetch(e) => e.class(),
             AptError::Listed { source, .. } => source.class(),
             AptError::Store(e) => e.class(),
             AptError::Compression(e) => e.class(),
             AptError::InvalidConfig { .. }
             | AptError::NoSigningKey
-            | AptError::Credentials { .. } => ErrorClass::Config,
+            | AptError::Credentials { .. }
+            | AptError::Keyring { .. } => ErrorClass::Config,
             // Upstream answers 404 for a file its own signed Release lists.
             AptError::IndexMissing { .. } => ErrorClass::Upstream,
             AptError::Malformed { .. }

@@ -62,6 +62,8 @@ pub mod config;
 #[cfg(feature = "mirror")]
 pub mod error;
 #[cfg(feature = "mirror")]
+pub mod freshness;
+#[cfg(feature = "mirror")]
 pub mod generate;
 #[cfg(feature = "mirror")]
 pub mod inspect;

@@ -27,6 +27,7 @@ use crate::config::{AptConfig, MissingPackages};
 use crate::control::{ControlWriter, Paragraphs};
 use crate::error::AptError;
 use crate::families::{IndexGroup, Scope, suite_indices};
+use crate::freshness::check_dates;
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
 use crate::select::{IndexData, SelectOptions, first_names, select};
@@ -55,14 +56,20 @@ impl AptMirror {
                     .into(),
             });
         }
-        let keyring = Keyring::load_all(config.keyring.paths())?;
+        let keyring = |config: &AptConfig| {
+            Keyring::load_all(config.keyring.paths()).map_err(|e| AptError::Keyring {
+                mirror: config.name.clone(),
+                source: Box::new(e),
+            })
+        };
+        let own = keyring(&config)?;
         let mut group_keyrings = Vec::with_capacity(config.group.len());
         for member in &config.group {
-            group_keyrings.push(Keyring::load_all(member.keyring.paths())?);
+            group_keyrings.push(keyring(member)?);
         }
         Ok(Self {
             config,
-            keyring,
+            keyring: own,
             group_keyrings,
         })
     }
@@ -117,9 +124,17 @@ impl AptMirror {
             .begin(&format!("{name}: checking Release files"), None);
         let mut releases = Vec::new();
         for suite in &self.config.suites {
-            releases.push(
-                fetch_release(ctx.fetcher, &self.keyring, base, suite, !self.is_filtered()).await?,
-            );
+            let release =
+                fetch_release(ctx.fetcher, &self.keyring, base, suite, !self.is_filtered()).await?;
+            check_dates(
+                &release,
+                &format!("{}/Release", dists_url(base, suite)),
+                ctx.store,
+                ctx.previous,
+                self.config.allow_date_rollback,
+                self.config.date_skew(),
+            )?;
+            releases.push(release);
         }
         let mut group_releases = Vec::new();
         for (member, keyring) in self.config.group.iter().zip(&self.group_keyrings) {
@@ -711,19 +726,22 @@ fn dedup_files(files: &mut Vec<PlannedFile>) -> Result<(), AptError> {
 }
 
 fn parse_release<'r>(release: &'r VerifiedRelease, dists: &str) -> Result<Release<'r>, AptError> {
-    Release::parse(&release.text).map_err(|e| {
-        // The message keeps the causes (an unsafe path names the path).
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(inner) = cause {
-            message.push_str(&format!(": {inner}"));
-            cause = inner.source();
-        }
-        AptError::Malformed {
-            origin: format!("{dists}/Release"),
-            message,
-        }
-    })
+    Release::parse(&release.text).map_err(|e| malformed_release(&format!("{dists}/Release"), &e))
+}
+
+/// A Release that does not parse, the message keeping the causes (an unsafe path names
+/// the path).
+pub(crate) fn malformed_release(origin: &str, error: &crate::release::ReleaseError) -> AptError {
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    AptError::Malformed {
+        origin: origin.to_owned(),
+        message,
+    }
 }
 
 fn check_not_expired(release: &Release<'_>, dists: &str) -> Result<(), AptError> {

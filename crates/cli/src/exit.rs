@@ -78,6 +78,30 @@ pub fn render(error: &anyhow::Error) -> String {
     message
 }
 
+/// How serious a class is, to pick the one failure a run of several mirrors reports:
+/// evidence of tampering first, then what an operator must fix, then what may pass.
+pub fn severity(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Verification
+        | ErrorClass::BundleSignature
+        | ErrorClass::Corrupt
+        | ErrorClass::UnsafeEntry => 5,
+        ErrorClass::Replay | ErrorClass::Sequence | ErrorClass::MissingVolume => 4,
+        ErrorClass::Config | ErrorClass::NoSpace => 3,
+        ErrorClass::Locked | ErrorClass::Upstream => 2,
+        ErrorClass::Other => 1,
+    }
+}
+
+/// The class that decides `error`'s exit code.
+pub fn class_for(error: &anyhow::Error) -> ErrorClass {
+    error
+        .chain()
+        .filter_map(class_of)
+        .find(|class| *class != ErrorClass::Other)
+        .unwrap_or(ErrorClass::Other)
+}
+
 /// The exit code for a failed command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     error

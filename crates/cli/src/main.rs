@@ -21,6 +21,12 @@ fn main() -> ExitCode {
     let json = cli.json;
     match commands::run(cli) {
         Ok(output) => match output.print(json) {
+            // Part of the work failed: the result is printed, the failure decides the code.
+            // (The command has said each failure on stderr, or in the JSON.)
+            Ok(()) if output.failure.is_some() => {
+                let failure = output.failure.as_ref().expect("just checked");
+                ExitCode::from(exit::code_for(failure))
+            }
             Ok(()) => ExitCode::SUCCESS,
             // The reader went away (`status | head -1`): the work is done, end quietly.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -180,8 +180,37 @@ pub fn write_bundle(
             path: out.to_owned(),
         });
     }
+    let created = !out.exists();
     fs_err::create_dir_all(out)?;
+    let written = write_bundle_files(store, plan, key, out, volume_size, reporter);
+    if written.is_err() {
+        // A partial bundle must not be carried across by mistake: remove what this
+        // export wrote (the directory was empty or new).
+        let cleaned = if created {
+            std::fs::remove_dir_all(out)
+        } else {
+            std::fs::read_dir(out).and_then(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .try_for_each(|e| std::fs::remove_file(e.path()))
+            })
+        };
+        if let Err(e) = cleaned {
+            tracing::warn!(path = %out.display(), "removing the partial bundle: {e}");
+        }
+    }
+    written
+}
 
+/// The body of [`write_bundle`], into the empty directory `out`.
+fn write_bundle_files(
+    store: &Store,
+    plan: ExportPlan,
+    key: &SigningKey,
+    out: &Path,
+    volume_size: u64,
+    reporter: &dyn Reporter,
+) -> Result<ExportReport, TransferError> {
     let now = time::OffsetDateTime::now_utc();
     let created = mirror_core::time_util::rfc3339(now);
     let stamp = now

@@ -542,3 +542,31 @@ fn store_verification_finds_damage() {
     let err = report.into_result().expect_err("damaged");
     assert_eq!(err.class(), ErrorClass::Corrupt);
 }
+
+#[test]
+fn a_failed_export_leaves_no_partial_bundle() {
+    let w = world();
+    let s = w.snapshot(&[("pool/big", content(2, 150_000)), ("idx", b"v1".to_vec())]);
+    let plan = plan_export(&w.outside, &ExportOptions::default()).expect("plan");
+    // An object goes missing between planning and writing (a disk fault, a prune).
+    let big = s.file("pool/big").expect("file").sha256;
+    fs_err::remove_file(w.outside.objects().path(&big)).expect("rm");
+    for (name, pre_existing) in [("new-dir", false), ("empty-dir", true)] {
+        let out = w.dir.path().join(name);
+        if pre_existing {
+            fs_err::create_dir_all(&out).expect("mkdir");
+        }
+        let plan = plan.clone();
+        write_bundle(&w.outside, plan, &w.key, &out, VOLUME, &NoReporter)
+            .expect_err("the object is gone");
+        if pre_existing {
+            assert_eq!(
+                fs_err::read_dir(&out).expect("dir").count(),
+                0,
+                "the operator's directory is left empty"
+            );
+        } else {
+            assert!(!out.exists(), "the directory this export made is gone");
+        }
+    }
+}

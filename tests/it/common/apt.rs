@@ -173,12 +173,23 @@ pub fn write_signed_suite(
     files: Vec<mirror_apt::generate::GeneratedFile>,
     key: &mirror_core::signing::SigningKey,
 ) -> Vec<mirror_apt::generate::GeneratedFile> {
+    write_dated_suite(root, suite, files, key, "Sat, 11 Jul 2026 10:16:37 UTC")
+}
+
+/// [`write_signed_suite`] with the Release's `Date`.
+pub fn write_dated_suite(
+    root: &Path,
+    suite: &str,
+    files: Vec<mirror_apt::generate::GeneratedFile>,
+    key: &mirror_core::signing::SigningKey,
+    date: &str,
+) -> Vec<mirror_apt::generate::GeneratedFile> {
     let fields = mirror_apt::ReleaseFields {
         origin: Some("Test"),
         label: Some("Test"),
         suite: Some(suite),
         codename: Some(suite.split('-').next().unwrap_or(suite)),
-        date: Some("Sat, 11 Jul 2026 10:16:37 UTC"),
+        date: Some(date),
         acquire_by_hash: true,
         architectures: vec!["all", "amd64"],
         components: vec!["main"],

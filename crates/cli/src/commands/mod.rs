@@ -21,10 +21,13 @@ use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::exit::ConfigError;
 
-/// What a command prints: a JSON value for `--json`, lines of text otherwise.
+/// What a command prints: a JSON value for `--json`, lines of text otherwise; and, for
+/// a command that did part of its work (`sync` of several mirrors), the failure that
+/// decides its exit code after the result is printed.
 pub struct Output {
     pub json: serde_json::Value,
     pub text: String,
+    pub failure: Option<anyhow::Error>,
 }
 
 impl Output {
@@ -32,7 +35,15 @@ impl Output {
         Self {
             json,
             text: text.into(),
+            failure: None,
         }
+    }
+
+    /// The same result, ending with `failure`'s exit code. The command has already said
+    /// each failure (on stderr; `print` adds it to the JSON).
+    pub fn failed(mut self, failure: Option<anyhow::Error>) -> Self {
+        self.failure = failure;
+        self
     }
 
     /// Write the result to stdout. A failed write (a closed pipe, a full disk) is
@@ -43,7 +54,11 @@ impl Output {
         if json {
             let mut value = self.json.clone();
             if let Some(obj) = value.as_object_mut() {
-                obj.insert("ok".into(), serde_json::Value::Bool(true));
+                obj.insert("ok".into(), self.failure.is_none().into());
+                if let Some(failure) = &self.failure {
+                    obj.insert("error".into(), crate::exit::render(failure).into());
+                    obj.insert("exit_code".into(), crate::exit::code_for(failure).into());
+                }
             }
             writeln!(out, "{value}")?;
         } else if !self.text.is_empty() {

@@ -1,17 +1,19 @@
 //! `sync [MIRROR...]`: fetch, verify, snapshot and (unless --no-publish) publish.
 //!
-//! Mirrors are synced one after another under the store lock; the first failure stops
-//! the run with a non-zero exit, and nothing of the failed mirror is published.
+//! Mirrors are synced one after another under the store lock. A mirror that fails
+//! publishes nothing and does not stop the others: each outcome is reported, and the run
+//! exits with the code of the most serious failure (see `exit::severity`).
 
 use anyhow::Context as _;
 use mirror_core::fetch::{Credentials, FetchOptions, Fetcher};
 use mirror_core::repository::SyncContext;
 use mirror_core::signing::SigningKey;
 use mirror_core::store::Store;
-use mirror_core::sync::{SyncOptions, SyncReport, sync};
+use mirror_core::sync::{SyncOptions, sync};
 
 use super::{Context, Output};
 use crate::config::Config;
+use crate::exit::{self, ConfigError};
 use crate::progress::Progress;
 
 pub async fn run(
@@ -43,28 +45,56 @@ pub async fn run(
     let options = SyncOptions { dry_run, publish };
 
     let mut reports = Vec::new();
+    let mut lines = Vec::new();
+    let mut worst: Option<anyhow::Error> = None;
     for name in &names {
-        let previous = store.latest_snapshot(name)?;
-        let sync_ctx = SyncContext {
-            store: &store,
-            fetcher: &fetcher,
-            signing_key: signing_key.as_ref(),
-            reporter: &progress,
-            previous: previous.as_ref(),
+        let sync_one = async {
+            let previous = store.latest_snapshot(name)?;
+            let sync_ctx = SyncContext {
+                store: &store,
+                fetcher: &fetcher,
+                signing_key: signing_key.as_ref(),
+                reporter: &progress,
+                previous: previous.as_ref(),
+            };
+            let settings = config
+                .mirror(name)
+                .expect("Config::select only returns configured names");
+            let repo = settings.build().with_context(|| format!("mirror {name}"))?;
+            anyhow::Ok(sync(&*repo, &sync_ctx, options).await?)
         };
-        let settings = config
-            .mirror(name)
-            .expect("Config::select only returns configured names");
-        let repo = settings.build().with_context(|| format!("mirror {name}"))?;
-        reports.push(sync(&*repo, &sync_ctx, options).await?);
+        match sync_one.await {
+            Ok(report) => {
+                lines.push(report.line());
+                reports.push(serde_json::to_value(&report).expect("reports serialise"));
+            }
+            Err(error) => {
+                let class = exit::class_for(&error);
+                let message = exit::render(&error);
+                let code = exit::code_for(&error);
+                // Said once, on stderr, where every other command's error goes; the
+                // report line on stdout only points at it.
+                if !ctx.json {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr(), "error: {message}");
+                }
+                lines.push(format!("{name}: failed (exit code {code})"));
+                reports.push(serde_json::json!({
+                    "mirror": name,
+                    "outcome": "failed",
+                    "error": message,
+                    "exit_code": code,
+                }));
+                if worst
+                    .as_ref()
+                    .is_none_or(|w| exit::severity(class) > exit::severity(exit::class_for(w)))
+                {
+                    worst = Some(error);
+                }
+            }
+        }
     }
-
-    let text = reports
-        .iter()
-        .map(SyncReport::line)
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok(Output::new(serde_json::json!({ "mirrors": reports }), text))
+    Ok(Output::new(serde_json::json!({ "mirrors": reports }), lines.join("\n")).failed(worst))
 }
 
 /// The `[signing]` key, when configured.
@@ -72,9 +102,16 @@ pub fn load_signing_key(config: &Config) -> anyhow::Result<Option<SigningKey>> {
     match &config.signing {
         Some(s) => {
             let path = config.resolve(&s.key);
-            Ok(Some(SigningKey::load(&path).with_context(|| {
-                format!("loading the [signing] key {}", path.display())
-            })?))
+            // A key that cannot be read is the configuration's fault (exit 3), not a
+            // failed verification.
+            let key = SigningKey::load(&path).map_err(|e| {
+                anyhow::Error::new(ConfigError(format!(
+                    "[signing] key {}: {}",
+                    path.display(),
+                    exit::render(&anyhow::Error::new(e))
+                )))
+            })?;
+            Ok(Some(key))
         }
         None => Ok(None),
     }

@@ -118,7 +118,35 @@ impl Store {
         let lock = StoreLock::acquire(&self.lock_path())?;
         self.migrate_legacy_public()?;
         self.recover_pending()?;
+        self.remove_leftovers()?;
         Ok(lock)
+    }
+
+    /// Temp files a killed writer left: objects being streamed in (`tmp/object-*`) and
+    /// atomic writes that never reached their rename (`.tmp-*` beside snapshots, state
+    /// and transfer records). Under the lock no writer owns them any more. An import's
+    /// staging directory (`tmp/import-*`) is the import's to settle, and stays.
+    fn remove_leftovers(&self) -> Result<(), StoreError> {
+        let mut dirs = vec![self.tmp_dir(), self.root.clone(), self.transfer_dir()];
+        if let Ok(entries) = std::fs::read_dir(self.snapshots_dir()) {
+            dirs.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+        }
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let temp = name.starts_with(".tmp-")
+                    || (dir == self.tmp_dir() && name.starts_with("object-"));
+                if temp && entry.file_type().is_ok_and(|t| t.is_file()) {
+                    tracing::debug!(path = %entry.path().display(), "removing a killed writer's temp file");
+                    fs_err::remove_file(entry.path())?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -150,4 +178,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     fs_err::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+
+    #[test]
+    fn the_next_writer_removes_a_killed_writers_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let snapshots = store.snapshots_dir().join("m");
+        fs_err::create_dir_all(&snapshots).expect("mkdir");
+        fs_err::create_dir_all(store.tmp_dir().join("import-1")).expect("mkdir");
+        let leftovers = [
+            store.tmp_dir().join("object-abc123"),
+            snapshots.join(".tmp-xyz"),
+            dir.path().join(".tmp-live"),
+        ];
+        for path in &leftovers {
+            fs_err::write(path, b"half").expect("write");
+        }
+        let kept = snapshots.join("0001.json");
+        fs_err::write(&kept, b"{}").expect("write");
+        drop(store.lock().expect("lock"));
+        for path in &leftovers {
+            assert!(!path.exists(), "{} removed", path.display());
+        }
+        assert!(kept.exists(), "a committed file stays");
+        assert!(
+            store.tmp_dir().join("import-1").is_dir(),
+            "an import's staging is the import's"
+        );
+    }
 }
