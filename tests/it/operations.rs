@@ -287,3 +287,50 @@ fn one_failing_mirror_does_not_stop_the_others() {
     );
     assert!(errors[1].contains("later-1.0"), "{stderr}");
 }
+
+#[test]
+fn a_trickling_upstream_cannot_hold_the_store() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_channel, server) = upstream(work.path());
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 0\nmin_rate = 100000\nrate_window = \"300ms\"\n\
+             [[conda]]\nname = \"chan\"\nurl = \"{}\"\n",
+            server.url()
+        ),
+    )
+    .expect("config");
+    let package = Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda).filename();
+    server.inject_always(
+        &format!("/linux-64/{package}"),
+        mirror_test_support::Fault::Trickle {
+            bytes: 1,
+            every: std::time::Duration::from_millis(20),
+        },
+    );
+    let started = std::time::Instant::now();
+    let out = cli(&config, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("too slow") && stderr.contains(&package),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The lock went with the failed run: the next scheduled one proceeds.
+    server.clear_faults();
+    ok(&cli(&config, &["sync"]));
+
+    // A bad duration is a configuration error, named.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("\"300ms\"", "\"soon\"")).expect("config");
+    let out = cli(&config, &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[fetch] rate_window"));
+}

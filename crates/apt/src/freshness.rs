@@ -21,20 +21,9 @@ use crate::upstream::VerifiedRelease;
 /// The default `max_date_skew`: a few hours, as clocks inside air gaps drift.
 pub const DEFAULT_DATE_SKEW: Duration = Duration::from_secs(6 * 3600);
 
-/// `90s`, `30m`, `6h`, `2d`.
+/// `90s`, `30m`, `6h`, `2d` (see [`mirror_core::time_util::parse_duration`]).
 pub fn parse_skew(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return None,
-    };
-    number.checked_mul(seconds).map(Duration::from_secs)
+    mirror_core::time_util::parse_duration(text)
 }
 
 /// Check `release` (of `origin`) against the clock and against the Date last accepted for
@@ -106,20 +95,4 @@ fn accepted_date(
         return release_date(&text, &origin);
     }
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_skew;
-    use std::time::Duration;
-
-    #[test]
-    fn skews_are_numbers_with_a_unit() {
-        assert_eq!(parse_skew("6h"), Some(Duration::from_secs(21600)));
-        assert_eq!(parse_skew("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_skew("2d"), Some(Duration::from_secs(172800)));
-        for bad in ["", "6", "h", "6 hours", "-1h", "1w"] {
-            assert_eq!(parse_skew(bad), None, "{bad:?}");
-        }
-    }
 }

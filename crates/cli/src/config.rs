@@ -78,6 +78,15 @@ pub struct Fetch {
     /// Retries of a failed request.
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Bytes per second below which a body is too slow (0: off). Default 1024.
+    #[serde(default)]
+    pub min_rate: Option<u64>,
+    /// The window `min_rate` is measured over (`30s`). Default 30 s.
+    #[serde(default)]
+    pub rate_window: Option<String>,
+    /// The longest one response body may take (`1h`). Default 1 hour.
+    #[serde(default)]
+    pub request_deadline: Option<String>,
 }
 
 impl Default for Fetch {
@@ -85,7 +94,35 @@ impl Default for Fetch {
         Self {
             concurrency: default_concurrency(),
             retries: default_retries(),
+            min_rate: None,
+            rate_window: None,
+            request_deadline: None,
         }
+    }
+}
+
+impl Fetch {
+    /// The fetcher's options from these settings; an unreadable duration names its key.
+    pub fn options(&self) -> Result<mirror_core::fetch::FetchOptions, String> {
+        let defaults = mirror_core::fetch::FetchOptions::default();
+        let duration = |key: &str, value: &Option<String>, default| match value {
+            None => Ok(default),
+            Some(text) => mirror_core::time_util::parse_duration(text).ok_or_else(|| {
+                format!("[fetch] {key} = {text:?} is not a duration such as \"30s\" or \"1h\"")
+            }),
+        };
+        Ok(mirror_core::fetch::FetchOptions {
+            concurrency: self.concurrency,
+            retries: self.retries,
+            min_rate: self.min_rate.unwrap_or(defaults.min_rate),
+            rate_window: duration("rate_window", &self.rate_window, defaults.rate_window)?,
+            request_deadline: duration(
+                "request_deadline",
+                &self.request_deadline,
+                defaults.request_deadline,
+            )?,
+            ..defaults
+        })
     }
 }
 
@@ -179,6 +216,8 @@ impl Config {
         if self.fetch.concurrency == 0 {
             bail!("[fetch] concurrency must be at least 1");
         }
+        // Checked at load, so `status` already reports a bad duration.
+        self.fetch.options().map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
     }
 

@@ -53,6 +53,15 @@ pub enum Fault {
         /// How many requests stall.
         times: u32,
     },
+    /// Send the body `bytes` at a time with `every` between pieces (a trickling
+    /// upstream that never goes silent long enough to look stalled); for every request
+    /// while armed.
+    Trickle {
+        /// Bytes per piece.
+        bytes: usize,
+        /// Pause between pieces.
+        every: Duration,
+    },
     /// Serve the body with one byte flipped (same length, wrong content).
     WrongBytes,
     /// Wait this long before answering (to make concurrent requests overlap).
@@ -379,8 +388,30 @@ async fn apply_faults(
         Some(Fault::Truncate { after_bytes, .. }) => cut_body(response, after_bytes, false).await,
         Some(Fault::Stall { after_bytes, .. }) => cut_body(response, after_bytes, true).await,
         Some(Fault::WrongBytes) => corrupt_body(response).await,
+        Some(Fault::Trickle { bytes, every }) => trickle_body(response, bytes, every).await,
         _ => response,
     }
+}
+
+/// The whole body (full `Content-Length`), `piece` bytes every `every`.
+async fn trickle_body(response: Response, piece: usize, every: Duration) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let piece = piece.max(1);
+    let pieces: Vec<Bytes> = (0..bytes.len())
+        .step_by(piece)
+        .map(|at| bytes.slice(at..(at + piece).min(bytes.len())))
+        .collect();
+    let body = stream::iter(pieces).then(move |piece| async move {
+        tokio::time::sleep(every).await;
+        Ok::<Bytes, io::Error>(piece)
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// Keep the headers (with the full `Content-Length`), send `after_bytes` of the body, then

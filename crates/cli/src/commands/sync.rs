@@ -35,11 +35,14 @@ pub async fn run(
                 .with_context(|| format!("mirror {}", settings.name()))?,
         );
     }
+    // (The config loader has checked these settings already.)
+    let options = config
+        .fetch
+        .options()
+        .map_err(|e| anyhow::Error::new(ConfigError(e)))?;
     let fetcher = Fetcher::new(FetchOptions {
-        concurrency: config.fetch.concurrency,
-        retries: config.fetch.retries,
         credentials,
-        ..FetchOptions::default()
+        ..options
     })?;
     let progress = Progress::new(ctx.json);
     let options = SyncOptions { dry_run, publish };

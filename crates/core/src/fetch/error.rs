@@ -54,6 +54,16 @@ pub enum FetchError {
         /// How long the fetcher waited.
         timeout: Duration,
     },
+    /// The body arrived too slowly (under `min_rate` over a `rate_window`) or the
+    /// request outlived `request_deadline`: a trickling or endless upstream must not
+    /// hold the store's writer lock for ever. Retried like a stall.
+    #[error("{url}: {reason}; the transfer is too slow")]
+    TooSlow {
+        /// The URL.
+        url: String,
+        /// What was measured against which limit.
+        reason: String,
+    },
     /// The body ended before the length the server announced.
     #[error("{url}: body ended after {received} of {announced} bytes")]
     Truncated {
@@ -152,6 +162,7 @@ impl FetchError {
             FetchError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             FetchError::Network { source, .. } => !(source.is_builder() || source.is_redirect()),
             FetchError::Stalled { .. }
+            | FetchError::TooSlow { .. }
             | FetchError::Truncated { .. }
             | FetchError::BadRange { .. } => true,
             _ => false,
@@ -165,6 +176,7 @@ impl FetchError {
             | FetchError::Http { url, .. }
             | FetchError::Network { url, .. }
             | FetchError::Stalled { url, .. }
+            | FetchError::TooSlow { url, .. }
             | FetchError::Truncated { url, .. }
             | FetchError::BadRange { url, .. }
             | FetchError::TooLarge { url, .. }

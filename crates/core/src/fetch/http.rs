@@ -4,6 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, ETAG, HeaderValue, IF_RANGE, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
 use super::{FetchError, Fetcher, Tally, blocking};
@@ -33,7 +34,8 @@ pub(super) async fn get_once(
     }
     let capacity = usize::try_from(announced.unwrap_or(0).min(limit)).unwrap_or(0);
     let mut body = BytesMut::with_capacity(capacity);
-    while let Some(chunk) = next_chunk(fetcher, &mut response, url).await? {
+    let mut pace = Pace::new();
+    while let Some(chunk) = next_chunk(fetcher, &mut response, url, &mut pace).await? {
         tally.bytes(chunk.len() as u64);
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large());
@@ -284,7 +286,8 @@ impl Transfer<'_> {
             }
         };
         partial.pieces += 1;
-        while let Some(chunk) = next_chunk(self.fetcher, &mut response, url).await? {
+        let mut pace = Pace::new();
+        while let Some(chunk) = next_chunk(self.fetcher, &mut response, url, &mut pace).await? {
             let n = chunk.len() as u64;
             self.tally.bytes(n);
             self.reporter.advance(n);
@@ -353,20 +356,86 @@ async fn send(
     Ok(response)
 }
 
-/// The next piece of the body; a silence of `read_timeout` is a stall.
+/// The pace of one response body: a silence of `read_timeout` is a stall, fewer than
+/// `min_rate` bytes per second over a `rate_window` is too slow, and the whole request
+/// has `request_deadline`. A trickling upstream (one byte a second never looks silent)
+/// and an endless one both end in a retryable error instead of holding the lock.
+pub(super) struct Pace {
+    started: Instant,
+    window_started: Instant,
+    window_bytes: u64,
+}
+
+impl Pace {
+    pub(super) fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            window_started: now,
+            window_bytes: 0,
+        }
+    }
+
+    fn record(
+        &mut self,
+        n: u64,
+        options: &super::FetchOptions,
+        url: &str,
+    ) -> Result<(), FetchError> {
+        self.window_bytes += n;
+        let elapsed = self.window_started.elapsed();
+        if elapsed >= options.rate_window && options.min_rate > 0 {
+            let minimum = options.min_rate.saturating_mul(elapsed.as_secs().max(1));
+            if self.window_bytes < minimum {
+                return Err(FetchError::TooSlow {
+                    url: url.to_owned(),
+                    reason: format!(
+                        "{} bytes in {:.0?}, under the minimum of {} bytes/s (`min_rate`)",
+                        self.window_bytes, elapsed, options.min_rate
+                    ),
+                });
+            }
+            self.window_started = Instant::now();
+            self.window_bytes = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The next piece of the body, within the limits of `pace`.
 async fn next_chunk(
     fetcher: &Fetcher,
     response: &mut Response,
     url: &str,
+    pace: &mut Pace,
 ) -> Result<Option<Bytes>, FetchError> {
-    let timeout = fetcher.inner.options.read_timeout;
-    match tokio::time::timeout(timeout, response.chunk()).await {
-        Ok(result) => result.map_err(|e| FetchError::network(url, e)),
-        Err(_) => Err(FetchError::Stalled {
-            url: url.to_owned(),
-            timeout,
-        }),
+    let options = &fetcher.inner.options;
+    let left = options
+        .request_deadline
+        .saturating_sub(pace.started.elapsed());
+    let timeout = options.read_timeout.min(left);
+    let chunk = match tokio::time::timeout(timeout, response.chunk()).await {
+        Ok(result) => result.map_err(|e| FetchError::network(url, e))?,
+        Err(_) if timeout < options.read_timeout => {
+            return Err(FetchError::TooSlow {
+                url: url.to_owned(),
+                reason: format!(
+                    "still receiving after {:?} (`request_deadline`)",
+                    options.request_deadline
+                ),
+            });
+        }
+        Err(_) => {
+            return Err(FetchError::Stalled {
+                url: url.to_owned(),
+                timeout,
+            });
+        }
+    };
+    if let Some(chunk) = &chunk {
+        pace.record(chunk.len() as u64, options, url)?;
     }
+    Ok(chunk)
 }
 
 fn check_status(response: &Response, url: &str) -> Result<(), FetchError> {

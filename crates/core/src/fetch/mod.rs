@@ -59,6 +59,14 @@ pub struct FetchOptions {
     /// A transfer that receives no byte for this long has stalled and is retried.
     /// Default 60 s.
     pub read_timeout: Duration,
+    /// A body that arrives slower than this many bytes per second, measured over
+    /// `rate_window`, is too slow and is retried (a trickle never looks stalled).
+    /// Default 1 KiB/s; 0 turns the check off.
+    pub min_rate: u64,
+    /// The window `min_rate` is measured over. Default 30 s.
+    pub rate_window: Duration,
+    /// The longest one response body may take, first byte to last. Default 1 hour.
+    pub request_deadline: Duration,
     /// Backoff before the first retry; it doubles with each further retry (capped at
     /// 60 s) and is jittered by ±50% so parallel transfers do not retry in lockstep.
     /// Default 500 ms.
@@ -76,6 +84,9 @@ impl Default for FetchOptions {
             retries: 4,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            min_rate: 1024,
+            rate_window: Duration::from_secs(30),
+            request_deadline: Duration::from_secs(3600),
             retry_base_delay: Duration::from_millis(500),
             user_agent: concat!("airgap-mirror/", env!("CARGO_PKG_VERSION")).to_owned(),
             credentials: Credentials::default(),

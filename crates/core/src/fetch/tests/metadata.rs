@@ -124,3 +124,60 @@ async fn fetch_rejects_other_schemes_and_bad_urls() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_trickling_body_is_too_slow_and_an_endless_one_meets_its_deadline() {
+    // 10 bytes every 20 ms: never silent for the read timeout, but 500 B/s.
+    let body = content(100_000, 3);
+    let up = upstream(&[("Packages", &body), ("pool.deb", &body)]);
+    for path in ["/Packages", "/pool.deb"] {
+        up.server.inject_always(
+            path,
+            Fault::Trickle {
+                bytes: 10,
+                every: Duration::from_millis(20),
+            },
+        );
+    }
+    let options = FetchOptions {
+        retries: 1,
+        min_rate: 10_000,
+        rate_window: Duration::from_millis(200),
+        ..fast_options()
+    };
+    let fetcher = Fetcher::new(options.clone()).expect("fetcher");
+    let started = std::time::Instant::now();
+    let error = fetcher
+        .get(&up.server.url_for("Packages"), 1 << 20)
+        .await
+        .expect_err("too slow");
+    assert!(matches!(error, FetchError::TooSlow { .. }), "{error:?}");
+    assert!(error.to_string().contains("min_rate"), "{error}");
+    assert!(error.is_retryable());
+    assert_eq!(up.server.requests().len(), 2, "retried once, like a stall");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The same for an object download (the resumable path).
+    let error = up
+        .fetch(&fetcher, "pool.deb", &body)
+        .await
+        .expect_err("too slow");
+    assert!(error.to_string().contains("too slow"), "{error}");
+
+    // Fast enough, but longer than the deadline allows.
+    let options = FetchOptions {
+        retries: 0,
+        min_rate: 0,
+        request_deadline: Duration::from_millis(300),
+        ..options
+    };
+    let fetcher = Fetcher::new(options).expect("fetcher");
+    let error = fetcher
+        .get(&up.server.url_for("Packages"), 1 << 20)
+        .await
+        .expect_err("deadline");
+    assert!(error.to_string().contains("request_deadline"), "{error}");
+}
