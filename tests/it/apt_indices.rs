@@ -214,6 +214,28 @@ impl Upstream {
             .expect("withdraw by-hash");
     }
 
+    /// Rewrite the served Release text with `change` and sign it again (InRelease,
+    /// Release.gpg), as a compromised upstream key holder could.
+    fn resign(&self, change: impl Fn(&str) -> String) {
+        let dists = self.root.join("dists/bookworm");
+        let release = std::fs::read_to_string(dists.join("Release")).expect("Release");
+        let hostile = change(&release);
+        assert_ne!(hostile, release, "the change changes the Release");
+        std::fs::write(dists.join("Release"), &hostile).expect("write");
+        std::fs::write(
+            dists.join("InRelease"),
+            self.key.clearsign(&hostile).expect("sign"),
+        )
+        .expect("write");
+        std::fs::write(
+            dists.join("Release.gpg"),
+            self.key
+                .sign_detached_armored(hostile.as_bytes())
+                .expect("sign"),
+        )
+        .expect("write");
+    }
+
     /// Overwrite a served file and its by-hash copy with `bytes` (the Release unchanged).
     fn tamper(&self, path: &str, change: impl Fn(&mut Vec<u8>)) {
         let dists = self.root.join("dists/bookworm");
@@ -399,27 +421,56 @@ fn hostile_index_files_fail_the_sync_and_keep_the_published_tree() {
     // A signed Release listing a path that leaves the tree.
     // (Our Release writer refuses such a path, so the line is added to the text.)
     upstream.publish(rich_files(&fixture, 5));
-    let dists = upstream.root.join("dists/bookworm");
-    let release = std::fs::read_to_string(dists.join("Release")).expect("Release");
-    let hostile = release.replacen(
-        "SHA256:\n",
-        &format!("SHA256:\n {} 1 main/../../../etc/passwd\n", "0".repeat(64)),
-        1,
-    );
-    assert_ne!(hostile, release);
-    let key = &upstream.key;
-    std::fs::write(dists.join("Release"), &hostile).expect("write");
-    std::fs::write(
-        dists.join("InRelease"),
-        key.clearsign(&hostile).expect("sign"),
-    )
-    .expect("write");
-    std::fs::write(
-        dists.join("Release.gpg"),
-        key.sign_detached_armored(hostile.as_bytes()).expect("sign"),
-    )
-    .expect("write");
+    upstream.resign(|release| {
+        release.replacen(
+            "SHA256:\n",
+            &format!("SHA256:\n {} 1 main/../../../etc/passwd\n", "0".repeat(64)),
+            1,
+        )
+    });
     refused("unsafe path", 1, "main/../../../etc/passwd");
+
+    // A signed Release stating a 5 GB decoded Packages (a bomb's promise): refused before
+    // decoding, naming the cap.
+    upstream.publish(rich_files(&fixture, 6));
+    upstream.resign(|release| {
+        // Every hash section's line for it (the parser refuses sections that disagree).
+        release
+            .lines()
+            .map(
+                |line| match line.strip_suffix(" main/binary-amd64/Packages") {
+                    Some(entry) => {
+                        let (digest, _) = entry.trim().split_once(' ').expect("digest size");
+                        format!(" {digest} 5000000000 main/binary-amd64/Packages\n")
+                    }
+                    None => format!("{line}\n"),
+                },
+            )
+            .collect()
+    });
+    refused("stated bomb", 5, "max_index_size");
+
+    // A served index larger than its Release entry: not read past the stated size.
+    // (Its object leaves the store, so it is fetched again as by a new mirror.)
+    upstream.publish(rich_files(&fixture, 7));
+    let packages_gz = std::fs::read(
+        upstream
+            .root
+            .join("dists/bookworm/main/binary-amd64/Packages.gz"),
+    )
+    .expect("served");
+    let store =
+        mirror_core::store::Store::open_existing(&work.path().join("store")).expect("store");
+    std::fs::remove_file(
+        store
+            .objects()
+            .path(&mirror_core::Sha256Digest::of(&packages_gz)),
+    )
+    .expect("stored");
+    upstream.tamper("main/binary-amd64/Packages.gz", |bytes| {
+        bytes.extend_from_slice(&[0; 1 << 20])
+    });
+    refused("oversized body", 4, "refused without reading the rest");
 }
 
 #[test]

@@ -108,6 +108,29 @@ pub enum AptError {
         /// The allowed skew.
         skew: String,
     },
+    /// A listed file's body is larger than the size the Release states: refused without
+    /// reading the rest (a bomb or a lie).
+    #[error(
+        "{url}: larger than the {stated} bytes the Release states; refused without reading the rest"
+    )]
+    Oversized {
+        /// The URL.
+        url: String,
+        /// The size the Release states.
+        stated: u64,
+    },
+    /// The Release states a decoded index size above `[fetch] max_index_size`.
+    #[error(
+        "{url}: the Release states {stated} bytes decoded, above `[fetch] max_index_size` ({cap} bytes); refused before decoding"
+    )]
+    IndexTooLarge {
+        /// The index.
+        url: String,
+        /// The size the Release states.
+        stated: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// The Release lists an index, and upstream serves none of its compressions.
     #[error("{url}: listed in the Release but not served upstream (tried {})", tried.join(", "))]
     IndexMissing {
@@ -177,7 +200,8 @@ impl Classify for AptError {
         match self {
             AptError::Signature(_)
             | AptError::DateRollback { .. }
-            | AptError::DateInFuture { .. } => ErrorClass::Verification,
+            | AptError::DateInFuture { .. }
+            | AptError::Oversized { .. } => ErrorClass::Verification,
             AptError::Fetch(e) => e.class(),
             AptError::Listed { source, .. } => source.class(),
             AptError::Store(e) => e.class(),
@@ -188,6 +212,8 @@ impl Classify for AptError {
             | AptError::Keyring { .. } => ErrorClass::Config,
             // Upstream answers 404 for a file its own signed Release lists.
             AptError::IndexMissing { .. } => ErrorClass::Upstream,
+            // Beyond what this site allows in memory: upstream's, unless the cap is raised.
+            AptError::IndexTooLarge { .. } => ErrorClass::Upstream,
             AptError::Malformed { .. }
             | AptError::NoRelease { .. }
             | AptError::NoIndex { .. }

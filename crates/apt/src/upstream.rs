@@ -18,10 +18,6 @@ use crate::release::{Release, ReleaseFile};
 
 /// Upper bound for a Release/InRelease download.
 const RELEASE_LIMIT: u64 = 64 << 20;
-/// Upper bound for a compressed index download.
-const INDEX_LIMIT: u64 = 1 << 30;
-/// Upper bound for a decompressed index when the Release does not state its size.
-const DECODED_LIMIT: u64 = 4 << 30;
 
 /// A suite's Release after its signature verified.
 #[derive(Debug)]
@@ -220,8 +216,7 @@ pub async fn fetch_decoded(
         let bytes = if objects.contains(&expected.sha256) {
             Bytes::from(objects.read(&expected.sha256)?)
         } else {
-            let Some(bytes) =
-                fetch_listed(fetcher, dists, by_hash, entry.path, &expected.sha256).await?
+            let Some(bytes) = fetch_listed(fetcher, dists, by_hash, entry.path, &expected).await?
             else {
                 continue;
             };
@@ -236,7 +231,20 @@ pub async fn fetch_decoded(
             Some(p) => Some(expected_of(p, &release_url)?),
             None => None,
         };
-        let limit = plain.and_then(|p| p.size).unwrap_or(DECODED_LIMIT);
+        // A stated size bounds decoding exactly, but never above the cap: a signed
+        // Release stating 5 GB must not make us try (the cap is the operator's).
+        let cap = fetcher.options().max_index_size;
+        let limit = match plain.and_then(|p| p.size) {
+            Some(stated) if stated > cap => {
+                return Err(AptError::IndexTooLarge {
+                    url: format!("{dists}/{plain_path}"),
+                    stated,
+                    cap,
+                });
+            }
+            Some(stated) => stated,
+            None => cap,
+        };
         let origin = url.clone();
         // The compressed bytes move into the decoder and are freed as soon as it is done.
         let decoded =
@@ -311,21 +319,29 @@ pub async fn keep_listed(
 }
 
 /// Fetch a file the Release lists, by-hash first when offered; `None` when upstream
-/// has neither. The caller verifies the bytes.
+/// has neither. The body is read only up to the size the Release states (and never
+/// beyond `max_index_size`); the caller verifies the bytes.
 pub async fn fetch_listed(
     fetcher: &Fetcher,
     dists: &str,
     by_hash: bool,
     path: &str,
-    sha256: &Sha256Digest,
+    expected: &Expected,
 ) -> Result<Option<Bytes>, AptError> {
+    let cap = fetcher.options().max_index_size;
+    let limit = expected.size.unwrap_or(cap).min(cap);
+    let get = async |url: String| match fetcher.get_optional(&url, limit).await {
+        Err(FetchError::TooLarge { .. }) if expected.size == Some(limit) => {
+            Err(AptError::Oversized { url, stated: limit })
+        }
+        other => other.map_err(AptError::from),
+    };
     if by_hash {
-        let url = format!("{dists}/{}", by_hash_path(path, sha256));
-        if let Some(bytes) = fetcher.get_optional(&url, INDEX_LIMIT).await? {
+        let url = format!("{dists}/{}", by_hash_path(path, &expected.sha256));
+        if let Some(bytes) = get(url.clone()).await? {
             return Ok(Some(bytes));
         }
         tracing::debug!("{url}: no by-hash copy upstream; trying the plain path");
     }
-    let url = format!("{dists}/{path}");
-    Ok(fetcher.get_optional(&url, INDEX_LIMIT).await?)
+    get(format!("{dists}/{path}")).await
 }

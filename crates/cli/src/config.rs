@@ -87,6 +87,9 @@ pub struct Fetch {
     /// The longest one response body may take (`1h`). Default 1 hour.
     #[serde(default)]
     pub request_deadline: Option<String>,
+    /// The largest index held in memory, compressed or decoded (`512MiB`).
+    #[serde(default)]
+    pub max_index_size: Option<String>,
 }
 
 impl Default for Fetch {
@@ -97,6 +100,7 @@ impl Default for Fetch {
             min_rate: None,
             rate_window: None,
             request_deadline: None,
+            max_index_size: None,
         }
     }
 }
@@ -121,6 +125,11 @@ impl Fetch {
                 &self.request_deadline,
                 defaults.request_deadline,
             )?,
+            max_index_size: match &self.max_index_size {
+                None => defaults.max_index_size,
+                Some(text) => mirror_transfer::parse_volume_size(text)
+                    .map_err(|e| format!("[fetch] max_index_size: {e}"))?,
+            },
             ..defaults
         })
     }

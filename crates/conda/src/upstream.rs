@@ -71,7 +71,9 @@ pub async fn fetch_index(
         (IndexSource::Bzip2, Compression::Bzip2),
     ] {
         let url = format!("{base}{}", format.extension());
-        let Some(body) = fetcher.get_optional(&url, MAX_REPODATA_BYTES).await? else {
+        // Compressed or decoded, no index is held above `[fetch] max_index_size`.
+        let cap = fetcher.options().max_index_size;
+        let Some(body) = fetcher.get_optional(&url, cap).await? else {
             tried.push(url);
             continue;
         };
@@ -79,7 +81,7 @@ pub async fn fetch_index(
         let (json, zst) = match format {
             Compression::None => (body, None),
             _ => {
-                let json = decompress(&body, format, MAX_REPODATA_BYTES, &url)?;
+                let json = decompress(&body, format, cap, &url)?;
                 let zst = (format == Compression::Zstd).then_some(body);
                 (Bytes::from(json), zst)
             }

@@ -65,6 +65,10 @@ pub struct FetchOptions {
     pub min_rate: u64,
     /// The window `min_rate` is measured over. Default 30 s.
     pub rate_window: Duration,
+    /// The largest index (an APT Packages or Translation, a conda repodata.json) held
+    /// in memory, compressed or decoded, whatever the upstream states. Default 512 MiB:
+    /// the largest real ones are ~60 MB (Debian) and ~250 MB (conda-forge linux-64).
+    pub max_index_size: u64,
     /// The longest one response body may take, first byte to last. Default 1 hour.
     pub request_deadline: Duration,
     /// Backoff before the first retry; it doubles with each further retry (capped at
@@ -87,6 +91,7 @@ impl Default for FetchOptions {
             min_rate: 1024,
             rate_window: Duration::from_secs(30),
             request_deadline: Duration::from_secs(3600),
+            max_index_size: 512 << 20,
             retry_base_delay: Duration::from_millis(500),
             user_agent: concat!("airgap-mirror/", env!("CARGO_PKG_VERSION")).to_owned(),
             credentials: Credentials::default(),
