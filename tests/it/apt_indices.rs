@@ -459,8 +459,7 @@ fn hostile_index_files_fail_the_sync_and_keep_the_published_tree() {
             .join("dists/bookworm/main/binary-amd64/Packages.gz"),
     )
     .expect("served");
-    let store =
-        mirror_core::store::Store::open_existing(&work.path().join("store")).expect("store");
+    let store = mirror_core::store::Store::open_existing(work.path().join("store")).expect("store");
     std::fs::remove_file(
         store
             .objects()
