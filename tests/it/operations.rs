@@ -334,3 +334,46 @@ fn a_trickling_upstream_cannot_hold_the_store() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[fetch] rate_window"));
 }
+
+#[test]
+fn conda_never_publishes_an_empty_or_emptied_channel_silently() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    let text = std::fs::read_to_string(&config).expect("config");
+
+    // A spec that matches nothing (a typo): refused with its own code, nothing published.
+    std::fs::write(&config, format!("{text}specs = [\"frist\"]\n")).expect("config");
+    let out = cli(&config, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("no spec matched a record (frist)"),
+        "{stderr}"
+    );
+    assert!(!work.path().join("store/public/chan").exists());
+
+    // Upstream drops every record of a subdir that had packages.
+    std::fs::write(&config, &text).expect("config");
+    ok(&cli(&config, &["sync"]));
+    let published = work.path().join("store/public/chan");
+    let before = mirror_test_support::dir_state(&published, &[]);
+    std::fs::write(
+        work.path().join("channel/linux-64/repodata.json"),
+        r#"{"info": {"subdir": "linux-64"}, "packages": {}, "packages.conda": {}, "repodata_version": 1}"#,
+    )
+    .expect("empty repodata");
+    let out = cli(&config, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("linux-64 would go from 1 packages to none"),
+        "{stderr}"
+    );
+    assert!(mirror_test_support::dir_state(&published, &[]) == before);
+
+    // Said so in the config: published.
+    std::fs::write(&config, format!("{text}allow_empty = true\n")).expect("config");
+    ok(&cli(&config, &["sync"]));
+    assert_ne!(mirror_test_support::dir_state(&published, &[]), before);
+}

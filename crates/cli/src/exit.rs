@@ -13,6 +13,7 @@
 //! | 4 | verification failed: signature, digest or size mismatch (tampering or corruption) |
 //! | 5 | upstream unreachable or answering errors |
 //! | 6 | the store is locked by another writer |
+//! | 7 | a sync would publish an empty selection, or empty a subdir that had packages (conda; `allow_empty = true` permits it) |
 //! | 10 | bundle: manifest signature missing, bad, or by a key not in `[transfer] trusted_keys` |
 //! | 11 | bundle or store: a volume, object or tree file does not match its SHA-256/size (corrupt or tampered) |
 //! | 12 | bundle: a volume named by the manifest is missing |
@@ -54,6 +55,7 @@ fn code(class: ErrorClass) -> u8 {
         ErrorClass::Replay => 14,
         ErrorClass::UnsafeEntry => 15,
         ErrorClass::NoSpace => 16,
+        ErrorClass::EmptySelection => 7,
     }
 }
 
@@ -87,7 +89,7 @@ pub fn severity(class: ErrorClass) -> u8 {
         | ErrorClass::Corrupt
         | ErrorClass::UnsafeEntry => 5,
         ErrorClass::Replay | ErrorClass::Sequence | ErrorClass::MissingVolume => 4,
-        ErrorClass::Config | ErrorClass::NoSpace => 3,
+        ErrorClass::Config | ErrorClass::NoSpace | ErrorClass::EmptySelection => 3,
         ErrorClass::Locked | ErrorClass::Upstream => 2,
         ErrorClass::Other => 1,
     }

@@ -21,6 +21,7 @@ use crate::select::{Filter, NOARCH, parse_spec};
 /// keep_versions = 2
 /// exclude = ["*-dbg"]
 /// licenses = ["MIT", "BSD-3-Clause"]
+/// allow_empty = false               # true: publishing nothing (or emptying a subdir) is fine
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,12 @@ pub struct CondaConfig {
     /// of these strings exactly are mirrored; records without a `license` field are dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licenses: Vec<String>,
+    /// Publish a selection with no package, or one that empties a subdir which had
+    /// packages in the previous snapshot. Default `false`: a spec that matches nothing,
+    /// or an upstream that dropped or invalidated every record, fails the sync (exit 7)
+    /// instead of silently publishing an empty channel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
 }
 
 fn default_subdirs() -> Vec<String> {
@@ -65,6 +72,7 @@ impl Default for CondaConfig {
             keep_versions: None,
             exclude: Vec::new(),
             licenses: Vec::new(),
+            allow_empty: false,
         }
     }
 }

@@ -9,6 +9,15 @@ use mirror_core::store::StoreError;
 /// A conda mirror failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CondaError {
+    /// The selection is empty, or empties a subdir that had packages.
+    // (The sync error around it names the mirror.)
+    #[error("{what}; nothing published (set `allow_empty = true` if this is intended)")]
+    EmptySelection {
+        /// The mirror.
+        mirror: String,
+        /// What is empty, and why that is suspicious.
+        what: String,
+    },
     /// A downloaded package has the right digest but a broken structure.
     #[error("{path}: malformed package: {source}")]
     MalformedPackage {
@@ -92,6 +101,7 @@ impl Classify for CondaError {
             CondaError::Store(e) => e.class(),
             CondaError::Decompress(e) => e.class(),
             CondaError::InvalidConfig { .. } | CondaError::InvalidSpec { .. } => ErrorClass::Config,
+            CondaError::EmptySelection { .. } => ErrorClass::EmptySelection,
             // Its digest matched the record: upstream published a broken package, which
             // is not tampering in transit.
             CondaError::MalformedPackage { .. }

@@ -90,6 +90,7 @@ impl CondaMirror {
         &self,
         indices: &[UpstreamIndex],
         objects: &ObjectStore,
+        previous: Option<&mirror_core::snapshot::Snapshot>,
     ) -> Result<TreePlan, CondaError> {
         let mut views = Vec::with_capacity(indices.len());
         for index in indices {
@@ -132,6 +133,15 @@ impl CondaMirror {
             })
             .collect();
         let selection = select(&inputs, &self.settings.filter);
+        if !selection.unmatched_specs.is_empty() {
+            tracing::warn!(
+                mirror = %self.config.name,
+                "{} spec(s) matched no record: {}",
+                selection.unmatched_specs.len(),
+                selection.unmatched_specs.join(", ")
+            );
+        }
+        self.refuse_empty(&inputs, &selection, previous)?;
 
         let mut files = Vec::new();
         let mut subdir_summaries = Vec::new();
@@ -149,6 +159,69 @@ impl CondaMirror {
             files,
             summary: Box::new(CondaSummary::new(subdir_summaries, &selection)),
         })
+    }
+
+    /// An empty selection, or a subdir emptied that had packages, is refused unless the
+    /// mirror allows it: a typo in a spec, or an upstream that dropped or broke every
+    /// record, must not turn into a silently empty channel inside the gap.
+    fn refuse_empty(
+        &self,
+        inputs: &[SubdirRecords<'_, '_>],
+        selection: &Selection,
+        previous: Option<&mirror_core::snapshot::Snapshot>,
+    ) -> Result<(), CondaError> {
+        if self.config.allow_empty {
+            return Ok(());
+        }
+        let refuse = |what: String| {
+            Err(CondaError::EmptySelection {
+                mirror: self.config.name.clone(),
+                what,
+            })
+        };
+        let counts: Vec<usize> = selection
+            .selected
+            .iter()
+            .map(|s| s.iter().filter(|x| **x).count())
+            .collect();
+        if let Some(previous) = previous {
+            for (input, count) in inputs.iter().zip(&counts) {
+                let prefix = format!("{}/", input.subdir);
+                let had = previous
+                    .files
+                    .iter()
+                    .filter(|f| {
+                        f.path.starts_with(&prefix)
+                            && !f.path[prefix.len()..].starts_with("repodata")
+                    })
+                    .count();
+                // Only when upstream has nothing usable left for it: a changed spec that
+                // no longer needs the subdir is the operator's choice.
+                let usable = || {
+                    input.checks.check_all();
+                    input.checks.computed().filter(|r| r.is_ok()).count()
+                };
+                if *count == 0 && had > 0 && usable() == 0 {
+                    return refuse(format!(
+                        "{} would go from {had} packages to none (upstream dropped or \
+                         invalidated every record it had)",
+                        input.subdir
+                    ));
+                }
+            }
+        }
+        if counts.iter().all(|n| *n == 0) {
+            let why = if selection.unmatched_specs.is_empty() {
+                "upstream has no usable record".to_owned()
+            } else {
+                format!(
+                    "no spec matched a record ({})",
+                    selection.unmatched_specs.join(", ")
+                )
+            };
+            return refuse(format!("the selection is empty: {why}"));
+        }
+        Ok(())
     }
 
     /// Store the subdir's index files and name them and its selected packages.
@@ -297,6 +370,13 @@ impl CondaSummary {
 impl PlanSummary for CondaSummary {
     fn line(&self) -> String {
         let mut line = format!("{} of {} records selected", self.selected, self.records);
+        if !self.unmatched_specs.is_empty() {
+            line.push_str(&format!(
+                ", {} spec(s) matched nothing ({})",
+                self.unmatched_specs.len(),
+                self.unmatched_specs.join(", ")
+            ));
+        }
         if self.unresolved_dependencies > 0 {
             line.push_str(&format!(
                 ", {} unresolved dependencies",
@@ -328,7 +408,7 @@ impl<'a> Probe<'a> for CondaProbe<'a> {
         // Planning is CPU work on data already fetched: no await inside.
         let result = self
             .mirror
-            .build_plan(&self.indices, self.ctx.store.objects())
+            .build_plan(&self.indices, self.ctx.store.objects(), self.ctx.previous)
             .map_err(RepositoryError::new);
         Box::pin(std::future::ready(result))
     }

@@ -41,6 +41,9 @@ pub enum ErrorClass {
     UnsafeEntry,
     /// Not enough free space.
     NoSpace,
+    /// A sync would publish an empty selection, or empty a subdir that had packages,
+    /// without the mirror allowing it.
+    EmptySelection,
 }
 
 /// An error that knows its [`ErrorClass`].
