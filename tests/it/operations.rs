@@ -377,3 +377,30 @@ fn conda_never_publishes_an_empty_or_emptied_channel_silently() {
     ok(&cli(&config, &["sync"]));
     assert_ne!(mirror_test_support::dir_state(&published, &[]), before);
 }
+
+#[test]
+fn verify_names_the_first_altered_audit_record() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    ok(&cli(&config, &["sync"]));
+    channel.add(&Pkg::new("linux-64", "second", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    ok(&cli(&config, &["sync"]));
+    ok(&cli(&config, &["verify"]));
+
+    // Someone rewrites history: the first sync's record now names another upstream.
+    let log = work.path().join("store/audit.jsonl");
+    let text = std::fs::read_to_string(&log).expect("audit");
+    let edited = text.replacen(&server.url(), "http://elsewhere.invalid", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&log, edited).expect("edit");
+    let out = cli(&config, &["verify"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("audit.jsonl line 2:"), "{all}");
+}

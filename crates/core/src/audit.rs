@@ -1,6 +1,11 @@
 //! The audit trail: one JSON line per sync, publish, export, import or prune, appended
 //! to `<store>/audit.jsonl` and fsynced, so an operator can show what entered the network,
 //! when, and from where.
+//!
+//! The log is a hash chain: each record carries `prev`, the SHA-256 of the line before
+//! it, so an edited, removed or reordered record breaks the chain at that line
+//! ([`Store::audit_chain_break`], which `verify` reports). Records written before the
+//! chain existed have no `prev` and are accepted only before the first one that has.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,10 @@ pub struct AuditRecord {
     /// The user running the command, from the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// SHA-256 (hex) of the previous line of the log, set when the record is appended;
+    /// `None` for the first record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 impl AuditRecord {
@@ -35,7 +44,45 @@ impl AuditRecord {
             user: std::env::var("SUDO_USER")
                 .or_else(|_| std::env::var("USER"))
                 .ok(),
+            prev: None,
         }
+    }
+
+    /// The record as the caller made it, without the chain link the log adds.
+    pub fn unchained(&self) -> AuditRecord {
+        AuditRecord {
+            prev: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The last line of `path` (without its newline), read backwards from the end so that
+/// appending stays cheap however long the log grows.
+fn last_line(path: &std::path::Path) -> Result<Option<Vec<u8>>, StoreError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    let mut window: u64 = 64 << 10;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| StoreError::io(path, e))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)
+            .map_err(|e| StoreError::io(path, e))?;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        if let Some(at) = body.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(body[at + 1..].to_vec()));
+        }
+        if start == 0 {
+            return Ok((!body.is_empty()).then(|| body.to_vec()));
+        }
+        window = window.saturating_mul(4);
     }
 }
 
@@ -73,7 +120,12 @@ impl Store {
     pub fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
         use std::io::Write;
         let path = self.audit_path();
-        let mut line = serde_json::to_vec(record).expect("audit records always serialise");
+        // Under the writer lock: no other writer appends between this read and the write.
+        let record = AuditRecord {
+            prev: last_line(&path)?.map(|line| crate::Sha256Digest::of(&line).to_hex()),
+            ..record.clone()
+        };
+        let mut line = serde_json::to_vec(&record).expect("audit records always serialise");
         line.push(b'\n');
         let mut file = fs_err::OpenOptions::new()
             .create(true)
@@ -106,9 +158,84 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Where the audit log's hash chain breaks: `Some("line N: ...")` for the first record
+    /// whose `prev` is not the digest of the line before it (an edited, removed or
+    /// reordered record), `None` when the chain holds.
+    pub fn audit_chain_break(&self) -> Result<Option<String>, StoreError> {
+        let path = self.audit_path();
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        let mut previous: Option<&[u8]> = None;
+        let mut chained = false;
+        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let number = n + 1;
+            let Ok(record) = serde_json::from_slice::<AuditRecord>(line) else {
+                return Ok(Some(format!("line {number}: not an audit record")));
+            };
+            let expected = previous.map(|p| crate::Sha256Digest::of(p).to_hex());
+            match (&record.prev, &expected) {
+                // Before the chain began (or the very first record).
+                (None, _) if !chained => {}
+                (Some(prev), Some(expected)) if prev == expected => chained = true,
+                (None, _) => {
+                    return Ok(Some(format!(
+                        "line {number}: no link to the line before (a record was replaced)"
+                    )));
+                }
+                (Some(_), _) => {
+                    return Ok(Some(format!(
+                        "line {number}: its prev is not the digest of line {} (a record \
+                         before it was edited, removed or reordered)",
+                        number - 1
+                    )));
+                }
+            }
+            previous = Some(line);
+        }
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_is_a_chain_and_an_edit_breaks_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        for n in 0..3 {
+            store
+                .audit(&AuditRecord::new(
+                    "sync",
+                    Some("m"),
+                    serde_json::json!({"n": n}),
+                ))
+                .expect("append");
+        }
+        let records = store.audit_records().expect("read");
+        assert_eq!(records[0].prev, None);
+        assert!(records[1].prev.is_some() && records[2].prev.is_some());
+        assert_eq!(store.audit_chain_break().expect("check"), None);
+
+        let log = store.audit_path();
+        let text = std::fs::read_to_string(&log).expect("read");
+        std::fs::write(&log, text.replacen("\"n\":1", "\"n\":7", 1)).expect("edit");
+        let broken = store.audit_chain_break().expect("check").expect("broken");
+        assert!(broken.starts_with("line 3:"), "{broken}");
+
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[2])).expect("remove");
+        let broken = store.audit_chain_break().expect("check").expect("broken");
+        assert!(broken.starts_with("line 2:"), "{broken}");
+    }
 
     #[test]
     fn records_append_in_order() {

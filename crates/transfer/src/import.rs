@@ -159,6 +159,8 @@ pub struct VerifiedManifest {
     pub manifest: Manifest,
     /// Fingerprint of the trusted key that signed it.
     pub signer: String,
+    /// SHA-256 of `manifest.json` as signed (the import's audit record names it).
+    pub sha256: mirror_core::Sha256Digest,
 }
 
 /// Read `manifest.json`, check `manifest.json.asc` against `trusted`, then parse it.
@@ -180,7 +182,11 @@ pub fn read_verified_manifest(
         }
     })?;
     let manifest = Manifest::from_json(&bytes, &manifest_path)?;
-    Ok(VerifiedManifest { manifest, signer })
+    Ok(VerifiedManifest {
+        manifest,
+        signer,
+        sha256: mirror_core::Sha256Digest::of(&bytes),
+    })
 }
 
 /// Import the bundle in `bundle` into `store`. The caller holds the lock from
@@ -192,7 +198,11 @@ pub fn import(
     options: &ImportOptions,
     reporter: &dyn Reporter,
 ) -> Result<ImportReport, TransferError> {
-    let VerifiedManifest { manifest, signer } = read_verified_manifest(bundle, trusted)?;
+    let VerifiedManifest {
+        manifest,
+        signer,
+        sha256: manifest_sha256,
+    } = read_verified_manifest(bundle, trusted)?;
     // The volumes are checked against the signed manifest below; a SHA256SUMS that
     // contradicts it is refused as `verify --bundle` refuses it.
     crate::verify::sums_agree_with_manifest(bundle, &manifest, true)?;
@@ -232,7 +242,7 @@ pub fn import(
     let result = stage_and_apply(
         store,
         bundle,
-        &manifest,
+        (&manifest, &manifest_sha256),
         &signer,
         &new,
         &staging_dir,
@@ -375,7 +385,7 @@ fn preflight(
 fn stage_and_apply(
     store: &Store,
     bundle: &Path,
-    manifest: &Manifest,
+    (manifest, manifest_sha256): (&Manifest, &Sha256Digest),
     signer: &str,
     new: &[Sha256Digest],
     staging_dir: &Path,
@@ -426,6 +436,7 @@ fn stage_and_apply(
         None,
         serde_json::json!({
             "bundle_id": manifest.bundle_id,
+            "manifest_sha256": manifest_sha256.to_hex(),
             "sequence": manifest.sequence,
             "signer": signer,
             "snapshots": published,

@@ -570,3 +570,21 @@ fn a_failed_export_leaves_no_partial_bundle() {
         }
     }
 }
+
+#[test]
+fn an_import_records_the_manifest_it_applied() {
+    let (w, b) = one_bundle();
+    w.import(&b).expect("import");
+    let records = w.inside.audit_records().expect("audit");
+    let import = records
+        .iter()
+        .rev()
+        .find(|r| r.action == "import")
+        .expect("an import record");
+    let manifest = fs_err::read(b.join(MANIFEST)).expect("read");
+    assert_eq!(
+        import.details["manifest_sha256"],
+        Sha256Digest::of(&manifest).to_hex()
+    );
+    assert_eq!(w.inside.audit_chain_break().expect("check"), None);
+}

@@ -329,6 +329,11 @@ pub fn verify_store(
             Err(e) => report.corrupt.push(format!("object {d}: {e}")),
         }
     }
+    if let Some(broken) = store.audit_chain_break()? {
+        report
+            .corrupt
+            .push(format!("audit.jsonl {broken}: the audit trail was altered"));
+    }
     for mirror in store.mirrors_with_snapshots()? {
         let published = store.published_snapshot(&mirror)?;
         for id in store.snapshot_ids(&mirror)? {
