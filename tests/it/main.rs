@@ -16,4 +16,5 @@ mod apt_sources;
 mod apt_versions;
 mod conda;
 mod operations;
+mod schedule;
 mod transfer;

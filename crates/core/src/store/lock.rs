@@ -42,7 +42,16 @@ impl StoreLock {
         // Who holds it, for the error message another writer will see.
         file.set_len(0).map_err(|e| StoreError::io(path, e))?;
         file.rewind().map_err(|e| StoreError::io(path, e))?;
-        write!(file, "pid {}", std::process::id()).map_err(|e| StoreError::io(path, e))?;
+        // A scheduled run that finds the store locked says who holds it and since when.
+        let command: Vec<String> = std::env::args().take(4).collect();
+        write!(
+            file,
+            "pid {} since {} ({})",
+            std::process::id(),
+            crate::time_util::now_rfc3339(),
+            command.join(" ")
+        )
+        .map_err(|e| StoreError::io(path, e))?;
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -72,9 +81,10 @@ mod tests {
         let first = StoreLock::acquire(&path).expect("first lock");
         let err = StoreLock::acquire(&path).expect_err("second must fail");
         assert!(err.to_string().contains("locked"), "{err}");
+        let message = err.to_string();
         assert!(
-            err.to_string()
-                .contains(&format!("pid {}", std::process::id()))
+            message.contains(&format!("pid {} since 20", std::process::id())),
+            "who and since when: {message}"
         );
         drop(first);
         StoreLock::acquire(&path).expect("free again");
