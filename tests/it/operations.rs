@@ -404,3 +404,54 @@ fn verify_names_the_first_altered_audit_record() {
     assert!(!out.status.success(), "{all}");
     assert!(all.contains("audit.jsonl line 2:"), "{all}");
 }
+
+#[test]
+fn a_dry_run_changes_nothing_and_needs_no_key() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut channel, server) = upstream(work.path());
+    let config = config(work.path(), &server);
+    let store = work.path().join("store");
+
+    // No store yet: none is created.
+    let (out, json) = cli_json(&config, &["sync", "--dry-run"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "dry-run", "{json}");
+    assert!(!store.exists(), "a dry run created the store");
+
+    ok(&cli(&config, &["sync"]));
+    channel.add(&Pkg::new("linux-64", "second", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    let before = mirror_test_support::dir_state(&store, &[]);
+    let (out, json) = cli_json(&config, &["sync", "--dry-run"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["missing_files"], 1, "{json}");
+    assert!(
+        mirror_test_support::dir_state(&store, &[]) == before,
+        "no object, snapshot, state, audit record or lock file written"
+    );
+
+    // A filtered APT mirror without [signing]: a dry run plans with a throwaway key.
+    let Some(fixtures) = mirror_test_support::fixtures() else {
+        return;
+    };
+    let fixture = fixtures.join("debian-bookworm");
+    let apt_upstream = TestServer::serve_dir(&fixture);
+    let apt_config = work.path().join("apt.toml");
+    std::fs::write(
+        &apt_config,
+        format!(
+            "store = \"apt-store\"\n[[apt]]\nname = \"debian\"\nurl = \"{}\"\nsuites = [\"bookworm\"]\n\
+             keyring = \"{}\"\npackages = [\"jq\"]\n",
+            apt_upstream.url(),
+            fixture.join("keyrings/debian-archive-keyring.gpg").display()
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&apt_config, &["sync", "--dry-run"]);
+    ok(&out);
+    assert!(
+        json["mirrors"][0]["missing_files"].as_u64() > Some(0),
+        "{json}"
+    );
+    assert!(!work.path().join("apt-store").exists());
+}

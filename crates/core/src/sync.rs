@@ -229,6 +229,7 @@ pub async fn sync(
         // or `--no-publish`): publishing it now is what that run would have done.
         let mut published = None;
         if options.publish
+            && !options.dry_run
             && ctx
                 .store
                 .unpublished_snapshot(&mirror)

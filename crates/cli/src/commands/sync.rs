@@ -24,9 +24,23 @@ pub async fn run(
 ) -> anyhow::Result<Output> {
     let config = ctx.config()?;
     let names = config.select(wanted)?;
-    let store = Store::open(config.store_dir())?;
-    let _lock = store.lock()?;
-    let signing_key = load_signing_key(&config)?;
+    // A dry run changes nothing: no lock, no store created, nothing written into it. It
+    // plans against the real store (read only) with a scratch store above it for what
+    // planning stores, and a throwaway key when none is configured.
+    let (store, real, _lock, _scratch) = if dry_run {
+        let real = Store::open_existing(config.store_dir()).ok();
+        let dir = tempfile::tempdir().context("a scratch directory for the dry run")?;
+        let scratch = Store::scratch_over(dir.path(), real.as_ref())?;
+        (scratch, real, None, Some(dir))
+    } else {
+        let store = Store::open(config.store_dir())?;
+        let lock = store.lock()?;
+        (store, None, Some(lock), None)
+    };
+    let signing_key = match load_signing_key(&config)? {
+        None if dry_run => Some(SigningKey::generate("mirror-cli dry run")?),
+        key => key,
+    };
     let mut credentials = Credentials::default();
     for settings in &config.mirrors {
         credentials.extend(
@@ -52,7 +66,12 @@ pub async fn run(
     let mut worst: Option<anyhow::Error> = None;
     for name in &names {
         let sync_one = async {
-            let previous = store.latest_snapshot(name)?;
+            // A dry run's previous snapshot is the real store's (the scratch has none).
+            let previous = match (&real, dry_run) {
+                (Some(real), true) => real.latest_snapshot(name)?,
+                (None, true) => None,
+                (_, false) => store.latest_snapshot(name)?,
+            };
             let sync_ctx = SyncContext {
                 store: &store,
                 fetcher: &fetcher,

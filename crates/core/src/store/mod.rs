@@ -57,6 +57,16 @@ impl Store {
         Ok(store)
     }
 
+    /// A scratch store at `scratch` whose objects fall back to `lower`'s, which is only
+    /// ever read: `sync --dry-run` plans against what the real store holds and writes
+    /// what planning stores (indices, generated files) into `scratch`, so the real store
+    /// is left exactly as it was.
+    pub fn scratch_over(scratch: &Path, lower: Option<&Store>) -> Result<Self, StoreError> {
+        let mut store = Store::open(scratch)?;
+        store.objects.lower = lower.map(|l| l.objects.dir.clone());
+        Ok(store)
+    }
+
     /// Open an existing store without creating anything (read-only commands).
     pub fn open_existing(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();

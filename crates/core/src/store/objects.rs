@@ -46,17 +46,40 @@ impl Expected {
 /// The content-addressed object directory.
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     tmp: PathBuf,
+    /// A store read beneath this one and never written (`sync --dry-run`: the real
+    /// store, so what it holds counts as present, while anything new lands in scratch).
+    pub(super) lower: Option<PathBuf>,
 }
 
 impl ObjectStore {
     pub(crate) fn new(dir: PathBuf, tmp: PathBuf) -> Self {
-        Self { dir, tmp }
+        Self {
+            dir,
+            tmp,
+            lower: None,
+        }
     }
 
-    /// Where the object with `digest` lives (whether or not it exists).
+    /// Where the object with `digest` lives: here, else in the lower store when it is
+    /// there, else here (where a writer puts it). Writers check for the object first,
+    /// so nothing is ever written into the lower store.
     pub fn path(&self, digest: &Sha256Digest) -> PathBuf {
+        let own = self.own_path(digest);
+        if let Some(lower) = &self.lower
+            && !own.is_file()
+        {
+            let hex = digest.to_hex();
+            let below = lower.join(&hex[..2]).join(hex);
+            if below.is_file() {
+                return below;
+            }
+        }
+        own
+    }
+
+    fn own_path(&self, digest: &Sha256Digest) -> PathBuf {
         let hex = digest.to_hex();
         self.dir.join(&hex[..2]).join(hex)
     }
@@ -215,10 +238,10 @@ impl ObjectStore {
 
     /// Remove an object (prune). Missing objects are not an error.
     pub fn remove(&self, digest: &Sha256Digest) -> Result<(), StoreError> {
-        match std::fs::remove_file(self.path(digest)) {
+        match std::fs::remove_file(self.own_path(digest)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io(&self.path(digest), e)),
+            Err(e) => Err(StoreError::io(&self.own_path(digest), e)),
         }
     }
 
