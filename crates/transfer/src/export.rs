@@ -110,6 +110,11 @@ pub fn plan_export(store: &Store, options: &ExportOptions) -> Result<ExportPlan,
             }
             known.extend(ledger.carried(store, entry)?);
         }
+        // What the inside actually holds beats what it was sent: it may have pruned
+        // objects an older bundle carried that the new snapshots need again.
+        if let Some(held) = &state.held {
+            known = held.clone();
+        }
         let base = state.last_sequence();
         let follows = state
             .bundles

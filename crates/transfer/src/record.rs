@@ -177,6 +177,9 @@ impl ImportRecord {
 pub struct InsideState {
     /// Sequence and id of every bundle imported.
     pub bundles: Vec<(u64, String)>,
+    /// Every object the inside holds (`status --json`'s `inventory`), when the state
+    /// carries it: what the inside pruned is not in it, so `export --since` sends it again.
+    pub held: Option<HashSet<Sha256Digest>>,
 }
 
 impl InsideState {
@@ -187,7 +190,7 @@ impl InsideState {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| TransferError::json(path, e))?;
         let record = if value.get("bundles").is_some() {
-            value
+            value.clone()
         } else if let Some(imported) = value.get("imported") {
             imported.clone()
         } else {
@@ -200,12 +203,28 @@ impl InsideState {
         };
         let record: ImportRecord =
             serde_json::from_value(record).map_err(|e| TransferError::json(path, e))?;
+        let held = match value.get("inventory") {
+            None => None,
+            Some(inventory) => Some(
+                serde_json::from_value::<Vec<String>>(inventory.clone())
+                    .map_err(|e| TransferError::json(path, e))?
+                    .iter()
+                    .map(|hex| {
+                        hex.parse().map_err(|_| TransferError::Since {
+                            path: path.to_owned(),
+                            reason: format!("inventory entry {hex:?} is not a SHA-256"),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
         Ok(Self {
             bundles: record
                 .bundles
                 .into_iter()
                 .map(|b| (b.sequence, b.bundle_id))
                 .collect(),
+            held,
         })
     }
 

@@ -588,3 +588,58 @@ fn an_import_records_the_manifest_it_applied() {
     );
     assert_eq!(w.inside.audit_chain_break().expect("check"), None);
 }
+
+/// The inside prunes an object an old bundle carried; the outside's next snapshot needs
+/// it again. The default incremental (the ledger's view) cannot know and is refused
+/// before anything changes; `--since` with the inside's inventory sends it again.
+#[test]
+fn since_with_the_inventory_resends_what_the_inside_pruned() {
+    let w = world();
+    w.snapshot(&[("a", b"1".to_vec()), ("back", b"returns".to_vec())]);
+    let (b1, _) = w.export("b1", &ExportOptions::default());
+    w.import(&b1).expect("import 1");
+    w.snapshot(&[("a", b"2".to_vec())]);
+    let (b2, _) = w.export("b2", &ExportOptions::default());
+    w.import(&b2).expect("import 2");
+    // The inside's `prune --keep 1`: the object only snapshot 1 referenced goes.
+    let back = Sha256Digest::of(b"returns");
+    w.inside.objects().remove(&back).expect("prune");
+    w.snapshot(&[("a", b"3".to_vec()), ("back", b"returns".to_vec())]);
+
+    let (b3, _) = w.export("b3", &ExportOptions::default());
+    let msg = refused(&w, &b3, ErrorClass::Sequence);
+    assert!(
+        msg.contains("--since"),
+        "the message says how to recover: {msg}"
+    );
+
+    // The inside's status, with its inventory, carried back.
+    let record = ImportRecord::load(&w.inside).expect("record");
+    let inventory: Vec<String> = w
+        .inside
+        .objects()
+        .list()
+        .expect("list")
+        .iter()
+        .map(|d| d.to_hex())
+        .collect();
+    let status = w.dir.path().join("inside-status.json");
+    fs_err::write(
+        &status,
+        serde_json::to_vec(&serde_json::json!({"imported": record, "inventory": inventory}))
+            .expect("json"),
+    )
+    .expect("write");
+    let state = InsideState::from_file(&status).expect("state");
+    assert!(state.held.as_ref().is_some_and(|h| !h.contains(&back)));
+    let (b4, report) = w.export(
+        "b4",
+        &ExportOptions {
+            since: Some((status, state)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(report.plan.base_sequence, 2);
+    w.import(&b4).expect("the pruned object came again");
+    assert_eq!(read_public(&w.inside, "back"), b"returns");
+}

@@ -91,6 +91,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             p.operation
         ));
     }
+    // Carried back to the outside for `export --since`: what this store really holds,
+    // after any prune, so the next bundle brings again what was pruned and is needed.
+    let mut inventory: Vec<String> = objects.iter().map(|d| d.to_hex()).collect();
+    inventory.sort_unstable();
     let objects = objects.len();
     lines.push(format!("{objects} objects in the store"));
     // Bundles: what the inside imported (carried back for `export --since`), and what
@@ -122,6 +126,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Output> {
             "objects": objects,
             "uncommitted": uncommitted.map(|p| p.operation),
             "imported": imported,
+            "inventory": inventory,
             "exported": {
                 "last_sequence": ledger.last_sequence(),
                 "bundles": ledger.bundles,
