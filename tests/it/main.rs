@@ -15,6 +15,7 @@ mod apt_indices;
 mod apt_sources;
 mod apt_versions;
 mod conda;
+mod exit_codes;
 mod operations;
 mod schedule;
 mod transfer;

@@ -78,6 +78,9 @@ pub struct Fetch {
     /// Retries of a failed request.
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Silence after which a transfer has stalled (`60s`). Default 60 s.
+    #[serde(default)]
+    pub read_timeout: Option<String>,
     /// Bytes per second below which a body is too slow (0: off). Default 1024.
     #[serde(default)]
     pub min_rate: Option<u64>,
@@ -97,6 +100,7 @@ impl Default for Fetch {
         Self {
             concurrency: default_concurrency(),
             retries: default_retries(),
+            read_timeout: None,
             min_rate: None,
             rate_window: None,
             request_deadline: None,
@@ -118,6 +122,7 @@ impl Fetch {
         Ok(mirror_core::fetch::FetchOptions {
             concurrency: self.concurrency,
             retries: self.retries,
+            read_timeout: duration("read_timeout", &self.read_timeout, defaults.read_timeout)?,
             min_rate: self.min_rate.unwrap_or(defaults.min_rate),
             rate_window: duration("rate_window", &self.rate_window, defaults.rate_window)?,
             request_deadline: duration(
