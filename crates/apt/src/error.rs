@@ -119,14 +119,13 @@ pub enum AptError {
         /// The size the Release states.
         stated: u64,
     },
-    /// The Release states a decoded index size above `[fetch] max_index_size`.
-    #[error(
-        "{url}: the Release states {stated} bytes decoded, above `[fetch] max_index_size` ({cap} bytes); refused before decoding"
-    )]
+    /// An index decodes (or, per the Release, would decode) to more than
+    /// `[fetch] max_index_size`.
+    #[error("{url}: {}", too_large(*stated, *cap))]
     IndexTooLarge {
         /// The index.
         url: String,
-        /// The size the Release states.
+        /// The decoded size the Release states; 0 when it states none.
         stated: u64,
         /// The cap.
         cap: u64,
@@ -248,3 +247,17 @@ other_class!(
     crate::system::SystemError,
     crate::version::VersionError,
 );
+
+fn too_large(stated: u64, cap: u64) -> String {
+    if stated > 0 {
+        format!(
+            "the Release states {stated} bytes decoded, above `[fetch] max_index_size` \
+             ({cap} bytes); refused before decoding"
+        )
+    } else {
+        format!(
+            "decodes to more than `[fetch] max_index_size` ({cap} bytes); decoding stopped \
+             there (a compression bomb, or raise the setting)"
+        )
+    }
+}

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use mirror_core::Sha256Digest;
-use mirror_core::compression::{Compression, decompress};
+use mirror_core::compression::{Compression, CompressionError, decompress};
 use mirror_core::fetch::{FetchError, Fetcher};
 use mirror_core::reporter::Reporter;
 use mirror_core::signing::{Keyring, verify_cleartext, verify_detached};
@@ -250,7 +250,16 @@ pub async fn fetch_decoded(
         let decoded =
             tokio::task::spawn_blocking(move || decompress(&bytes, format, limit, &origin))
                 .await
-                .map_err(|e| AptError::Internal(e.to_string()))??;
+                .map_err(|e| AptError::Internal(e.to_string()))?
+                .map_err(|e| match e {
+                    // No stated size, and it passed the cap: a bomb, or a site's cap too low.
+                    CompressionError::TooLarge { .. } if limit == cap => AptError::IndexTooLarge {
+                        url: url.clone(),
+                        stated: 0,
+                        cap,
+                    },
+                    other => AptError::from(other),
+                })?;
         if let Some(plain) = plain
             && format != Compression::None
         {
