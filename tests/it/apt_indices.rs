@@ -470,6 +470,28 @@ fn hostile_index_files_fail_the_sync_and_keep_the_published_tree() {
         bytes.extend_from_slice(&[0; 1 << 20])
     });
     refused("oversized body", 4, "refused without reading the rest");
+
+    // A Packages entry with jq's right digest and a wrong Size: jq's .deb is stored
+    // already, so no download would catch it; the snapshot must not carry the lie.
+    let mut files = rich_files(&fixture, 8);
+    let stanzas = apt::fixture_stanzas(&fixture);
+    let mut lied = String::new();
+    for paragraph in Paragraphs::new(&stanzas) {
+        let text = String::from_utf8(paragraph.raw().to_vec()).expect("utf8");
+        let text = if paragraph.get_str("Package").ok().flatten() == Some("jq") {
+            let size = paragraph.get_str("Size").ok().flatten().expect("Size");
+            let wrong = size.parse::<u64>().expect("number") + 1;
+            text.replace(&format!("Size: {size}\n"), &format!("Size: {wrong}\n"))
+        } else {
+            text
+        };
+        lied.push_str(text.trim_end());
+        lied.push_str("\n\n");
+    }
+    files.retain(|(path, _)| !path.starts_with("main/binary-amd64/Packages"));
+    files.extend(apt::packages_files("main", lied.as_bytes()));
+    upstream.publish(files);
+    refused("size lie, object stored", 4, "size mismatch");
 }
 
 #[test]
