@@ -81,10 +81,23 @@ fn an_older_or_future_release_is_refused() {
     ok(&cli(&config, &["prune", "--keep", "1"]));
     refused("rollback after prune", &[OLDER, ACCEPTED]);
 
-    // Dated two days ahead of the clock.
-    let ahead = mirror_apt::release::format_release_date(
-        time::OffsetDateTime::now_utc() + time::Duration::days(2),
+    // A Release past its own Valid-Until (a frozen upstream): refused as a verification
+    // failure, whatever the rollback setting.
+    let now = time::OffsetDateTime::now_utc();
+    let fresh = mirror_apt::release::format_release_date(now - time::Duration::days(1));
+    let expired = mirror_apt::release::format_release_date(now - time::Duration::hours(1));
+    apt::write_suite_valid_until(
+        &root,
+        "bookworm",
+        apt::packages_files("main", &stanzas),
+        &key,
+        &fresh,
+        Some(&expired),
     );
+    refused("expired", &["Valid-Until", &expired]);
+
+    // Dated two days ahead of the clock.
+    let ahead = mirror_apt::release::format_release_date(now + time::Duration::days(2));
     publish(&ahead, &stanzas);
     refused("future", &[&ahead, "max_date_skew"]);
     write("max_date_skew = \"3d\"\n");

@@ -200,7 +200,9 @@ impl Classify for AptError {
             AptError::Signature(_)
             | AptError::DateRollback { .. }
             | AptError::DateInFuture { .. }
-            | AptError::Oversized { .. } => ErrorClass::Verification,
+            | AptError::Oversized { .. }
+            // Past its own Valid-Until: a frozen (or replayed) Release, as apt refuses it.
+            | AptError::Expired { .. } => ErrorClass::Verification,
             AptError::Fetch(e) => e.class(),
             AptError::Listed { source, .. } => source.class(),
             AptError::Store(e) => e.class(),
@@ -217,7 +219,6 @@ impl Classify for AptError {
             | AptError::NoRelease { .. }
             | AptError::NoIndex { .. }
             | AptError::NoSources { .. }
-            | AptError::Expired { .. }
             | AptError::UnknownPackages { .. }
             | AptError::ConflictingPool { .. }
             | AptError::Internal(_) => ErrorClass::Other,

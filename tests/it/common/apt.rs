@@ -184,7 +184,20 @@ pub fn write_dated_suite(
     key: &mirror_core::signing::SigningKey,
     date: &str,
 ) -> Vec<mirror_apt::generate::GeneratedFile> {
+    write_suite_valid_until(root, suite, files, key, date, None)
+}
+
+/// [`write_dated_suite`] with a `Valid-Until`.
+pub fn write_suite_valid_until(
+    root: &Path,
+    suite: &str,
+    files: Vec<mirror_apt::generate::GeneratedFile>,
+    key: &mirror_core::signing::SigningKey,
+    date: &str,
+    valid_until: Option<&str>,
+) -> Vec<mirror_apt::generate::GeneratedFile> {
     let fields = mirror_apt::ReleaseFields {
+        valid_until,
         origin: Some("Test"),
         label: Some("Test"),
         suite: Some(suite),
