@@ -16,6 +16,7 @@ mod apt_sources;
 mod apt_versions;
 mod conda;
 mod exit_codes;
+mod failpoints;
 mod operations;
 mod schedule;
 mod transfer;

@@ -112,12 +112,14 @@ impl Store {
                 fs_err::create_dir_all(parent)?;
             }
             // Hard links cost no space; fall back to a copy where the filesystem refuses.
+            crate::failpoint::step("link");
             if std::fs::hard_link(&source, &dest).is_err() {
                 fs_err::copy(&source, &dest)?;
             }
         }
         let built = staging.keep();
         sync_dir(&built)?;
+        crate::failpoint::step("rename");
         fs_err::rename(&built, tree)?;
         sync_dir(trees)?;
         Ok(())
@@ -137,6 +139,7 @@ impl Store {
             if Some(&name) == live.as_ref() || keep.contains(&name) {
                 continue;
             }
+            crate::failpoint::step("remove");
             fs_err::remove_dir_all(entry.path())?;
             removed += 1;
         }

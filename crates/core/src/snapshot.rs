@@ -311,6 +311,7 @@ impl Store {
     /// Delete one snapshot's file (prune). Its objects stay until garbage collection.
     pub fn remove_snapshot(&self, mirror: &str, id: &str) -> Result<(), StoreError> {
         check_mirror_name(mirror)?;
+        crate::failpoint::step("remove");
         fs_err::remove_file(self.snapshot_path(mirror, id))?;
         Ok(())
     }

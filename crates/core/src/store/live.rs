@@ -94,6 +94,7 @@ impl Store {
         let dir = self.generation_dir(next);
         if std::fs::symlink_metadata(&dir).is_ok() {
             // Built by a run that crashed before its switch: never live, start again.
+            crate::failpoint::step("remove");
             fs_err::remove_dir_all(&dir)?;
         }
         let public = dir.join(PUBLIC);
@@ -119,6 +120,7 @@ impl Store {
         let _ = std::fs::remove_file(&tmp_link);
         let target = Path::new("state").join(format!("{next:010}"));
         std::os::unix::fs::symlink(&target, &tmp_link).map_err(|e| StoreError::io(&tmp_link, e))?;
+        crate::failpoint::step("switch");
         fs_err::rename(&tmp_link, self.live_link())?;
         sync_dir(root)?;
 
@@ -154,6 +156,7 @@ impl Store {
                 continue;
             }
             // State files are written once and never modified, so a hard link is a copy.
+            crate::failpoint::step("link");
             fs_err::hard_link(entry.path(), to.join(&name))?;
         }
         Ok(())
@@ -167,6 +170,7 @@ impl Store {
                 .to_str()
                 .and_then(|n| n.parse::<u64>().ok());
             if n.is_some() && !keep.contains(&n) {
+                crate::failpoint::step("remove");
                 fs_err::remove_dir_all(entry.path())?;
             }
         }
@@ -205,6 +209,7 @@ impl Store {
                     let tree = tree?;
                     let to = dest.join(tree.file_name());
                     if !to.exists() {
+                        crate::failpoint::step("rename");
                         fs_err::rename(tree.path(), to)?;
                     }
                 }

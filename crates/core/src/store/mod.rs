@@ -152,6 +152,7 @@ impl Store {
                     || (dir == self.tmp_dir() && name.starts_with("object-"));
                 if temp && entry.file_type().is_ok_and(|t| t.is_file()) {
                     tracing::debug!(path = %entry.path().display(), "removing a killed writer's temp file");
+                    crate::failpoint::step("remove");
                     fs_err::remove_file(entry.path())?;
                 }
             }
@@ -178,6 +179,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| StoreError::io(path, e))?;
+    crate::failpoint::step("rename");
     tmp.persist(path)
         .map_err(|e| StoreError::io(path, e.error))?;
     sync_dir(dir)?;
@@ -186,6 +188,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 /// fsync a directory so a rename inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    crate::failpoint::step("fsync");
     fs_err::File::open(dir)?.sync_all()?;
     Ok(())
 }

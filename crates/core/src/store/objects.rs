@@ -175,6 +175,7 @@ impl ObjectStore {
         set_read_only(tmp.path())?;
         let parent = dest.parent().expect("object paths have a fan-out parent");
         fs_err::create_dir_all(parent)?;
+        crate::failpoint::step("rename");
         tmp.persist(&dest)
             .map_err(|e| StoreError::io(&dest, e.error))?;
         super::sync_dir(parent)?;
@@ -196,6 +197,7 @@ impl ObjectStore {
         set_read_only(path)?;
         let parent = dest.parent().expect("object paths have a fan-out parent");
         fs_err::create_dir_all(parent)?;
+        crate::failpoint::step("rename");
         fs_err::rename(path, &dest)?;
         super::sync_dir(parent)?;
         Ok(())
@@ -213,6 +215,7 @@ impl ObjectStore {
         set_read_only(path)?;
         let parent = dest.parent().expect("object paths have a fan-out parent");
         fs_err::create_dir_all(parent)?;
+        crate::failpoint::step("rename");
         fs_err::rename(path, &dest)?;
         super::sync_dir(parent)?;
         Ok(())
@@ -238,6 +241,7 @@ impl ObjectStore {
 
     /// Remove an object (prune). Missing objects are not an error.
     pub fn remove(&self, digest: &Sha256Digest) -> Result<(), StoreError> {
+        crate::failpoint::step("remove");
         match std::fs::remove_file(self.own_path(digest)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

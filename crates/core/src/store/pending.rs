@@ -126,11 +126,13 @@ impl Store {
             .state_dir()
             .join(format!("{:010}", pending.commits_generation));
         if generation.exists() {
+            crate::failpoint::step("remove");
             fs_err::remove_dir_all(&generation)?;
         }
         for (mirror, id) in &pending.trees {
             let tree = self.trees_dir(mirror).join(id);
             if tree.exists() {
+                crate::failpoint::step("remove");
                 fs_err::remove_dir_all(&tree)?;
             }
             remove_if_empty(&self.trees_dir(mirror));
@@ -172,6 +174,7 @@ impl Store {
     }
 
     fn remove_journal(&self) -> Result<(), StoreError> {
+        crate::failpoint::step("remove");
         fs_err::remove_file(self.pending_path())?;
         sync_dir(self.root())
     }

@@ -1,0 +1,212 @@
+//! A kill at every durable step of the writers (issue 11, item 2): `sync`, `publish
+//! --snapshot` (a rollback) and `prune` are run with `MIRROR_FAILPOINT_STEP=n` for
+//! n = 1, 2, ... until a run completes. After each kill, on a fresh copy of the same
+//! store: what clients see is the old tree or the new one, never a mix; the next run of
+//! the same command completes; and then `verify` passes and clients see the new tree.
+//! The number of steps covered is printed (`--nocapture`) and asserted to be non-trivial.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mirror_test_support::conda_channel::{Channel, PackageFormat, Pkg};
+use mirror_test_support::{TestServer, dir_state};
+
+use crate::common::{cli, cli_env, cli_json, ok};
+
+type Tree = Vec<(String, Vec<u8>)>;
+
+/// What a client of the mirror sees: the published tree, through its links.
+fn seen(work: &Path) -> Tree {
+    dir_state(&work.join("store/public/chan"), &[])
+}
+
+/// `cp -a`: the store's symlinks and hard links as they are.
+fn copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+}
+
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+}
+
+/// Kill `case` at each step of a run on a copy of `base`; returns the steps covered.
+fn every_step(base: &Path, scratch: &Path, case: &Case) -> u64 {
+    let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+    let before = seen(base);
+    let finished = scratch.join("finished");
+    copy(base, &finished);
+    ok(&cli(&finished.join("mirror.toml"), &args));
+    let after = seen(&finished);
+    assert_ne!(
+        before, after,
+        "{}: the command changes what clients see",
+        case.name
+    );
+
+    for n in 1..=2000u64 {
+        let work = scratch.join(format!("{}-{n}", case.name));
+        copy(base, &work);
+        let config = work.join("mirror.toml");
+        let step = n.to_string();
+        let killed = cli_env(&config, &args, &[("MIRROR_FAILPOINT_STEP", &step)]);
+        if killed.status.success() {
+            let _ = std::fs::remove_dir_all(&work);
+            return n - 1;
+        }
+        let stderr = String::from_utf8_lossy(&killed.stderr);
+        assert!(
+            stderr.contains(&format!("fail point: step {n} ")),
+            "{} step {n}: failed otherwise than by the fail point: {stderr}",
+            case.name
+        );
+        let now = seen(&work);
+        assert!(
+            now == before || now == after,
+            "{} step {n}: clients see neither the old tree nor the new one",
+            case.name
+        );
+        ok(&cli(&config, &args));
+        assert!(
+            seen(&work) == after,
+            "{} step {n}: the re-run did not finish",
+            case.name
+        );
+        let verify = cli(&config, &["verify"]);
+        assert!(
+            verify.status.success(),
+            "{} step {n}: verify after the re-run: {}{}",
+            case.name,
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    panic!("{}: still failing after 2000 steps", case.name);
+}
+
+fn write_config(dir: &Path, upstream: &TestServer) -> PathBuf {
+    let config = dir.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 0\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\n",
+            upstream.url()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+#[test]
+fn a_kill_at_any_step_of_sync_publish_or_prune_leaves_old_or_new() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut channel = Channel::new(&root.path().join("channel"));
+    channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    let server = TestServer::serve_dir(root.path().join("channel"));
+
+    // Two snapshots, the second published; upstream then changes again.
+    let base = root.path().join("base");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let config = write_config(&base, &server);
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let first = json["mirrors"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    channel.add(&Pkg::new("linux-64", "second", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    ok(&cli(&config, &["sync"]));
+    channel.add(&Pkg::new("linux-64", "third", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+
+    let scratch = root.path().join("runs");
+    std::fs::create_dir_all(&scratch).expect("mkdir");
+    let cases = [
+        Case {
+            name: "sync",
+            args: vec!["sync".into()],
+        },
+        Case {
+            name: "rollback",
+            args: vec![
+                "publish".into(),
+                "chan".into(),
+                "--snapshot".into(),
+                first.clone(),
+            ],
+        },
+        Case {
+            name: "prune",
+            args: vec!["prune".into(), "--keep".into(), "1".into()],
+        },
+    ];
+    let mut covered = Vec::new();
+    for case in &cases {
+        let case_base = if case.name == "prune" {
+            // Three snapshots, the newest published: prune removes the two older ones,
+            // their trees and the objects only they held.
+            let synced = scratch.join("synced");
+            copy(&base, &synced);
+            ok(&cli(&synced.join("mirror.toml"), &["sync"]));
+            synced
+        } else {
+            base.clone()
+        };
+        if case.name == "prune" {
+            // What clients see does not change with a prune; its steps still must leave
+            // a store that verifies and a re-run that completes.
+            let steps = prune_steps(&case_base, &scratch, case);
+            covered.push((case.name, steps));
+            continue;
+        }
+        covered.push((case.name, every_step(&case_base, &scratch, case)));
+    }
+    eprintln!("durable steps covered: {covered:?}");
+    for (name, steps) in &covered {
+        assert!(*steps >= 3, "{name}: only {steps} steps");
+    }
+}
+
+/// [`every_step`] for a command that does not change what clients see (prune): after a
+/// kill, clients see the same tree, the re-run completes and `verify` passes.
+fn prune_steps(base: &Path, scratch: &Path, case: &Case) -> u64 {
+    let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+    let before = seen(base);
+    for n in 1..=2000u64 {
+        let work = scratch.join(format!("{}-{n}", case.name));
+        copy(base, &work);
+        let config = work.join("mirror.toml");
+        let step = n.to_string();
+        let killed = cli_env(&config, &args, &[("MIRROR_FAILPOINT_STEP", &step)]);
+        if killed.status.success() {
+            let _ = std::fs::remove_dir_all(&work);
+            return n - 1;
+        }
+        assert!(
+            seen(&work) == before,
+            "{} step {n}: clients' tree changed",
+            case.name
+        );
+        ok(&cli(&config, &args));
+        let verify = cli(&config, &["verify"]);
+        assert!(
+            verify.status.success(),
+            "{} step {n}: {}",
+            case.name,
+            String::from_utf8_lossy(&verify.stdout)
+        );
+        assert!(seen(&work) == before);
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    panic!("{}: still failing after 2000 steps", case.name);
+}
