@@ -2,7 +2,6 @@
 //! last accepted, or dated far in the future, is refused with the verification exit
 //! code, also after `prune`, unless the mirror opts out for a deliberate downgrade.
 
-use mirror_core::signing::SigningKey;
 use mirror_test_support::{TestServer, dir_state};
 
 use crate::common::apt;
@@ -19,9 +18,7 @@ fn an_older_or_future_release_is_refused() {
     let fixture = fixtures.join("debian-bookworm");
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    let key = SigningKey::generate("upstream").expect("key");
-    let key_path = dir.join("upstream.asc");
-    std::fs::write(&key_path, key.armored_public().expect("armor")).expect("key");
+    let (key, key_path) = apt::upstream_key(dir);
     let root = dir.join("upstream");
     mirror_test_support::copy_tree(&fixture.join("pool"), &root.join("pool")).expect("pool");
     let stanzas = apt::fixture_stanzas(&fixture);

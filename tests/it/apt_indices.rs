@@ -177,9 +177,7 @@ struct Upstream {
 
 impl Upstream {
     fn new(fixture: &Path, dir: &Path) -> Upstream {
-        let key = SigningKey::generate("upstream test key").expect("key");
-        let key_path = dir.join("upstream.asc");
-        std::fs::write(&key_path, key.armored_public().expect("armor")).expect("key");
+        let (key, key_path) = apt::upstream_key(dir);
         let upstream = Upstream {
             root: dir.join("upstream"),
             key,

@@ -59,9 +59,7 @@ fn keep_versions_lets_a_client_install_the_older_version() {
     }
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    let key = SigningKey::generate("upstream").expect("key");
-    let key_path = dir.join("upstream.asc");
-    std::fs::write(&key_path, key.armored_public().expect("armor")).expect("key");
+    let (key, key_path) = apt::upstream_key(dir);
     let root = dir.join("upstream");
     upstream(&fixtures.join("debian-bookworm"), &root, &key);
     let server = mirror_test_support::TestServer::serve_dir(&root);

@@ -11,8 +11,11 @@
 //!   venv; apt-get, gpgv and dpkg come with Debian).
 //! - `cargo xtask bench`: the parser benchmarks (`cargo bench -p mirror-benches`) and the
 //!   peer benchmark outside the workspace (benches/apt-peer).
+//! - `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target of `fuzz/` for a bounded time,
+//!   seeded from the fixtures (nightly and cargo-fuzz needed; see `fuzz.rs`).
 
 mod checks;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,8 +30,15 @@ fn main() -> ExitCode {
         "lint" => lint(&root),
         "setup" => setup(&root),
         "bench" => bench(&root),
+        "fuzz" => fuzz::fuzz(
+            &root,
+            std::env::args()
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(60),
+        ),
         _ => {
-            eprintln!("usage: cargo xtask test | lint | setup | bench");
+            eprintln!("usage: cargo xtask test | lint | setup | bench | fuzz [SECONDS]");
             return ExitCode::from(2);
         }
     };

@@ -393,15 +393,22 @@ async fn apply_faults(
     }
 }
 
-/// The whole body (full `Content-Length`), `piece` bytes every `every`.
-async fn trickle_body(response: Response, piece: usize, every: Duration) -> Response {
+/// The response's head, announcing the full `Content-Length`, and its whole body, for a
+/// fault that then sends the body its own way.
+async fn whole_body(response: Response) -> Option<(axum::http::response::Parts, Bytes)> {
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.ok()?;
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Some((parts, bytes))
+}
+
+/// The whole body (full `Content-Length`), `piece` bytes every `every`.
+async fn trickle_body(response: Response, piece: usize, every: Duration) -> Response {
+    let Some((parts, bytes)) = whole_body(response).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let piece = piece.max(1);
     let pieces: Vec<Bytes> = (0..bytes.len())
         .step_by(piece)
@@ -417,13 +424,9 @@ async fn trickle_body(response: Response, piece: usize, every: Duration) -> Resp
 /// Keep the headers (with the full `Content-Length`), send `after_bytes` of the body, then
 /// either abort the connection or go silent.
 async fn cut_body(response: Response, after_bytes: u64, stall: bool) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+    let Some((parts, bytes)) = whole_body(response).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     let keep = usize::try_from(after_bytes)
         .unwrap_or(usize::MAX)
         .min(bytes.len());

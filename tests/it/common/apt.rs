@@ -267,3 +267,11 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A test upstream's signing key, its public half written to `<dir>/upstream.asc`.
+pub fn upstream_key(dir: &Path) -> (mirror_core::signing::SigningKey, PathBuf) {
+    let key = mirror_core::signing::SigningKey::generate("upstream test key").expect("key");
+    let path = dir.join("upstream.asc");
+    std::fs::write(&path, key.armored_public().expect("armor")).expect("key");
+    (key, path)
+}

@@ -1,0 +1,114 @@
+//! `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target in `fuzz/` for a bounded time
+//! (default 60 s each), seeded from the fixtures, then one line per target with the
+//! executions reached. Needs the nightly toolchain and `cargo install cargo-fuzz`; never
+//! part of `xtask test`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The targets, in the order they run.
+const TARGETS: [&str; 6] = [
+    "deb822",
+    "packages",
+    "release",
+    "relations",
+    "versions",
+    "sources",
+];
+
+pub fn fuzz(root: &Path, seconds: u64) -> Result<(), String> {
+    let corpus_root = root.join("target/fuzz-corpus");
+    seed(root, &corpus_root)?;
+    let mut report = Vec::new();
+    for target in TARGETS {
+        let corpus = corpus_root.join(target);
+        eprintln!("xtask fuzz: {target} for {seconds} s");
+        let out = Command::new("cargo")
+            .current_dir(root)
+            .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
+            .arg(&corpus)
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1")
+            .output()
+            .map_err(|e| {
+                format!("cargo +nightly fuzz: {e} (install it: cargo install cargo-fuzz)")
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!(
+                "{target}: the fuzzer found a failure:\n{}",
+                tail.join("\n")
+            ));
+        }
+        let executions = stat(&stderr, "stat::number_of_executed_units:").unwrap_or(0);
+        report.push(format!(
+            "{target}: {executions} executions in {seconds} s, no failure"
+        ));
+    }
+    println!("{}", report.join("\n"));
+    Ok(())
+}
+
+fn stat(stderr: &str, key: &str) -> Option<u64> {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Seed corpora from the fixtures: the real bookworm Packages (a stanza per file), its
+/// Release, Depends values and version pairs from it, and a Sources stanza.
+fn seed(root: &Path, corpus_root: &Path) -> Result<(), String> {
+    let fixtures = std::env::var_os("MIRROR_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/fixtures"));
+    let suite = fixtures.join("debian-bookworm/dists/bookworm");
+    let write = |target: &str, name: &str, bytes: &[u8]| -> Result<(), String> {
+        let dir = corpus_root.join(target);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"))
+    };
+    let release = std::fs::read(suite.join("Release")).unwrap_or_default();
+    write("release", "bookworm-Release", &release)?;
+    write("deb822", "bookworm-Release", &release)?;
+    let packages = Command::new("xz")
+        .arg("-dc")
+        .arg(suite.join("main/binary-amd64/Packages.xz"))
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&packages);
+    for (n, stanza) in text.split("\n\n").take(300).enumerate() {
+        let name = format!("stanza-{n}");
+        write("packages", &name, stanza.as_bytes())?;
+        write("deb822", &name, stanza.as_bytes())?;
+        let field = |key: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+                .map(str::to_owned)
+        };
+        if let Some(depends) = field("Depends:") {
+            write("relations", &name, depends.as_bytes())?;
+        }
+        if let Some(version) = field("Version:") {
+            write(
+                "versions",
+                &name,
+                format!("{version}\n{version}~1").as_bytes(),
+            )?;
+        }
+    }
+    write(
+        "sources",
+        "jq",
+        b"Package: jq\nVersion: 1.6-2.1\nDirectory: pool/main/j/jq\nChecksums-Sha256:\n \
+          1111111111111111111111111111111111111111111111111111111111111111 2105 jq_1.6-2.1.dsc\n",
+    )?;
+    Ok(())
+}
