@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         let Some(first) = fields(&paragraph) else {
             continue;
         };
-        for (name, _) in &first {
+        // (A few lookups by name: each is a scan, and a stanza of 10,000 one-line fields
+        // would make the target, not the scanner, quadratic.)
+        for (name, _) in first.iter().take(16) {
             if let Ok(name) = std::str::from_utf8(name) {
                 let _ = paragraph.get(name);
             }

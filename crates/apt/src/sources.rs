@@ -75,11 +75,14 @@ pub struct SourcePackage<'a> {
 impl<'a> SourcePackage<'a> {
     /// Read and check one stanza.
     pub fn from_paragraph(paragraph: Paragraph<'a>) -> Result<Self, SourceError> {
-        let line = paragraph.line();
+        // Counted only for an error: a line number scans the input from its start, and
+        // doing that for every stanza of a 45 MB Sources would be quadratic (the fuzzer
+        // found it).
+        let line = || paragraph.line();
         let name = paragraph.get_str("Package")?;
         let missing = |field| SourceError::MissingField {
             package: name.unwrap_or("?").to_owned(),
-            line,
+            line: line(),
             field,
         };
         let name = name.ok_or_else(|| missing("Package"))?;
@@ -96,7 +99,7 @@ impl<'a> SourcePackage<'a> {
         for entry in checksums.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let bad = || SourceError::BadChecksum {
                 package: name.to_owned(),
-                line,
+                line: line(),
                 value: entry.to_owned(),
             };
             let mut parts = entry.split_ascii_whitespace();
@@ -112,7 +115,7 @@ impl<'a> SourcePackage<'a> {
             let path = format!("{}/{file}", directory.trim_end_matches('/'));
             check_relative_path(&path).map_err(|source| SourceError::UnsafePath {
                 package: name.to_owned(),
-                line,
+                line: line(),
                 path: path.clone(),
                 source,
             })?;
