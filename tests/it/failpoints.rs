@@ -1,5 +1,5 @@
 //! A kill at every durable step of the writers (issue 11, item 2): `sync`, `publish
-//! --snapshot` (a rollback) and `prune` are run with `MIRROR_FAILPOINT_STEP=n` for
+//! --snapshot` (a rollback), `prune` and `import` are run with `MIRROR_FAILPOINT_STEP=n` for
 //! n = 1, 2, ... until a run completes. After each kill, on a fresh copy of the same
 //! store: what clients see is the old tree or the new one, never a mix; the next run of
 //! the same command completes; and then `verify` passes and clients see the new tree.
@@ -112,7 +112,7 @@ fn write_config(dir: &Path, upstream: &TestServer) -> PathBuf {
 }
 
 #[test]
-fn a_kill_at_any_step_of_sync_publish_or_prune_leaves_old_or_new() {
+fn a_kill_at_any_step_of_sync_publish_prune_or_import_leaves_old_or_new() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut channel = Channel::new(&root.path().join("channel"));
     channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
@@ -173,6 +173,42 @@ fn a_kill_at_any_step_of_sync_publish_or_prune_leaves_old_or_new() {
         let changes = case.name != "prune";
         covered.push((case.name, every_step(&case_base, &scratch, case, changes)));
     }
+    // Import: the outside exports the newest snapshot; an empty inside imports it.
+    let outside = scratch.join("outside");
+    copy(&base, &outside);
+    crate::common::keygen(&outside);
+    let outside_config = outside.join("mirror.toml");
+    let text = std::fs::read_to_string(&outside_config).expect("config");
+    std::fs::write(
+        &outside_config,
+        text.replacen(
+            "store = \"store\"\n",
+            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n",
+            1,
+        ),
+    )
+    .expect("config");
+    let bundle = root.path().join("bundle");
+    ok(&cli(
+        &outside_config,
+        &["export", "--out", bundle.to_str().expect("utf8")],
+    ));
+    let inside = scratch.join("inside");
+    std::fs::create_dir_all(&inside).expect("mkdir");
+    std::fs::write(
+        inside.join("mirror.toml"),
+        format!(
+            "store = \"store\"\n[transfer]\ntrusted_keys = [\"{}\"]\n",
+            outside.join("keys/signing.asc.pub").display()
+        ),
+    )
+    .expect("config");
+    let import = Case {
+        name: "import",
+        args: vec!["import".into(), bundle.display().to_string()],
+    };
+    covered.push(("import", every_step(&inside, &scratch, &import, true)));
+
     eprintln!("durable steps covered: {covered:?}");
     for (name, steps) in &covered {
         assert!(*steps >= 3, "{name}: only {steps} steps");
