@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The targets, in the order they run.
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 8] = [
     "deb822",
     "packages",
     "release",
     "relations",
     "versions",
     "sources",
+    "repodata",
+    "manifest",
 ];
 
 pub fn fuzz(root: &Path, seconds: u64) -> Result<(), String> {
@@ -104,6 +106,27 @@ fn seed(root: &Path, corpus_root: &Path) -> Result<(), String> {
             )?;
         }
     }
+    // The conda fixture's real repodata, and a manifest of the shape `export` writes
+    // (one snapshot, one object split over two volumes).
+    let repodata = fixtures.join("conda/conda+conda/tests/data/conda_format_repo/linux-64");
+    for name in ["repodata.json", "current_repodata.json"] {
+        write(
+            "repodata",
+            name,
+            &std::fs::read(repodata.join(name)).unwrap_or_default(),
+        )?;
+    }
+    let x = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    let manifest = format!(
+        r#"{{"format_version":1,"bundle_id":"000002-20260101T000000Z-abcdef012345","sequence":2,
+"base_sequence":1,"follows":"000001-20250101T000000Z-abcdef012345","full":false,
+"created":"2026-01-01T00:00:00Z","created_by":"ABCD","snapshots":[{{"format":1,
+"mirror":"debian","id":"000001-20260101T000000Z-abcdef012345","created":"2026-01-01T00:00:00Z",
+"kind":"apt","upstream":"http://u","fingerprint":"fp","files":[{{"path":"a","sha256":"{x}",
+"size":1}}]}}],"objects":[{{"sha256":"{x}","size":1,"volume":"data-0001.tar","parts":[]}}],
+"volumes":[{{"name":"data-0001.tar","size":3072,"sha256":"{x}"}}]}}"#
+    );
+    write("manifest", "one-object", manifest.as_bytes())?;
     write(
         "sources",
         "jq",
