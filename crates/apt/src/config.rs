@@ -196,7 +196,7 @@ impl AptConfig {
     pub fn date_skew(&self) -> std::time::Duration {
         self.max_date_skew
             .as_deref()
-            .and_then(crate::freshness::parse_skew)
+            .and_then(mirror_core::time_util::parse_duration)
             .unwrap_or(crate::freshness::DEFAULT_DATE_SKEW)
     }
 
@@ -225,7 +225,7 @@ impl AptConfig {
             ));
         }
         if let Some(skew) = &self.max_date_skew
-            && crate::freshness::parse_skew(skew).is_none()
+            && mirror_core::time_util::parse_duration(skew).is_none()
         {
             return Err(invalid(format!(
                 "max_date_skew {skew:?} is not a duration such as \"90s\", \"30m\", \"6h\" or \"2d\""

@@ -125,8 +125,8 @@ pub enum AptError {
     IndexTooLarge {
         /// The index.
         url: String,
-        /// The decoded size the Release states; 0 when it states none.
-        stated: u64,
+        /// The decoded size the Release states, when it states one.
+        stated: Option<u64>,
         /// The cap.
         cap: u64,
     },
@@ -226,6 +226,23 @@ impl Classify for AptError {
     }
 }
 
+impl AptError {
+    /// A Release that does not parse, from `origin`; the message keeps the causes (an
+    /// unsafe path names the path).
+    pub fn malformed_release(origin: &str, error: &crate::release::ReleaseError) -> AptError {
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(error);
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        AptError::Malformed {
+            origin: origin.to_owned(),
+            message,
+        }
+    }
+}
+
 /// The pure parsers' errors (which must build without mirror-core) have their classes
 /// here, beside the error that wraps them on the way out of a sync. All are malformed
 /// input, or a request no index can satisfy: nothing more specific than "other".
@@ -249,8 +266,8 @@ other_class!(
     crate::version::VersionError,
 );
 
-fn too_large(stated: u64, cap: u64) -> String {
-    if stated > 0 {
+fn too_large(stated: Option<u64>, cap: u64) -> String {
+    if let Some(stated) = stated {
         format!(
             "the Release states {stated} bytes decoded, above `[fetch] max_index_size` \
              ({cap} bytes); refused before decoding"

@@ -15,16 +15,10 @@ use time::OffsetDateTime;
 
 use crate::error::AptError;
 use crate::release::{Release, format_release_date};
-use crate::repository::malformed_release;
 use crate::upstream::VerifiedRelease;
 
 /// The default `max_date_skew`: a few hours, as clocks inside air gaps drift.
 pub const DEFAULT_DATE_SKEW: Duration = Duration::from_secs(6 * 3600);
-
-/// `90s`, `30m`, `6h`, `2d` (see [`mirror_core::time_util::parse_duration`]).
-pub fn parse_skew(text: &str) -> Option<Duration> {
-    mirror_core::time_util::parse_duration(text)
-}
 
 /// Check `release` (of `origin`) against the clock and against the Date last accepted for
 /// its suite in `previous` (unless `allow_rollback`).
@@ -67,8 +61,10 @@ pub fn check_dates(
 }
 
 fn release_date(text: &str, origin: &str) -> Result<Option<OffsetDateTime>, AptError> {
-    let release = Release::parse(text).map_err(|e| malformed_release(origin, &e))?;
-    release.date().map_err(|e| malformed_release(origin, &e))
+    let release = Release::parse(text).map_err(|e| AptError::malformed_release(origin, &e))?;
+    release
+        .date()
+        .map_err(|e| AptError::malformed_release(origin, &e))
 }
 
 /// The Date of the Release the newest snapshot holds for `suite`.

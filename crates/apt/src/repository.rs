@@ -726,22 +726,8 @@ fn dedup_files(files: &mut Vec<PlannedFile>) -> Result<(), AptError> {
 }
 
 fn parse_release<'r>(release: &'r VerifiedRelease, dists: &str) -> Result<Release<'r>, AptError> {
-    Release::parse(&release.text).map_err(|e| malformed_release(&format!("{dists}/Release"), &e))
-}
-
-/// A Release that does not parse, the message keeping the causes (an unsafe path names
-/// the path).
-pub(crate) fn malformed_release(origin: &str, error: &crate::release::ReleaseError) -> AptError {
-    let mut message = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        message.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    AptError::Malformed {
-        origin: origin.to_owned(),
-        message,
-    }
+    Release::parse(&release.text)
+        .map_err(|e| AptError::malformed_release(&format!("{dists}/Release"), &e))
 }
 
 fn check_not_expired(release: &Release<'_>, dists: &str) -> Result<(), AptError> {

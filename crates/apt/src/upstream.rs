@@ -238,7 +238,7 @@ pub async fn fetch_decoded(
             Some(stated) if stated > cap => {
                 return Err(AptError::IndexTooLarge {
                     url: format!("{dists}/{plain_path}"),
-                    stated,
+                    stated: Some(stated),
                     cap,
                 });
             }
@@ -255,7 +255,7 @@ pub async fn fetch_decoded(
                     // No stated size, and it passed the cap: a bomb, or a site's cap too low.
                     CompressionError::TooLarge { .. } if limit == cap => AptError::IndexTooLarge {
                         url: url.clone(),
-                        stated: 0,
+                        stated: None,
                         cap,
                     },
                     other => AptError::from(other),

@@ -385,7 +385,8 @@ impl Pace {
         self.window_bytes += n;
         let elapsed = self.window_started.elapsed();
         if elapsed >= options.rate_window && options.min_rate > 0 {
-            let minimum = options.min_rate.saturating_mul(elapsed.as_secs().max(1));
+            // The rate over the window as measured, also for a window under a second.
+            let minimum = (options.min_rate as f64 * elapsed.as_secs_f64()) as u64;
             if self.window_bytes < minimum {
                 return Err(FetchError::TooSlow {
                     url: url.to_owned(),
