@@ -14,6 +14,7 @@ mod apt_group;
 mod apt_indices;
 mod apt_sources;
 mod apt_versions;
+mod attack_matrix;
 mod conda;
 mod exit_codes;
 mod failpoints;

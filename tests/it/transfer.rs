@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::common::apt::{self, AptRoot};
+use crate::common::bundle::{self, Entry, copy_dir, flip, manifest};
 use crate::common::{Served, cli, cli_json, ok};
 use mirror_core::Sha256Digest;
 use mirror_test_support::TestServer;
-use mirror_transfer::Manifest;
 
 /// A side of the gap: a temp dir with a mirror.toml.
 struct Side {
@@ -85,11 +85,6 @@ fn inside(key: &Path) -> Side {
     s
 }
 
-fn manifest(bundle: &Path) -> Manifest {
-    let path = bundle.join("manifest.json");
-    Manifest::from_json(&std::fs::read(&path).expect("manifest"), &path).expect("valid")
-}
-
 /// Object digests of a snapshot file in a store.
 fn snapshot_objects(store: &Path, mirror: &str, id: &str) -> BTreeSet<(Sha256Digest, u64)> {
     let path = store.join(format!("snapshots/{mirror}/{id}.json"));
@@ -120,21 +115,6 @@ fn apt_install(served: &Served, key: &Path, packages: &[&str]) -> Vec<String> {
         apt::show(&install)
     );
     root.downloaded()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-}
-
-fn flip(path: &Path, at: usize) {
-    let mut bytes = std::fs::read(path).expect("read");
-    let at = at.min(bytes.len() - 1);
-    bytes[at] ^= 0x01;
-    std::fs::write(path, bytes).expect("write");
 }
 
 #[test]
@@ -402,7 +382,16 @@ fn bundles_carry_a_mirror_across_the_gap() {
         refuse(
             name,
             15,
-            &|d| inject(d, &signing, entry, kind),
+            &|d| {
+                let symlink = kind == tar::EntryType::Symlink;
+                let crafted = Entry {
+                    name: entry,
+                    kind,
+                    link: symlink.then_some("/etc/shadow"),
+                    data: if symlink { b"" } else { b"evil" },
+                };
+                bundle::inject(d, &signing, &crafted, false)
+            },
             "unsafe tar entry",
         );
     }
@@ -430,57 +419,6 @@ fn bundles_carry_a_mirror_across_the_gap() {
     let out = gap.run(&["import", b2.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(14), "{}", apt::show(&out));
     assert_eq!(inside_state(&gap), before);
-}
-
-/// Put one crafted entry at the start of the first volume and re-sign everything with
-/// the outside's own key: what a compromised exporter could produce.
-fn inject(
-    bundle: &Path,
-    key: &mirror_core::signing::SigningKey,
-    name: &[u8],
-    kind: tar::EntryType,
-) {
-    let mut m = manifest(bundle);
-    let volume = bundle.join(&m.volumes[0].name);
-    let original = std::fs::read(&volume).expect("read");
-    let mut header = tar::Header::new_gnu();
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_mode(0o644);
-    header.set_entry_type(kind);
-    let data: &[u8] = if kind == tar::EntryType::Symlink {
-        header.set_link_name("/etc/shadow").expect("link");
-        b""
-    } else {
-        b"evil"
-    };
-    header.set_size(data.len() as u64);
-    header.set_cksum();
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.append(&header, data).expect("append");
-    let mut bytes = builder.into_inner().expect("tar");
-    bytes.truncate(bytes.len() - 1024);
-    bytes.extend_from_slice(&original);
-    std::fs::write(&volume, &bytes).expect("write");
-    m.volumes[0].size = bytes.len() as u64;
-    m.volumes[0].sha256 = Sha256Digest::of(&bytes);
-    let json = m.to_json();
-    std::fs::write(bundle.join("manifest.json"), &json).expect("write");
-    std::fs::write(
-        bundle.join("manifest.json.asc"),
-        key.sign_detached_armored(&json).expect("sign"),
-    )
-    .expect("write");
-    // A compromised exporter keeps SHA256SUMS consistent too (import checks it).
-    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).expect("sums");
-    let sums: String = sums
-        .lines()
-        .map(|line| {
-            let (_, file) = line.split_once("  ").expect("sums line");
-            let bytes = std::fs::read(bundle.join(file)).expect("listed file");
-            format!("{}  {file}\n", Sha256Digest::of(&bytes))
-        })
-        .collect();
-    std::fs::write(bundle.join("SHA256SUMS"), sums).expect("write");
 }
 
 /// `kill -9` at several points of a real import: whatever moment it lands, clients never

@@ -207,6 +207,17 @@ impl AptConfig {
             reason,
         };
         mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
+        // Said at load (exit 3), not at the first request of a sync.
+        let scheme = self
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("http" | "https" | "file")) {
+            return Err(invalid(format!(
+                "url {:?}: expected an http://, https:// or file:// repository URL",
+                self.url
+            )));
+        }
         if self.suites.is_empty() || self.components.is_empty() || self.architectures.is_empty() {
             return Err(invalid(
                 "suites, components and architectures must not be empty".into(),
@@ -421,7 +432,17 @@ mod tests {
 
     #[test]
     fn empty_lists_and_bad_names_are_refused_naming_the_mirror() {
-        let mut config = AptConfig::new("d", "x", vec![], Keyrings::Many(vec![]));
+        let mut config = AptConfig::new(
+            "d",
+            "ftp://h/x",
+            vec!["s".into()],
+            Keyrings::One("k".into()),
+        );
+        let err = config.check().expect_err("ftp").to_string();
+        assert!(err.contains("ftp://h/x"), "{err}");
+        config.url = "http://h/x".into();
+        config.suites = vec![];
+        config.keyring = Keyrings::Many(vec![]);
         let err = config.check().expect_err("no suites");
         assert!(err.to_string().contains("d:"), "{err}");
         config.suites = vec!["s".into()];
@@ -440,11 +461,15 @@ mod tests {
     #[test]
     fn resolve_with_links_named_apt_mirrors_only() {
         let keyring = || Keyrings::One("k".into());
-        let mut security =
-            AptConfig::new("security", "u", vec!["bookworm-security".into()], keyring());
+        let mut security = AptConfig::new(
+            "security",
+            "http://h/u",
+            vec!["bookworm-security".into()],
+            keyring(),
+        );
         security.packages = Some(vec!["jq".into()]);
         security.resolve_with = vec!["debian".into()];
-        let debian = AptConfig::new("debian", "u", vec!["bookworm".into()], keyring());
+        let debian = AptConfig::new("debian", "http://h/u", vec!["bookworm".into()], keyring());
         security.link(&[&debian]).expect("links");
         assert_eq!(security.group.len(), 1);
         assert_eq!(security.group[0], debian);

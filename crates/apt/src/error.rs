@@ -52,13 +52,20 @@ pub enum AptError {
         /// What is wrong.
         message: String,
     },
-    /// Neither InRelease nor Release + Release.gpg exist for a suite.
+    /// Neither InRelease nor Release exist for a suite (upstream does not serve it).
     #[error("{url}: suite {suite} has neither InRelease nor Release + Release.gpg")]
     NoRelease {
         /// The suite's dists/ URL.
         url: String,
         /// The suite.
         suite: String,
+    },
+    /// A Release is served without InRelease or Release.gpg: an unsigned repository,
+    /// refused as apt refuses it.
+    #[error("{url}: unsigned: no InRelease and no Release.gpg beside the Release")]
+    Unsigned {
+        /// The Release URL.
+        url: String,
     },
     /// The Release lists no Packages index for a component/architecture.
     #[error("{origin}: lists no Packages index for {component}/binary-{architecture}")]
@@ -201,6 +208,7 @@ impl Classify for AptError {
             | AptError::DateRollback { .. }
             | AptError::DateInFuture { .. }
             | AptError::Oversized { .. }
+            | AptError::Unsigned { .. }
             // Past its own Valid-Until: a frozen (or replayed) Release, as apt refuses it.
             | AptError::Expired { .. } => ErrorClass::Verification,
             AptError::Fetch(e) => e.class(),
@@ -215,8 +223,9 @@ impl Classify for AptError {
             AptError::IndexMissing { .. } => ErrorClass::Upstream,
             // Beyond what this site allows in memory: upstream's, unless the cap is raised.
             AptError::IndexTooLarge { .. } => ErrorClass::Upstream,
+            // Upstream does not serve the suite (or not yet, or no longer).
+            AptError::NoRelease { .. } => ErrorClass::Upstream,
             AptError::Malformed { .. }
-            | AptError::NoRelease { .. }
             | AptError::NoIndex { .. }
             | AptError::NoSources { .. }
             | AptError::UnknownPackages { .. }
@@ -241,6 +250,19 @@ impl AptError {
             message,
         }
     }
+}
+
+/// `error` and its causes on one line (`a: b: c`), for an error whose text is kept as a
+/// message rather than as a source.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// The pure parsers' errors (which must build without mirror-core) have their classes
@@ -269,8 +291,8 @@ other_class!(
 fn too_large(stated: Option<u64>, cap: u64) -> String {
     if let Some(stated) = stated {
         format!(
-            "the Release states {stated} bytes decoded, above `[fetch] max_index_size` \
-             ({cap} bytes); refused before decoding"
+            "the Release states {stated} bytes, above `[fetch] max_index_size` ({cap} bytes); \
+             refused before reading it"
         )
     } else {
         format!(

@@ -119,7 +119,7 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
         for package in parse_packages(&index.decoded) {
             let package = package.map_err(|e| AptError::Malformed {
                 origin: index.origin.clone(),
-                message: e.to_string(),
+                message: crate::error::with_causes(&e),
             })?;
             all.push(package);
             owner.push(i);

@@ -63,6 +63,9 @@ pub async fn fetch_release(
     } else {
         (None, None)
     };
+    if in_release.is_none() && release.is_some() && gpg.is_none() {
+        return Err(AptError::Unsigned { url: release_url });
+    }
     let mut raw = Vec::new();
     let mut verified = None;
     if let Some(bytes) = in_release {
@@ -211,6 +214,18 @@ pub async fn fetch_decoded(
         let expected = expected_of(entry, &release_url)?;
         let by_hash = parsed.fields.acquire_by_hash;
         let url = format!("{dists}/{}", entry.path);
+        // The body is held in memory: a stated size above the cap is refused before a
+        // byte is read (the read is bounded by the stated size).
+        let cap = fetcher.options().max_index_size;
+        if let Some(stated) = expected.size
+            && stated > cap
+        {
+            return Err(AptError::IndexTooLarge {
+                url,
+                stated: Some(stated),
+                cap,
+            });
+        }
         // An index already in the store (an earlier sync, or a group member's sync) was
         // verified when it went in; objects are immutable.
         let bytes = if objects.contains(&expected.sha256) {
@@ -233,7 +248,6 @@ pub async fn fetch_decoded(
         };
         // A stated size bounds decoding exactly, but never above the cap: a signed
         // Release stating 5 GB must not make us try (the cap is the operator's).
-        let cap = fetcher.options().max_index_size;
         let limit = match plain.and_then(|p| p.size) {
             Some(stated) if stated > cap => {
                 return Err(AptError::IndexTooLarge {

@@ -22,6 +22,7 @@ use crate::select::{Filter, NOARCH, parse_spec};
 /// exclude = ["*-dbg"]
 /// licenses = ["MIT", "BSD-3-Clause"]
 /// allow_empty = false               # true: publishing nothing (or emptying a subdir) is fine
+/// skip_bad_records = false          # true: skip (and count) malformed or hostile records
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +56,14 @@ pub struct CondaConfig {
     /// instead of silently publishing an empty channel.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_empty: bool,
+    /// Skip records that fail their checks as malformed or hostile (an unsafe or
+    /// non-package file name, fields that disagree with the file name or the subdir, an
+    /// invalid `sha256`, JSON that is not a record) with a warning, counted in the sync
+    /// summary. Default `false`: such a record fails the sync (exit 1) and nothing is
+    /// published, since a channel that serves one is broken or compromised. Records with
+    /// no `sha256` at all (old packages) are skipped either way: they cannot be verified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_bad_records: bool,
 }
 
 fn default_subdirs() -> Vec<String> {
@@ -73,6 +82,7 @@ impl Default for CondaConfig {
             exclude: Vec::new(),
             licenses: Vec::new(),
             allow_empty: false,
+            skip_bad_records: false,
         }
     }
 }

@@ -18,6 +18,35 @@ pub enum CondaError {
         /// What is empty, and why that is suspicious.
         what: String,
     },
+    /// A record that is malformed or hostile, under the default `skip_bad_records = false`.
+    #[error(
+        "{url}: record {file:?}: {reason} ({detail}){}; nothing published (a broken or \
+         compromised channel; `skip_bad_records = true` skips such records)",
+        if *others > 0 { format!(", and {others} more such records") } else { String::new() }
+    )]
+    BadRecord {
+        /// The repodata URL.
+        url: String,
+        /// The record's file name (its key in the repodata).
+        file: String,
+        /// The check it failed.
+        reason: crate::record::SkipReason,
+        /// The offending value.
+        detail: String,
+        /// How many other records of the subdir failed the same way.
+        others: usize,
+    },
+    /// A repodata body (or its decoded form) above `[fetch] max_index_size`.
+    #[error(
+        "{url}: larger than `[fetch] max_index_size` ({cap} bytes); refused without reading \
+         the rest (raise the setting for a channel this large)"
+    )]
+    RepodataTooLarge {
+        /// The repodata URL.
+        url: String,
+        /// The cap.
+        cap: u64,
+    },
     /// A downloaded package has the right digest but a broken structure.
     #[error("{path}: malformed package: {source}")]
     MalformedPackage {
@@ -102,11 +131,13 @@ impl Classify for CondaError {
             CondaError::Decompress(e) => e.class(),
             CondaError::InvalidConfig { .. } | CondaError::InvalidSpec { .. } => ErrorClass::Config,
             CondaError::EmptySelection { .. } => ErrorClass::EmptySelection,
+            CondaError::RepodataTooLarge { .. } => ErrorClass::Upstream,
             // Its digest matched the record: upstream published a broken package, which
             // is not tampering in transit.
             CondaError::MalformedPackage { .. }
             | CondaError::RepodataMissing { .. }
             | CondaError::InvalidRepodata { .. }
+            | CondaError::BadRecord { .. }
             | CondaError::SubdirMismatch { .. }
             | CondaError::InvalidBaseUrl { .. }
             | CondaError::Io(_) => ErrorClass::Other,

@@ -28,11 +28,13 @@
 //!
 //! Records are untrusted input too. A record whose file name has a path separator, `..`
 //! or characters no package name has, whose `name`/`version`/`build` disagree with its file
-//! name, or whose `subdir` disagrees with the subdir it is filed under is skipped with a
-//! warning and counted in the sync summary; it never reaches the published channel. (A
-//! mirror of everything checks every record; a filtered mirror checks the records its
-//! selection considers, so its counts cover those.) Invalid JSON is an error naming the
-//! URL.
+//! name, whose `subdir` disagrees with the subdir it is filed under, whose `sha256` is not
+//! a digest, or which is not a record at all fails the sync ([`CondaError::BadRecord`],
+//! naming the URL and the record) and nothing is published: a channel serving one is
+//! broken or compromised. `skip_bad_records = true` skips such records with a warning and
+//! counts them in the sync summary instead; either way they never reach the published
+//! channel. (A mirror of everything checks every record; a filtered mirror checks the
+//! records its selection considers.) Invalid JSON is an error naming the URL.
 //!
 //! [`package_check`] refuses archives that match their digest but are not installable
 //! (the malformed `.conda` of the fixtures nests its members under a directory); the sync

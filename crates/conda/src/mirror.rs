@@ -235,6 +235,17 @@ impl CondaMirror {
     ) -> Result<SubdirSummary, CondaError> {
         let subdir = &index.subdir;
         let view = input.view;
+        if !self.config.skip_bad_records
+            && let Some((file, bad, others)) = input.checks.first_bad()
+        {
+            return Err(CondaError::BadRecord {
+                url: index.url.clone(),
+                file: file.to_owned(),
+                reason: bad.reason,
+                detail: bad.detail.clone(),
+                others: others - 1,
+            });
+        }
         let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut license_refused = 0usize;
         for result in input.checks.computed() {

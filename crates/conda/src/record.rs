@@ -27,8 +27,10 @@ pub enum SkipReason {
     FilenameMismatch,
     /// The record's `subdir` is not the subdir it is filed under.
     WrongSubdir,
-    /// No (valid) `sha256`: the package could not be verified.
+    /// No `sha256`: the package could not be verified (old records).
     NoSha256,
+    /// A `sha256` that is not a SHA-256 hex digest.
+    BadSha256,
     /// The same file name appears in both `packages` and `packages.conda`.
     DuplicateFilename,
 }
@@ -43,8 +45,17 @@ impl SkipReason {
             SkipReason::FilenameMismatch => "filename_mismatch",
             SkipReason::WrongSubdir => "wrong_subdir",
             SkipReason::NoSha256 => "no_sha256",
+            SkipReason::BadSha256 => "bad_sha256",
             SkipReason::DuplicateFilename => "duplicate_filename",
         }
+    }
+}
+
+impl SkipReason {
+    /// True for a record no sound channel serves (malformed or hostile), as opposed to one
+    /// that is merely unverifiable (no `sha256`) or filed twice.
+    pub fn is_bad(self) -> bool {
+        !matches!(self, SkipReason::NoSha256 | SkipReason::DuplicateFilename)
     }
 }
 
@@ -177,7 +188,7 @@ pub fn check_record(
         .map(|Key(k)| k.as_ref())
         .ok_or_else(|| skip(SkipReason::NoSha256, "no sha256 field".into()))?
         .parse::<Sha256Digest>()
-        .map_err(|e| skip(SkipReason::NoSha256, e.to_string()))?;
+        .map_err(|e| skip(SkipReason::BadSha256, e.to_string()))?;
     let license_allowed = licenses.is_empty()
         || head
             .license
@@ -256,6 +267,25 @@ impl<'v, 'a> RecordChecks<'v, 'a> {
             self.get(i);
         });
         self
+    }
+
+    /// The first record checked so far that is malformed or hostile
+    /// ([`SkipReason::is_bad`]): its file name and why, and how many such records there are.
+    pub fn first_bad(&self) -> Option<(&str, &Skipped, usize)> {
+        let mut bad = self
+            .cells
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cell)| match cell.get() {
+                Some(Err(skipped)) if skipped.reason.is_bad() => Some((i, skipped)),
+                _ => None,
+            });
+        let (first, skipped) = bad.next()?;
+        Some((
+            self.view.records[first].filename.as_ref(),
+            skipped,
+            1 + bad.count(),
+        ))
     }
 
     /// The results computed so far.
@@ -353,11 +383,18 @@ mod tests {
             check("zlib-1.2.12-h_3.tar.bz2", &good, &[]),
             Err(SkipReason::FilenameMismatch)
         );
-        let no_sha = good.replace(SHA, "abc");
+        let bad_sha = good.replace(SHA, "abc");
+        assert_eq!(
+            check("zlib-1.2.11-h_3.tar.bz2", &bad_sha, &[]),
+            Err(SkipReason::BadSha256)
+        );
+        let no_sha = good.replace(&format!(",\"sha256\":\"{SHA}\""), "");
+        assert_ne!(no_sha, good);
         assert_eq!(
             check("zlib-1.2.11-h_3.tar.bz2", &no_sha, &[]),
             Err(SkipReason::NoSha256)
         );
+        assert!(SkipReason::BadSha256.is_bad() && !SkipReason::NoSha256.is_bad());
         assert_eq!(
             check("zlib-1.2.11-h_3.tar.bz2", "[1]", &[]),
             Err(SkipReason::Unparsable)

@@ -73,7 +73,12 @@ pub async fn fetch_index(
         let url = format!("{base}{}", format.extension());
         // Compressed or decoded, no index is held above `[fetch] max_index_size`.
         let cap = fetcher.options().max_index_size;
-        let Some(body) = fetcher.get_optional(&url, cap).await? else {
+        let too_large = |url: String| CondaError::RepodataTooLarge { url, cap };
+        let fetched = fetcher.get_optional(&url, cap).await.map_err(|e| match e {
+            mirror_core::fetch::FetchError::TooLarge { url, .. } => too_large(url),
+            other => other.into(),
+        });
+        let Some(body) = fetched? else {
             tried.push(url);
             continue;
         };
@@ -81,7 +86,12 @@ pub async fn fetch_index(
         let (json, zst) = match format {
             Compression::None => (body, None),
             _ => {
-                let json = decompress(&body, format, cap, &url)?;
+                let json = decompress(&body, format, cap, &url).map_err(|e| match e {
+                    mirror_core::compression::CompressionError::TooLarge { .. } => {
+                        too_large(url.clone())
+                    }
+                    other => other.into(),
+                })?;
                 let zst = (format == Compression::Zstd).then_some(body);
                 (Bytes::from(json), zst)
             }

@@ -5,7 +5,8 @@
 //! - [`TestServer`]: a loopback HTTP upstream serving a directory (Range requests included)
 //!   on an OS-chosen port, on its own thread and runtime so that both plain `#[test]`s and
 //!   `#[tokio::test]`s can use it. It records every request and injects [`Fault`]s per path
-//!   (error statuses, truncated or stalled bodies, corrupted bytes, delays).
+//!   (error statuses, truncated, stalled, trickling or endless bodies, corrupted bytes,
+//!   delays, redirects, replaced bodies with another content type, header floods).
 //! - [`fixtures`]: the real fixture tree named by `MIRROR_FIXTURES`, or `None` (and a
 //!   "skipping" line) when it is unset, a failure when `CI` is set ([`skip`]);
 //!   [`copy_tree`] for tests that must modify a copy.

@@ -69,6 +69,31 @@ pub enum Fault {
     /// Drop the request's `Range` header, i.e. behave like a server without range support
     /// (answers `200` with the whole file).
     IgnoreRange,
+    /// Answer with this redirect status and `Location` instead of the file.
+    Redirect {
+        /// 301, 302, 307, 308...
+        status: u16,
+        /// The `Location` header (absolute, or a path on this server).
+        location: String,
+    },
+    /// Answer `200` with this `Content-Type` and body instead of the file (a captive
+    /// portal's login page, a proxy's error page).
+    Replace {
+        /// The `Content-Type` header.
+        content_type: String,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// Serve the file with `count` extra response headers of `value_len` bytes each.
+    HeaderFlood {
+        /// How many headers.
+        count: usize,
+        /// Bytes in each header's value.
+        value_len: usize,
+    },
+    /// Answer `200` without a `Content-Length` and send zeros for ever (until the client
+    /// hangs up).
+    Endless,
 }
 
 impl Fault {
@@ -373,6 +398,24 @@ async fn apply_faults(
                 )
                     .into_response();
             }
+            Some(Fault::Redirect { status, location }) => {
+                let status =
+                    StatusCode::from_u16(*status).expect("an injected status is a valid HTTP code");
+                return (status, [(header::LOCATION, location.clone())], "moved\n").into_response();
+            }
+            Some(Fault::Replace { content_type, body }) => {
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, content_type.clone())],
+                    body.clone(),
+                )
+                    .into_response();
+            }
+            Some(Fault::Endless) => {
+                let zeros = Bytes::from(vec![0u8; 64 * 1024]);
+                let body = stream::repeat_with(move || Ok::<Bytes, io::Error>(zeros.clone()));
+                return Response::new(Body::from_stream(body));
+            }
             Some(Fault::Delay(delay)) => tokio::time::sleep(*delay).await,
             Some(Fault::IgnoreRange) => {
                 request.headers_mut().remove(header::RANGE);
@@ -389,6 +432,7 @@ async fn apply_faults(
         Some(Fault::Stall { after_bytes, .. }) => cut_body(response, after_bytes, true).await,
         Some(Fault::WrongBytes) => corrupt_body(response).await,
         Some(Fault::Trickle { bytes, every }) => trickle_body(response, bytes, every).await,
+        Some(Fault::HeaderFlood { count, value_len }) => flood_headers(response, count, value_len),
         _ => response,
     }
 }
@@ -419,6 +463,17 @@ async fn trickle_body(response: Response, piece: usize, every: Duration) -> Resp
         Ok::<Bytes, io::Error>(piece)
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// `count` more headers (`x-flood-<i>: aaaa...`) on an otherwise good response.
+fn flood_headers(mut response: Response, count: usize, value_len: usize) -> Response {
+    let value = HeaderValue::from_str(&"a".repeat(value_len)).expect("ASCII is a valid value");
+    for i in 0..count {
+        let name = header::HeaderName::from_bytes(format!("x-flood-{i}").as_bytes())
+            .expect("a valid header name");
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
 }
 
 /// Keep the headers (with the full `Content-Length`), send `after_bytes` of the body, then

@@ -2,6 +2,7 @@
 //! `mirror-cli serve`, and drive real `apt-get` in an isolated apt root.
 
 pub mod apt;
+pub mod bundle;
 pub mod conda;
 
 use std::io::{BufRead, BufReader};

@@ -296,7 +296,7 @@ async fn tampered_package_is_refused_naming_file_and_digests() {
 }
 
 #[tokio::test]
-async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
+async fn hostile_records_fail_the_sync_or_are_skipped_and_invalid_json_names_the_url() {
     let upstream = tempfile::tempdir().expect("tempdir");
     let mut channel = standard_channel(upstream.path());
     // A record filed under linux-64 that says it is osx-64, and file names that escape.
@@ -313,9 +313,23 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
     let server = TestServer::serve_dir(upstream.path());
     let (_store_dir, store) = temp_store();
 
-    let report = sync_mirror(&store, config(&server.url()), false)
+    // By default a channel serving such records is refused: nothing is published.
+    let refused = sync_mirror(&store, config(&server.url()), false)
         .await
-        .expect("sync");
+        .expect_err("bad records fail the sync");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("linux-64/repodata.json") && message.contains("skip_bad_records"),
+        "{message}"
+    );
+    assert!(store.latest_snapshot("chan").expect("load").is_none());
+
+    // `skip_bad_records = true`: skipped, counted, never published.
+    let skipping = || CondaConfig {
+        skip_bad_records: true,
+        ..config(&server.url())
+    };
+    let report = sync_mirror(&store, skipping(), false).await.expect("sync");
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let kept = names(&linux);
     assert_eq!(kept.len(), 5, "{kept:?}");
@@ -349,7 +363,7 @@ async fn hostile_records_are_skipped_and_invalid_json_names_the_url() {
         &filtered,
         CondaConfig {
             specs: vec!["bigthing".into(), "libzz".into()],
-            ..config(&server.url())
+            ..skipping()
         },
         false,
     )

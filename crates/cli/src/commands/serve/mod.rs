@@ -3,7 +3,7 @@
 //! Read-only and lock-free: each request resolves `public/<mirror>` (through the `live`
 //! generation link) afresh, so a publish switches what clients see between two requests,
 //! never within one file. Paths with a component starting with `.` (hidden files, temp
-//! links) are refused.
+//! links), before or after percent-decoding, and paths that do not decode are refused.
 //!
 //! Host names: a request for a mirror's upstream URL (its `Host`, or a proxy's absolute
 //! request line) is answered from that mirror ([`hosts`]), so clients whose DNS or proxy
@@ -134,7 +134,10 @@ async fn guard_and_log(
     }
     let etags = &served.etags;
     let path = request.uri().path().to_owned();
-    if path.split('/').any(|part| part.starts_with('.')) {
+    // Checked on the decoded path, as ServeDir will read it: `%2e` is a dot too.
+    let hidden = mirror_paths::percent_decode(&path)
+        .is_none_or(|decoded| decoded.split('/').any(|part| part.starts_with('.')));
+    if hidden {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = request.method().clone();
