@@ -1,5 +1,5 @@
 //! A kill at every durable step of the writers (issue 11, item 2): `sync`, `publish
-//! --snapshot` (a rollback), `prune` and `import` are run with `MIRROR_FAILPOINT_STEP=n` for
+//! --snapshot` (a rollback), `prune`, `export` and `import` are run with `MIRROR_FAILPOINT_STEP=n` for
 //! n = 1, 2, ... until a run completes. After each kill, on a fresh copy of the same
 //! store: what clients see is the old tree or the new one, never a mix; the next run of
 //! the same command completes; and then `verify` passes and clients see the new tree.
@@ -32,6 +32,29 @@ fn copy(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
+/// Run `args` on a fresh copy of `base` at `work`, killed at durable step `n`: `false`
+/// when the run completed instead (`n` is past its last step; the copy is removed),
+/// `true` when the fail point killed it (asserted).
+fn killed_at(base: &Path, work: &Path, args: &[&str], n: u64, name: &str) -> bool {
+    copy(base, work);
+    let step = n.to_string();
+    let killed = cli_env(
+        &work.join("mirror.toml"),
+        args,
+        &[("MIRROR_FAILPOINT_STEP", &step)],
+    );
+    if killed.status.success() {
+        let _ = std::fs::remove_dir_all(work);
+        return false;
+    }
+    let stderr = String::from_utf8_lossy(&killed.stderr);
+    assert!(
+        stderr.contains(&format!("fail point: step {n} ")),
+        "{name} step {n}: failed otherwise than by the fail point: {stderr}"
+    );
+    true
+}
+
 struct Case {
     name: &'static str,
     args: Vec<String>,
@@ -59,20 +82,10 @@ fn every_step(base: &Path, scratch: &Path, case: &Case, changes: bool) -> u64 {
 
     for n in 1..=2000u64 {
         let work = scratch.join(format!("{}-{n}", case.name));
-        copy(base, &work);
-        let config = work.join("mirror.toml");
-        let step = n.to_string();
-        let killed = cli_env(&config, &args, &[("MIRROR_FAILPOINT_STEP", &step)]);
-        if killed.status.success() {
-            let _ = std::fs::remove_dir_all(&work);
+        if !killed_at(base, &work, &args, n, case.name) {
             return n - 1;
         }
-        let stderr = String::from_utf8_lossy(&killed.stderr);
-        assert!(
-            stderr.contains(&format!("fail point: step {n} ")),
-            "{} step {n}: failed otherwise than by the fail point: {stderr}",
-            case.name
-        );
+        let config = work.join("mirror.toml");
         let now = seen(&work);
         assert!(
             now == before || now == after,
@@ -98,6 +111,72 @@ fn every_step(base: &Path, scratch: &Path, case: &Case, changes: bool) -> u64 {
     panic!("{}: still failing after 2000 steps", case.name);
 }
 
+/// Kill `export --out <copy>/bundle` at each of its steps, on a copy of `base`. The
+/// bundle is written outside the store, so "old or new" means: after each kill the store
+/// verifies and its ledger names no bundle or one complete bundle; the re-run of the same
+/// command completes (finishing the records of a whole bundle, or writing a partial one
+/// again); then the bundle verifies against the outside's key and the ledger and the
+/// audit log name it exactly once.
+fn every_export_step(base: &Path, scratch: &Path) -> u64 {
+    let ledger = |work: &Path| -> Vec<String> {
+        let path = work.join("store/transfer/ledger.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("ledger JSON");
+        json["bundles"]
+            .as_array()
+            .expect("bundles")
+            .iter()
+            .map(|b| b["bundle_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let audited = |work: &Path| -> usize {
+        std::fs::read_to_string(work.join("store/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"action\":\"export\""))
+            .count()
+    };
+    for n in 1..=2000u64 {
+        let work = scratch.join(format!("export-{n}"));
+        let bundle = work.join("bundle");
+        let args = ["export", "--out", bundle.to_str().expect("utf8")];
+        if !killed_at(base, &work, &args, n, "export") {
+            return n - 1;
+        }
+        let config = work.join("mirror.toml");
+        ok(&cli(&config, &["verify"]));
+        assert!(ledger(&work).len() <= 1, "export step {n}: ledger");
+        let rerun = cli(&config, &args);
+        assert!(
+            rerun.status.success(),
+            "export step {n}: the re-run failed: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        let key = work.join("keys/signing.asc.pub");
+        ok(&cli(
+            &config,
+            &[
+                "verify",
+                "--bundle",
+                bundle.to_str().expect("utf8"),
+                "--key",
+                key.to_str().expect("utf8"),
+            ],
+        ));
+        let manifest = crate::common::bundle::manifest(&bundle);
+        assert_eq!(
+            ledger(&work),
+            [manifest.bundle_id],
+            "export step {n}: the ledger names the bundle once"
+        );
+        assert_eq!(audited(&work), 1, "export step {n}: one audit record");
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    panic!("export: still failing after 2000 steps");
+}
+
 fn write_config(dir: &Path, upstream: &TestServer) -> PathBuf {
     let config = dir.join("mirror.toml");
     std::fs::write(
@@ -112,7 +191,7 @@ fn write_config(dir: &Path, upstream: &TestServer) -> PathBuf {
 }
 
 #[test]
-fn a_kill_at_any_step_of_sync_publish_prune_or_import_leaves_old_or_new() {
+fn a_kill_at_any_step_of_sync_publish_prune_export_or_import_leaves_old_or_new() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut channel = Channel::new(&root.path().join("channel"));
     channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
@@ -188,6 +267,7 @@ fn a_kill_at_any_step_of_sync_publish_prune_or_import_leaves_old_or_new() {
         ),
     )
     .expect("config");
+    covered.push(("export", every_export_step(&outside, &scratch)));
     let bundle = root.path().join("bundle");
     ok(&cli(
         &outside_config,

@@ -1,33 +1,49 @@
-//! `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target in `fuzz/` for a bounded time
-//! (default 60 s each), seeded from the fixtures, then one line per target with the
-//! executions reached. Needs the nightly toolchain and `cargo install cargo-fuzz`; never
+//! `cargo xtask fuzz [SECONDS [TARGET...]]`: every cargo-fuzz target in `fuzz/` (or the
+//! named ones) for a bounded time (default 60 s each), seeded from the fixtures, then one
+//! line per target with the executions reached. Needs the nightly toolchain and `cargo install cargo-fuzz`; never
 //! part of `xtask test`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The targets, in the order they run.
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 11] = [
     "deb822",
     "packages",
     "release",
+    "inrelease",
     "relations",
     "versions",
     "sources",
     "repodata",
+    "conda_records",
     "manifest",
+    "volume",
 ];
 
-pub fn fuzz(root: &Path, seconds: u64) -> Result<(), String> {
+pub fn fuzz(root: &Path, seconds: u64, only: &[String]) -> Result<(), String> {
+    if let Some(unknown) = only.iter().find(|t| !TARGETS.contains(&t.as_str())) {
+        return Err(format!(
+            "no fuzz target {unknown:?} (have: {})",
+            TARGETS.join(", ")
+        ));
+    }
+    let fixtures = fixtures(root);
     let corpus_root = root.join("target/fuzz-corpus");
-    seed(root, &corpus_root)?;
+    seed(&fixtures, &corpus_root)?;
+    let keyring = fixtures.join("debian-bookworm/keyrings/debian-archive-keyring.gpg");
     let mut report = Vec::new();
-    for target in TARGETS {
+    let selected = TARGETS
+        .iter()
+        .filter(|t| only.is_empty() || only.iter().any(|o| o == *t));
+    for &target in selected {
         let corpus = corpus_root.join(target);
         eprintln!("xtask fuzz: {target} for {seconds} s");
         let out = Command::new("cargo")
             .current_dir(root)
             .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
+            // The inrelease target verifies against the keyring of its seed.
+            .env("MIRROR_FUZZ_KEYRING", &keyring)
             .arg(&corpus)
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
@@ -54,6 +70,33 @@ pub fn fuzz(root: &Path, seconds: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// A volume as `export` writes one: a ustar archive holding the object `x` at its object
+/// path, then the two zero blocks that end an archive. Written by hand (xtask links no
+/// tar crate); the checksum is the sum of the header bytes with its own field as spaces.
+fn one_object_volume() -> Vec<u8> {
+    let name = "objects/sha256/2d/2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    let mut header = [0u8; 512];
+    let mut put = |at: usize, field: &[u8]| header[at..at + field.len()].copy_from_slice(field);
+    put(0, name.as_bytes());
+    put(100, b"0000644\0");
+    put(108, b"0000000\0");
+    put(116, b"0000000\0");
+    put(124, b"00000000001\0");
+    put(136, b"00000000000\0");
+    put(148, b"        ");
+    put(156, b"0");
+    put(257, b"ustar\0");
+    put(263, b"00");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut volume = header.to_vec();
+    let mut data = [0u8; 512];
+    data[0] = b'x';
+    volume.extend_from_slice(&data);
+    volume.extend_from_slice(&[0u8; 1024]);
+    volume
+}
+
 fn stat(stderr: &str, key: &str) -> Option<u64> {
     stderr
         .lines()
@@ -62,12 +105,16 @@ fn stat(stderr: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Seed corpora from the fixtures: the real bookworm Packages (a stanza per file), its
-/// Release, Depends values and version pairs from it, and a Sources stanza.
-fn seed(root: &Path, corpus_root: &Path) -> Result<(), String> {
-    let fixtures = std::env::var_os("MIRROR_FIXTURES")
+fn fixtures(root: &Path) -> PathBuf {
+    std::env::var_os("MIRROR_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/fixtures"));
+        .unwrap_or_else(|| root.join("../shared/fixtures"))
+}
+
+/// Seed corpora from the fixtures: the real bookworm Packages (a stanza per file), its
+/// Release and InRelease, Depends values and version pairs from it, a Sources stanza, the
+/// conda fixture's repodata, a bundle manifest and a one-object volume.
+fn seed(fixtures: &Path, corpus_root: &Path) -> Result<(), String> {
     let suite = fixtures.join("debian-bookworm/dists/bookworm");
     let write = |target: &str, name: &str, bytes: &[u8]| -> Result<(), String> {
         let dir = corpus_root.join(target);
@@ -76,6 +123,11 @@ fn seed(root: &Path, corpus_root: &Path) -> Result<(), String> {
     };
     let release = std::fs::read(suite.join("Release")).unwrap_or_default();
     write("release", "bookworm-Release", &release)?;
+    write(
+        "inrelease",
+        "bookworm-InRelease",
+        &std::fs::read(suite.join("InRelease")).unwrap_or_default(),
+    )?;
     write("deb822", "bookworm-Release", &release)?;
     let packages = Command::new("xz")
         .arg("-dc")
@@ -110,12 +162,11 @@ fn seed(root: &Path, corpus_root: &Path) -> Result<(), String> {
     // (one snapshot, one object split over two volumes).
     let repodata = fixtures.join("conda/conda+conda/tests/data/conda_format_repo/linux-64");
     for name in ["repodata.json", "current_repodata.json"] {
-        write(
-            "repodata",
-            name,
-            &std::fs::read(repodata.join(name)).unwrap_or_default(),
-        )?;
+        let bytes = std::fs::read(repodata.join(name)).unwrap_or_default();
+        write("repodata", name, &bytes)?;
+        write("conda_records", name, &bytes)?;
     }
+    write("volume", "one-object.tar", &one_object_volume())?;
     let x = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
     let manifest = format!(
         r#"{{"format_version":1,"bundle_id":"000002-20260101T000000Z-abcdef012345","sequence":2,

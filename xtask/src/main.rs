@@ -11,8 +11,9 @@
 //!   venv; apt-get, gpgv and dpkg come with Debian).
 //! - `cargo xtask bench`: the parser benchmarks (`cargo bench -p mirror-benches`) and the
 //!   peer benchmark outside the workspace (benches/apt-peer).
-//! - `cargo xtask fuzz [SECONDS]`: every cargo-fuzz target of `fuzz/` for a bounded time,
-//!   seeded from the fixtures (nightly and cargo-fuzz needed; see `fuzz.rs`).
+//! - `cargo xtask fuzz [SECONDS [TARGET...]]`: every cargo-fuzz target of `fuzz/` (or the
+//!   named ones) for a bounded time, seeded from the fixtures (nightly and cargo-fuzz
+//!   needed; see `fuzz.rs`).
 
 mod checks;
 mod fuzz;
@@ -36,9 +37,12 @@ fn main() -> ExitCode {
                 .nth(2)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(60),
+            &std::env::args().skip(3).collect::<Vec<_>>(),
         ),
         _ => {
-            eprintln!("usage: cargo xtask test | lint | setup | bench | fuzz [SECONDS]");
+            eprintln!(
+                "usage: cargo xtask test | lint | setup | bench | fuzz [SECONDS [TARGET...]]"
+            );
             return ExitCode::from(2);
         }
     };

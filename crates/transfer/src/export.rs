@@ -15,7 +15,7 @@ use mirror_core::audit::AuditRecord;
 use mirror_core::reporter::Reporter;
 use mirror_core::signing::SigningKey;
 use mirror_core::snapshot::Snapshot;
-use mirror_core::store::Store;
+use mirror_core::store::{Store, write_atomic};
 use serde::Serialize;
 
 use crate::error::TransferError;
@@ -172,6 +172,12 @@ pub struct ExportReport {
 
 /// Write the bundle planned by `plan` into `out` (new or empty), sign it with `key`, and
 /// record it in the ledger. The caller holds the store lock.
+///
+/// A non-empty `out` left by an export that was killed is recovered rather than refused:
+/// a partial bundle (no `SHA256SUMS` yet, nothing recorded) is removed and written
+/// again; a complete one that the ledger or the audit log does not name yet
+/// is checked against its own signature and sums and recorded. Anything else in `out` is
+/// refused ([`TransferError::OutputNotEmpty`]).
 pub fn write_bundle(
     store: &Store,
     plan: ExportPlan,
@@ -181,9 +187,10 @@ pub fn write_bundle(
     reporter: &dyn Reporter,
 ) -> Result<ExportReport, TransferError> {
     if out.exists() && fs_err::read_dir(out)?.next().is_some() {
-        return Err(TransferError::OutputNotEmpty {
-            path: out.to_owned(),
-        });
+        match resume(store, &plan, key, out)? {
+            Resumed::Finished(report) => return Ok(*report),
+            Resumed::Cleared => {}
+        }
     }
     let created = !out.exists();
     fs_err::create_dir_all(out)?;
@@ -205,6 +212,107 @@ pub fn write_bundle(
         }
     }
     written
+}
+
+/// What [`resume`] made of a non-empty output directory.
+enum Resumed {
+    /// It held a partial bundle, now removed: write the plan.
+    Cleared,
+    /// It held a complete bundle an interrupted export had not recorded; now recorded.
+    Finished(Box<ExportReport>),
+}
+
+/// A file an export writes: volumes, the manifest, its signature, the README, the sums,
+/// and the temp files `write_atomic` leaves when killed.
+fn written_by_export(name: &str) -> bool {
+    crate::manifest::is_volume_name(name)
+        || [MANIFEST, SIGNATURE, README, SUMS].contains(&name)
+        || name.starts_with(".tmp-")
+}
+
+/// Recover what a killed export left in `out`, or refuse a directory that is not that.
+///
+/// The bundle's files are written first and `SHA256SUMS` last (each atomically and
+/// durably), then the ledger records the bundle, then the audit log: so without
+/// `SHA256SUMS` nothing was recorded and the files can go; with it, the bundle is whole
+/// and only the records may be missing.
+fn resume(
+    store: &Store,
+    plan: &ExportPlan,
+    key: &SigningKey,
+    out: &Path,
+) -> Result<Resumed, TransferError> {
+    let refuse = || TransferError::OutputNotEmpty {
+        path: out.to_owned(),
+    };
+    let mut names = Vec::new();
+    for entry in fs_err::read_dir(out)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type()?.is_file() || !written_by_export(&name) {
+            return Err(refuse());
+        }
+        names.push(name);
+    }
+    if !names.iter().any(|n| n == SUMS) {
+        tracing::warn!(path = %out.display(), "removing the partial bundle an interrupted export left");
+        for name in &names {
+            fs_err::remove_file(out.join(name))?;
+        }
+        mirror_core::store::sync_dir(out)?;
+        return Ok(Resumed::Cleared);
+    }
+    let manifest_path = out.join(MANIFEST);
+    let manifest = Manifest::from_json(&fs_err::read(&manifest_path)?, &manifest_path)?;
+    let recorded = Ledger::load(store)?
+        .bundles
+        .iter()
+        .any(|b| b.bundle_id == manifest.bundle_id);
+    let audited = store.audit_records()?.iter().any(|r| {
+        r.action == "export" && r.details["bundle_id"].as_str() == Some(&manifest.bundle_id)
+    });
+    if audited || (!recorded && manifest.sequence != plan.sequence) {
+        // A finished bundle (never overwritten), or one this store would not export next.
+        return Err(refuse());
+    }
+    // Whole, and ours: every file against SHA256SUMS and the signed manifest.
+    crate::verify::verify_bundle(
+        out,
+        Some(&key.public_keyring()),
+        &mirror_core::reporter::NoReporter,
+    )?;
+    let plan = ExportPlan {
+        sequence: manifest.sequence,
+        base_sequence: manifest.base_sequence,
+        follows: manifest.follows.clone(),
+        full: manifest.full,
+        snapshot_ids: manifest
+            .snapshots
+            .iter()
+            .map(|s| format!("{}/{}", s.mirror, s.id))
+            .collect(),
+        snapshots: manifest.snapshots.clone(),
+        objects: manifest
+            .objects
+            .iter()
+            .map(|o| (o.sha256, o.size))
+            .collect(),
+        object_count: manifest.objects.len(),
+        payload_bytes: manifest.payload_bytes(),
+    };
+    tracing::warn!(bundle = %manifest.bundle_id, "completing the records of an interrupted export");
+    let bundle_bytes = names
+        .iter()
+        .map(|n| fs_err::metadata(out.join(n)).map(|m| m.len()))
+        .sum::<Result<u64, _>>()?;
+    record_bundle(store, &plan, &manifest, out, recorded)?;
+    Ok(Resumed::Finished(Box::new(ExportReport {
+        bundle_id: manifest.bundle_id.clone(),
+        volumes: manifest.volumes.len(),
+        bundle_bytes,
+        out: out.to_owned(),
+        plan,
+    })))
 }
 
 /// The body of [`write_bundle`], into the empty directory `out`.
@@ -278,12 +386,15 @@ fn write_bundle_files(
             path: manifest_path.clone(),
             source: Box::new(source),
         })?;
-    fs_err::write(&manifest_path, &manifest_bytes)?;
-    fs_err::write(out.join(SIGNATURE), signature.as_bytes())?;
+    // Each file atomically and durably (a kill leaves it whole or absent, and a `.tmp-`
+    // file the next export removes).
+    write_atomic(&manifest_path, &manifest_bytes)?;
+    write_atomic(&out.join(SIGNATURE), signature.as_bytes())?;
     let readme = readme_text(&manifest);
-    fs_err::write(out.join(README), readme.as_bytes())?;
+    write_atomic(&out.join(README), readme.as_bytes())?;
 
-    // SHA256SUMS last: its presence marks a complete bundle.
+    // SHA256SUMS last: its presence marks a complete bundle, which only then is recorded
+    // (the order `resume` relies on).
     let mut sums = String::new();
     let mut bundle_bytes = 0;
     for v in &manifest.volumes {
@@ -298,31 +409,51 @@ fn write_bundle_files(
         sums.push_str(&format!("{}  {name}\n", Sha256Digest::of(bytes)));
         bundle_bytes += bytes.len() as u64;
     }
-    fs_err::write(out.join(SUMS), sums.as_bytes())?;
+    write_atomic(&out.join(SUMS), sums.as_bytes())?;
     bundle_bytes += sums.len() as u64;
-    mirror_core::store::sync_dir(out)?;
 
-    let carried: Vec<Sha256Digest> = plan.objects.iter().map(|o| o.0).collect();
-    let mut ledger = Ledger::load(store)?;
-    ledger.record(
-        store,
-        LedgerEntry {
-            sequence: plan.sequence,
-            bundle_id: bundle_id.clone(),
-            created,
-            full: plan.full,
-            base_sequence: plan.base_sequence,
-            snapshots: plan.snapshot_ids.clone(),
-            objects: plan.object_count as u64,
-            bytes: plan.payload_bytes,
-        },
-        &carried,
-    )?;
+    record_bundle(store, &plan, &manifest, out, false)?;
+    tracing::info!(%bundle_id, objects = plan.object_count, "bundle written");
+    Ok(ExportReport {
+        bundle_id,
+        volumes: manifest.volumes.len(),
+        bundle_bytes,
+        out: out.to_owned(),
+        plan,
+    })
+}
+
+/// Record a complete bundle: in the ledger (unless `in_ledger`), then in the audit log.
+fn record_bundle(
+    store: &Store,
+    plan: &ExportPlan,
+    manifest: &Manifest,
+    out: &Path,
+    in_ledger: bool,
+) -> Result<(), TransferError> {
+    if !in_ledger {
+        let carried: Vec<Sha256Digest> = plan.objects.iter().map(|o| o.0).collect();
+        let mut ledger = Ledger::load(store)?;
+        ledger.record(
+            store,
+            LedgerEntry {
+                sequence: plan.sequence,
+                bundle_id: manifest.bundle_id.clone(),
+                created: manifest.created.clone(),
+                full: plan.full,
+                base_sequence: plan.base_sequence,
+                snapshots: plan.snapshot_ids.clone(),
+                objects: plan.object_count as u64,
+                bytes: plan.payload_bytes,
+            },
+            &carried,
+        )?;
+    }
     store.audit(&AuditRecord::new(
         "export",
         None,
         serde_json::json!({
-            "bundle_id": bundle_id,
+            "bundle_id": manifest.bundle_id,
             "sequence": plan.sequence,
             "base_sequence": plan.base_sequence,
             "full": plan.full,
@@ -334,14 +465,7 @@ fn write_bundle_files(
             "signer": manifest.created_by,
         }),
     ))?;
-    tracing::info!(%bundle_id, objects = plan.object_count, "bundle written");
-    Ok(ExportReport {
-        bundle_id,
-        volumes: manifest.volumes.len(),
-        bundle_bytes,
-        out: out.to_owned(),
-        plan,
-    })
+    Ok(())
 }
 
 fn readme_text(manifest: &Manifest) -> String {

@@ -75,6 +75,26 @@ pub(crate) fn read_volume(
     }
 }
 
+/// Check one volume's tar entries, read from `reader`, against what the manifest expects
+/// of the volume called `volume` (see [`crate::Manifest::expected_entries`]), writing
+/// nothing: every entry a plain file at a well-formed object path, listed, once, of the
+/// stated size and digest, and none missing. `import` and `verify --bundle` read volume
+/// files the same way; this entry point is for callers (and the fuzzer) holding bytes.
+pub fn check_volume_entries(
+    reader: impl std::io::Read,
+    volume: &str,
+    expected: &BTreeMap<String, ExpectedEntry>,
+) -> Result<(), TransferError> {
+    let mut archive = tar::Archive::new(reader);
+    read_entries(
+        &mut archive,
+        volume,
+        expected,
+        None,
+        &mirror_core::reporter::NoReporter,
+    )
+}
+
 fn read_entries<R: std::io::Read>(
     archive: &mut tar::Archive<R>,
     volume: &str,

@@ -572,6 +572,53 @@ fn a_failed_export_leaves_no_partial_bundle() {
 }
 
 #[test]
+fn an_output_directory_is_recovered_only_from_an_interrupted_export() {
+    let w = world();
+    w.snapshot(&[("idx", b"v1".to_vec())]);
+    let plan = || plan_export(&w.outside, &ExportOptions::default()).expect("plan");
+    let write = |out: &Path| write_bundle(&w.outside, plan(), &w.key, out, VOLUME, &NoReporter);
+    // Someone else's file: refused, kept.
+    let foreign = w.dir.path().join("foreign");
+    fs_err::create_dir_all(&foreign).expect("mkdir");
+    fs_err::write(foreign.join("notes.txt"), b"mine").expect("write");
+    assert!(matches!(
+        write(&foreign),
+        Err(TransferError::OutputNotEmpty { .. })
+    ));
+    assert!(foreign.join("notes.txt").exists());
+    // A finished bundle (recorded and audited) is never overwritten.
+    let (done, report) = w.export("done", &ExportOptions::default());
+    assert!(matches!(
+        write(&done),
+        Err(TransferError::OutputNotEmpty { .. })
+    ));
+    assert_eq!(manifest_of(&done).bundle_id, report.bundle_id);
+    // A partial bundle (no SHA256SUMS: nothing was recorded) is written again.
+    let partial = w.dir.path().join("partial");
+    copy_without(&done, &partial, SUMS);
+    fs_err::write(partial.join(".tmp-abc"), b"half").expect("write");
+    let again = write(&partial).expect("the partial bundle is replaced");
+    assert_eq!(again.plan.sequence, report.plan.sequence + 1);
+    assert!(partial.join(SUMS).exists() && !partial.join(".tmp-abc").exists());
+    assert_eq!(manifest_of(&partial).bundle_id, again.bundle_id);
+}
+
+fn manifest_of(bundle: &Path) -> Manifest {
+    let path = bundle.join(MANIFEST);
+    Manifest::from_json(&fs_err::read(&path).expect("read"), &path).expect("manifest")
+}
+
+fn copy_without(from: &Path, to: &Path, skip: &str) {
+    fs_err::create_dir_all(to).expect("mkdir");
+    for entry in fs_err::read_dir(from).expect("dir") {
+        let entry = entry.expect("entry");
+        if entry.file_name() != skip {
+            fs_err::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
 fn an_import_records_the_manifest_it_applied() {
     let (w, b) = one_bundle();
     w.import(&b).expect("import");

@@ -101,6 +101,7 @@ impl<'a> VolumeWriter<'a> {
         let hashing = volume.builder.into_inner().map_err(io)?;
         let (buffered, sha256, size) = hashing.finish();
         let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+        mirror_core::failpoint::step("fsync");
         file.sync_all()?;
         debug_assert_eq!(size, volume.used + END_OF_ARCHIVE);
         debug_assert!(size <= self.limit);
