@@ -113,11 +113,18 @@ impl Fetch {
     /// The fetcher's options from these settings; an unreadable duration names its key.
     pub fn options(&self) -> Result<mirror_core::fetch::FetchOptions, String> {
         let defaults = mirror_core::fetch::FetchOptions::default();
+        // Zero would fail every transfer at its first byte: refused here, not at a sync.
         let duration = |key: &str, value: &Option<String>, default| match value {
             None => Ok(default),
-            Some(text) => mirror_core::time_util::parse_duration(text).ok_or_else(|| {
-                format!("[fetch] {key} = {text:?} is not a duration such as \"30s\" or \"1h\"")
-            }),
+            Some(text) => match mirror_core::time_util::parse_duration(text) {
+                Some(d) if d.is_zero() => {
+                    Err(format!("[fetch] {key} = {text:?} must be more than 0"))
+                }
+                Some(d) => Ok(d),
+                None => Err(format!(
+                    "[fetch] {key} = {text:?} is not a duration such as \"30s\" or \"1h\""
+                )),
+            },
         };
         Ok(mirror_core::fetch::FetchOptions {
             concurrency: self.concurrency,
@@ -132,8 +139,8 @@ impl Fetch {
             )?,
             max_index_size: match &self.max_index_size {
                 None => defaults.max_index_size,
-                Some(text) => mirror_transfer::parse_volume_size(text)
-                    .map_err(|e| format!("[fetch] max_index_size: {e}"))?,
+                Some(text) => mirror_transfer::parse_size(text, "[fetch] max_index_size")
+                    .map_err(|e| e.to_string())?,
             },
             ..defaults
         })
@@ -229,6 +236,24 @@ impl Config {
         }
         if self.fetch.concurrency == 0 {
             bail!("[fetch] concurrency must be at least 1");
+        }
+        // An empty path would put the store in (or read the key from) the config's own
+        // directory.
+        if self.store.as_os_str().is_empty() {
+            bail!("store = \"\": name the store directory (default ./mirror-data)");
+        }
+        if let Some(signing) = &self.signing
+            && signing.key.as_os_str().is_empty()
+        {
+            bail!("[signing] key = \"\": name the armored secret key file (`mirror-cli keygen`)");
+        }
+        if let Some(transfer) = &self.transfer
+            && let Some(empty) = transfer
+                .trusted_keys
+                .iter()
+                .find(|k| k.as_os_str().is_empty())
+        {
+            bail!("[transfer] trusted_keys: an empty path ({empty:?})");
         }
         // Checked at load, so `status` already reports a bad duration.
         self.fetch.options().map_err(|e| anyhow::anyhow!(e))?;

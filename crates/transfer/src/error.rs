@@ -171,9 +171,11 @@ pub enum TransferError {
         /// Bytes available.
         available: u64,
     },
-    /// A volume size that does not parse or is too small.
-    #[error("invalid volume size {text:?}: {reason}")]
+    /// A volume size (or another byte size) that does not parse or is too small.
+    #[error("invalid {what} {text:?}: {reason}")]
     VolumeSize {
+        /// What the size is for (`volume size`, `max_index_size`).
+        what: &'static str,
         /// What was given.
         text: String,
         /// Why it is refused.

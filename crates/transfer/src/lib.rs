@@ -77,7 +77,7 @@ pub use manifest::{
 };
 pub use mirror_core::error::{Classify, ErrorClass};
 pub use record::{ImportRecord, ImportedBundle, InsideState, Ledger, LedgerEntry};
-pub use size::{MIN_VOLUME_SIZE, parse_volume_size};
+pub use size::{MIN_VOLUME_SIZE, parse_size, parse_volume_size};
 pub use space::available_space;
 pub use stage::check_volume_entries;
 pub use verify::{BundleVerification, StoreVerification, parse_sums, verify_bundle, verify_store};

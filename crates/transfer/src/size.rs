@@ -12,7 +12,22 @@ pub const MIN_VOLUME_SIZE: u64 = 64 * 1024;
 
 /// Parse a volume size (see the module docs). Refuses sizes below [`MIN_VOLUME_SIZE`].
 pub fn parse_volume_size(text: &str) -> Result<u64, TransferError> {
+    let value = parse_size(text, "volume size")?;
+    if value < MIN_VOLUME_SIZE {
+        return Err(TransferError::VolumeSize {
+            what: "volume size",
+            text: text.to_owned(),
+            reason: "volumes must be at least 64KiB",
+        });
+    }
+    Ok(value)
+}
+
+/// Parse a byte size in the same notation, for any setting (`what` names it in errors);
+/// refuses zero.
+pub fn parse_size(text: &str, what: &'static str) -> Result<u64, TransferError> {
     let refuse = |reason| TransferError::VolumeSize {
+        what,
         text: text.to_owned(),
         reason,
     };
@@ -58,8 +73,8 @@ pub fn parse_volume_size(text: &str) -> Result<u64, TransferError> {
             .checked_add(u64::try_from(part).map_err(|_| refuse("number too large"))?)
             .ok_or_else(|| refuse("number too large"))?;
     }
-    if value < MIN_VOLUME_SIZE {
-        return Err(refuse("volumes must be at least 64KiB"));
+    if value == 0 {
+        return Err(refuse("must be more than 0"));
     }
     Ok(value)
 }
