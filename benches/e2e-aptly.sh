@@ -5,16 +5,17 @@
 # under /usr/bin/time -v; the table gives wall time and peak RSS per step and per job, and
 # how many HTTP requests the step made to the upstream.
 #
-# Usage: MIRROR_FIXTURES=/path/to/fixtures benches/e2e-aptly.sh
+# Usage: benches/e2e-aptly.sh
+#   MIRROR_FIXTURES=DIR             the fixture tree (default: the repository's tests/fixtures)
 #   MIRROR_CLI=path/to/mirror-cli   use this binary (default: build target/release/mirror-cli)
 #   KEEP=1                          keep the temp dir (its path is printed)
 # Needs root (or the packages already installed) for: apt-get install -y aptly gnupg time.
 set -euo pipefail
 
-fixtures=${MIRROR_FIXTURES:?set MIRROR_FIXTURES to the fixtures directory}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+fixtures=${MIRROR_FIXTURES:-$repo/tests/fixtures}
 upstream_dir=$fixtures/debian-bookworm
 keyring=$upstream_dir/keyrings/debian-archive-keyring.gpg
-repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # shellcheck source=benches/common.sh
 . "$repo/benches/common.sh"

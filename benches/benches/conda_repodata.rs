@@ -1,19 +1,20 @@
 //! conda `repodata.json` parsing: mirror-conda's lazy parser against rattler_conda_types'
 //! typed `RepoData` deserialisation, in the same run, on a conda-forge-sized index.
 //!
-//! No index that large is in the fixtures, so one is built at startup by replicating the
-//! real records of `MIRROR_FIXTURES` (the `r` channel's linux-64 repodata, anaconda's
-//! main/noarch and a conda-forge numpy subset): each copy gets a distinct build string
-//! (`<build>_<copy>`, file name to match) and `subdir` `linux-64`; every other field is
-//! the real record's. Copies alternate between `packages` (.tar.bz2) and
-//! `packages.conda` (.conda), and the file is pretty-printed like conda-index writes it.
+//! No index that large is in the fixtures (`tests/fixtures`, or `MIRROR_FIXTURES`), so one
+//! is built at startup by replicating their real records (the `r` channel's linux-64
+//! repodata, anaconda's main/noarch and a conda-forge numpy subset): each copy gets a
+//! distinct build string (`<build>_<copy>`, file name to match) and `subdir` `linux-64`;
+//! every other field is the real record's. Copies alternate between `packages` (.tar.bz2)
+//! and `packages.conda` (.conda), and the file is pretty-printed like conda-index writes
+//! it.
 //!
 //! ```sh
-//! MIRROR_FIXTURES=../shared/fixtures cargo bench -p mirror-benches --bench conda_repodata
+//! cargo bench -p mirror-benches --bench conda_repodata
 //! ```
 //! Peak memory of one parse, measured from outside (the input buffer included):
 //! ```sh
-//! MIRROR_FIXTURES=../shared/fixtures CONDA_BENCH_WRITE=/tmp/cf.json cargo bench -p mirror-benches --bench conda_repodata
+//! CONDA_BENCH_WRITE=/tmp/cf.json cargo bench -p mirror-benches --bench conda_repodata
 //! BIN=$(cargo bench -p mirror-benches --bench conda_repodata --no-run 2>&1 | grep -o 'target/[^)]*')
 //! for mode in read ours ours-check rattler; do
 //!   CONDA_BENCH_MEM=$mode CONDA_BENCH_FILE=/tmp/cf.json /usr/bin/time -f "$mode %M KiB %e s %U user" $BIN
@@ -42,7 +43,7 @@ static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 /// Records in conda-forge's linux-64 index (2024).
 const TARGET_RECORDS: usize = 465_000;
 
-/// Real record sources under `MIRROR_FIXTURES`, each a repodata.json.
+/// Real record sources in the fixture tree, each a repodata.json.
 const SOURCES: &[&str] = &[
     "conda/conda+conda/tests/data/repodata/r_linux-64.json",
     "conda/conda+conda/tests/data/repodata/main_noarch.json",
@@ -52,7 +53,7 @@ const SOURCES: &[&str] = &[
 /// The real records rattler accepts, as `(name, version, build, record)`.
 fn real_records() -> Vec<(String, String, String, Value)> {
     let fixtures = mirror_test_support::fixtures()
-        .expect("MIRROR_FIXTURES must name the fixture tree for this benchmark");
+        .expect("the fixture tree (tests/fixtures) is part of the repository");
     let mut out = Vec::new();
     let mut refused = 0;
     for source in SOURCES {

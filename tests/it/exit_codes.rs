@@ -82,6 +82,59 @@ fn every_class_exits_with_its_documented_code() {
         usage,
     );
 
+    // Usage mistakes clap cannot see by itself are usage errors too (issue 28, item 9).
+    write_config(dir, &server.url(), "", "");
+    let never = dir.join("bundle-never");
+    let never = never.to_str().expect("utf8");
+    for (case, args, needle) in [
+        ("usage: --keep 0", &["prune", "--keep", "0"][..], "--keep"),
+        (
+            "usage: --volume-size 0",
+            &["export", "--out", never, "--volume-size", "0"][..],
+            "--volume-size",
+        ),
+        (
+            "usage: an unknown mirror",
+            &["sync", "nosuch"][..],
+            "nosuch",
+        ),
+        (
+            "usage: publish an unknown mirror",
+            &["publish", "nosuch"][..],
+            "nosuch",
+        ),
+    ] {
+        run(
+            Row {
+                case,
+                code: 2,
+                needle,
+            },
+            cli(&config, args),
+        );
+    }
+    assert!(!dir.join("bundle-never").exists());
+
+    // A password in the URL is refused at load, and not repeated (issue 28, item 2).
+    let with_password = server
+        .url()
+        .replace("http://", "http://mirror:s3cret-in-url@");
+    write_config(dir, &with_password, "", "");
+    let out = cli(&config, &["sync"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("s3cret-in-url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(
+        Row {
+            case: "userinfo in a url",
+            code: 3,
+            needle: "auth_file",
+        },
+        out,
+    );
+
     write_config(dir, &server.url(), "", "pakages = [\"x\"]\n");
     run(
         Row {

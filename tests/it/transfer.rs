@@ -281,6 +281,33 @@ fn bundles_carry_a_mirror_across_the_gap() {
     );
     inner.json(&["verify"]);
 
+    // The inside rolls back (issue 28, item 6): its mirrors come from bundles, not from
+    // its config, and are still valid targets for publish, status and prune.
+    let mut ids: Vec<String> = std::fs::read_dir(inner.dir.join("store/snapshots/debian"))
+        .expect("inside snapshots")
+        .map(|e| {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            name.trim_end_matches(".json").to_owned()
+        })
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    ids.sort();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let published = |side: &Side| -> String {
+        let target = std::fs::read_link(side.dir.join("store/public/debian")).expect("link");
+        target.to_string_lossy().into_owned()
+    };
+    let newest = published(&inner);
+    let back = inner.json(&["publish", "debian", "--snapshot", &ids[0]]);
+    assert_eq!(back["published"][0]["snapshot"], ids[0].as_str(), "{back}");
+    assert_ne!(published(&inner), newest);
+    let forward = inner.json(&["publish", "debian"]);
+    assert_eq!(
+        forward["published"][0]["snapshot"],
+        ids[ids.len() - 1].as_str()
+    );
+    inner.json(&["verify"]);
+
     // Tampering, each on a copy of bundle 1 against a fresh inside.
     let fresh_key = outside_key.clone();
     let refuse = |name: &str, code: i32, tamper: &dyn Fn(&Path), needle: &str| {

@@ -1,8 +1,10 @@
 //! `cargo xtask`: the one task runner, used by developers and by `.ci/run` alike.
 //!
-//! - `cargo xtask test`: lint (fmt --check, clippy -D warnings), install what the tests
-//!   need (`setup`), then `cargo test --workspace` with `MIRROR_FIXTURES` pointing at
-//!   `../shared/fixtures` when it exists. This is the whole test suite and what CI runs.
+//! - `cargo xtask test`: check the fixtures (`tests/fixtures`, or `MIRROR_FIXTURES`)
+//!   against their `PROVENANCE.tsv` digests, lint (fmt --check, clippy -D warnings),
+//!   install what the tests need (`setup`), then `cargo test --workspace`, and say how
+//!   many tests skipped and why (failing when `CI` is set and any did). This is the whole
+//!   test suite and what CI runs.
 //! - `cargo xtask lint`: fmt, clippy, and the checks a compiler does not make: the
 //!   layering of the crates and the licenses of every dependency (`checks.rs`, from
 //!   `cargo metadata`), `mirror-apt` compiling without default features (`cargo check`), and `cargo doc`
@@ -17,6 +19,10 @@
 
 mod checks;
 mod fuzz;
+// The one implementation of the fixture integrity rule, shared with the tests'
+// `mirror_test_support::fixtures()` (std and sha2 only, so xtask can build it quickly).
+#[path = "../../crates/test-support/src/provenance.rs"]
+mod provenance;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,7 +31,8 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_else(|| "help".into());
     let root = workspace_root();
     let result = match task.as_str() {
-        "test" => lint(&root)
+        "test" => check_fixtures(&root)
+            .and_then(|()| lint(&root))
             .and_then(|()| setup(&root))
             .and_then(|()| test(&root)),
         "lint" => lint(&root),
@@ -124,26 +131,79 @@ fn setup(root: &Path) -> Result<(), String> {
     run(root, "bash", &["scripts/setup-test-deps.sh"], &[])
 }
 
-fn fixtures_env(root: &Path) -> Vec<(&'static str, String)> {
-    if std::env::var_os("MIRROR_FIXTURES").is_some() {
-        return Vec::new();
-    }
-    let shared = root.join("../shared/fixtures");
-    if shared.is_dir() {
-        let abs = shared.canonicalize().unwrap_or(shared);
-        vec![("MIRROR_FIXTURES", abs.display().to_string())]
-    } else {
-        eprintln!("note: ../shared/fixtures not found; fixture tests will skip");
-        Vec::new()
+/// The fixture tree the tests read: `MIRROR_FIXTURES` when set (relative to the workspace
+/// root), else the repository's `tests/fixtures` (as `mirror_test_support::fixtures()`).
+pub(crate) fn fixtures_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("MIRROR_FIXTURES").filter(|v| !v.is_empty()) {
+        Some(value) => root.join(value),
+        None => root.join("tests/fixtures"),
     }
 }
 
+/// Every fixture against its PROVENANCE.tsv digest, before minutes of building: a damaged
+/// checkout fails here, naming the file, instead of as failing tests.
+fn check_fixtures(root: &Path) -> Result<(), String> {
+    let dir = fixtures_dir(root);
+    let checked = provenance::verify_fixtures(&dir).map_err(|problems| {
+        format!(
+            "the fixtures in {} are damaged (a broken checkout, not a product bug; \
+             `git checkout -- tests/fixtures` restores them):\n{problems}",
+            dir.display()
+        )
+    })?;
+    eprintln!(
+        "fixtures: {checked} files in {} match their PROVENANCE.tsv",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `cargo test --workspace`, then the tests that skipped, as `mirror_test_support::skip`
+/// recorded them in `target/skipped-tests.txt` (`MIRROR_SKIP_LOG`). Under `CI` a skip is
+/// a failure: CI has every client and the fixtures, so a skip there hides a broken set-up.
 fn test(root: &Path) -> Result<(), String> {
-    run(root, "cargo", &["test", "--workspace"], &fixtures_env(root))
+    let log = root.join("target/skipped-tests.txt");
+    match std::fs::remove_file(&log) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", log.display())),
+    }
+    let tested = run(
+        root,
+        "cargo",
+        &["test", "--workspace"],
+        &[("MIRROR_SKIP_LOG", log.display().to_string())],
+    );
+    let skipped: Vec<String> = match std::fs::read_to_string(&log) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", log.display())),
+    };
+    if skipped.is_empty() {
+        eprintln!("no test skipped");
+    } else {
+        eprintln!("{} tests skipped:", skipped.len());
+        for line in &skipped {
+            let (name, reason) = line.split_once('\t').unwrap_or((line.as_str(), ""));
+            eprintln!("  {name}: {reason}");
+        }
+    }
+    tested?;
+    if !skipped.is_empty() && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        return Err(format!(
+            "{} tests skipped and CI is set: in CI every test must run (see above why each \
+             skipped)",
+            skipped.len()
+        ));
+    }
+    Ok(())
 }
 
 fn bench(root: &Path) -> Result<(), String> {
-    let env = fixtures_env(root);
+    check_fixtures(root)?;
+    // The peer benchmark (outside the workspace, without mirror-test-support) finds the
+    // fixtures through this variable only.
+    let env = [("MIRROR_FIXTURES", fixtures_dir(root).display().to_string())];
     run(root, "cargo", &["bench", "-p", "mirror-benches"], &env)?;
     run(
         root,

@@ -218,6 +218,7 @@ impl AptConfig {
                 self.url
             )));
         }
+        mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
         if self.suites.is_empty() || self.components.is_empty() || self.architectures.is_empty() {
             return Err(invalid(
                 "suites, components and architectures must not be empty".into(),
@@ -281,13 +282,16 @@ impl AptConfig {
         let mut credentials = Vec::new();
         if let Some(path) = &self.auth_file {
             let text = read(path)?;
+            // Each entry only under this mirror's url: a redirect elsewhere on the same
+            // host never carries them (see `Credential::within`).
             credentials.extend(
-                crate::auth::parse_auth_conf(&text, &path.display().to_string()).map_err(
-                    |error| AptError::Credentials {
+                crate::auth::parse_auth_conf(&text, &path.display().to_string())
+                    .map_err(|error| AptError::Credentials {
                         mirror: self.name.clone(),
                         reason: error.to_string(),
-                    },
-                )?,
+                    })?
+                    .iter()
+                    .filter_map(|entry| entry.within(&self.url)),
             );
         }
         if let Some(path) = &self.bearer_token_file {

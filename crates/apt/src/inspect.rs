@@ -7,6 +7,8 @@
 //! rules as verification (no text outside the signed block).
 
 use std::collections::{BTreeMap, HashSet};
+
+use foldhash::fast::RandomState;
 use std::fmt;
 use std::time::Instant;
 
@@ -145,7 +147,11 @@ pub fn inspect_index(raw: &[u8], origin: &str) -> Result<IndexSummary, AptError>
     let compression = Compression::from_path(name);
     let stem = name.trim_end_matches(compression.extension());
     let started = Instant::now();
-    let decoded = decompress(raw, compression, MAX_DECODED_BYTES, origin)?;
+    // A plain index is parsed where it lies: a copy would double the peak memory.
+    let decoded: std::borrow::Cow<'_, [u8]> = match compression {
+        Compression::None => raw.into(),
+        _ => decompress(raw, compression, MAX_DECODED_BYTES, origin)?.into(),
+    };
     let decode_seconds = started.elapsed().as_secs_f64();
     if stem == "Release" || stem == "InRelease" {
         return inspect_release(&decoded, origin).map(IndexSummary::Release);
@@ -193,52 +199,103 @@ pub fn inspect_release(bytes: &[u8], origin: &str) -> Result<ReleaseSummary, Apt
     })
 }
 
-/// Count a decoded Packages index in one borrowed pass: no allocation per stanza or
-/// field, so it runs at the parser's speed.
+/// Count a decoded Packages index in borrowed passes, one per core over ranges cut at
+/// stanza boundaries: no allocation per stanza or field, so it runs at the parser's speed
+/// times the cores.
 pub fn inspect_packages(decoded: &[u8], origin: &str) -> Result<PackagesSummary, AptError> {
+    use rayon::prelude::*;
     let started = Instant::now();
-    let mut stanzas = 0usize;
-    let mut deb_bytes = 0u64;
-    let mut names: HashSet<&[u8]> = HashSet::new();
-    let mut architectures: BTreeMap<&[u8], usize> = BTreeMap::new();
-    for paragraph in Paragraphs::new(decoded) {
-        stanzas += 1;
-        for field in paragraph.fields() {
-            let field = field.map_err(|e| AptError::Malformed {
-                origin: origin.to_owned(),
-                message: format!("malformed control data: {e}"),
-            })?;
-            match field.name() {
-                "Package" => {
-                    names.insert(field.value());
-                }
-                "Architecture" => *architectures.entry(field.value()).or_default() += 1,
-                "Size" => {
-                    deb_bytes += std::str::from_utf8(field.value())
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .unwrap_or(0);
-                }
-                _ => {}
-            }
-        }
+    // Several ranges per thread, so one slow range (long descriptions) does not leave
+    // the other cores idle; a small index is one range.
+    let parts = if decoded.len() < 1 << 20 {
+        1
+    } else {
+        rayon::current_num_threads() * 4
+    };
+    let counts: Vec<Result<Counts<'_>, AptError>> = crate::control::stanza_ranges(decoded, parts)
+        .into_par_iter()
+        .map(|range| Counts::of(decoded, range, origin))
+        .collect();
+    let mut total = Counts::default();
+    for counts in counts {
+        // The first error in file order, whichever core found it first.
+        total.add(counts?);
     }
     let parse_seconds = started.elapsed().as_secs_f64();
     Ok(PackagesSummary {
         file: origin.to_owned(),
         kind: "packages",
-        stanzas,
-        names: names.len(),
-        architectures: architectures
+        stanzas: total.stanzas,
+        names: total.names.len(),
+        architectures: total
+            .architectures
             .into_iter()
             .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v))
             .collect(),
-        deb_bytes,
+        deb_bytes: total.deb_bytes,
         compressed_bytes: decoded.len(),
         decoded_bytes: decoded.len(),
         decode_seconds: 0.0,
         parse_seconds,
     })
+}
+
+/// What one range of a Packages index holds.
+#[derive(Default)]
+struct Counts<'a> {
+    stanzas: usize,
+    deb_bytes: u64,
+    /// SipHash was a fifth of the whole run; names are not attacker-chosen keys here
+    /// (a summary, not a long-lived table), so a fast hash will do.
+    names: HashSet<&'a [u8], RandomState>,
+    architectures: BTreeMap<&'a [u8], usize>,
+}
+
+impl<'a> Counts<'a> {
+    fn of(
+        decoded: &'a [u8],
+        range: std::ops::Range<usize>,
+        origin: &str,
+    ) -> Result<Self, AptError> {
+        let mut counts = Counts::default();
+        for paragraph in Paragraphs::within(decoded, range) {
+            counts.stanzas += 1;
+            for field in paragraph.fields() {
+                let field = field.map_err(|e| AptError::Malformed {
+                    origin: origin.to_owned(),
+                    message: format!("malformed control data: {e}"),
+                })?;
+                match field.name() {
+                    "Package" => {
+                        counts.names.insert(field.value());
+                    }
+                    "Architecture" => *counts.architectures.entry(field.value()).or_default() += 1,
+                    "Size" => {
+                        counts.deb_bytes += std::str::from_utf8(field.value())
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    fn add(&mut self, other: Counts<'a>) {
+        self.stanzas += other.stanzas;
+        self.deb_bytes += other.deb_bytes;
+        if self.names.len() < other.names.len() {
+            let smaller = std::mem::replace(&mut self.names, other.names);
+            self.names.extend(smaller);
+        } else {
+            self.names.extend(other.names);
+        }
+        for (arch, n) in other.architectures {
+            *self.architectures.entry(arch).or_default() += n;
+        }
+    }
 }
 
 #[cfg(test)]

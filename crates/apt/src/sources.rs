@@ -37,6 +37,19 @@ pub enum SourceError {
         /// The line.
         value: String,
     },
+    /// A file name in `Checksums-Sha256` is not a plain name: Debian's never hold a `/`
+    /// (the directory is `Directory`'s), so one that does is refused whatever it names.
+    #[error(
+        "source package {package} (stanza at line {line}) names a file {name:?} that is not a plain file name"
+    )]
+    NotAFileName {
+        /// The source package.
+        package: String,
+        /// 1-based line of the stanza.
+        line: usize,
+        /// The name as given.
+        name: String,
+    },
     /// `Directory/name` would leave the repository root.
     #[error("source package {package} (stanza at line {line}) names an unsafe path {path:?}")]
     UnsafePath {
@@ -112,6 +125,13 @@ impl<'a> SourcePackage<'a> {
                 return Err(bad());
             }
             let size = size.parse().map_err(|_| bad())?;
+            if file.contains(['/', '\\']) || file == "." || file == ".." {
+                return Err(SourceError::NotAFileName {
+                    package: name.to_owned(),
+                    line: line(),
+                    name: file.to_owned(),
+                });
+            }
             let path = format!("{}/{file}", directory.trim_end_matches('/'));
             check_relative_path(&path).map_err(|source| SourceError::UnsafePath {
                 package: name.to_owned(),
@@ -205,6 +225,20 @@ Package: evil\nVersion: 1\nDirectory: pool/main/e/evil\nChecksums-Sha256:\n \
         assert!(
             evil.to_string().contains("../../../../etc/passwd"),
             "{evil}"
+        );
+    }
+
+    #[test]
+    fn a_file_name_with_a_slash_is_refused_even_inside_the_tree() {
+        let nested = b"Package: a\nVersion: 1\nDirectory: pool/main/a/a\nChecksums-Sha256:\n \
+4444444444444444444444444444444444444444444444444444444444444444 1 sub/a.dsc\n";
+        let error = parse_sources(nested)
+            .next()
+            .expect("one")
+            .expect_err("a slash");
+        assert!(
+            matches!(&error, SourceError::NotAFileName { name, .. } if name == "sub/a.dsc"),
+            "{error}"
         );
     }
 

@@ -87,7 +87,7 @@ pub enum Command {
         #[arg(long)]
         full: bool,
         /// Largest volume: 700M, 4.7G, 25G, 650MiB or bytes (K/M/G/T are decimal).
-        #[arg(long, default_value = "4G", value_name = "SIZE")]
+        #[arg(long, default_value = "4G", value_name = "SIZE", value_parser = volume_size_flag)]
         volume_size: String,
         /// Carry what the inside lacks according to its `status --json` output (or its
         /// <store>/live/imported.json), e.g. after a lost bundle or a rebuilt inside.
@@ -124,7 +124,16 @@ pub enum Command {
     /// Drop old snapshots and the objects nothing references any more.
     Prune {
         /// Snapshots to keep per mirror (the published one is always kept).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         keep: usize,
     },
+}
+
+/// `--volume-size` is checked by clap, so a bad value is a usage error (exit 2) like any
+/// other bad flag; the text is kept for the bundle's own messages.
+fn volume_size_flag(text: &str) -> Result<String, String> {
+    mirror_transfer::parse_volume_size(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }

@@ -282,16 +282,37 @@ impl Config {
 
     /// Check that `wanted` names configured mirrors; empty = all.
     pub fn select(&self, wanted: &[String]) -> anyhow::Result<Vec<String>> {
-        let all = self.mirror_names();
+        self.select_among(wanted, self.mirror_names())
+    }
+
+    /// Like [`select`](Self::select), over the configured mirrors and those the store
+    /// holds snapshots of: on the inside, mirrors come from imported bundles, not from
+    /// `[[apt]]`/`[[conda]]` sections, and must still be published (rolled back).
+    pub fn select_stored(
+        &self,
+        wanted: &[String],
+        store: &mirror_core::store::Store,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut all = self.mirror_names();
+        for name in store.mirrors_with_snapshots()? {
+            if !all.contains(&name) {
+                all.push(name);
+            }
+        }
+        self.select_among(wanted, all)
+    }
+
+    fn select_among(&self, wanted: &[String], all: Vec<String>) -> anyhow::Result<Vec<String>> {
         if wanted.is_empty() {
             return Ok(all);
         }
         for w in wanted {
             if !all.contains(w) {
-                bail!(
+                return Err(crate::exit::UsageError(format!(
                     "no mirror named {w:?} in the config (have: {})",
                     all.join(", ")
-                );
+                ))
+                .into());
             }
         }
         Ok(wanted.to_vec())

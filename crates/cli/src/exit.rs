@@ -40,6 +40,15 @@ impl Classify for ConfigError {
     }
 }
 
+/// A command line that names something that is not there (an unknown mirror): exit 2,
+/// like the usage errors clap finds itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The code of a usage error.
+pub const USAGE: u8 = 2;
+
 /// The exit code of a class. Exhaustive, so a new class cannot go without a code.
 fn code(class: ErrorClass) -> u8 {
     match class {
@@ -106,6 +115,9 @@ pub fn class_for(error: &anyhow::Error) -> ErrorClass {
 
 /// The exit code for a failed command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
+    if error.chain().any(|cause| cause.is::<UsageError>()) {
+        return USAGE;
+    }
     error
         .chain()
         .filter_map(class_of)

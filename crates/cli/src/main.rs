@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod exit;
 mod formats;
+mod mapped;
 mod progress;
 
 use std::process::ExitCode;

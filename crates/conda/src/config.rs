@@ -141,6 +141,7 @@ impl CondaConfig {
                 self.url
             )));
         }
+        mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
         let mut subdirs = Vec::new();
         for subdir in self.subdirs.iter().map(String::as_str).chain([NOARCH]) {
             let valid = !subdir.is_empty()

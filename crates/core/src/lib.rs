@@ -36,6 +36,8 @@ pub mod failpoint;
 pub mod fetch;
 pub mod paths;
 pub mod publish;
+pub mod redact;
+pub mod regular_file;
 pub mod reporter;
 pub mod repository;
 pub mod settings;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::paths::check_relative;
 use crate::snapshot::Snapshot;
-use crate::store::{Store, StoreError, sync_dir};
+use crate::store::{Store, StoreError, sync_dir, sync_filesystem};
 
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,8 @@ impl Store {
             }
         }
         let built = staging.keep();
-        sync_dir(&built)?;
+        // Every link, in every subdirectory, before the rename that makes the tree exist.
+        sync_filesystem(&built, [built.as_path()])?;
         crate::failpoint::step("rename");
         fs_err::rename(&built, tree)?;
         sync_dir(trees)?;

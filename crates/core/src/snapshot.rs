@@ -81,7 +81,7 @@ impl Snapshot {
             id: format!("{:06}-{stamp}-{}", 0, &digest.to_hex()[..12]),
             created: crate::time_util::rfc3339(now),
             kind: kind.to_owned(),
-            upstream: upstream.to_owned(),
+            upstream: crate::redact::redact_url(upstream).into_owned(),
             fingerprint: fingerprint.to_owned(),
             files,
         };
@@ -209,7 +209,8 @@ impl Store {
         self.snapshots_dir().join(mirror).join(format!("{id}.json"))
     }
 
-    /// Write a snapshot (atomically). Every object it names must already be stored,
+    /// Write a snapshot (atomically), after making the objects waiting in this handle's
+    /// batch durable. Every object it names must already be stored,
     /// with the size the snapshot states: an index entry with the right digest and a
     /// wrong size must not reach a snapshot (and from there the published indices)
     /// because the object happened to be stored already.
@@ -231,6 +232,8 @@ impl Store {
                 });
             }
         }
+        // The snapshot names its objects: they must be on disk before it is.
+        self.objects().make_durable()?;
         write_atomic(
             &self.snapshot_path(&snapshot.mirror, &snapshot.id),
             &snapshot.to_json(),

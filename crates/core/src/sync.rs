@@ -358,7 +358,7 @@ pub async fn sync(
             "sync",
             Some(&mirror),
             serde_json::json!({
-                "upstream": repo.upstream(),
+                "upstream": crate::redact::redact_url(repo.upstream()),
                 "snapshot": snapshot.id,
                 "files": snapshot.files.len(),
                 "bytes": snapshot.total_size(),

@@ -1,8 +1,19 @@
-//! Locating the real fixture tree (`MIRROR_FIXTURES`) and copying trees for tests that
-//! must modify them (the fixtures themselves are read-only).
+//! Locating the real fixture tree (`tests/fixtures`, or `MIRROR_FIXTURES`), checking it
+//! against its provenance, reporting skipped tests, and copying trees for tests that must
+//! modify them (the fixtures themselves are read-only).
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::provenance::verify_fixtures;
+
+/// Overrides where the fixtures are (a relative value is resolved against the workspace
+/// root); unset, they are the repository's `tests/fixtures`.
+const FIXTURES_VARIABLE: &str = "MIRROR_FIXTURES";
+/// Where [`skip`] appends one `test<TAB>reason` line per skip (`cargo xtask test` sets it
+/// and prints the list at the end).
+const SKIP_LOG_VARIABLE: &str = "MIRROR_SKIP_LOG";
 
 /// The workspace root (where the top-level `Cargo.toml` lives).
 pub fn workspace_root() -> PathBuf {
@@ -15,48 +26,129 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The fixture directory named by the `MIRROR_FIXTURES` environment variable; a relative
-/// value is resolved against the workspace root.
+/// The real fixture tree: the repository's `tests/fixtures`, or the directory named by the
+/// `MIRROR_FIXTURES` environment variable (a relative value is resolved against the
+/// workspace root). Every test that reads fixtures finds them here and nowhere else.
 ///
-/// Returns `None` (after printing `skipping: MIRROR_FIXTURES not set`) when the variable is
-/// unset or empty, so a test can `let Some(fixtures) = fixtures() else { return };`.
-/// Every test that reads fixtures finds them here and nowhere else.
+/// The first call in a process checks the whole tree against its `PROVENANCE.tsv` files
+/// ([`verify_fixtures`]: every file there with its size and SHA-256, nothing unlisted).
+///
+/// Always `Some` (the fixtures are part of the repository): the `Option` keeps the
+/// callers' `let Some(fixtures) = fixtures() else { return };` compiling.
 ///
 /// # Panics
-/// When the variable is set but names no directory, and when it is unset while `CI` is
-/// set: a misconfigured run must fail loudly rather than pass by skipping.
+/// When the directory is missing, or a fixture is missing, unlisted or differs from its
+/// recorded digest (the message names the file): a damaged checkout must fail loudly,
+/// never pass by skipping or look like a bug in the product.
 pub fn fixtures() -> Option<PathBuf> {
-    let value = std::env::var_os("MIRROR_FIXTURES").filter(|v| !v.is_empty());
-    let Some(value) = value else {
-        skip("MIRROR_FIXTURES not set");
-        return None;
-    };
-    let path = PathBuf::from(value);
-    let path = if path.is_relative() {
-        workspace_root().join(path)
-    } else {
-        path
-    };
-    assert!(
-        path.is_dir(),
-        "MIRROR_FIXTURES names {}, which is not a directory",
-        path.display()
-    );
-    Some(path)
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let (dir, source) = fixtures_location();
+        verify_fixtures(&dir)
+            .map(|_| dir)
+            .map_err(|problems| format!("the fixtures ({source}) are damaged:\n{problems}"))
+    });
+    match checked {
+        Ok(dir) => Some(dir.clone()),
+        Err(message) => panic!(
+            "{message}\nThis is a broken checkout or fixture tree, not a product bug: \
+             restore it (`git checkout -- tests/fixtures`) or fix its PROVENANCE.tsv."
+        ),
+    }
 }
 
-/// A test cannot run here (its fixtures or a real client are missing): print why, so the
-/// test can return, or, when `CI` is set, fail. CI installs every client and has the
-/// fixtures, so there a skip can only hide a broken set-up.
+/// Where the fixtures are, and a few words saying why there.
+fn fixtures_location() -> (PathBuf, String) {
+    match std::env::var_os(FIXTURES_VARIABLE).filter(|v| !v.is_empty()) {
+        Some(value) => {
+            let path = PathBuf::from(value);
+            let path = if path.is_relative() {
+                workspace_root().join(path)
+            } else {
+                path
+            };
+            let source = format!("{FIXTURES_VARIABLE}={}", path.display());
+            (path, source)
+        }
+        None => {
+            let path = workspace_root().join("tests/fixtures");
+            let source = path.display().to_string();
+            (path, source)
+        }
+    }
+}
+
+/// A test cannot run here (a real client it drives is missing): print why, so the test
+/// can return, or, when `CI` is set, fail. CI installs every client and has the fixtures,
+/// so there a skip can only hide a broken set-up.
+///
+/// The skip is also appended, as one `test<TAB>reason` line, to the file named by
+/// `MIRROR_SKIP_LOG` when that is set (`cargo xtask test` sets it, then prints how many
+/// tests skipped and why). The test is named after the test binary and the thread libtest
+/// runs it on, which carries the test's path.
 ///
 /// # Panics
-/// When `CI` is set (to anything but the empty string).
+/// When `CI` is set (to anything but the empty string), after recording the skip; and when
+/// the skip log cannot be written.
 pub fn skip(reason: &str) {
+    let test = current_test();
+    eprintln!("skipping {test}: {reason}");
+    if let Some(log) = std::env::var_os(SKIP_LOG_VARIABLE).filter(|v| !v.is_empty()) {
+        let log = PathBuf::from(log);
+        let log = if log.is_relative() {
+            workspace_root().join(log)
+        } else {
+            log
+        };
+        if let Err(error) = record_skip(&log, &test, reason) {
+            panic!("recording the skip of {test} in {}: {error}", log.display());
+        }
+    }
     assert!(
         std::env::var_os("CI").is_none_or(|v| v.is_empty()),
         "{reason}, and CI is set: this test must run in CI, not skip"
     );
-    eprintln!("skipping: {reason}");
+}
+
+/// `<package>/<test binary>::<test path>` as far as the environment tells: cargo sets
+/// `CARGO_PKG_NAME` for the test binaries it runs, and libtest names each test's thread
+/// after the test.
+fn current_test() -> String {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let stem = exe.file_stem()?.to_string_lossy().into_owned();
+            // cargo names test binaries `<target>-<16 hex digits>`.
+            let target = match stem.rsplit_once('-') {
+                Some((target, hash)) if hash.len() == 16 => target,
+                _ => stem.as_str(),
+            };
+            Some(target.to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("unnamed thread")
+        .to_owned();
+    match std::env::var("CARGO_PKG_NAME") {
+        Ok(package) if !package.is_empty() => format!("{package}/{binary}::{thread}"),
+        _ => format!("{binary}::{thread}"),
+    }
+}
+
+/// Append `test<TAB>reason` to `log` in one write (tests of one binary run in parallel, and
+/// several test binaries may share the log): tabs and line breaks in either become spaces.
+fn record_skip(log: &Path, test: &str, reason: &str) -> io::Result<()> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let clean = |text: &str| text.replace(['\t', '\n', '\r'], " ");
+    let line = format!("{}\t{}\n", clean(test), clean(reason));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?
+        .write_all(line.as_bytes())
 }
 
 /// Copy the tree at `src` to `dst` (created when absent): directories recursively, regular
@@ -130,6 +222,97 @@ mod tests {
         );
         std::fs::write(out.join("a/b/file.txt"), b"changed").expect("copies are writable");
         assert_eq!(std::fs::read(&file).expect("source"), b"content");
+    }
+
+    #[test]
+    fn the_repository_fixtures_match_their_provenance() {
+        let dir = workspace_root().join("tests/fixtures");
+        let checked = verify_fixtures(&dir).unwrap_or_else(|problems| panic!("{problems}"));
+        // 20 Debian files and 77 conda files when this was written; more may come.
+        assert!(checked >= 97, "only {checked} files checked");
+        assert!(fixtures().is_some());
+    }
+
+    /// A tree of both PROVENANCE layouts: `repo`-prefixed paths and plain ones.
+    fn provenance_tree(root: &Path) {
+        let write = |path: &str, bytes: &[u8]| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, bytes).expect("write");
+        };
+        let data = b"real bytes";
+        let release = b"Suite: bookworm\n";
+        write("README.md", b"docs");
+        write(
+            "conda/PROVENANCE.tsv",
+            format!(
+                "repo\tpath\tcommit\tsize\tsha256\tlicence\n\
+                 owner/name\tx/data.bin\tabc\t{}\t{}\tBSD-3-Clause\n",
+                data.len(),
+                crate::conda_channel::sha256_hex(data)
+            )
+            .as_bytes(),
+        );
+        write("conda/owner+name/x/data.bin", data);
+        write("debian/README.md", b"docs");
+        write(
+            "debian/PROVENANCE.tsv",
+            format!(
+                "source\tpath\ttaken\tsize\tsha256\tlicence\n\
+                 archive\tdists/Release\t2026-11-25\t{}\t{}\tmetadata\n",
+                release.len(),
+                crate::conda_channel::sha256_hex(release)
+            )
+            .as_bytes(),
+        );
+        write("debian/dists/Release", release);
+    }
+
+    #[test]
+    fn verify_fixtures_names_a_changed_missing_or_unlisted_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        provenance_tree(root);
+        assert_eq!(verify_fixtures(root), Ok(2));
+
+        let data = root.join("conda/owner+name/x/data.bin");
+        std::fs::write(&data, b"fake bytes").expect("same size, other bytes");
+        let err = verify_fixtures(root).expect_err("changed");
+        assert!(
+            err.contains("owner+name/x/data.bin") && err.contains("SHA-256"),
+            "{err}"
+        );
+        std::fs::write(&data, b"real").expect("shorter");
+        let err = verify_fixtures(root).expect_err("truncated");
+        assert!(err.contains("x/data.bin: 4 bytes"), "{err}");
+        std::fs::write(&data, b"real bytes").expect("restore");
+
+        let release = root.join("debian/dists/Release");
+        std::fs::remove_file(&release).expect("remove");
+        let err = verify_fixtures(root).expect_err("missing");
+        assert!(err.contains("dists/Release: missing"), "{err}");
+        std::fs::write(&release, b"Suite: bookworm\n").expect("restore");
+        assert_eq!(verify_fixtures(root), Ok(2));
+
+        std::fs::write(root.join("debian/dists/extra"), b"x").expect("write");
+        let err = verify_fixtures(root).expect_err("unlisted");
+        assert!(err.contains("dists/extra: not listed"), "{err}");
+        std::fs::remove_file(root.join("debian/dists/extra")).expect("remove");
+
+        let err = verify_fixtures(&root.join("absent")).expect_err("no tree");
+        assert!(err.contains("absent") && err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn record_skip_appends_one_line_per_skip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("target/skipped-tests.txt");
+        record_skip(&log, "it::apt::jq", "apt-get not installed").expect("record");
+        record_skip(&log, "it::conda::x", "two\nlines\tand a tab").expect("record");
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("read"),
+            "it::apt::jq\tapt-get not installed\nit::conda::x\ttwo lines and a tab\n"
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //!   `#[tokio::test]`s can use it. It records every request and injects [`Fault`]s per path
 //!   (error statuses, truncated, stalled, trickling or endless bodies, corrupted bytes,
 //!   delays, redirects, replaced bodies with another content type, header floods).
-//! - [`fixtures`]: the real fixture tree named by `MIRROR_FIXTURES`, or `None` (and a
-//!   "skipping" line) when it is unset, a failure when `CI` is set ([`skip`]);
-//!   [`copy_tree`] for tests that must modify a copy.
+//! - [`fixtures`]: the real fixture tree, the repository's `tests/fixtures` (or
+//!   `MIRROR_FIXTURES`), checked once per process against its `PROVENANCE.tsv` files
+//!   ([`verify_fixtures`]); [`copy_tree`] for tests that must modify a copy.
+//! - [`skip`]: a test that cannot run here (a real client is missing) says why, records it
+//!   for `cargo xtask test`'s summary (`MIRROR_SKIP_LOG`), and fails when `CI` is set.
 //! - [`dir_state`]: a directory's whole content as a value, to assert that nothing changed.
 //! - [`conda_channel`]: real `.tar.bz2`/`.conda` packages and their repodata, written by
 //!   hand into a channel directory.
@@ -34,9 +36,11 @@ pub mod conda_channel;
 mod conda_client;
 mod dir_state;
 mod fixtures;
+mod provenance;
 mod server;
 
 pub use conda_client::conda_client_install;
 pub use dir_state::dir_state;
 pub use fixtures::{copy_tree, fixtures, skip, workspace_root};
+pub use provenance::verify_fixtures;
 pub use server::{Fault, RecordedRequest, TestServer};

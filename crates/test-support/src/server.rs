@@ -114,6 +114,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// The `Range` header, when there was one.
     pub range: Option<String>,
+    /// The `Authorization` header, when there was one (to prove where credentials went).
+    pub authorization: Option<String>,
 }
 
 /// A fault waiting for requests; `remaining: None` means "every request".
@@ -359,10 +361,16 @@ async fn apply_faults(
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     lock(&shared.log).push(RecordedRequest {
         method: request.method().to_string(),
         path: path.clone(),
         range,
+        authorization,
     });
     let required = lock(&shared.required_authorization).clone();
     if let Some(required) = required {

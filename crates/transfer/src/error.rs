@@ -18,6 +18,17 @@ pub enum TransferError {
     /// The store refused something.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bundle file is not a regular file, or is larger than its limit: hostile or
+    /// damaged media, refused before it is read (see `bundle_file.rs`).
+    #[error("{path}: {reason}")]
+    HostileFile {
+        /// The file.
+        path: PathBuf,
+        /// Which bundle file it is (decides the exit code).
+        which: crate::BundleFile,
+        /// What is wrong.
+        reason: String,
+    },
     /// The bundle has no manifest signature (`manifest.json.asc`): an unsigned bundle is
     /// refused like a badly signed one.
     #[error("bundle {dir}: no manifest signature (manifest.json.asc): {source}")]
@@ -241,6 +252,11 @@ impl Classify for TransferError {
             | TransferError::MissingBase { .. } => ErrorClass::Sequence,
             TransferError::Replay { .. } => ErrorClass::Replay,
             TransferError::UnsafeEntry { .. } => ErrorClass::UnsafeEntry,
+            TransferError::HostileFile { which, .. } => match which {
+                crate::BundleFile::Signature => ErrorClass::BundleSignature,
+                crate::BundleFile::Volume => ErrorClass::UnsafeEntry,
+                crate::BundleFile::Manifest | crate::BundleFile::Sums => ErrorClass::Corrupt,
+            },
             TransferError::NoSpace { .. } => ErrorClass::NoSpace,
             _ => ErrorClass::Other,
         }

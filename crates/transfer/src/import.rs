@@ -32,6 +32,7 @@ use mirror_core::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::bundle_file::{BundleFile, MAX_MANIFEST, MAX_SIGNATURE, read_bounded};
 use crate::error::TransferError;
 use crate::manifest::{MANIFEST, Manifest, SIGNATURE};
 use crate::record::{ImportRecord, ImportedBundle};
@@ -169,12 +170,12 @@ pub fn read_verified_manifest(
     trusted: &Keyring,
 ) -> Result<VerifiedManifest, TransferError> {
     let manifest_path = bundle.join(MANIFEST);
-    let bytes = fs_err::read(&manifest_path)?;
-    let signature =
-        std::fs::read(bundle.join(SIGNATURE)).map_err(|source| TransferError::NoSignature {
-            dir: bundle.to_owned(),
-            source,
-        })?;
+    let bytes = read_bounded(&manifest_path, BundleFile::Manifest, MAX_MANIFEST)?;
+    let signature = read_bounded(
+        &bundle.join(SIGNATURE),
+        BundleFile::Signature,
+        MAX_SIGNATURE,
+    )?;
     let signer = verify_detached(trusted, &bytes, &signature, SIGNATURE).map_err(|source| {
         TransferError::Signature {
             dir: bundle.to_owned(),
@@ -321,6 +322,10 @@ fn preflight(
     for v in &manifest.volumes {
         let path = bundle.join(&v.name);
         match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => {
+                // Opened the way every volume is, for its message and exit code.
+                crate::bundle_file::open_regular(&path, BundleFile::Volume)?;
+            }
             Ok(m) if m.len() == v.size => {}
             Ok(m) => {
                 return Err(TransferError::Mismatch {

@@ -49,6 +49,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bundle_file;
 mod error;
 mod export;
 mod hashing;
@@ -64,6 +65,7 @@ mod volume_writer;
 #[cfg(test)]
 mod tests;
 
+pub use bundle_file::{BundleFile, MAX_MANIFEST, MAX_SIGNATURE, MAX_SUMS};
 pub use error::TransferError;
 pub use export::{ExportOptions, ExportPlan, ExportReport, plan_export, write_bundle};
 pub use hashing::hash_file;

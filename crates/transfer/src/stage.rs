@@ -15,6 +15,7 @@ use mirror_core::Sha256Digest;
 use mirror_core::digest::HashingWriter;
 use mirror_core::reporter::Reporter;
 
+use crate::bundle_file::{BundleFile, open_regular};
 use crate::error::TransferError;
 use crate::hashing::HashingReader;
 use crate::manifest::{ExpectedEntry, Volume, parse_entry_name};
@@ -44,13 +45,18 @@ pub(crate) fn read_volume(
     reporter: &dyn Reporter,
 ) -> Result<(), TransferError> {
     let path = bundle.join(&volume.name);
-    let file = match fs_err::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(TransferError::MissingVolume { volume: path });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let file = open_regular(&path, BundleFile::Volume)?;
+    // The signed manifest states the size: a longer (or sparse, huge) file is refused
+    // before a byte of it is read.
+    let stated = file.metadata()?.len();
+    if stated != volume.size {
+        return Err(TransferError::Mismatch {
+            file: path.display().to_string(),
+            what: "size",
+            expected: format!("{} bytes", volume.size),
+            actual: format!("{stated} bytes"),
+        });
+    }
     let mut archive = tar::Archive::new(HashingReader::new(std::io::BufReader::with_capacity(
         1 << 20,
         file,
@@ -159,8 +165,10 @@ fn read_entries<R: std::io::Read>(
                 std::io::copy(&mut entry, &mut out)
                     .map_err(|e| corrupt(&shown, format!("reading the entry: {e}")))?;
                 let (buffered, digest, len) = out.finish();
-                let file = buffered.into_inner().map_err(|e| e.into_error())?;
-                file.sync_all()?;
+                // No fsync: a staged file is made durable with its batch of objects
+                // (ObjectStore::make_durable) before anything names it, and a rerun
+                // stages afresh.
+                buffered.into_inner().map_err(|e| e.into_error())?;
                 (digest, len)
             }
             None => {
@@ -207,8 +215,7 @@ pub(crate) fn join_parts(
     }
     out.flush()?;
     let (buffered, actual, len) = out.finish();
-    let file = buffered.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    buffered.into_inner().map_err(|e| e.into_error())?;
     if actual != *digest || len != size {
         return Err(TransferError::Mismatch {
             file: format!("object {digest} joined from {parts} parts"),

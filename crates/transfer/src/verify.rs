@@ -13,6 +13,7 @@ use mirror_core::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::bundle_file::{BundleFile, MAX_MANIFEST, MAX_SUMS, open_regular, read_bounded};
 use crate::error::TransferError;
 use crate::hashing::hash_file;
 use crate::import::read_verified_manifest;
@@ -45,9 +46,16 @@ pub(crate) fn sums_agree_with_manifest(
     signed: bool,
 ) -> Result<BTreeMap<String, Sha256Digest>, TransferError> {
     let sums_path = bundle.join(SUMS);
-    let text = std::fs::read_to_string(&sums_path).map_err(|e| TransferError::Sums {
+    let bytes = read_bounded(&sums_path, BundleFile::Sums, MAX_SUMS).map_err(|e| match e {
+        hostile @ TransferError::HostileFile { .. } => hostile,
+        other => TransferError::Sums {
+            path: sums_path.clone(),
+            reason: format!("cannot be read: {other}"),
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| TransferError::Sums {
         path: sums_path.clone(),
-        reason: format!("cannot be read: {e}"),
+        reason: "is not UTF-8 text".into(),
     })?;
     let sums = parse_sums(&sums_path, &text)?;
     for v in &manifest.volumes {
@@ -77,7 +85,11 @@ pub(crate) fn sums_agree_with_manifest(
                 reason: "manifest.json is not listed".into(),
             });
         };
-        let actual = Sha256Digest::of(&fs_err::read(bundle.join(MANIFEST))?);
+        let actual = Sha256Digest::of(&read_bounded(
+            &bundle.join(MANIFEST),
+            BundleFile::Manifest,
+            MAX_MANIFEST,
+        )?);
         if *listed != actual {
             return Err(TransferError::Sums {
                 path: sums_path,
@@ -103,7 +115,8 @@ pub fn verify_bundle(
         }
         None => {
             let path = bundle.join(MANIFEST);
-            (Manifest::from_json(&fs_err::read(&path)?, &path)?, None)
+            let bytes = read_bounded(&path, BundleFile::Manifest, MAX_MANIFEST)?;
+            (Manifest::from_json(&bytes, &path)?, None)
         }
     };
     let sums_path = bundle.join(SUMS);
@@ -115,6 +128,14 @@ pub fn verify_bundle(
         .collect();
     for name in sums.keys() {
         let path = bundle.join(name);
+        if path.exists() && !path.is_file() {
+            let which = if volume_sizes.contains_key(name.as_str()) {
+                BundleFile::Volume
+            } else {
+                BundleFile::Sums
+            };
+            open_regular(&path, which)?;
+        }
         if !path.is_file() {
             return Err(if volume_sizes.contains_key(name.as_str()) {
                 TransferError::MissingVolume { volume: path }
@@ -183,7 +204,7 @@ fn check_listing(
     expected: &BTreeMap<String, crate::manifest::ExpectedEntry>,
 ) -> Result<(), TransferError> {
     let path = bundle.join(volume);
-    let mut archive = tar::Archive::new(fs_err::File::open(&path)?);
+    let mut archive = tar::Archive::new(open_regular(&path, BundleFile::Volume)?);
     let corrupt = |entry: &str, reason: String| TransferError::UnexpectedEntry {
         volume: volume.to_owned(),
         entry: entry.to_owned(),

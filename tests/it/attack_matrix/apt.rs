@@ -140,6 +140,20 @@ pub fn rows() -> Vec<Row> {
         ),
         row(
             "apt",
+            // rPGP's own cleartext reader is quadratic in the body: minutes for this one.
+            "InRelease swollen to 6 MB, signed by a key not in the keyring",
+            4,
+            "InRelease",
+            |w| {
+                w.apt_publish(&[w.fresh().stanza()]);
+                w.apt_resign(&w.other_key, |r| {
+                    format!("{r}X-Padding:\n{}", " padding line\n".repeat(6 << 20 >> 4))
+                });
+                w.sync("debian")
+            },
+        ),
+        row(
+            "apt",
             "InRelease edited after signing",
             4,
             "InRelease",

@@ -12,8 +12,30 @@ use crate::common::bundle::{Entry, flip, inject, manifest, resign};
 /// Bundle 3, the next the inside would accept, copied for tampering.
 const NEXT: usize = 2;
 
-fn first_volume(w: &World, dir: &std::path::Path) -> std::path::PathBuf {
-    let _ = w;
+fn replace_with_symlink(path: &std::path::Path, target: &str) {
+    std::fs::remove_file(path).expect("rm");
+    std::os::unix::fs::symlink(target, path).expect("symlink");
+}
+
+fn replace_with_fifo(path: &std::path::Path) {
+    std::fs::remove_file(path).expect("rm");
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+}
+
+/// `path` as a sparse file of `len` bytes (no disk used).
+fn sparse(path: &std::path::Path, len: u64) {
+    std::fs::File::create(path)
+        .expect("create")
+        .set_len(len)
+        .expect("sparse");
+}
+
+/// The first volume of the bundle in `dir`.
+fn first_volume(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join(&manifest(dir).volumes[0].name)
 }
 
@@ -132,21 +154,21 @@ pub fn rows() -> Vec<Row> {
     rows.extend([
         row("bundle", "a volume byte flipped", 11, ".tar", |w| {
             let dir = w.bundle_copy(NEXT);
-            let volume = first_volume(w, &dir);
+            let volume = first_volume(&dir);
             let len = std::fs::metadata(&volume).expect("volume").len() as usize;
             flip(&volume, len / 2);
             w.import(&dir)
         }),
         row("bundle", "a volume truncated", 11, ".tar", |w| {
             let dir = w.bundle_copy(NEXT);
-            let volume = first_volume(w, &dir);
+            let volume = first_volume(&dir);
             let bytes = std::fs::read(&volume).expect("read");
             std::fs::write(&volume, &bytes[..bytes.len() / 2]).expect("write");
             w.import(&dir)
         }),
         row("bundle", "a volume missing", 12, ".tar", |w| {
             let dir = w.bundle_copy(NEXT);
-            std::fs::remove_file(first_volume(w, &dir)).expect("rm");
+            std::fs::remove_file(first_volume(&dir)).expect("rm");
             w.import(&dir)
         }),
         row(
@@ -168,6 +190,82 @@ pub fn rows() -> Vec<Row> {
             flip(&dir.join("manifest.json.asc"), len / 2);
             w.import(&dir)
         }),
+        // Hostile media (issue 28, item 3): nothing is read past a cap, nothing blocks.
+        row(
+            "bundle",
+            "manifest.json a symlink to /dev/zero",
+            11,
+            "a device",
+            |w| {
+                let dir = w.bundle_copy(NEXT);
+                replace_with_symlink(&dir.join("manifest.json"), "/dev/zero");
+                w.import(&dir)
+            },
+        ),
+        row("bundle", "manifest.json.asc a FIFO", 10, "a FIFO", |w| {
+            let dir = w.bundle_copy(NEXT);
+            replace_with_fifo(&dir.join("manifest.json.asc"));
+            w.import(&dir)
+        }),
+        row(
+            "bundle",
+            "manifest.json a sparse file past its cap",
+            11,
+            "larger than",
+            |w| {
+                let dir = w.bundle_copy(NEXT);
+                sparse(
+                    &dir.join("manifest.json"),
+                    mirror_transfer::MAX_MANIFEST + 1,
+                );
+                w.import(&dir)
+            },
+        ),
+        row(
+            "bundle",
+            "SHA256SUMS a sparse file past its cap",
+            11,
+            "larger than",
+            |w| {
+                let dir = w.bundle_copy(NEXT);
+                sparse(&dir.join("SHA256SUMS"), mirror_transfer::MAX_SUMS + 1);
+                w.import(&dir)
+            },
+        ),
+        row("bundle", "a volume that is a FIFO", 15, "a FIFO", |w| {
+            let dir = w.bundle_copy(NEXT);
+            replace_with_fifo(&first_volume(&dir));
+            w.import(&dir)
+        }),
+        row(
+            "bundle",
+            "a volume a symlink to /dev/zero",
+            15,
+            "a device",
+            |w| {
+                let dir = w.bundle_copy(NEXT);
+                replace_with_symlink(&first_volume(&dir), "/dev/zero");
+                w.import(&dir)
+            },
+        ),
+        row(
+            "bundle",
+            "verify --bundle of a FIFO manifest",
+            11,
+            "a FIFO",
+            |w| {
+                let dir = w.bundle_copy(NEXT);
+                replace_with_fifo(&dir.join("manifest.json"));
+                super::world::Attempt::Cli {
+                    config: w.inside_config.clone(),
+                    args: vec![
+                        "verify".into(),
+                        "--bundle".into(),
+                        dir.to_str().expect("utf8").into(),
+                    ],
+                }
+            },
+        ),
         row("bundle", "no signature", 10, "manifest.json.asc", |w| {
             let dir = w.bundle_copy(NEXT);
             std::fs::remove_file(dir.join("manifest.json.asc")).expect("rm");

@@ -41,7 +41,6 @@ pub struct World {
 }
 
 /// What no refused row may change.
-#[derive(PartialEq, Eq)]
 pub struct Baseline {
     outside_store: State,
     inside_store: State,

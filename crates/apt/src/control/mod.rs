@@ -106,12 +106,42 @@ pub struct Paragraphs<'a> {
 impl<'a> Paragraphs<'a> {
     /// Iterates over the stanzas of `input`, a whole control file.
     pub fn new(input: &'a [u8]) -> Self {
+        Self::within(input, 0..input.len())
+    }
+
+    /// Iterates over the stanzas in `range` of `input`, a range [`stanza_ranges`] gave:
+    /// line numbers in errors still count from the start of `input`.
+    pub fn within(input: &'a [u8], range: std::ops::Range<usize>) -> Self {
+        // Cut at the range's end, kept from the start: offsets (and so line numbers)
+        // stay those of the whole file.
         Paragraphs {
-            input,
-            position: 0,
+            input: &input[..range.end],
+            position: range.start,
             separator: Finder::new(b"\n\n"),
         }
     }
+}
+
+/// `input` cut into at most `parts` ranges that each begin where a stanza may begin and
+/// end after a blank line, so every stanza lies in exactly one: for parsing a large index
+/// on several cores ([`Paragraphs::within`] each range). One search for `\n\n` per cut.
+pub fn stanza_ranges(input: &[u8], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let separator = Finder::new(b"\n\n");
+    let mut ranges = Vec::with_capacity(parts.max(1));
+    let mut start = 0;
+    for part in 1..parts.max(1) {
+        let target = (input.len() / parts * part).max(start);
+        let Some(found) = separator.find(&input[target..]) else {
+            break;
+        };
+        // Cut after the first newline of the pair: the next range starts at the blank
+        // line, which Paragraphs skips.
+        let cut = target + found + 1;
+        ranges.push(start..cut);
+        start = cut;
+    }
+    ranges.push(start..input.len());
+    ranges
 }
 
 impl<'a> Iterator for Paragraphs<'a> {

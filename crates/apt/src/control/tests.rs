@@ -250,3 +250,37 @@ proptest! {
         prop_assert!(covered <= input.len());
     }
 }
+
+proptest! {
+    /// However a file is cut for parsing on several cores, every stanza is read exactly
+    /// once, in order, with the line number it has in the whole file.
+    #[test]
+    fn stanza_ranges_cover_every_stanza_once(
+        stanzas in proptest::collection::vec(("[a-z]{1,8}", 0usize..3, 1usize..4), 0..40),
+        parts in 1usize..12,
+    ) {
+        let mut input = Vec::new();
+        for (name, blanks, lines) in &stanzas {
+            for line in 0..*lines {
+                input.extend_from_slice(format!("F{line}: {name}\n").as_bytes());
+            }
+            input.extend(std::iter::repeat_n(b'\n', *blanks + 1));
+        }
+        let whole: Vec<(usize, Vec<u8>)> = Paragraphs::new(&input)
+            .map(|p| (p.line(), p.raw().to_vec()))
+            .collect();
+        let ranges = stanza_ranges(&input, parts);
+        prop_assert!(ranges.len() <= parts);
+        prop_assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        prop_assert_eq!(ranges.last().map(|r| r.end), Some(input.len()));
+        for pair in ranges.windows(2) {
+            prop_assert_eq!(pair[0].end, pair[1].start);
+        }
+        let cut: Vec<(usize, Vec<u8>)> = ranges
+            .into_iter()
+            .flat_map(|range| Paragraphs::within(&input, range))
+            .map(|p| (p.line(), p.raw().to_vec()))
+            .collect();
+        prop_assert_eq!(cut, whole);
+    }
+}

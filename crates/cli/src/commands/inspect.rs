@@ -6,17 +6,20 @@
 use mirror_core::compression::Compression;
 use mirror_core::fetch::{FetchOptions, Fetcher};
 
+use std::path::Path;
+
 use super::Output;
+use crate::mapped::Contents;
 
 /// The most we read of a file or URL.
 const LIMIT: u64 = 8 << 30;
 
 pub async fn run(target: &str) -> anyhow::Result<Output> {
-    let raw: Vec<u8> = if target.starts_with("http://") || target.starts_with("https://") {
+    let raw = if target.starts_with("http://") || target.starts_with("https://") {
         let fetcher = Fetcher::new(FetchOptions::default())?;
-        fetcher.get(target, LIMIT).await?.to_vec()
+        Contents::Read(fetcher.get(target, LIMIT).await?.to_vec())
     } else {
-        fs_err::read(target)?
+        crate::mapped::read(Path::new(target))?
     };
     let name = target.rsplit('/').next().unwrap_or(target);
     let stem = name.trim_end_matches(Compression::from_path(name).extension());

@@ -9,11 +9,14 @@ use super::{Context, Output};
 
 pub fn run(ctx: &Context, wanted: &[String], snapshot: Option<&str>) -> anyhow::Result<Output> {
     let config = ctx.config()?;
-    let names = config.select(wanted)?;
-    if snapshot.is_some() && names.len() != 1 {
-        bail!("--snapshot needs exactly one mirror name");
-    }
     let store = Store::open(config.store_dir())?;
+    // Imported mirrors too: rolling back is what the inside needs most.
+    let names = config.select_stored(wanted, &store)?;
+    if snapshot.is_some() && names.len() != 1 {
+        return Err(
+            crate::exit::UsageError("--snapshot needs exactly one mirror name".into()).into(),
+        );
+    }
     let _lock = store.lock()?;
     let mut done = Vec::new();
     let mut lines = Vec::new();

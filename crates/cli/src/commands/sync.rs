@@ -29,7 +29,8 @@ pub async fn run(
     // planning stores, and a throwaway key when none is configured.
     let (store, real, _lock, _scratch) = if dry_run {
         let real = Store::open_existing(config.store_dir()).ok();
-        let dir = tempfile::tempdir().context("a scratch directory for the dry run")?;
+        let dir =
+            Store::dry_run_scratch(real.as_ref()).context("a scratch directory for the dry run")?;
         let scratch = Store::scratch_over(dir.path(), real.as_ref())?;
         (scratch, real, None, Some(dir))
     } else {

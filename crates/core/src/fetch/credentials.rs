@@ -86,6 +86,32 @@ impl Credential {
         })
     }
 
+    /// This entry narrowed to the URLs under `base` (a mirror's `url`) too: credentials go
+    /// only where the operator configured the mirror, whatever an `auth.conf` entry for a
+    /// whole host allows. `None` when no URL is under both.
+    pub fn within(&self, base: &str) -> Option<Credential> {
+        let base = reqwest::Url::parse(base).ok()?;
+        let base_path = base.path().trim_end_matches('/');
+        let longer = if under(&self.path, base_path) {
+            self.path.clone()
+        } else if under(base_path, &self.path) {
+            base_path.to_owned()
+        } else {
+            return None;
+        };
+        let narrowed = Credential {
+            scheme: Some(base.scheme().to_owned()),
+            host: base.host_str()?.to_owned(),
+            port: base.port_or_known_default(),
+            path: longer,
+            secret: self.secret.clone(),
+        };
+        // The entry must apply to the base's origin at all.
+        let mut probe = base.clone();
+        probe.set_path(&format!("{}/", narrowed.path));
+        self.matches(&probe).map(|_| narrowed)
+    }
+
     /// How well this entry matches `url`: the length of its path prefix, or `None`.
     fn matches(&self, url: &reqwest::Url) -> Option<usize> {
         if self.scheme.as_deref().is_some_and(|s| s != url.scheme()) {
@@ -100,11 +126,13 @@ impl Credential {
         if self.port.is_some() && self.port != url.port_or_known_default() {
             return None;
         }
-        let path = url.path();
-        let under = path == self.path
-            || (path.starts_with(&self.path) && path[self.path.len()..].starts_with('/'));
-        under.then_some(self.path.len())
+        under(url.path(), &self.path).then_some(self.path.len())
     }
+}
+
+/// Whether `path` is `prefix` or below it, on whole segments (`/a/bc` is not under `/a/b`).
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || (path.starts_with(prefix) && path[prefix.len()..].starts_with('/'))
 }
 
 /// Every credential the fetcher knows.
@@ -136,6 +164,70 @@ impl Credentials {
             .map(|(_, entry)| &entry.secret)
     }
 }
+
+/// The most redirects one request follows (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// The redirect policy of a fetcher with these credentials: a redirect is followed
+/// unless the request still carries credentials (reqwest drops them when the scheme, host
+/// or port changes) and the target is not under the prefix of the very entry that gave
+/// them. Such a redirect (`/debian/pool/x` to `/elsewhere/x` on the same host) is refused
+/// with an error naming both URLs: following it would hand the secret to a path the
+/// operator never configured it for. Refused, not followed without credentials: an
+/// archive that needs them would answer 401 there anyway, and a refusal says why.
+pub(super) fn redirect_policy(credentials: Credentials) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let previous = attempt.previous();
+        if previous.len() > MAX_REDIRECTS {
+            return attempt.error(RedirectRefused(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )));
+        }
+        let Some(first) = previous.first() else {
+            return attempt.follow();
+        };
+        let Some(secret) = credentials.for_url(first) else {
+            return attempt.follow();
+        };
+        let next = attempt.url();
+        // Whether the header is still on the request reqwest is about to send.
+        let mut hops = previous.iter().chain(std::iter::once(next));
+        let mut from = hops.next().expect("the chain starts with the first URL");
+        let mut carried = true;
+        for to in hops {
+            carried &= same_origin(from, to);
+            from = to;
+        }
+        if !carried || credentials.for_url(next) == Some(secret) {
+            return attempt.follow();
+        }
+        let reason = format!(
+            "a redirect from {} to {} leaves the URL prefix its credentials are configured              for; refused so the credentials are not sent there",
+            crate::redact::redact_url(previous.last().unwrap_or(first).as_str()),
+            crate::redact::redact_url(next.as_str()),
+        );
+        attempt.error(RedirectRefused(reason))
+    })
+}
+
+/// reqwest's own rule for keeping `Authorization` across a redirect.
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Why a redirect was not followed.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +272,45 @@ mod tests {
         );
         assert_eq!(login("https://other.example.org/x/y"), None, "port named");
         assert_eq!(login("https://example.org/"), None);
+    }
+
+    #[test]
+    fn entries_are_narrowed_to_the_mirror_url() {
+        let host_wide = Credential::for_machine("h.example:8080", basic("a")).expect("parses");
+        let narrowed = host_wide
+            .within("http://h.example:8080/debian/")
+            .expect("same host");
+        assert_eq!(narrowed.path, "/debian");
+        assert_eq!(narrowed.scheme.as_deref(), Some("http"));
+        let deeper = Credential::for_machine("h.example:8080/debian/esm", basic("b"))
+            .expect("parses")
+            .within("http://h.example:8080/debian")
+            .expect("under the url");
+        assert_eq!(deeper.path, "/debian/esm", "the more specific prefix wins");
+        assert!(
+            host_wide
+                .within("http://other.example:8080/debian")
+                .is_none()
+        );
+        assert!(host_wide.within("http://h.example:9090/debian").is_none());
+        assert!(
+            Credential::for_machine("h.example/ubuntu", basic("c"))
+                .expect("parses")
+                .within("http://h.example/debian")
+                .is_none()
+        );
+        let credentials = Credentials::new(vec![narrowed]);
+        let url = |u: &str| reqwest::Url::parse(u).expect("url");
+        assert!(
+            credentials
+                .for_url(&url("http://h.example:8080/debian/pool/x"))
+                .is_some()
+        );
+        assert!(
+            credentials
+                .for_url(&url("http://h.example:8080/elsewhere/x"))
+                .is_none()
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::redact::redact_url;
 use crate::reporter::Reporter;
 use crate::store::{Expected, ObjectStore};
 
@@ -205,7 +206,7 @@ enum Source {
 
 fn parse_source(url: &str) -> Result<Source, FetchError> {
     let parsed = reqwest::Url::parse(url).map_err(|source| FetchError::InvalidUrl {
-        url: url.to_owned(),
+        url: redact_url(url).into_owned(),
         source,
     })?;
     match parsed.scheme() {
@@ -215,10 +216,10 @@ fn parse_source(url: &str) -> Result<Source, FetchError> {
             .to_file_path()
             .map(Source::File)
             .map_err(|()| FetchError::NotLocalFile {
-                url: url.to_owned(),
+                url: redact_url(url).into_owned(),
             }),
         _ => Err(FetchError::UnsupportedScheme {
-            url: url.to_owned(),
+            url: redact_url(url).into_owned(),
         }),
     }
 }
@@ -247,6 +248,7 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(options.user_agent.as_str())
             .connect_timeout(options.connect_timeout)
+            .redirect(credentials::redirect_policy(options.credentials.clone()))
             .build()
             .map_err(|source| FetchError::Client { source })?;
         let permits = Semaphore::new(options.concurrency.max(1));
@@ -276,7 +278,11 @@ impl Fetcher {
     pub async fn get(&self, url: &str, limit: u64) -> Result<bytes::Bytes, FetchError> {
         let call = Counters::default();
         let tally = self.tally(&call);
-        match parse_source(url)? {
+        let source = parse_source(url)?;
+        // From here on `url` is only shown (errors, logs); requests use the parsed one.
+        let shown = redact_url(url);
+        let url = shown.as_ref();
+        match source {
             Source::File(path) => file::read(self, url, path, limit, tally).await,
             Source::Http(parsed) => {
                 let mut attempt = 0;
@@ -369,7 +375,10 @@ impl Fetcher {
         if objects.contains(&expected.sha256) {
             return Ok(Fetched::AlreadyPresent);
         }
-        let bytes = match parse_source(url)? {
+        let source = parse_source(url)?;
+        let shown = redact_url(url);
+        let url = shown.as_ref();
+        let bytes = match source {
             Source::File(path) => {
                 file::fetch_object(self, url, path, expected, objects, reporter, tally).await?
             }
@@ -388,8 +397,9 @@ impl Fetcher {
         }
     }
 
-    /// A GET of `url`, with the credentials configured for it (reqwest marks the header
-    /// sensitive and drops it on a redirect to another host); also whether any were sent.
+    /// A GET of `url`, with the credentials configured for it; also whether any were sent.
+    /// A redirect that would carry them out of their prefix is refused
+    /// ([`credentials::redirect_policy`]).
     fn request(&self, url: &reqwest::Url) -> (reqwest::RequestBuilder, bool) {
         let request = self.inner.client.get(url.clone());
         match self.inner.options.credentials.for_url(url) {

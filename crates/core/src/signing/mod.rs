@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cleartext;
 mod error;
 mod keyring;
 mod policy;

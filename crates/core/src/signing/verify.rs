@@ -7,20 +7,19 @@
 //! the error lists every signature with the reason it was refused.
 
 use pgp::{
-    composed::{CleartextSignedMessage, Deserializable, DetachedSignature},
+    composed::{Deserializable, DetachedSignature},
     packet::{Signature, SignatureType},
     types::{KeyDetails, Timestamp},
 };
 
 use super::{
+    cleartext::{check_nothing_after, end_of_signature, parse_cleartext},
     error::{SignatureRejection, SigningError},
-    keyring::{Keyring, find_line},
+    keyring::Keyring,
     policy::{self, format_time},
 };
 
-const BEGIN_SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
 const BEGIN_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----";
-const END_SIGNATURE: &str = "-----END PGP SIGNATURE-----";
 
 /// A cleartext-signed document whose signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,18 +55,17 @@ pub(crate) fn verify_cleartext_at(
     now: Timestamp,
 ) -> Result<Verified, SigningError> {
     let message = parse_cleartext(signed, origin)?;
-    // rPGP hashes exactly this (dash-unescaped, trailing whitespace trimmed, CRLF line
-    // breaks) for every signature, so it is what we hand back.
-    let signed_text = message.signed_text();
+    // Every signature is checked over exactly this (dash-unescaped, trailing whitespace
+    // trimmed, CRLF line breaks), so it is what we hand back.
     let signer = accept_any(
         keyring,
-        message.signatures(),
-        signed_text.as_bytes(),
+        &message.signatures,
+        message.signed_text.as_bytes(),
         origin,
         now,
     )?;
     Ok(Verified {
-        text: signed_text.replace("\r\n", "\n"),
+        text: message.signed_text.replace("\r\n", "\n"),
         signer,
     })
 }
@@ -78,24 +76,7 @@ pub(crate) fn verify_cleartext_at(
 /// showing a file (`inspect`), never for trusting it.
 pub fn cleartext_body(signed: &[u8], origin: &str) -> Result<String, SigningError> {
     let message = parse_cleartext(signed, origin)?;
-    Ok(message.signed_text().replace("\r\n", "\n"))
-}
-
-/// A clear-signed message, framed as we require (nothing outside the signed block) and
-/// parsed by rPGP; what verification and [`cleartext_body`] both start from.
-fn parse_cleartext(signed: &[u8], origin: &str) -> Result<CleartextSignedMessage, SigningError> {
-    let text = std::str::from_utf8(signed).map_err(|source| SigningError::NotUtf8 {
-        origin: origin.to_string(),
-        source,
-    })?;
-    let framed = signed_block(text, origin)?;
-    let (message, _headers) =
-        CleartextSignedMessage::from_string(framed).map_err(|source| SigningError::Parse {
-            origin: origin.to_string(),
-            what: "cleartext-signed message",
-            source,
-        })?;
-    Ok(message)
+    Ok(message.signed_text.replace("\r\n", "\n"))
 }
 
 /// Verifies a detached signature (armored or binary) over `data`, e.g. `Release` with
@@ -119,57 +100,6 @@ pub(crate) fn verify_detached_at(
 ) -> Result<String, SigningError> {
     let signatures = parse_detached(signature, origin)?;
     accept_any(keyring, &signatures, data, origin, now)
-}
-
-/// Returns the part of `text` from the BEGIN line to the signature's END line, refusing
-/// non-whitespace around it.
-fn signed_block<'a>(text: &'a str, origin: &str) -> Result<&'a str, SigningError> {
-    let block = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    let first_line = block.lines().next().unwrap_or_default();
-    if first_line.trim_end() != BEGIN_SIGNED {
-        return Err(if find_line(block, BEGIN_SIGNED).is_some() {
-            outside(origin, "before", block)
-        } else {
-            SigningError::NotClearsigned {
-                origin: origin.to_string(),
-                reason: "no -----BEGIN PGP SIGNED MESSAGE----- line at the start",
-            }
-        });
-    }
-    // The signed body cannot hold a line starting with five dashes (those are
-    // dash-escaped), so the first END line is the signature's.
-    let end = end_of_signature(block).ok_or_else(|| SigningError::NotClearsigned {
-        origin: origin.to_string(),
-        reason: "no -----END PGP SIGNATURE----- line",
-    })?;
-    check_nothing_after(&block[end..], origin)?;
-    Ok(&block[..end])
-}
-
-/// Byte offset just past the first `-----END PGP SIGNATURE-----` line of `text`.
-fn end_of_signature(text: &str) -> Option<usize> {
-    let start = find_line(text, END_SIGNATURE)?;
-    let line_end = text[start..]
-        .find('\n')
-        .map_or(text.len(), |newline| start + newline + 1);
-    Some(line_end)
-}
-
-fn check_nothing_after(rest: &str, origin: &str) -> Result<(), SigningError> {
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(outside(origin, "after", rest))
-    }
-}
-
-fn outside(origin: &str, position: &'static str, data: &str) -> SigningError {
-    SigningError::DataOutsideSignedBlock {
-        origin: origin.to_string(),
-        position,
-        excerpt: data.chars().take(60).collect(),
-    }
 }
 
 /// Parses an armored or binary detached signature into its signature packets.

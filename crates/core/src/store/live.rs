@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Store, StoreError, sync_dir, write_atomic};
+use super::{Store, StoreError, sync_dir, sync_filesystem};
 use crate::paths::check_mirror_name;
 
 /// Name of the links directory inside a generation.
@@ -107,12 +107,17 @@ impl Store {
             let link = public.join(mirror);
             std::os::unix::fs::symlink(&target, &link).map_err(|e| StoreError::io(&link, e))?;
         }
+        // The generation is not live yet, so its files need no atomic write of their own:
+        // one flush makes them, its links, and any object still waiting durable before
+        // the switch can name them.
+        let mut written = vec![public.clone(), dir.clone(), self.state_dir()];
         for (name, bytes) in files {
-            write_atomic(&dir.join(name), bytes)?;
+            let path = dir.join(name);
+            fs_err::write(&path, bytes)?;
+            written.push(path);
         }
-        sync_dir(&public)?;
-        sync_dir(&dir)?;
-        sync_dir(&self.state_dir())?;
+        self.objects().make_durable()?;
+        sync_filesystem(&dir, written.iter().map(PathBuf::as_path))?;
 
         // The commit point.
         let root = self.root();

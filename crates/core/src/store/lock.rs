@@ -8,13 +8,16 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use super::StoreError;
+use super::{ObjectStore, StoreError};
 
 /// Held for as long as the value lives.
 #[derive(Debug)]
 pub struct StoreLock {
     file: File,
     path: PathBuf,
+    /// The store's objects when taken by [`super::Store::lock`]: their waiting batch is
+    /// made durable before the lock goes, so the next writer never finds it half done.
+    pub(super) objects: Option<ObjectStore>,
 }
 
 impl StoreLock {
@@ -34,7 +37,7 @@ impl StoreLock {
                 let _ = file.read_to_string(&mut holder);
                 return Err(StoreError::Locked {
                     path: path.to_owned(),
-                    holder: holder.trim().to_owned(),
+                    holder: describe_holder(holder.trim()),
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(path, e)),
@@ -55,6 +58,7 @@ impl StoreLock {
         Ok(Self {
             file,
             path: path.to_owned(),
+            objects: None,
         })
     }
 
@@ -64,8 +68,37 @@ impl StoreLock {
     }
 }
 
+/// What the lock file says about its holder, unless that is known to be stale: the line
+/// is written just after the lock is taken, so for an instant the file still names the
+/// previous holder (or nothing); a holder whose process is gone is not named.
+fn describe_holder(line: &str) -> String {
+    const UNKNOWN: &str = "holder not yet known";
+    if line.is_empty() {
+        return UNKNOWN.to_owned();
+    }
+    let pid = line
+        .strip_prefix("pid ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    if let Some(pid) = pid
+        && Path::new("/proc/self").is_dir()
+        && !Path::new(&format!("/proc/{pid}")).exists()
+    {
+        return UNKNOWN.to_owned();
+    }
+    line.to_owned()
+}
+
 impl Drop for StoreLock {
     fn drop(&mut self) {
+        // A holder that is gone is named by no one (see `describe_holder`).
+        let _ = self.file.set_len(0);
+        // A command that fails part way keeps what it fetched (see objects.rs).
+        if let Some(objects) = &self.objects
+            && let Err(e) = objects.make_durable()
+        {
+            tracing::warn!(error = %e, "could not make the last batch of objects durable");
+        }
         let _ = self.file.unlock();
     }
 }
@@ -73,6 +106,18 @@ impl Drop for StoreLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gone_or_unwritten_holder_is_not_named() {
+        assert_eq!(describe_holder(""), "holder not yet known");
+        let me = format!("pid {} since now (mirror-cli sync)", std::process::id());
+        assert_eq!(describe_holder(&me), me);
+        // pid_max on Linux is at most 2^22: this pid cannot be running.
+        assert_eq!(
+            describe_holder("pid 4294967295 since then (mirror-cli sync)"),
+            "holder not yet known"
+        );
+    }
 
     #[test]
     fn second_writer_is_refused_until_first_drops() {

@@ -17,16 +17,20 @@
 //! [`Store`] names these paths; [`ObjectStore`] owns `objects/`; [`StoreLock`] owns `lock`;
 //! `live.rs` switches generations; `pending.rs` rolls an interrupted change back.
 
+mod durable;
 mod error;
 mod live;
 mod lock;
 mod objects;
 mod pending;
+mod scratch;
 
+pub(crate) use durable::sync_filesystem;
 pub use error::StoreError;
 pub use lock::StoreLock;
-pub use objects::{Expected, ObjectStore};
+pub use objects::{BATCH_BYTES, BATCH_OBJECTS, Expected, ObjectStore};
 pub use pending::Pending;
+pub use scratch::DryRunScratch;
 
 use std::path::{Path, PathBuf};
 
@@ -125,18 +129,23 @@ impl Store {
     /// store to a committed state: a store from the earlier layout is converted, and a
     /// change a crash interrupted is rolled back (or, if it had committed, finished).
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
-        let lock = StoreLock::acquire(&self.lock_path())?;
+        let mut lock = StoreLock::acquire(&self.lock_path())?;
+        lock.objects = Some(self.objects.clone());
         self.migrate_legacy_public()?;
         self.recover_pending()?;
         self.remove_leftovers()?;
         Ok(lock)
     }
 
-    /// Temp files a killed writer left: objects being streamed in (`tmp/object-*`) and
-    /// atomic writes that never reached their rename (`.tmp-*` beside snapshots, state
-    /// and transfer records). Under the lock no writer owns them any more. An import's
-    /// staging directory (`tmp/import-*`) is the import's to settle, and stays.
+    /// Temp files a killed writer left: objects being streamed in (`tmp/object-*`) or
+    /// waiting to be made durable (`tmp/unsynced-*`), and atomic writes that never
+    /// reached their rename (`.tmp-*` beside snapshots, state and transfer records).
+    /// Under the lock no writer owns them any more (this handle's own waiting objects
+    /// are moved into place first). An import's staging directory (`tmp/import-*`) is
+    /// the import's to settle, and stays.
     fn remove_leftovers(&self) -> Result<(), StoreError> {
+        self.objects.make_durable()?;
+        scratch::remove_stale_dry_runs(&self.tmp_dir())?;
         let mut dirs = vec![self.tmp_dir(), self.root.clone(), self.transfer_dir()];
         if let Ok(entries) = std::fs::read_dir(self.snapshots_dir()) {
             dirs.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
@@ -149,7 +158,9 @@ impl Store {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let temp = name.starts_with(".tmp-")
-                    || (dir == self.tmp_dir() && name.starts_with("object-"));
+                    || (dir == self.tmp_dir()
+                        && (name.starts_with("object-")
+                            || name.starts_with(objects::UNSYNCED_PREFIX)));
                 if temp && entry.file_type().is_ok_and(|t| t.is_file()) {
                     tracing::debug!(path = %entry.path().display(), "removing a killed writer's temp file");
                     crate::failpoint::step("remove");

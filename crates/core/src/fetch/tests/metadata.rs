@@ -181,3 +181,126 @@ async fn a_trickling_body_is_too_slow_and_an_endless_one_meets_its_deadline() {
         .expect_err("deadline");
     assert!(error.to_string().contains("request_deadline"), "{error}");
 }
+
+/// Issue 28, item 1: credentials go only to URLs under their prefix, also after a redirect
+/// on the same host; a redirect inside the prefix, or to another host (where reqwest
+/// drops the header), is followed.
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_out_of_their_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["debian/pool", "debian/moved", "elsewhere"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+    }
+    std::fs::write(dir.path().join("debian/moved/a.deb"), b"inside").expect("write");
+    std::fs::write(dir.path().join("elsewhere/a.deb"), b"outside").expect("write");
+    let server = TestServer::serve_dir(dir.path());
+    let base = server.url_for("debian");
+    let credential = Credential::for_machine(
+        &format!("{}/debian", server.url().trim_start_matches("http://")),
+        Secret::Bearer("t0ken".into()),
+    )
+    .expect("entry");
+    let fetcher = Fetcher::new(FetchOptions {
+        credentials: Credentials::new(vec![credential]),
+        ..fast_options()
+    })
+    .expect("fetcher");
+
+    // Inside the prefix: followed, with the token.
+    server.inject(
+        "/debian/pool/a.deb",
+        Fault::Redirect {
+            status: 302,
+            location: "/debian/moved/a.deb".into(),
+        },
+    );
+    let body = fetcher
+        .get(&format!("{base}/pool/a.deb"), 1 << 20)
+        .await
+        .expect("redirect inside the prefix");
+    assert_eq!(&body[..], b"inside");
+
+    // Out of it on the same host: refused before any request reaches /elsewhere.
+    for status in [301, 302, 307, 308] {
+        server.clear_requests();
+        server.inject(
+            "/debian/pool/a.deb",
+            Fault::Redirect {
+                status,
+                location: "/elsewhere/a.deb".into(),
+            },
+        );
+        let error = fetcher
+            .get(&format!("{base}/pool/a.deb"), 1 << 20)
+            .await
+            .expect_err("redirect out of the prefix");
+        let message = error.to_string();
+        let chain = format!("{message}: {:?}", std::error::Error::source(&error));
+        assert!(
+            chain.contains("leaves the URL prefix") && chain.contains("/elsewhere/a.deb"),
+            "{chain}"
+        );
+        assert!(!chain.contains("t0ken"), "{chain}");
+        assert!(!error.is_retryable());
+        let log = server.request_log();
+        assert!(
+            log.iter().all(|r| !r.path.starts_with("/elsewhere")),
+            "{log:?}"
+        );
+        assert!(
+            log.iter()
+                .all(|r| r.path.starts_with("/debian/") || r.authorization.is_none()),
+            "{log:?}"
+        );
+    }
+
+    // Without credentials a redirect anywhere is followed as before.
+    let plain = Fetcher::new(fast_options()).expect("fetcher");
+    server.inject(
+        "/debian/pool/a.deb",
+        Fault::Redirect {
+            status: 302,
+            location: "/elsewhere/a.deb".into(),
+        },
+    );
+    let body = plain
+        .get(&format!("{base}/pool/a.deb"), 1 << 20)
+        .await
+        .expect("no credentials, no restriction");
+    assert_eq!(&body[..], b"outside");
+}
+
+/// Issue 28, item 8: a FIFO or a device in a `file://` upstream fails the fetch at once
+/// (it used to block for ever with the store's lock held).
+#[tokio::test]
+async fn a_file_upstream_refuses_fifos_and_devices_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("InRelease");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .expect("mkfifo");
+    let zero = dir.path().join("a.deb");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(store_dir.path()).expect("store");
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let url = |path: &std::path::Path| url::Url::from_file_path(path).expect("abs").to_string();
+
+    let error = tokio::time::timeout(Duration::from_secs(10), fetcher.get(&url(&fifo), 1 << 20))
+        .await
+        .expect("answers at once")
+        .expect_err("a FIFO");
+    assert!(error.to_string().contains("a FIFO"), "{error}");
+    let error = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetcher.fetch_object(&url(&zero), expected(b"x"), store.objects(), &NoReporter),
+    )
+    .await
+    .expect("answers at once")
+    .expect_err("a device");
+    assert!(error.to_string().contains("a device"), "{error}");
+    assert!(!error.is_retryable());
+}

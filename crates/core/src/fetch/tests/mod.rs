@@ -104,7 +104,17 @@ impl Upstream {
 }
 
 pub(super) fn temp_files(store: &Store) -> usize {
-    std::fs::read_dir(store.tmp_dir()).expect("tmp dir").count()
+    // Verified objects wait in `tmp/` for their durability batch; they are not leftovers.
+    std::fs::read_dir(store.tmp_dir())
+        .expect("tmp dir")
+        .filter(|e| {
+            !e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with("unsynced-")
+        })
+        .count()
 }
 
 /// Sums what the fetcher reports.
