@@ -443,3 +443,107 @@ fn a_dry_run_changes_nothing_and_needs_no_key() {
     );
     assert!(!work.path().join("apt-store").exists());
 }
+
+/// Modes an operator can rely on (issue 28, item 7), a bundle never written into the
+/// store, and a file planted in a published tree (item 8).
+#[test]
+fn modes_ignore_the_umask_bundles_stay_outside_and_planted_files_are_found() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let (_channel, server) = upstream(dir);
+    let config = config(dir, &server);
+    crate::common::keygen(dir);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[fetch]", "[signing]\nkey = \"keys/signing.asc\"\n[fetch]"),
+    )
+    .expect("config");
+    // As a shell or cron with `umask 000` runs it.
+    let under_umask_000 = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 000; exec \"$0\" \"$@\"")
+            .arg(crate::common::bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("sh runs");
+        ok(&out);
+    };
+    under_umask_000(&["sync"]);
+    let bundle = dir.join("bundle");
+    under_umask_000(&["export", "--out", bundle.to_str().expect("utf8")]);
+
+    let mut writable = Vec::new();
+    let mut stack = vec![dir.join("store"), bundle.clone()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let meta = entry.path().symlink_metadata().expect("metadata");
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+            if meta.permissions().mode() & 0o022 != 0 {
+                writable.push(format!(
+                    "{} {:o}",
+                    entry.path().display(),
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+        }
+    }
+    assert_eq!(writable, Vec::<String>::new(), "group- or world-writable");
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for name in ["audit.jsonl", "lock"] {
+        assert_eq!(mode(&dir.join("store").join(name)), 0o644, "{name}");
+    }
+    for entry in std::fs::read_dir(&bundle).expect("bundle") {
+        let path = entry.expect("entry").path();
+        assert_eq!(
+            mode(&path),
+            0o644,
+            "{}: a non-root importer reads it",
+            path.display()
+        );
+    }
+
+    // A bundle written into the store would be served and swept: refused, as usage.
+    for inside in ["store/public/chan/bundle", "store/tmp/bundle", "store"] {
+        let out = cli(
+            &config,
+            &["export", "--out", dir.join(inside).to_str().expect("utf8")],
+        );
+        assert_eq!(out.status.code(), Some(2), "{inside}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("inside the store"),
+            "{out:?}"
+        );
+    }
+    assert!(!dir.join("store/public/chan/bundle").exists());
+
+    // A file planted in the published tree: verify names it.
+    ok(&cli(&config, &["verify"]));
+    let planted = dir.join("store/public/chan/linux-64/evil.conda");
+    std::fs::write(&planted, b"not from upstream").expect("plant");
+    let out = cli(&config, &["verify"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        format!("{stderr}{}", String::from_utf8_lossy(&out.stdout)).contains("evil.conda"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&planted).expect("rm");
+    ok(&cli(&config, &["verify"]));
+}

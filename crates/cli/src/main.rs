@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restrict_umask();
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.json);
     let json = cli.json;
@@ -54,6 +55,18 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Never create group- or world-writable files or directories, whatever umask the shell,
+/// cron or systemd handed down (under `umask 000` any local user could replace a conda
+/// repodata.json, which clients cannot check against a signature): the inherited mask
+/// keeps its stricter bits, plus 022. Files that must be readable (state, snapshots,
+/// bundle files) and secrets (0600) also set their modes explicitly.
+fn restrict_umask() {
+    use rustix::fs::Mode;
+    use rustix::process::umask;
+    let inherited = umask(Mode::from_raw_mode(0o022));
+    umask(inherited | Mode::from_raw_mode(0o022));
 }
 
 /// `error: <message>` on stderr, ignoring a stderr that cannot be written.

@@ -375,10 +375,18 @@ pub fn verify_store(
                     ));
                 }
             }
+            let tree = store.trees_dir(&mirror).join(&id);
+            // Every tree, published or kept for a rollback: a file planted in one would be
+            // served the moment it is published.
+            for planted in files_not_listed(&tree, &snapshot) {
+                report.corrupt.push(format!(
+                    "tree file {}: not in snapshot {mirror}/{id} (planted?)",
+                    tree.join(planted).display()
+                ));
+            }
             if published.as_deref() != Some(id.as_str()) {
                 continue;
             }
-            let tree = store.trees_dir(&mirror).join(&id);
             let problems: Vec<(bool, String)> = snapshot
                 .files
                 .par_iter()
@@ -395,6 +403,35 @@ pub fn verify_store(
         }
     }
     Ok(report)
+}
+
+/// Files (and links) under `tree` that `snapshot` does not list, as relative paths; a
+/// tree that does not exist has none.
+fn files_not_listed(tree: &Path, snapshot: &mirror_core::snapshot::Snapshot) -> Vec<String> {
+    let listed: HashSet<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
+    let mut extra = Vec::new();
+    let mut stack = vec![tree.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(tree)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !listed.contains(rel.as_str()) {
+                extra.push(rel);
+            }
+        }
+    }
+    extra.sort();
+    extra
 }
 
 /// `None` when the tree file is fine; else (is-missing, description).

@@ -78,6 +78,11 @@ impl<'a> VolumeWriter<'a> {
             .write(true)
             .create_new(true)
             .open(&path)?;
+        // Readable by a non-root importer after a copy that keeps modes, whatever the umask.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         let writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         self.current = Some(OpenVolume {
             name,

@@ -1,13 +1,13 @@
 //! `export --out DIR [--full] [--volume-size SIZE] [--since FILE] [--dry-run] [MIRROR...]`:
 //! write a signed bundle of the newest snapshots and the objects the inside lacks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mirror_core::store::Store;
 use mirror_transfer::{ExportOptions, InsideState, parse_volume_size, plan_export, write_bundle};
 
 use super::{Context, Output, bytes};
-use crate::exit::ConfigError;
+use crate::exit::{ConfigError, UsageError};
 use crate::progress::Progress;
 
 /// The command's arguments.
@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Output> {
     };
     let volume_size = parse_volume_size(&args.volume_size)?;
     let store = Store::open_existing(config.store_dir())?;
+    refuse_out_inside(&args.out, store.root())?;
     let _lock = if args.dry_run {
         None
     } else {
@@ -91,4 +92,48 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Output> {
         report.out.display(),
     );
     Ok(Output::new(serde_json::to_value(&report)?, text))
+}
+
+/// A bundle written into the store would be served by `serve` (under `public/`), swept
+/// by the next writer (under `tmp/`) or mixed into what `verify` checks: `--out` must
+/// be outside it. Both sides are resolved through symlinks, as far as they exist.
+fn refuse_out_inside(out: &Path, store: &Path) -> anyhow::Result<()> {
+    let store = store.canonicalize().unwrap_or_else(|_| store.to_owned());
+    let out = resolve_existing(out);
+    if out.starts_with(&store) {
+        return Err(UsageError(format!(
+            "--out {}: inside the store ({}); write the bundle outside it",
+            out.display(),
+            store.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `path` with its longest existing ancestor resolved (what is below it appended).
+fn resolve_existing(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            // What does not exist yet is resolved lexically (`..` pops, `.` stays).
+            return rest.iter().rev().fold(real, |mut p, c| {
+                if c == ".." {
+                    p.pop();
+                } else if c != "." {
+                    p.push(c);
+                }
+                p
+            });
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                at = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }

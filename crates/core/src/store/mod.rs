@@ -187,6 +187,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(|source| StoreError::io(dir, source))?;
     tmp.write_all(bytes)
         .map_err(|e| StoreError::io(tmp.path(), e))?;
+    // A temp file is created 0600; what it becomes (state, snapshots, audit records,
+    // bundle files a non-root importer must read) is 0644 whatever the umask.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| StoreError::io(tmp.path(), e))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| StoreError::io(path, e))?;
