@@ -20,4 +20,5 @@ mod exit_codes;
 mod failpoints;
 mod operations;
 mod schedule;
+mod serve_limits;
 mod transfer;

@@ -77,6 +77,15 @@ pub enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Close a connection that has not sent a whole request head this long after it
+        /// opened or after its previous response (so also the keep-alive idle timeout).
+        #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = duration_flag)]
+        header_timeout: std::time::Duration,
+        /// Open connections at most; at the cap the oldest idle one is closed for a new
+        /// one. Keep it under the process's file-descriptor limit (`ulimit -n`).
+        #[arg(long, default_value_t = 512,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_connections: usize,
     },
     /// Write a signed bundle of the newest snapshots for the other side of the gap.
     Export {
@@ -136,4 +145,15 @@ fn volume_size_flag(text: &str) -> Result<String, String> {
     mirror_transfer::parse_volume_size(text)
         .map(|_| text.to_owned())
         .map_err(|e| e.to_string())
+}
+
+/// A duration flag (`20s`, `500ms`, `2m`), in the config's notation; zero is refused.
+fn duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    match mirror_core::time_util::parse_duration(text) {
+        Some(d) if d.is_zero() => Err("must be more than zero".into()),
+        Some(d) => Ok(d),
+        None => Err(format!(
+            "{text:?}: expected a number and a unit (500ms, 20s, 2m)"
+        )),
+    }
 }

@@ -76,10 +76,20 @@ pub struct Served {
 
 impl Served {
     pub fn start(config: &Path) -> Served {
-        let mut child = Command::new(bin())
+        Self::start_under(config, ":", &[])
+    }
+
+    /// [`start`](Self::start) through `sh -c '<shell>; exec mirror-cli ...'` (a
+    /// `ulimit` the server runs under), with more `serve` flags.
+    pub fn start_under(config: &Path, shell: &str, flags: &[&str]) -> Served {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{shell}; exec \"$0\" \"$@\""))
+            .arg(bin())
             .arg("--config")
             .arg(config)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -110,7 +110,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
             dry_run,
         } => runtime()?.block_on(sync::run(&ctx, &mirrors, !no_publish, dry_run)),
         Command::Publish { mirrors, snapshot } => publish::run(&ctx, &mirrors, snapshot.as_deref()),
-        Command::Serve { listen } => runtime()?.block_on(serve::run(&ctx, &listen)),
+        Command::Serve {
+            listen,
+            header_timeout,
+            max_connections,
+        } => runtime()?.block_on(serve::run(
+            &ctx,
+            &listen,
+            serve::Limits {
+                header_timeout,
+                max_connections,
+            },
+        )),
         Command::Export {
             out,
             full,

@@ -30,9 +30,11 @@ use tower_http::services::ServeDir;
 use super::{Context, Output};
 
 mod hosts;
+mod listener;
 use hosts::Routes;
+pub use listener::Limits;
 
-pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
+pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<Output> {
     let config = ctx.config()?;
     let store = Store::open(config.store_dir())?;
     let routes = Routes::new(config.mirrors.iter().map(|m| (m.name(), m.upstream())));
@@ -43,12 +45,11 @@ pub async fn run(ctx: &Context, listen: &str) -> anyhow::Result<Output> {
     // Tests and scripts read this line to learn the port when they pass :0.
     eprintln!("serving {} on http://{addr}/", store.public_dir().display());
     tracing::info!(%addr, "serving");
-    axum::serve(listener, router(&store, routes))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("HTTP server failed")?;
+    listener::serve(listener, router(&store, routes), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("HTTP server failed")?;
     Ok(Output::new(serde_json::json!({"stopped": true}), ""))
 }
 
@@ -135,9 +136,7 @@ async fn guard_and_log(
     let etags = &served.etags;
     let path = request.uri().path().to_owned();
     // Checked on the decoded path, as ServeDir will read it: `%2e` is a dot too.
-    let hidden = mirror_paths::percent_decode(&path)
-        .is_none_or(|decoded| decoded.split('/').any(|part| part.starts_with('.')));
-    if hidden {
+    if !servable(&path) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = request.method().clone();
@@ -150,6 +149,23 @@ async fn guard_and_log(
         _ => tracing::info!(%method, %path, status, "request"),
     }
     response
+}
+
+/// The path rule of a request, on the decoded path: no hidden (`.`-prefixed, so no `.`
+/// or `..`) and no empty components (`//`; a trailing `/` is a directory, which has no
+/// index and answers 404 anyway), and no component longer than a file name can be (255
+/// bytes: the filesystem's ENAMETOOLONG was a 500). Anything else is a plain 404, as a
+/// missing file.
+fn servable(path: &str) -> bool {
+    let Some(decoded) = mirror_paths::percent_decode(path) else {
+        return false;
+    };
+    let inner = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    inner.is_empty()
+        || inner
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && part.len() <= 255)
 }
 
 /// Serve `request`, validated by digest instead of by file time.
@@ -233,5 +249,29 @@ mod tests {
             Some("a+b/c")
         );
         assert_eq!(mirror_paths::percent_decode("bad%2"), None);
+    }
+
+    #[test]
+    fn the_path_rule() {
+        for good in [
+            "/",
+            "/debian/dists/bookworm/InRelease",
+            "/debian/pool/",
+            "/a%20b",
+        ] {
+            assert!(servable(good), "{good}");
+        }
+        let long = format!("/debian/{}", "x".repeat(256));
+        for bad in [
+            "//debian/InRelease",
+            "/debian//InRelease",
+            "/debian/.hidden",
+            "/debian/%2e%2e/x",
+            "/bad%2",
+            long.as_str(),
+        ] {
+            assert!(!servable(bad), "{bad}");
+        }
+        assert!(servable(&format!("/debian/{}", "x".repeat(255))));
     }
 }
