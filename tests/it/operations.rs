@@ -391,6 +391,74 @@ fn verify_names_the_first_altered_audit_record() {
     let all = crate::common::apt::show(&out);
     assert!(!out.status.success(), "{all}");
     assert!(all.contains("audit.jsonl line 2:"), "{all}");
+    std::fs::write(&log, &text).expect("restore");
+    ok(&cli(&config, &["verify"]));
+
+    // The tail (issue 28, item 4): trimmed, emptied, removed, or every `prev` stripped.
+    let lines: Vec<&str> = text.lines().collect();
+    let stripped: String = lines
+        .iter()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).expect("record");
+            record.as_object_mut().expect("object").remove("prev");
+            format!("{record}\n")
+        })
+        .collect();
+    let trimmed = format!("{}\n", lines[..lines.len() - 1].join("\n"));
+    let last_edited = {
+        let mut record: serde_json::Value =
+            serde_json::from_str(lines[lines.len() - 1]).expect("record");
+        record["action"] = "nothing-to-see".into();
+        format!("{}\n{record}\n", lines[..lines.len() - 1].join("\n"))
+    };
+    for (case, content) in [
+        ("the last record removed", Some(trimmed)),
+        ("the last record edited", Some(last_edited)),
+        ("emptied", Some(String::new())),
+        ("every prev stripped", Some(stripped)),
+        ("removed", None),
+    ] {
+        match &content {
+            Some(content) => std::fs::write(&log, content).expect("write"),
+            None => std::fs::remove_file(&log).expect("rm"),
+        }
+        let out = cli(&config, &["verify"]);
+        let all = crate::common::apt::show(&out);
+        assert_eq!(out.status.code(), Some(11), "{case}: {all}");
+        assert!(all.contains("audit"), "{case}: {all}");
+        std::fs::write(&log, &text).expect("restore");
+    }
+    ok(&cli(&config, &["verify"]));
+
+    // A prune killed right after its first removal still has its record, written first.
+    channel.add(&Pkg::new("linux-64", "third", "1.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    ok(&cli(&config, &["sync"]));
+    let before = std::fs::read_to_string(&log)
+        .expect("audit")
+        .lines()
+        .count();
+    // Steps 1 and 2 rewrite the audit anchor; 3 is the first removal.
+    let killed = cli_env(
+        &config,
+        &["prune", "--keep", "1"],
+        &[("MIRROR_FAILPOINT_STEP", "3")],
+    );
+    assert!(!killed.status.success(), "killed");
+    let after = std::fs::read_to_string(&log).expect("audit");
+    assert_eq!(after.lines().count(), before + 1);
+    let record: serde_json::Value =
+        serde_json::from_str(after.lines().last().expect("a line")).expect("record");
+    assert_eq!(record["action"], "prune");
+    assert_eq!(
+        record["details"]["removed_snapshots"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{record}"
+    );
+    ok(&cli(&config, &["prune", "--keep", "1"]));
+    ok(&cli(&config, &["verify"]));
 }
 
 #[test]

@@ -133,7 +133,8 @@ impl Store {
             .open(&path)?;
         file.write_all(&line)?;
         file.sync_data()?;
-        Ok(())
+        // Where the log now ends, so a trimmed tail is found (`audit_anchor`).
+        self.write_audit_anchor()
     }
 
     /// Read the whole audit log (skipping lines that do not parse, with a warning).

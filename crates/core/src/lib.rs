@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod audit_anchor;
 pub mod compression;
 pub mod digest;
 pub mod error;

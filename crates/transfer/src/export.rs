@@ -376,6 +376,7 @@ fn write_bundle_files(
         snapshots: plan.snapshots.clone(),
         objects,
         volumes,
+        audit: Some(store.audit_anchor_now()?),
     };
     let manifest_path = out.join(MANIFEST);
     manifest.validate(&manifest_path)?;

@@ -53,6 +53,12 @@ pub struct Manifest {
     pub objects: Vec<BundleObject>,
     /// Every volume, in order.
     pub volumes: Vec<Volume>,
+    /// Where the outside's audit log ended when the bundle was written: a signed copy
+    /// that leaves the outside with the bundle, so a later trim of the outside's log
+    /// shows against it (`mirror_core::audit_anchor`). Absent in bundles from before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<mirror_core::audit_anchor::AuditAnchor>,
 }
 
 /// One object carried by the bundle.
@@ -322,6 +328,7 @@ mod tests {
             full: false,
             created: "2026-01-01T00:00:00Z".into(),
             created_by: "ABCD".into(),
+            audit: None,
             snapshots: vec![snapshot],
             objects: vec![
                 BundleObject {

@@ -354,6 +354,10 @@ pub fn verify_store(
         report
             .corrupt
             .push(format!("audit.jsonl {broken}: the audit trail was altered"));
+    } else if let Some(broken) = store.audit_anchor_break()? {
+        report
+            .corrupt
+            .push(format!("audit.jsonl {broken}: the audit trail was altered"));
     }
     for mirror in store.mirrors_with_snapshots()? {
         let published = store.published_snapshot(&mirror)?;

@@ -15,9 +15,12 @@ pub fn run(ctx: &Context, keep: usize) -> anyhow::Result<Output> {
     let store = Store::open(config.store_dir())?;
     let _lock = store.lock()?;
 
-    let mut removed_snapshots = Vec::new();
+    // Plan everything first, and say it in the audit log before removing anything: a
+    // prune killed after its removals committed must still have its record (a re-run
+    // finds nothing left to remove and records that, too).
+    let mut doomed = Vec::new();
+    let mut kept_by_mirror = Vec::new();
     let mut referenced = HashSet::new();
-    let mut trees_removed = 0;
     for mirror in store.mirrors_with_snapshots()? {
         let ids = store.snapshot_ids(&mirror)?;
         let published = store.published_snapshot(&mirror)?;
@@ -25,8 +28,7 @@ pub fn run(ctx: &Context, keep: usize) -> anyhow::Result<Output> {
         let mut kept = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             if i < cut && Some(id) != published.as_ref() {
-                store.remove_snapshot(&mirror, id)?;
-                removed_snapshots.push(format!("{mirror}/{id}"));
+                doomed.push((mirror.clone(), id.clone()));
             } else {
                 for f in store.load_snapshot(&mirror, id)?.files {
                     referenced.insert(f.sha256);
@@ -34,17 +36,38 @@ pub fn run(ctx: &Context, keep: usize) -> anyhow::Result<Output> {
                 kept.push(id.clone());
             }
         }
-        trees_removed += store.remove_trees_except(&mirror, &kept)?;
+        kept_by_mirror.push((mirror, kept));
     }
-
-    let mut objects_removed = 0u64;
+    let mut unreferenced = Vec::new();
     let mut bytes_freed = 0u64;
     for digest in store.objects().list()? {
         if !referenced.contains(&digest) {
             bytes_freed += store.objects().size(&digest).unwrap_or(0);
-            store.objects().remove(&digest)?;
-            objects_removed += 1;
+            unreferenced.push(digest);
         }
+    }
+    let removed_snapshots: Vec<String> = doomed.iter().map(|(m, id)| format!("{m}/{id}")).collect();
+    let objects_removed = unreferenced.len() as u64;
+    store.audit(&AuditRecord::new(
+        "prune",
+        None,
+        serde_json::json!({
+            "keep": keep,
+            "removed_snapshots": removed_snapshots,
+            "removed_objects": objects_removed,
+            "bytes_freed": bytes_freed,
+        }),
+    ))?;
+
+    for (mirror, id) in &doomed {
+        store.remove_snapshot(mirror, id)?;
+    }
+    let mut trees_removed = 0;
+    for (mirror, kept) in &kept_by_mirror {
+        trees_removed += store.remove_trees_except(mirror, kept)?;
+    }
+    for digest in &unreferenced {
+        store.objects().remove(digest)?;
     }
     let details = serde_json::json!({
         "keep": keep,
@@ -53,7 +76,6 @@ pub fn run(ctx: &Context, keep: usize) -> anyhow::Result<Output> {
         "removed_objects": objects_removed,
         "bytes_freed": bytes_freed,
     });
-    store.audit(&AuditRecord::new("prune", None, details.clone()))?;
     Ok(Output::new(
         details,
         format!(

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Store, StoreError, sync_dir, sync_filesystem};
+use crate::audit_anchor::STATE_ANCHOR_FILE;
 use crate::paths::check_mirror_name;
 
 /// Name of the links directory inside a generation.
@@ -89,6 +90,17 @@ impl Store {
         for (name, _) in files {
             check_state_file_name(name)?;
         }
+        // Every generation records where the audit log ended when it was committed
+        // (`audit_anchor`): a log trimmed below that is found by `verify`.
+        let anchor =
+            serde_json::to_vec(&self.audit_anchor_now()?).expect("anchors always serialise");
+        let files: Vec<(&str, &[u8])> = files
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != STATE_ANCHOR_FILE)
+            .chain([(STATE_ANCHOR_FILE, anchor.as_slice())])
+            .collect();
+        let files = files.as_slice();
         let current = self.live_generation()?;
         let next = current.map_or(1, |n| n + 1);
         let dir = self.generation_dir(next);
