@@ -10,7 +10,9 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::time::Duration;
 
 use mirror_core::regular_file::OpenRegularError;
 
@@ -23,6 +25,11 @@ pub const MAX_MANIFEST: u64 = 512 << 20;
 pub const MAX_SIGNATURE: u64 = 1 << 20;
 /// The largest `SHA256SUMS` read (one ~80-byte line per volume).
 pub const MAX_SUMS: u64 = 16 << 20;
+
+/// A volume that yields no byte for this long is a stalled medium (a hung USB or
+/// network mount): the read fails instead of holding the writer lock for ever. The same
+/// silence the fetcher allows an upstream by default (`[fetch] read_timeout`).
+pub const MEDIA_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which bundle file, so a refusal gets its file's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +54,114 @@ pub(crate) fn open_regular(path: &Path, which: BundleFile) -> Result<File, Trans
             Err(refused(path, which, not_regular.to_string()))
         }
     }
+}
+
+/// A reader over a bundle file that gives up after `timeout` without data.
+///
+/// A read that blocks in the kernel cannot be interrupted, so the file is read on a
+/// thread of its own, in 1 MiB chunks through a small channel, and the consumer waits on
+/// the channel with the timeout. On a stall the consumer gets `TimedOut` and the import
+/// fails and releases its lock; the blocked thread ends with the process. The thread
+/// also stops when the consumer is dropped.
+pub(crate) struct SilenceGuard {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+    finished: bool,
+    timeout: Duration,
+    path: PathBuf,
+}
+
+impl SilenceGuard {
+    pub(crate) fn new(mut file: File, path: &Path, timeout: Duration) -> Self {
+        let (sender, chunks) = sync_channel(4);
+        let spawned = std::thread::Builder::new()
+            .name("bundle-reader".into())
+            .spawn(move || {
+                loop {
+                    let mut chunk = vec![0u8; 1 << 20];
+                    let sent = match file.read(&mut chunk) {
+                        Ok(n) => {
+                            chunk.truncate(n);
+                            let end = n == 0;
+                            sender.send(Ok(chunk)).is_ok() && !end
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+                        Err(e) => {
+                            let _ = sender.send(Err(e));
+                            false
+                        }
+                    };
+                    if !sent {
+                        return;
+                    }
+                }
+            });
+        let mut guard = Self {
+            chunks,
+            current: Vec::new(),
+            at: 0,
+            finished: false,
+            timeout,
+            path: path.to_owned(),
+        };
+        if let Err(e) = spawned {
+            // No thread: report it on the first read.
+            let (sender, chunks) = sync_channel(1);
+            let _ = sender.send(Err(e));
+            guard.chunks = chunks;
+        }
+        guard
+    }
+}
+
+impl Read for SilenceGuard {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.chunks.recv_timeout(self.timeout) {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.finished = true,
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{}: no data for {:?}; the medium stalled",
+                            self.path.display(),
+                            self.timeout
+                        ),
+                    ));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(std::io::Error::other(format!(
+                        "{}: the reading thread ended early",
+                        self.path.display()
+                    )));
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.at);
+        out[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// SHA-256 and length of a bundle file, read as media are (regular files only, a stall
+/// is an error).
+pub(crate) fn hash_media_file(
+    path: &Path,
+    which: BundleFile,
+) -> Result<(mirror_core::Sha256Digest, u64), TransferError> {
+    let file = open_regular(path, which)?;
+    mirror_core::digest::hash_reader(SilenceGuard::new(file, path, MEDIA_READ_TIMEOUT))
+        .map_err(TransferError::Io)
 }
 
 /// The whole of a control file, refused past `limit` bytes (its stated size is checked
@@ -147,6 +262,17 @@ mod tests {
         let error = open_regular(&volume, BundleFile::Volume).expect_err("directory");
         assert_eq!(error.class(), ErrorClass::UnsafeEntry);
 
+        // A medium that stops answering: a reader that never returns.
+        let (_hold, never) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let mut stalled = SilenceGuard::new(
+            File::from(std::os::fd::OwnedFd::from(never)),
+            Path::new("data-0001.tar"),
+            Duration::from_millis(200),
+        );
+        let error = stalled.read(&mut [0u8; 16]).expect_err("stalled");
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains("data-0001.tar"), "{error}");
+
         let plain = dir.path().join("plain");
         std::fs::write(&plain, b"ok").expect("write");
         assert_eq!(
@@ -154,5 +280,13 @@ mod tests {
             b"ok"
         );
         assert!(read_bounded(&plain, BundleFile::Sums, 1).is_err());
+        let mut guarded = SilenceGuard::new(
+            File::open(&plain).expect("open"),
+            &plain,
+            MEDIA_READ_TIMEOUT,
+        );
+        let mut all = Vec::new();
+        guarded.read_to_end(&mut all).expect("read");
+        assert_eq!(all, b"ok");
     }
 }

@@ -15,7 +15,7 @@ use mirror_core::Sha256Digest;
 use mirror_core::digest::HashingWriter;
 use mirror_core::reporter::Reporter;
 
-use crate::bundle_file::{BundleFile, open_regular};
+use crate::bundle_file::{BundleFile, MEDIA_READ_TIMEOUT, SilenceGuard, open_regular};
 use crate::error::TransferError;
 use crate::hashing::HashingReader;
 use crate::manifest::{ExpectedEntry, Volume, parse_entry_name};
@@ -57,9 +57,10 @@ pub(crate) fn read_volume(
             actual: format!("{stated} bytes"),
         });
     }
-    let mut archive = tar::Archive::new(HashingReader::new(std::io::BufReader::with_capacity(
-        1 << 20,
+    let mut archive = tar::Archive::new(HashingReader::new(SilenceGuard::new(
         file,
+        &path,
+        MEDIA_READ_TIMEOUT,
     )));
     let result = read_entries(&mut archive, &volume.name, expected, staging, reporter);
     // The volume's own hash decides what a failure means: a volume that does not match

@@ -13,7 +13,9 @@ use mirror_core::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::bundle_file::{BundleFile, MAX_MANIFEST, MAX_SUMS, open_regular, read_bounded};
+use crate::bundle_file::{
+    BundleFile, MAX_MANIFEST, MAX_SUMS, hash_media_file, open_regular, read_bounded,
+};
 use crate::error::TransferError;
 use crate::hashing::hash_file;
 use crate::import::read_verified_manifest;
@@ -164,7 +166,12 @@ pub fn verify_bundle(
         .par_iter()
         .map(|(name, want)| {
             let path = bundle.join(name);
-            let (actual, len) = hash_file(&path)?;
+            let which = if volume_sizes.contains_key(name.as_str()) {
+                BundleFile::Volume
+            } else {
+                BundleFile::Sums
+            };
+            let (actual, len) = hash_media_file(&path, which)?;
             reporter.advance(len);
             if actual != **want {
                 return Err(TransferError::Mismatch {
