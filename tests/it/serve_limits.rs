@@ -147,3 +147,52 @@ fn idle_and_half_sent_connections_are_closed_after_the_header_timeout() {
     }
     assert_eq!(served.get("/chan/linux-64/repodata.json", &[]).status, 200);
 }
+
+/// Issue 33: on one kept-alive connection, requests do not wait for the client's delayed
+/// ACK (Nagle's algorithm with headers and body in separate writes cost ~40 ms each).
+/// No timing is asserted beyond "well under 40 ms a request" (a stall shows as 2 s).
+#[test]
+fn sequential_requests_on_one_connection_do_not_stall() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (config, _upstream) = published_store(work.path());
+    let served = Served::start(&config);
+    let mut stream = TcpStream::connect(address(&served)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    let requests = 50;
+    for _ in 0..requests {
+        stream
+            // A range goes through ServeDir, whose head and body leave in two writes: the
+            // case Nagle's algorithm stalls when TCP_NODELAY is not set.
+            .write_all(
+                b"GET /chan/linux-64/repodata.json HTTP/1.1\r\nHost: x\r\nRange: bytes=1-\r\n\r\n",
+            )
+            .expect("request");
+        // The head, then exactly Content-Length bytes of body.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 206"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("content-length")
+            .trim()
+            .parse()
+            .expect("number");
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).expect("body");
+    }
+    let elapsed = started.elapsed();
+    eprintln!("{requests} sequential requests in {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(40) * requests / 4,
+        "{requests} requests took {elapsed:?}: a delayed-ACK stall per request"
+    );
+}

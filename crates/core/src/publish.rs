@@ -46,6 +46,36 @@ impl Store {
         }
     }
 
+    /// The live generation and `mirror`'s published snapshot in it, read from that one
+    /// generation (so the pair is consistent even while a publish switches `live`):
+    /// `None` before the first publish. A reader that caches per generation (`serve`)
+    /// pays one `readlink` a request.
+    pub fn published_in_live(
+        &self,
+        mirror: &str,
+    ) -> Result<Option<(u64, Option<String>)>, StoreError> {
+        let link = self.live_link();
+        let target = match std::fs::read_link(&link) {
+            Ok(target) => target,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&link, e)),
+        };
+        let Some(generation) = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        let mirror_link = self.root().join(&target).join("public").join(mirror);
+        let id = match std::fs::read_link(&mirror_link) {
+            Ok(tree) => tree.file_name().and_then(|n| n.to_str()).map(str::to_owned),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::io(&mirror_link, e)),
+        };
+        Ok(Some((generation, id)))
+    }
+
     /// Materialise `snapshot` (if not already) and make it the live tree of its mirror.
     pub fn publish(&self, snapshot: &Snapshot) -> Result<Published, StoreError> {
         let mut published = self.publish_all(std::slice::from_ref(snapshot), &[])?;

@@ -29,6 +29,7 @@ use tower_http::services::ServeDir;
 
 use super::{Context, Output};
 
+mod files;
 mod hosts;
 mod listener;
 use hosts::Routes;
@@ -57,11 +58,9 @@ pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<
 /// mirrors, hidden paths refused, digest ETags, requests logged.
 pub fn router(store: &Store, routes: Routes) -> Router {
     let state = Arc::new(Served {
-        etags: Etags {
-            store: store.clone(),
-            cache: Mutex::new(HashMap::new()),
-        },
+        etags: Etags::new(store),
         routes,
+        public: store.public_dir(),
     });
     Router::new()
         .fallback_service(ServeDir::new(store.public_dir()).append_index_html_on_directories(false))
@@ -72,6 +71,8 @@ pub fn router(store: &Store, routes: Routes) -> Router {
 struct Served {
     etags: Etags,
     routes: Routes,
+    /// `<store>/public`, for the small-file fast path (`files.rs`).
+    public: std::path::PathBuf,
 }
 
 /// Path -> SHA-256 (hex) of every file of one snapshot.
@@ -82,12 +83,44 @@ struct Etags {
     store: Store,
     /// mirror -> (published snapshot id, its digests)
     cache: Mutex<HashMap<String, (String, Digests)>>,
+    /// The live generation last seen and each mirror's published id in it: a request
+    /// costs one `readlink` of `live` while nothing is published.
+    ids: Mutex<(u64, HashMap<String, Option<String>>)>,
 }
 
 impl Etags {
+    fn new(store: &Store) -> Self {
+        Self {
+            store: store.clone(),
+            cache: Mutex::new(HashMap::new()),
+            ids: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// `mirror`'s published snapshot id, as of the live generation now.
+    fn published(&self, mirror: &str) -> Option<String> {
+        let generation = self.store.live_generation().ok()??;
+        {
+            let ids = self.ids.lock().ok()?;
+            if ids.0 == generation
+                && let Some(id) = ids.1.get(mirror)
+            {
+                return id.clone();
+            }
+        }
+        // Read from that generation itself, so the id is never another's.
+        let (read_generation, id) = self.store.published_in_live(mirror).ok()??;
+        let mut ids = self.ids.lock().ok()?;
+        if ids.0 != read_generation {
+            *ids = (read_generation, HashMap::new());
+        }
+        ids.1.insert(mirror.to_owned(), id.clone());
+        id
+    }
+
     /// The published snapshot id of `mirror` and the digest of `path` in it.
     fn lookup(&self, mirror: &str, path: &str) -> Option<(String, String)> {
-        let id = self.store.published_snapshot(mirror).ok()??;
+        let id = self.published(mirror)?;
         let cached = self
             .cache
             .lock()
@@ -140,7 +173,7 @@ async fn guard_and_log(
         return StatusCode::NOT_FOUND.into_response();
     }
     let method = request.method().clone();
-    let response = with_etag(etags, &path, request, next).await;
+    let response = with_etag(etags, &served.public, &path, request, next).await;
     let status = response.status().as_u16();
     match (routed, host) {
         (Some(_), host) => {
@@ -169,7 +202,13 @@ fn servable(path: &str) -> bool {
 }
 
 /// Serve `request`, validated by digest instead of by file time.
-async fn with_etag(etags: &Etags, path: &str, mut request: Request, next: Next) -> Response {
+async fn with_etag(
+    etags: &Etags,
+    public: &std::path::Path,
+    path: &str,
+    mut request: Request,
+    next: Next,
+) -> Response {
     for name in [header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE] {
         request.headers_mut().remove(name);
     }
@@ -204,7 +243,18 @@ async fn with_etag(etags: &Etags, path: &str, mut request: Request, next: Next) 
         response.headers_mut().insert(header::ETAG, etag.clone());
         return response;
     }
-    let mut response = next.run(request).await;
+    let fast = mirror_paths::percent_decode(path).and_then(|decoded| {
+        files::small_file(
+            public,
+            &decoded,
+            request.method(),
+            request.headers().contains_key(header::RANGE),
+        )
+    });
+    let mut response = match fast {
+        Some(response) => response,
+        None => next.run(request).await,
+    };
     response.headers_mut().remove(header::LAST_MODIFIED);
     if let (Some(etag), Some((mirror, file, id, _))) = (etag, found)
         && response.status().is_success()
