@@ -196,3 +196,48 @@ fn sequential_requests_on_one_connection_do_not_stall() {
         "{requests} requests took {elapsed:?}: a delayed-ACK stall per request"
     );
 }
+
+/// The fast path (issue 33) answers as `ServeDir` did: HEAD gets the length and no body,
+/// a range past the end is 416, a range is 206, a missing file 404.
+#[test]
+fn head_ranges_and_missing_files_answer_as_before() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (config, _upstream) = published_store(work.path());
+    let served = Served::start(&config);
+    let full = served.get("/chan/linux-64/repodata.json", &[]);
+    assert_eq!(full.status, 200);
+    let length = full.body.len();
+    assert_eq!(
+        full.header("content-length"),
+        Some(length.to_string().as_str())
+    );
+    assert!(full.header("etag").is_some(), "the digest ETag stays");
+
+    let mut stream = TcpStream::connect(address(&served)).expect("connect");
+    stream
+        .write_all(
+            b"HEAD /chan/linux-64/repodata.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("head");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(
+        text.contains(&format!("content-length: {length}")),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\n"), "no body after a HEAD: {text}");
+
+    let past = format!("bytes={}-", length + 10);
+    assert_eq!(
+        served
+            .get("/chan/linux-64/repodata.json", &[("Range", past.as_str())])
+            .status,
+        416
+    );
+    let part = served.get("/chan/linux-64/repodata.json", &[("Range", "bytes=0-9")]);
+    assert_eq!((part.status, part.body.len()), (206, 10));
+    assert_eq!(served.get("/chan/linux-64/missing.json", &[]).status, 404);
+    assert_eq!(served.get("/chan/linux-64", &[]).status, 404);
+}
