@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive, idempotently:
 # - apt-get, gpgv, dpkg: real APT client checks (Debian ships them; installed if absent);
+# - gpg (gnupg): our signatures' keyrings dearmored by the real gpg;
 # - systemd-analyze: the shipped units are verified by it (package systemd);
 # - flock, mkfifo: util-linux and coreutils, for lock and hostile-media tests;
 # - python3 with its venv module (python3-venv);
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
-for tool in apt-get gpgv dpkg python3 systemd-analyze flock mkfifo; do
+for tool in apt-get gpgv gpg dpkg python3 systemd-analyze flock mkfifo df; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -16,7 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=()
   for t in "${missing[@]}"; do
     case "$t" in apt-get) pkgs+=(apt);; python3) pkgs+=(python3 python3-venv);; systemd-analyze) pkgs+=(systemd);;
-      flock) pkgs+=(util-linux);; mkfifo) pkgs+=(coreutils);; *) pkgs+=("$t");; esac
+      flock) pkgs+=(util-linux);; mkfifo|df) pkgs+=(coreutils);; gpg) pkgs+=(gnupg);;
+      *) pkgs+=("$t");; esac
   done
   apt-get update -qq && apt-get install -y -qq "${pkgs[@]}"
 fi

@@ -14,6 +14,8 @@ pub struct Graph {
     packages: BTreeMap<String, (String, Option<String>)>,
     /// package id -> ids of its normal and build dependencies (not dev)
     edges: BTreeMap<String, Vec<String>>,
+    /// Names of the workspace's members.
+    members: BTreeSet<String>,
 }
 
 impl Graph {
@@ -70,7 +72,17 @@ impl Graph {
                 .collect();
             edges.insert(string(&node["id"]), deps);
         }
-        Ok(Graph { packages, edges })
+        let members = metadata["workspace_members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| packages.get(&string(id)).map(|(name, _)| name.clone()))
+            .collect();
+        Ok(Graph {
+            packages,
+            edges,
+            members,
+        })
     }
 
     fn id_of(&self, name: &str) -> Option<&String> {
@@ -150,6 +162,10 @@ const CRATES: &[(&str, Option<u8>, Option<&str>)] = &[
     ("mirror-examples", Some(4), Some("examples/lib.rs")),
 ];
 
+/// What every product library's root says, so printing or exiting fails clippy.
+const LIBRARY_LINTS: &str =
+    "#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr, clippy::exit))]";
+
 /// Front-end crates no library may depend on.
 const FRONT_END_ONLY: &[&str] = &["clap", "anyhow", "indicatif", "miette"];
 
@@ -186,6 +202,14 @@ fn layer_problems(graph: &Graph) -> Result<Vec<String>, String> {
     }
     if !graph.closure("mirror-paths")?.is_empty() {
         problems.push("mirror-paths must have no dependencies".into());
+    }
+    // A member missing from the table would skip every check silently.
+    for member in &graph.members {
+        if member != "xtask" && !CRATES.iter().any(|(name, _, _)| name == member) {
+            problems.push(format!(
+                "workspace member {member} is not in xtask's layer table (checks.rs CRATES)"
+            ));
+        }
     }
     Ok(problems)
 }
@@ -239,13 +263,20 @@ pub fn licenses_and_bans(graph: &Graph) -> Result<(), String> {
 /// compiler enforces them only while they are there.
 pub fn crate_attributes(root: &Path) -> Result<(), String> {
     let mut problems = Vec::new();
-    for file in CRATES.iter().filter_map(|(_, _, file)| *file) {
+    for (name, layer, file) in CRATES {
+        let Some(file) = file else { continue };
         let path = root.join(file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        for attribute in ["#![deny(missing_docs)]", "#![forbid(unsafe_code)]"] {
+        let mut required = vec!["#![deny(missing_docs)]", "#![forbid(unsafe_code)]"];
+        // The product's libraries never print or exit: they return errors and report
+        // through `Reporter` and `tracing` (house rule; tests may print).
+        if layer.is_some_and(|l| l < 3) {
+            required.push(LIBRARY_LINTS);
+        }
+        for attribute in required {
             if !text.lines().any(|line| line.trim() == attribute) {
-                problems.push(format!("{file} lacks {attribute}"));
+                problems.push(format!("{name}: {file} lacks {attribute}"));
             }
         }
     }
@@ -341,6 +372,7 @@ mod tests {
         Graph {
             packages,
             edges: deps,
+            members: edges.iter().map(|(name, _)| (*name).to_owned()).collect(),
         }
     }
 
@@ -355,6 +387,7 @@ mod tests {
         ));
         edges.push(("mirror-core", &["mirror-paths", "anyhow"]));
         edges.push(("mirror-cli", &["mirror-apt", "clap"]));
+        edges.push(("mirror-pypi", &["mirror-core"]));
         let problems = layer_problems(&graph(&edges)).expect("checks");
         assert_eq!(
             problems,
@@ -362,6 +395,7 @@ mod tests {
                 "library mirror-core depends on anyhow (front ends only)",
                 "mirror-apt depends on mirror-conda",
                 "library mirror-apt depends on anyhow (front ends only)",
+                "workspace member mirror-pypi is not in xtask's layer table (checks.rs CRATES)",
             ]
         );
     }

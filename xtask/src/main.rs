@@ -6,8 +6,10 @@
 //!   many tests skipped and why (failing when `CI` is set and any did). This is the whole
 //!   test suite and what CI runs.
 //! - `cargo xtask lint`: fmt, clippy, and the checks a compiler does not make: the
-//!   layering of the crates and the licenses of every dependency (`checks.rs`, from
-//!   `cargo metadata`), `mirror-apt` compiling without default features (`cargo check`), and `cargo doc`
+//!   layering of the crates (every workspace member in the table) and the licenses of
+//!   every dependency (`checks.rs`, from `cargo metadata`), each library root's attributes
+//!   (missing docs, unsafe, printing and exiting denied), `mirror-apt` compiling without
+//!   default features and the fuzz targets compiling (`cargo check`), and `cargo doc`
 //!   with warnings denied (broken intra-doc links, missing docs).
 //! - `cargo xtask setup`: the real clients the end-to-end tests drive (py-rattler in a
 //!   venv; apt-get, gpgv and dpkg come with Debian).
@@ -116,6 +118,21 @@ fn lint(root: &Path) -> Result<(), String> {
             "mirror-apt",
             "--no-default-features",
             "--lib",
+        ],
+        &[],
+    )?;
+    // The fuzz targets are their own workspace (built with nightly by `xtask fuzz`): a
+    // check on stable proves they still compile against the parsers and that their
+    // lockfile is current, so they cannot rot between fuzzing runs (~1 min cold).
+    run(
+        root,
+        "cargo",
+        &[
+            "check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--locked",
+            "--all-targets",
         ],
         &[],
     )?;

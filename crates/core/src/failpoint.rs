@@ -13,6 +13,8 @@
 //! (tests/it/failpoints.rs).
 
 /// Abort the process here when `MIRROR_FAILPOINT` is `name` (test builds only).
+// The one place a library prints and ends the process: a simulated crash, in test builds.
+#[allow(clippy::print_stderr)]
 #[inline]
 pub fn hit(name: &str) {
     #[cfg(feature = "failpoints")]
@@ -29,6 +31,7 @@ static STEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 
 /// One durable step (`what`: `rename`, `fsync`, `link`...); aborts the process at the
 /// step `MIRROR_FAILPOINT_STEP` numbers (test builds only).
+#[allow(clippy::print_stderr)]
 #[inline]
 pub fn step(what: &str) {
     #[cfg(feature = "failpoints")]

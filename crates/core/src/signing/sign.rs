@@ -491,7 +491,11 @@ mod tests {
             assert!(status.success());
             keyrings.push(dearmored);
         } else {
-            println!("note: /usr/bin/gpg not installed, testing the binary export only");
+            // Visible in `cargo xtask test`'s skip list, and a failure under CI (the set-up
+            // installs gnupg).
+            mirror_test_support::skip(
+                "/usr/bin/gpg not installed: the dearmored keyring is not checked",
+            );
         }
 
         let in_release = dir.path().join("InRelease");
