@@ -139,7 +139,7 @@ impl Fetch {
             )?,
             max_index_size: match &self.max_index_size {
                 None => defaults.max_index_size,
-                Some(text) => mirror_transfer::parse_size(text, "[fetch] max_index_size")
+                Some(text) => mirror_core::size::parse_size(text, "[fetch] max_index_size")
                     .map_err(|e| e.to_string())?,
             },
             ..defaults

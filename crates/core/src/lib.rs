@@ -47,6 +47,7 @@ pub mod reporter;
 pub mod repository;
 pub mod settings;
 pub mod signing;
+pub mod size;
 pub mod snapshot;
 pub mod store;
 pub mod sync;

@@ -27,15 +27,15 @@ use std::path::{Path, PathBuf};
 use mirror_core::Sha256Digest;
 use mirror_core::audit::AuditRecord;
 use mirror_core::reporter::Reporter;
-use mirror_core::signing::{Keyring, verify_detached};
+use mirror_core::signing::Keyring;
 use mirror_core::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::bundle_file::{BundleFile, MAX_MANIFEST, MAX_SIGNATURE, read_bounded};
 use crate::error::TransferError;
-use crate::manifest::{MANIFEST, Manifest, SIGNATURE};
+use crate::manifest::Manifest;
 use crate::record::{ImportRecord, ImportedBundle};
+use crate::signed::{VerifiedManifest, read_verified_manifest};
 use crate::stage::{Staging, join_parts, read_volume, staged_name};
 
 /// Reports the bytes available on the filesystem holding a path.
@@ -153,43 +153,6 @@ impl ImportReport {
     }
 }
 
-/// A verified manifest and who signed it.
-#[derive(Debug, Clone)]
-pub struct VerifiedManifest {
-    /// The manifest.
-    pub manifest: Manifest,
-    /// Fingerprint of the trusted key that signed it.
-    pub signer: String,
-    /// SHA-256 of `manifest.json` as signed (the import's audit record names it).
-    pub sha256: mirror_core::Sha256Digest,
-}
-
-/// Read `manifest.json`, check `manifest.json.asc` against `trusted`, then parse it.
-pub fn read_verified_manifest(
-    bundle: &Path,
-    trusted: &Keyring,
-) -> Result<VerifiedManifest, TransferError> {
-    let manifest_path = bundle.join(MANIFEST);
-    let bytes = read_bounded(&manifest_path, BundleFile::Manifest, MAX_MANIFEST)?;
-    let signature = read_bounded(
-        &bundle.join(SIGNATURE),
-        BundleFile::Signature,
-        MAX_SIGNATURE,
-    )?;
-    let signer = verify_detached(trusted, &bytes, &signature, SIGNATURE).map_err(|source| {
-        TransferError::Signature {
-            dir: bundle.to_owned(),
-            source: Box::new(source),
-        }
-    })?;
-    let manifest = Manifest::from_json(&bytes, &manifest_path)?;
-    Ok(VerifiedManifest {
-        manifest,
-        signer,
-        sha256: mirror_core::Sha256Digest::of(&bytes),
-    })
-}
-
 /// Import the bundle in `bundle` into `store`. The caller holds the lock from
 /// [`Store::lock`], which also settles an import a crash interrupted.
 pub fn import(
@@ -206,7 +169,7 @@ pub fn import(
     } = read_verified_manifest(bundle, trusted)?;
     // The volumes are checked against the signed manifest below; a SHA256SUMS that
     // contradicts it is refused as `verify --bundle` refuses it.
-    crate::verify::sums_agree_with_manifest(bundle, &manifest, true)?;
+    crate::signed::sums_agree_with_manifest(bundle, &manifest, true)?;
     let record = ImportRecord::load(store)?;
     let report = |outcome, new_objects, new_bytes| ImportReport {
         outcome,
@@ -324,7 +287,7 @@ fn preflight(
         match std::fs::metadata(&path) {
             Ok(m) if !m.is_file() => {
                 // Opened the way every volume is, for its message and exit code.
-                crate::bundle_file::open_regular(&path, BundleFile::Volume)?;
+                crate::bundle_file::open_regular(&path, crate::BundleFile::Volume)?;
             }
             Ok(m) if m.len() == v.size => {}
             Ok(m) => {

@@ -60,6 +60,7 @@ mod hashing;
 mod import;
 mod manifest;
 mod record;
+mod signed;
 mod size;
 mod space;
 mod stage;
@@ -73,17 +74,15 @@ pub use bundle_file::{BundleFile, MAX_MANIFEST, MAX_SIGNATURE, MAX_SUMS};
 pub use error::TransferError;
 pub use export::{ExportOptions, ExportPlan, ExportReport, plan_export, write_bundle};
 pub use hashing::hash_file;
-pub use import::{
-    FreeSpaceFn, ImportOptions, ImportOutcome, ImportReport, ImportStep, VerifiedManifest, import,
-    read_verified_manifest,
-};
+pub use import::{FreeSpaceFn, ImportOptions, ImportOutcome, ImportReport, ImportStep, import};
 pub use manifest::{
     BundleObject, ExpectedEntry, FORMAT_VERSION, MANIFEST, Manifest, Part, README, SIGNATURE, SUMS,
     Volume, entry_name, is_volume_name, parse_entry_name,
 };
 pub use mirror_core::error::{Classify, ErrorClass};
 pub use record::{ImportRecord, ImportedBundle, InsideState, Ledger, LedgerEntry};
-pub use size::{MIN_VOLUME_SIZE, parse_size, parse_volume_size};
+pub use signed::{VerifiedManifest, parse_sums, read_verified_manifest};
+pub use size::{MIN_VOLUME_SIZE, parse_volume_size};
 pub use space::available_space;
 pub use stage::check_volume_entries;
-pub use verify::{BundleVerification, StoreVerification, parse_sums, verify_bundle, verify_store};
+pub use verify::{BundleVerification, StoreVerification, verify_bundle, verify_store};

@@ -1,8 +1,7 @@
-//! Volume sizes as people write them: `700M`, `4.7G`, `25G`, `650MiB`, `1048576`.
-//!
-//! Plain suffixes are decimal (K = 1000), because media are sold in decimal units: a
-//! "4.7G" DVD holds 4,700,372,992 bytes and a "25G" Blu-ray 25,025,314,816, so decimal
-//! values always fit. `KiB`/`MiB`/`GiB`/`TiB` are binary.
+//! Volume sizes: `mirror_core::size`'s notation (`700M`, `4.7G`, `25G`, `650MiB`; plain
+//! suffixes decimal, as media are sold), and the smallest volume a bundle may use.
+
+use mirror_core::size::parse_size;
 
 use crate::error::TransferError;
 
@@ -10,71 +9,20 @@ use crate::error::TransferError;
 /// 2 KiB; below 64 KiB a bundle would be mostly headers.
 pub const MIN_VOLUME_SIZE: u64 = 64 * 1024;
 
-/// Parse a volume size (see the module docs). Refuses sizes below [`MIN_VOLUME_SIZE`].
+/// Parse a volume size (`mirror_core::size`'s notation). Refuses sizes below
+/// [`MIN_VOLUME_SIZE`].
 pub fn parse_volume_size(text: &str) -> Result<u64, TransferError> {
-    let value = parse_size(text, "volume size")?;
+    let value = parse_size(text, "volume size").map_err(|e| TransferError::VolumeSize {
+        what: e.what,
+        text: e.text,
+        reason: e.reason,
+    })?;
     if value < MIN_VOLUME_SIZE {
         return Err(TransferError::VolumeSize {
             what: "volume size",
             text: text.to_owned(),
             reason: "volumes must be at least 64KiB",
         });
-    }
-    Ok(value)
-}
-
-/// Parse a byte size in the same notation, for any setting (`what` names it in errors);
-/// refuses zero.
-pub fn parse_size(text: &str, what: &'static str) -> Result<u64, TransferError> {
-    let refuse = |reason| TransferError::VolumeSize {
-        what,
-        text: text.to_owned(),
-        reason,
-    };
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "m" | "mb" => 1000_u64.pow(2),
-        "g" | "gb" => 1000_u64.pow(3),
-        "t" | "tb" => 1000_u64.pow(4),
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        _ => return Err(refuse("unknown unit (use K, M, G, T, KiB, MiB, GiB, TiB)")),
-    };
-    if number.is_empty() || number.matches('.').count() > 1 {
-        return Err(refuse("expected a number, e.g. 700M or 4.7G"));
-    }
-    // Exact decimal arithmetic: 4.7G must be 4_700_000_000, not 4_699_999_999.
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let parse = |s: &str| -> Result<u64, TransferError> {
-        if s.is_empty() {
-            Ok(0)
-        } else {
-            s.parse::<u64>().map_err(|_| refuse("number too large"))
-        }
-    };
-    let mut value = parse(whole)?
-        .checked_mul(multiplier)
-        .ok_or_else(|| refuse("number too large"))?;
-    if !fraction.is_empty() {
-        let digits = u32::try_from(fraction.len()).map_err(|_| refuse("too many digits"))?;
-        let scale = 10_u64
-            .checked_pow(digits)
-            .ok_or_else(|| refuse("too many digits"))?;
-        let part = (parse(fraction)? as u128 * multiplier as u128) / scale as u128;
-        value = value
-            .checked_add(u64::try_from(part).map_err(|_| refuse("number too large"))?)
-            .ok_or_else(|| refuse("number too large"))?;
-    }
-    if value == 0 {
-        return Err(refuse("must be more than 0"));
     }
     Ok(value)
 }
