@@ -258,6 +258,8 @@ impl Classify for TransferError {
                 crate::BundleFile::Manifest | crate::BundleFile::Sums => ErrorClass::Corrupt,
             },
             TransferError::NoSpace { .. } => ErrorClass::NoSpace,
+            // The `--since` file is the operator's input, like a setting.
+            TransferError::Since { .. } => ErrorClass::Config,
             _ => ErrorClass::Other,
         }
     }

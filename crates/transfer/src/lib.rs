@@ -64,6 +64,7 @@ mod signed;
 mod size;
 mod space;
 mod stage;
+mod status;
 mod verify;
 mod volume_writer;
 
@@ -85,4 +86,5 @@ pub use signed::{VerifiedManifest, parse_sums, read_verified_manifest};
 pub use size::{MIN_VOLUME_SIZE, parse_volume_size};
 pub use space::available_space;
 pub use stage::check_volume_entries;
+pub use status::{ExportedStatus, MirrorStatus, STATUS_VERSION, StoreStatus};
 pub use verify::{BundleVerification, StoreVerification, verify_bundle, verify_store};

@@ -183,48 +183,51 @@ pub struct InsideState {
 }
 
 impl InsideState {
-    /// Read either the inside's `status --json` output (its `imported` member) or its
-    /// `imported.json` (`<store>/live/imported.json`).
+    /// Read either the inside's `status --json` output ([`crate::StoreStatus`]: its
+    /// imports and inventory) or its `imported.json` (`<store>/live/imported.json`, which
+    /// has no inventory). A file that is neither, or a status missing a member, is
+    /// refused naming what is wrong (exit 3): never read as "the inside holds nothing".
     pub fn from_file(path: &Path) -> Result<Self, TransferError> {
         let bytes = fs_err::read(path)?;
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| TransferError::json(path, e))?;
-        let record = if value.get("bundles").is_some() {
-            value.clone()
-        } else if let Some(imported) = value.get("imported") {
-            imported.clone()
-        } else {
+            serde_json::from_slice(&bytes).map_err(|e| TransferError::Since {
+                path: path.to_owned(),
+                reason: format!("not JSON: {e}"),
+            })?;
+        let is_import_record = value.get("bundles").is_some() && value.get("imported").is_none();
+        if is_import_record {
+            let record: ImportRecord =
+                serde_json::from_value(value).map_err(|e| TransferError::Since {
+                    path: path.to_owned(),
+                    reason: format!("not an import record: {e}"),
+                })?;
+            return Ok(Self {
+                bundles: record
+                    .bundles
+                    .into_iter()
+                    .map(|b| (b.sequence, b.bundle_id))
+                    .collect(),
+                held: None,
+            });
+        }
+        let failed = value.get("ok") == Some(&serde_json::Value::Bool(false));
+        if value.get("imported").is_none() && !failed {
             return Err(TransferError::Since {
                 path: path.to_owned(),
                 reason: "neither an import record nor `mirror-cli status --json` output \
                          (no \"bundles\" or \"imported\" member)"
                     .into(),
             });
-        };
-        let record: ImportRecord =
-            serde_json::from_value(record).map_err(|e| TransferError::json(path, e))?;
-        let held = match value.get("inventory") {
-            None => None,
-            Some(inventory) => Some(
-                serde_json::from_value::<Vec<String>>(inventory.clone())
-                    .map_err(|e| TransferError::json(path, e))?
-                    .iter()
-                    .map(|hex| {
-                        hex.parse().map_err(|_| TransferError::Since {
-                            path: path.to_owned(),
-                            reason: format!("inventory entry {hex:?} is not a SHA-256"),
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
+        }
+        let status = crate::StoreStatus::from_value(value, path)?;
         Ok(Self {
-            bundles: record
+            bundles: status
+                .imported
                 .bundles
                 .into_iter()
                 .map(|b| (b.sequence, b.bundle_id))
                 .collect(),
-            held,
+            held: Some(status.inventory.into_iter().collect()),
         })
     }
 
@@ -292,16 +295,39 @@ mod tests {
         let state = InsideState::from_file(&live).expect("state");
         assert_eq!(state.bundles, vec![(1, "000001-x".to_owned())]);
         assert_eq!(ImportRecord::load(&store).expect("load").last_sequence, 1);
-        // the same record nested in status output
+        // the same record nested in status output, as `--json status` prints it
         let status = dir.path().join("status.json");
-        let nested =
-            serde_json::json!({"ok": true, "imported": ImportRecord::load(&store).expect("load")});
-        fs_err::write(&status, nested.to_string()).expect("write");
+        let mut printed = serde_json::to_value(crate::StoreStatus {
+            status_version: crate::STATUS_VERSION,
+            store: dir.path().to_owned(),
+            mirrors: Vec::new(),
+            objects: 0,
+            uncommitted: None,
+            imported: ImportRecord::load(&store).expect("load"),
+            inventory: Vec::new(),
+            exported: crate::ExportedStatus::default(),
+            note: None,
+        })
+        .expect("json");
+        printed["ok"] = true.into();
+        fs_err::write(&status, printed.to_string()).expect("write");
+        let state = InsideState::from_file(&status).expect("state");
+        assert_eq!(state.last_sequence(), 1);
         assert_eq!(
-            InsideState::from_file(&status)
-                .expect("state")
-                .last_sequence(),
-            1
+            state.held.map(|h| h.len()),
+            Some(0),
+            "an empty inventory is read as such"
+        );
+        // Hand-edited down to its imports: refused naming what is missing, never read as
+        // "the inside holds nothing".
+        let partial =
+            serde_json::json!({"ok": true, "imported": ImportRecord::load(&store).expect("load")});
+        fs_err::write(&status, partial.to_string()).expect("write");
+        let error = InsideState::from_file(&status).expect_err("partial");
+        assert!(error.to_string().contains("missing field"), "{error}");
+        assert_eq!(
+            mirror_core::error::Classify::class(&error),
+            mirror_core::error::ErrorClass::Config
         );
         fs_err::write(&status, "{\"mirrors\": []}").expect("write");
         assert!(InsideState::from_file(&status).is_err());

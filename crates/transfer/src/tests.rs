@@ -662,19 +662,22 @@ fn since_with_the_inventory_resends_what_the_inside_pruned() {
 
     // The inside's status, with its inventory, carried back.
     let record = ImportRecord::load(&w.inside).expect("record");
-    let inventory: Vec<String> = w
-        .inside
-        .objects()
-        .list()
-        .expect("list")
-        .iter()
-        .map(|d| d.to_hex())
-        .collect();
+    let inventory = w.inside.objects().list().expect("list");
     let status = w.dir.path().join("inside-status.json");
     fs_err::write(
         &status,
-        serde_json::to_vec(&serde_json::json!({"imported": record, "inventory": inventory}))
-            .expect("json"),
+        serde_json::to_vec(&StoreStatus {
+            status_version: STATUS_VERSION,
+            store: w.inside.root().to_owned(),
+            mirrors: Vec::new(),
+            objects: inventory.len(),
+            uncommitted: None,
+            imported: record,
+            inventory,
+            exported: ExportedStatus::default(),
+            note: None,
+        })
+        .expect("json"),
     )
     .expect("write");
     let state = InsideState::from_file(&status).expect("state");
