@@ -40,6 +40,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fetch;
 pub mod paths;
+pub mod prune;
 pub mod publish;
 pub mod redact;
 pub mod regular_file;

@@ -15,7 +15,7 @@ use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreError, sync_dir, sync_filesystem};
 
 /// What a publish did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Published {
     /// The mirror.
     pub mirror: String,
@@ -25,6 +25,18 @@ pub struct Published {
     pub previous: Option<String>,
     /// The tree directory.
     pub tree: PathBuf,
+}
+
+impl Published {
+    /// The publish as people read it.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: published snapshot {} (was {})",
+            self.mirror,
+            self.snapshot,
+            self.previous.as_deref().unwrap_or("none")
+        )
+    }
 }
 
 impl Store {

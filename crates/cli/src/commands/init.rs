@@ -125,10 +125,23 @@ pub fn run(
         0,
         format!("wrote {} with {mirrors} mirror(s)", config_path.display()),
     );
+    let report = InitReport {
+        config: config_path,
+        signing_key: &key_path,
+        mirrors,
+    };
     Ok(Output::new(
-        serde_json::json!({"config": config_path, "signing_key": key_path, "mirrors": mirrors}),
+        serde_json::to_value(&report)?,
         notes.join("\n"),
     ))
+}
+
+/// What `init --json` prints.
+#[derive(serde::Serialize)]
+struct InitReport<'a> {
+    config: &'a Path,
+    signing_key: &'a Path,
+    mirrors: usize,
 }
 
 /// One `[[apt]]` section selecting what the machine has installed.

@@ -7,6 +7,14 @@ use mirror_core::signing::SigningKey;
 
 use super::Output;
 
+/// What `keygen --json` prints.
+#[derive(serde::Serialize)]
+struct KeygenReport<'a> {
+    secret_key: &'a Path,
+    public_key: &'a Path,
+    fingerprint: &'a str,
+}
+
 pub fn run(out: &Path, user_id: &str) -> anyhow::Result<Output> {
     let public = public_path(out);
     if out.exists() || public.exists() {
@@ -19,8 +27,13 @@ pub fn run(out: &Path, user_id: &str) -> anyhow::Result<Output> {
     let key = SigningKey::generate(user_id).context("generating the signing key")?;
     write_key(&key, out)?;
     let fingerprint = key.fingerprint();
+    let report = KeygenReport {
+        secret_key: out,
+        public_key: &public,
+        fingerprint: &fingerprint,
+    };
     Ok(Output::new(
-        serde_json::json!({"secret_key": out, "public_key": public, "fingerprint": fingerprint}),
+        serde_json::to_value(&report)?,
         format!(
             "secret key: {}\npublic key: {} (give this to clients and to the inside's [transfer] trusted_keys)\nfingerprint: {fingerprint}",
             out.display(),

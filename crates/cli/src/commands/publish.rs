@@ -2,6 +2,7 @@
 //! default; an older id rolls back).
 
 use anyhow::bail;
+use mirror_core::publish::Published;
 use mirror_core::store::Store;
 use mirror_core::sync::publish_snapshot;
 
@@ -18,8 +19,7 @@ pub fn run(ctx: &Context, wanted: &[String], snapshot: Option<&str>) -> anyhow::
         );
     }
     let _lock = store.lock()?;
-    let mut done = Vec::new();
-    let mut lines = Vec::new();
+    let mut published = Vec::new();
     for name in &names {
         let snap = match snapshot {
             Some(id) => store.load_snapshot(name, id)?,
@@ -28,18 +28,17 @@ pub fn run(ctx: &Context, wanted: &[String], snapshot: Option<&str>) -> anyhow::
                 None => bail!("{name}: no snapshot yet; run `mirror-cli sync {name}` first"),
             },
         };
-        let published = publish_snapshot(&store, &snap)?;
-        lines.push(format!(
-            "{name}: published snapshot {} (was {})",
-            published.snapshot,
-            published.previous.as_deref().unwrap_or("none")
-        ));
-        done.push(serde_json::json!({
-            "mirror": name, "snapshot": published.snapshot, "previous": published.previous,
-        }));
+        published.push(publish_snapshot(&store, &snap)?);
     }
+    let lines: Vec<String> = published.iter().map(Published::line).collect();
     Ok(Output::new(
-        serde_json::json!({ "published": done }),
+        serde_json::to_value(PublishReport { published })?,
         lines.join("\n"),
     ))
+}
+
+/// What `publish --json` prints.
+#[derive(serde::Serialize)]
+struct PublishReport {
+    published: Vec<Published>,
 }

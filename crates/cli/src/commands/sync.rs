@@ -89,7 +89,7 @@ pub async fn run(
         match sync_one.await {
             Ok(report) => {
                 lines.push(report.line());
-                reports.push(serde_json::to_value(&report).expect("reports serialise"));
+                reports.push(MirrorOutcome::Synced(Box::new(report)));
             }
             Err(error) => {
                 let class = exit::class_for(&error);
@@ -102,11 +102,11 @@ pub async fn run(
                     let _ = writeln!(std::io::stderr(), "error: {message}");
                 }
                 lines.push(format!("{name}: failed (exit code {code})"));
-                reports.push(serde_json::json!({
-                    "mirror": name,
-                    "outcome": "failed",
-                    "error": message,
-                    "exit_code": code,
+                reports.push(MirrorOutcome::Failed(FailedMirror {
+                    mirror: name.clone(),
+                    outcome: "failed",
+                    error: message,
+                    exit_code: code,
                 }));
                 if worst
                     .as_ref()
@@ -117,7 +117,32 @@ pub async fn run(
             }
         }
     }
-    Ok(Output::new(serde_json::json!({ "mirrors": reports }), lines.join("\n")).failed(worst))
+    let report = SyncRunReport { mirrors: reports };
+    Ok(Output::new(serde_json::to_value(&report)?, lines.join("\n")).failed(worst))
+}
+
+/// What `sync --json` prints: each mirror's outcome, in the order synced.
+#[derive(serde::Serialize)]
+struct SyncRunReport {
+    mirrors: Vec<MirrorOutcome>,
+}
+
+/// One mirror's outcome: the library's report, or why it failed.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum MirrorOutcome {
+    Synced(Box<mirror_core::sync::SyncReport>),
+    Failed(FailedMirror),
+}
+
+/// A mirror whose sync failed; the others went on.
+#[derive(serde::Serialize)]
+struct FailedMirror {
+    mirror: String,
+    /// Always `failed` (a synced mirror's report says what happened).
+    outcome: &'static str,
+    error: String,
+    exit_code: u8,
 }
 
 /// The `[signing]` key, when configured.

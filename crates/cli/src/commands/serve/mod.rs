@@ -51,7 +51,16 @@ pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<
     })
     .await
     .context("HTTP server failed")?;
-    Ok(Output::new(serde_json::json!({"stopped": true}), ""))
+    Ok(Output::new(
+        serde_json::to_value(Stopped { stopped: true })?,
+        "",
+    ))
+}
+
+/// What `serve --json` prints when it stops (ctrl-c).
+#[derive(serde::Serialize)]
+struct Stopped {
+    stopped: bool,
 }
 
 /// The HTTP app: static files from `public/`, upstream host names routed to their
