@@ -287,6 +287,45 @@ pub fn crate_attributes(root: &Path) -> Result<(), String> {
     report("crate attributes", problems)
 }
 
+/// The CLI names a format in one place, `crates/cli/src/formats.rs`: a format crate
+/// (layer 2, but `mirror-transfer`, which every format shares) named in any other CLI
+/// source file fails the check, so DEVELOPMENT.md's recipe for a new format stays true.
+pub fn formats_named_once(root: &Path) -> Result<(), String> {
+    let formats: Vec<String> = CRATES
+        .iter()
+        .filter(|(name, layer, _)| *layer == Some(2) && *name != "mirror-transfer")
+        .map(|(name, _, _)| name.replace('-', "_"))
+        .collect();
+    let cli = root.join("crates/cli/src");
+    let mut problems = Vec::new();
+    let mut stack = vec![cli.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("formats.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            for format in &formats {
+                if let Some(line) = text.lines().position(|l| l.contains(format.as_str())) {
+                    problems.push(format!(
+                        "{}:{}: names {format} (only crates/cli/src/formats.rs may)",
+                        path.strip_prefix(root).unwrap_or(&path).display(),
+                        line + 1
+                    ));
+                }
+            }
+        }
+    }
+    report("formats named in one place", problems)
+}
+
 fn report(what: &str, problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
         eprintln!("{what}: ok");

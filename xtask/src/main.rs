@@ -92,6 +92,7 @@ fn lint(root: &Path) -> Result<(), String> {
     checks::layering(&graph)?;
     checks::licenses_and_bans(&graph)?;
     checks::crate_attributes(root)?;
+    checks::formats_named_once(root)?;
     run(
         root,
         "cargo",

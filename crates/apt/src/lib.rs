@@ -72,6 +72,8 @@ pub mod generate;
 #[cfg(feature = "mirror")]
 pub mod inspect;
 #[cfg(feature = "mirror")]
+pub mod machine;
+#[cfg(feature = "mirror")]
 pub mod repository;
 #[cfg(feature = "mirror")]
 pub mod select;

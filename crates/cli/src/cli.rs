@@ -125,7 +125,7 @@ pub enum Command {
     },
     /// Mirrors, snapshots, sizes, last sync/export/import.
     Status,
-    /// Summarise an index: Packages*, Release/InRelease, repodata.json*.
+    /// Summarise an index (the formats' list is filled in from `formats.rs`).
     Inspect {
         /// A file or an http(s):// URL.
         target: String,

@@ -1,35 +1,256 @@
 //! The format registry: every mirror format the CLI knows, by its `mirror.toml` section.
 //!
 //! Adding a format is a new library crate whose settings type implements
-//! [`MirrorSettings`] plus one entry in [`FORMATS`]; nothing else in the CLI names a
-//! format. The config loader reads each section through its entry, and `sync` builds each
-//! mirror with [`MirrorSettings::build`].
+//! [`MirrorSettings`] (and `Serialize`, for `init`) plus one entry in [`FORMATS`] and one
+//! dependency line; nothing else in the CLI names a format (`cargo xtask lint` fails when
+//! a format crate is named in `crates/cli/src` outside this file). The config loader
+//! reads each section through its entry, `sync` builds each mirror with
+//! [`MirrorSettings::build`], `init` asks each entry for its example and seeds, and
+//! `inspect` asks each entry whether it reads the file it was given.
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use mirror_core::settings::MirrorSettings;
+use serde::Serialize;
 
-/// One format: the name of its array of tables and how to read one table of it.
+/// One format: its section, how to read one table of it, and what `init` and `inspect`
+/// ask of it.
 pub struct Format {
     /// The section name: `apt` for `[[apt]]`.
     pub section: &'static str,
+    /// What `inspect` and `--help` say it reads.
+    pub indices: &'static str,
     /// Deserialise one `[[section]]` table into the format's settings.
     pub load: fn(toml::Value) -> Result<Box<dyn MirrorSettings>, toml::de::Error>,
+    /// A commented example section, written by `init` when nothing is seeded.
+    pub example: &'static str,
+    /// `init --from-system ROOT`: sections mirroring what the machine under ROOT runs.
+    pub from_system: Option<fn(&Path) -> anyhow::Result<Seeded>>,
+    /// `init --conda-env FILE [--conda-url URL]`: a section seeded from an environment.
+    pub from_env: Option<SeedFromEnv>,
+    /// `inspect`: whether the file or URL (its last path segment, compression suffix
+    /// removed) is this format's, and its summary (JSON, line).
+    pub inspect: Inspect,
 }
 
-/// Every format, in the order `status` and `sync` list their mirrors.
+/// `init --conda-env FILE [--conda-url URL]` for one format.
+pub type SeedFromEnv = fn(&Path, Option<&str>) -> anyhow::Result<Seeded>;
+/// `inspect`'s summary of a file's bytes read from a target: JSON, and the line for people.
+pub type Summarise = fn(&[u8], &str) -> anyhow::Result<(serde_json::Value, String)>;
+
+/// What `inspect` asks of a format.
+pub struct Inspect {
+    /// Whether this format reads a file of this name (compression suffix removed).
+    pub claims: fn(&str) -> bool,
+    /// The summary of `raw`, read from `target`: JSON, and the line for people.
+    pub summarise: Summarise,
+}
+
+/// Sections a format wrote for `init`, and what to tell the operator.
+pub struct Seeded {
+    /// TOML text: one or more `[[section]]` tables, with comments.
+    pub text: String,
+    /// How many mirrors.
+    pub mirrors: usize,
+    /// Lines for the operator.
+    pub notes: Vec<String>,
+}
+
+/// Every format, in the order `status` and `sync` list their mirrors. The first one is
+/// `inspect`'s fallback for a file no format claims by name.
 pub const FORMATS: &[Format] = &[
     Format {
         section: "apt",
+        indices: "Packages*, Sources*, Release/InRelease",
         load: load::<mirror_apt::AptConfig>,
+        example: APT_EXAMPLE,
+        from_system: Some(apt_from_system),
+        from_env: None,
+        inspect: Inspect {
+            claims: |stem| {
+                ["Packages", "Sources", "Release", "InRelease", "Translation"]
+                    .iter()
+                    .any(|name| stem.starts_with(name))
+            },
+            summarise: |raw, target| {
+                summary(mirror_apt::inspect::inspect_index(raw, target)?, target)
+            },
+        },
     },
     Format {
         section: "conda",
+        indices: "repodata.json*",
         load: load::<mirror_conda::CondaConfig>,
+        example: CONDA_EXAMPLE,
+        from_system: None,
+        from_env: Some(conda_from_env),
+        inspect: Inspect {
+            claims: |stem| stem.starts_with("repodata") || stem.ends_with(".json"),
+            summarise: |raw, target| summary(mirror_conda::inspect_repodata(raw, target)?, target),
+        },
     },
 ];
+
+/// The format `inspect` hands a file named `stem` to (compression suffix removed).
+pub fn for_inspect(stem: &str) -> &'static Format {
+    FORMATS
+        .iter()
+        .find(|f| (f.inspect.claims)(stem))
+        .unwrap_or(&FORMATS[0])
+}
+
+/// What `inspect --help` lists.
+pub fn inspect_help() -> String {
+    let names: Vec<&str> = FORMATS.iter().map(|f| f.indices).collect();
+    format!("Summarise an index: {}", names.join(", "))
+}
 
 fn load<S>(table: toml::Value) -> Result<Box<dyn MirrorSettings>, toml::de::Error>
 where
     S: MirrorSettings + serde::de::DeserializeOwned + 'static,
 {
     Ok(Box::new(table.try_into::<S>()?))
+}
+
+fn summary<T: Serialize + std::fmt::Display>(
+    summary: T,
+    target: &str,
+) -> anyhow::Result<(serde_json::Value, String)> {
+    Ok((
+        serde_json::to_value(&summary)?,
+        format!("{target}: {summary}"),
+    ))
+}
+
+/// One `[[section]]` table of `settings`, serialised by the format's own type.
+pub fn section_toml<S: Serialize>(section: &str, settings: &S) -> anyhow::Result<String> {
+    #[derive(Serialize)]
+    struct Tables<'a, S> {
+        #[serde(flatten)]
+        by_section: std::collections::BTreeMap<&'a str, [&'a S; 1]>,
+    }
+    let tables = Tables {
+        by_section: [(section, [settings])].into_iter().collect(),
+    };
+    toml::to_string(&tables).with_context(|| format!("writing a [[{section}]] section"))
+}
+
+fn apt_from_system(root: &Path) -> anyhow::Result<Seeded> {
+    let machine = mirror_apt::machine::mirrors_for_machine(root)?;
+    let mut text = String::new();
+    for mirror in &machine.mirrors {
+        text.push_str(&format!(
+            "# every package installed on this machine ({}), with its dependencies; names\n\
+             # this upstream does not carry are skipped with a warning; resolved together\n\
+             # with the machine's other sources, as its apt does\n",
+            machine.installed
+        ));
+        text.push_str(&section_toml("apt", mirror)?);
+        text.push('\n');
+    }
+    Ok(Seeded {
+        text,
+        mirrors: machine.mirrors.len(),
+        notes: vec![format!(
+            "{} installed packages selected from {}",
+            machine.installed,
+            machine.dpkg_status.display()
+        )],
+    })
+}
+
+fn conda_from_env(env_file: &Path, url: Option<&str>) -> anyhow::Result<Seeded> {
+    let specs = mirror_conda::specs_from_file(env_file)
+        .with_context(|| format!("reading specs from {}", env_file.display()))?;
+    let settings = mirror_conda::CondaConfig {
+        name: "conda".into(),
+        url: url.unwrap_or("http://HOST/conda-forge").into(),
+        subdirs: vec!["linux-64".into(), "noarch".into()],
+        specs,
+        ..Default::default()
+    };
+    Ok(Seeded {
+        text: format!(
+            "# seeded from {}\n{}\n",
+            env_file.display(),
+            section_toml("conda", &settings)?
+        ),
+        mirrors: 1,
+        notes: Vec::new(),
+    })
+}
+
+const APT_EXAMPLE: &str = r#"# An APT mirror (published at public/debian, served at /debian/):
+# [[apt]]
+# name = "debian"
+# url = "http://HOST/debian"                  # http://, https:// or file://
+# suites = ["bookworm", "bookworm-updates"]
+# components = ["main"]
+# architectures = ["amd64"]
+# keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"   # upstream must verify
+# packages = ["jq", "curl"]    # optional: these + dependencies; absent = everything
+# recommends = true            # follow Recommends, as apt does by default
+
+"#;
+
+const CONDA_EXAMPLE: &str = r#"# A conda channel mirror:
+# [[conda]]
+# name = "conda-forge"
+# url = "http://HOST/conda-forge"
+# subdirs = ["linux-64", "noarch"]
+# specs = ["python 3.12.*", "numpy >=1.26"]   # optional: these + dependencies
+# keep_versions = 2                           # optional: newest N versions per name
+
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry's recipe, followed for a toy format: a settings type and one entry
+    /// give a section the loader reads back, an `init` section, and an `inspect` claim.
+    #[derive(Debug, Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ToySettings {
+        name: String,
+        url: String,
+    }
+
+    #[test]
+    fn a_format_is_one_entry() {
+        let toy = ToySettings {
+            name: "toy".into(),
+            url: "http://h/toy".into(),
+        };
+        let text = section_toml("toy", &toy).expect("toml");
+        assert!(text.starts_with("[[toy]]"), "{text}");
+        let parsed: toml::Value = toml::from_str(&text).expect("parses");
+        let table = parsed["toy"][0].clone();
+        let back: ToySettings = table.try_into().expect("the format reads its own section");
+        assert_eq!(
+            (back.name.as_str(), back.url.as_str()),
+            ("toy", "http://h/toy")
+        );
+
+        // The real entries: each reads back the section it writes, and inspect's claims
+        // pick conda for repodata and fall back to apt.
+        let conda = mirror_conda::CondaConfig {
+            name: "c".into(),
+            url: "http://h/c".into(),
+            ..Default::default()
+        };
+        let text = section_toml("conda", &conda).expect("toml");
+        let parsed: toml::Value = toml::from_str(&text).expect("parses");
+        let entry = FORMATS
+            .iter()
+            .find(|f| f.section == "conda")
+            .expect("conda");
+        let settings = (entry.load)(parsed["conda"][0].clone()).expect("loads");
+        assert_eq!(settings.name(), "c");
+        assert_eq!(for_inspect("repodata.json").section, "conda");
+        assert_eq!(for_inspect("Packages").section, "apt");
+        assert_eq!(for_inspect("some-index").section, "apt", "the fallback");
+        assert!(inspect_help().contains("Packages") && inspect_help().contains("repodata"));
+    }
 }

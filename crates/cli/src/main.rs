@@ -14,11 +14,9 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     restrict_umask();
-    let cli = cli::Cli::parse();
+    let cli = parse_args();
     init_logging(cli.verbose, cli.json);
     let json = cli.json;
     match commands::run(cli) {
@@ -55,6 +53,16 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The command line, with the help text the format registry supplies (which indices
+/// `inspect` reads comes from `formats.rs`, not from a list kept here).
+fn parse_args() -> cli::Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let command =
+        cli::Cli::command().mut_subcommand("inspect", |c| c.about(formats::inspect_help()));
+    let matches = command.get_matches();
+    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 /// Never create group- or world-writable files or directories, whatever umask the shell,

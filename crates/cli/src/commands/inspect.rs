@@ -1,7 +1,7 @@
 //! `inspect FILE|URL`: summarise an index without a config or a store.
 //!
-//! Packages* (plain, .gz, .xz, .bz2, .zst) and Release/InRelease through
-//! `mirror_apt::inspect`, conda repodata.json* through `mirror_conda::inspect_repodata`.
+//! The format whose name claims the file (compression suffix removed) summarises it
+//! (`crate::formats`: APT's Packages*, Release/InRelease, conda's repodata.json*, ...).
 
 use mirror_core::compression::Compression;
 use mirror_core::fetch::{FetchOptions, Fetcher};
@@ -23,16 +23,6 @@ pub async fn run(target: &str) -> anyhow::Result<Output> {
     };
     let name = target.rsplit('/').next().unwrap_or(target);
     let stem = name.trim_end_matches(Compression::from_path(name).extension());
-    if stem.starts_with("repodata") || stem.ends_with(".json") {
-        let summary = mirror_conda::inspect_repodata(&raw, target)?;
-        return Ok(Output::new(
-            serde_json::to_value(&summary)?,
-            format!("{target}: {summary}"),
-        ));
-    }
-    let summary = mirror_apt::inspect::inspect_index(&raw, target)?;
-    Ok(Output::new(
-        serde_json::to_value(&summary)?,
-        format!("{target}: {summary}"),
-    ))
+    let (json, line) = (crate::formats::for_inspect(stem).inspect.summarise)(&raw, target)?;
+    Ok(Output::new(json, line))
 }
