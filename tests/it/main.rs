@@ -16,6 +16,7 @@ mod apt_sources;
 mod apt_versions;
 mod attack_matrix;
 mod conda;
+mod conformance;
 mod exit_codes;
 mod failpoints;
 mod operations;

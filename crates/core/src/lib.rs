@@ -35,6 +35,8 @@
 pub mod audit;
 pub mod audit_anchor;
 pub mod compression;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod digest;
 pub mod error;
 pub mod failpoint;
