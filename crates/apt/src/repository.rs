@@ -30,7 +30,7 @@ use crate::families::{IndexGroup, Scope, suite_indices};
 use crate::freshness::check_dates;
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
-use crate::select::{IndexData, SelectOptions, first_names, select};
+use crate::select::{IndexData, PoolFile, SelectOptions, Selection, first_names, select};
 use crate::upstream::{
     VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_decoded, fetch_index,
     fetch_release, index_variants, installer_variants, keep_listed,
@@ -160,6 +160,10 @@ impl AptMirror {
         })
     }
 
+    /// The whole tree in four parts: each suite's indices fetched (and, for a full
+    /// mirror, kept verbatim with the Release files), the selection over them (and the
+    /// group's), each suite's regenerated and signed indices (filtered mirrors), and the
+    /// pool files the selection names.
     async fn plan_tree(
         &self,
         ctx: &SyncContext<'_>,
@@ -167,9 +171,7 @@ impl AptMirror {
         releases: Vec<VerifiedRelease>,
         group_releases: Vec<Vec<VerifiedRelease>>,
     ) -> Result<TreePlan, AptError> {
-        let name = &self.config.name;
         let base = self.config.url.trim_end_matches('/');
-        let objects = ctx.store.objects();
         let mut files = Vec::new();
         let mut indices = Vec::new();
         let parsed_releases = releases
@@ -178,204 +180,43 @@ impl AptMirror {
             .collect::<Result<Vec<_>, _>>()?;
         for (suite_position, (release, parsed)) in releases.iter().zip(&parsed_releases).enumerate()
         {
-            let dists = dists_url(base, &release.suite);
-            check_not_expired(parsed, &dists)?;
-            ctx.reporter
-                .begin(&format!("{name}: fetching {} indices", release.suite), None);
-            for component in &self.config.components {
-                for architecture in &index_architectures(parsed, component, &self.config) {
-                    let packages = fetch_index(
-                        ctx.fetcher,
-                        objects,
-                        base,
-                        release,
-                        parsed,
-                        component,
-                        architecture,
-                    )
-                    .await?;
-                    // A full mirror publishes the installer index, so the udebs it names
-                    // too: a netboot installer pointed at the mirror fetches them.
-                    let installer = installer_variants(parsed, component, architecture);
-                    let installer = if !self.is_filtered()
-                        && self.config.installer
-                        && !installer.is_empty()
-                    {
-                        Some(fetch_decoded(ctx.fetcher, objects, &dists, parsed, &installer).await?)
-                    } else {
-                        None
-                    };
-                    for index in std::iter::once(packages).chain(installer) {
-                        indices.push(index_data(
-                            suite_position,
-                            component,
-                            architecture,
-                            index,
-                            &dists,
-                            false,
-                        ));
-                    }
-                }
-            }
+            indices.extend(
+                self.fetch_suite_indices(ctx, suite_position, release, parsed)
+                    .await?,
+            );
             if !self.is_filtered() {
-                self.keep_suite_indices(ctx, release, parsed, &mut files)
-                    .await?;
-                if self.config.sources {
-                    // After the indices are kept: the Sources index is read from the store.
-                    let carried =
-                        carry_sources(ctx, base, &dists, parsed, &self.config.components, None)
-                            .await?;
-                    files.extend(carried.files);
-                }
-                for (file, bytes) in &release.raw {
-                    let digest = objects.insert_bytes(bytes)?;
-                    files.push(stored(
-                        format!("dists/{}/{file}", release.suite),
-                        Expected {
-                            sha256: digest,
-                            size: Some(bytes.len() as u64),
-                        },
-                    ));
-                }
+                files.extend(self.full_suite_files(ctx, release, parsed).await?);
             }
         }
         for (member, releases) in self.config.group.iter().zip(&group_releases) {
             ctx.reporter.begin(
-                &format!("{name}: fetching {}'s indices to resolve with", member.name),
+                &format!(
+                    "{}: fetching {}'s indices to resolve with",
+                    self.config.name, member.name
+                ),
                 None,
             );
             indices.extend(group_indices(ctx, member, releases).await?);
         }
-        ctx.reporter
-            .begin(&format!("{name}: selecting packages"), None);
-        let options = SelectOptions {
-            packages: self.config.packages.clone(),
-            recommends: self.config.recommends,
-            keep_versions: self.config.keep_versions.unwrap_or(1),
-            architectures: self.config.architectures.clone(),
-            missing_packages_are_errors: self.config.missing_packages == MissingPackages::Error,
-            self_contained: self.config.is_self_contained(),
-            // One member of a group reports the names none of it carries, not each.
-            report_missing: self
-                .config
-                .resolve_with
-                .iter()
-                .all(|other| self.config.name < *other),
-        };
-        let (selection, indices) = tokio::task::spawn_blocking(move || {
-            let selection = select(&indices, &options);
-            (selection, indices)
-        })
-        .await
-        .map_err(|e| AptError::Internal(e.to_string()))?;
-        let mut selection = selection?;
-        for warning in &selection.warnings {
-            tracing::warn!(mirror = %name, "{warning}");
-        }
+        let (mut selection, indices) = self.select_packages(ctx, indices).await?;
         let mut warnings = std::mem::take(&mut selection.warnings);
-
         if let Some(key) = key {
             for (suite_position, (release, parsed)) in
                 releases.iter().zip(&parsed_releases).enumerate()
             {
-                let mut filtered: Vec<FilteredIndex> = indices
-                    .iter()
-                    .zip(&selection.filtered)
-                    .filter(|(index, _)| index.suite == suite_position)
-                    .map(|(index, packages)| {
-                        FilteredIndex::packages(
-                            &index.component,
-                            &index.architecture,
-                            packages.clone(),
-                        )
-                    })
-                    .collect();
-                for component in &self.config.components {
-                    let names = selected_names(
-                        indices
-                            .iter()
-                            .zip(&selection.filtered)
-                            .filter(|(index, _)| {
-                                index.suite == suite_position && &index.component == component
-                            })
-                            .map(|(_, packages)| packages.as_slice()),
-                    );
-                    filtered.extend(
-                        self.filtered_translations(
-                            ctx,
-                            release,
-                            parsed,
-                            component,
-                            &names,
-                            &mut warnings,
-                        )
+                let suite = SuiteSelection {
+                    position: suite_position,
+                    indices: &indices,
+                    selection: &selection,
+                };
+                files.extend(
+                    self.filtered_suite_files(ctx, key, release, parsed, &suite, &mut warnings)
                         .await?,
-                    );
-                }
-                if self.config.sources {
-                    let wanted = wanted_sources(
-                        indices
-                            .iter()
-                            .zip(&selection.filtered)
-                            .filter(|(index, _)| index.suite == suite_position)
-                            .map(|(_, packages)| packages.as_slice()),
-                    );
-                    let dists = dists_url(base, &release.suite);
-                    let carried = carry_sources(
-                        ctx,
-                        base,
-                        &dists,
-                        parsed,
-                        &self.config.components,
-                        Some(&wanted),
-                    )
-                    .await?;
-                    if !carried.missing.is_empty() {
-                        let warning =
-                            format!("{}: {}", dists, missing_sources_line(&carried.missing));
-                        tracing::warn!(mirror = %name, "{warning}");
-                        warnings.push(warning);
-                    }
-                    filtered.extend(carried.indices);
-                    files.extend(carried.files);
-                }
-                let mut architectures = self.config.architectures.clone();
-                if indices
-                    .iter()
-                    .any(|i| i.suite == suite_position && i.architecture == "all")
-                    && !architectures.iter().any(|a| a == "all")
-                {
-                    architectures.push("all".into());
-                }
-                let generated = filtered_suite(
-                    parsed,
-                    &filtered,
-                    &self.config.components,
-                    &architectures,
-                    key,
-                )?;
-                for (path, bytes) in generated {
-                    let digest = objects.insert_bytes(&bytes)?;
-                    files.push(stored(
-                        format!("dists/{}/{path}", release.suite),
-                        Expected {
-                            sha256: digest,
-                            size: Some(bytes.len() as u64),
-                        },
-                    ));
-                }
+                );
             }
         }
         ctx.reporter.finish();
-
-        for pool in &selection.pool {
-            mirror_core::paths::check_relative(&pool.path)?;
-            files.push(PlannedFile {
-                path: pool.path.clone(),
-                expected: pool.expected,
-                source: Source::Url(format!("{base}/{}", pool.path)),
-            });
-        }
+        files.extend(pool_files(base, &selection.pool)?);
         dedup_files(&mut files)?;
         let index_files = files
             .iter()
@@ -399,11 +240,208 @@ impl AptMirror {
         })
     }
 
-    /// A full mirror carries every index of its components and architectures that the
-    /// Release lists ([`suite_indices`]): each compression upstream serves, streamed into
-    /// the store and verified against the Release, plus its by-hash copy when the Release
-    /// asks clients to use them. A compression upstream does not serve is left out (its
-    /// siblings serve the client); an index with none served fails the sync.
+    /// One suite's Packages indices (and, for a full mirror with the installer, the
+    /// installer's), fetched, verified against the Release and decoded, for selection.
+    async fn fetch_suite_indices(
+        &self,
+        ctx: &SyncContext<'_>,
+        suite_position: usize,
+        release: &VerifiedRelease,
+        parsed: &Release<'_>,
+    ) -> Result<Vec<IndexData>, AptError> {
+        let base = self.config.url.trim_end_matches('/');
+        let objects = ctx.store.objects();
+        let dists = dists_url(base, &release.suite);
+        check_not_expired(parsed, &dists)?;
+        ctx.reporter.begin(
+            &format!("{}: fetching {} indices", self.config.name, release.suite),
+            None,
+        );
+        let mut indices = Vec::new();
+        for component in &self.config.components {
+            for architecture in &index_architectures(parsed, component, &self.config) {
+                let packages = fetch_index(
+                    ctx.fetcher,
+                    objects,
+                    base,
+                    release,
+                    parsed,
+                    component,
+                    architecture,
+                )
+                .await?;
+                // A full mirror publishes the installer index, so the udebs it names too:
+                // a netboot installer pointed at the mirror fetches them.
+                let installer = installer_variants(parsed, component, architecture);
+                let installer =
+                    if !self.is_filtered() && self.config.installer && !installer.is_empty() {
+                        Some(fetch_decoded(ctx.fetcher, objects, &dists, parsed, &installer).await?)
+                    } else {
+                        None
+                    };
+                for index in std::iter::once(packages).chain(installer) {
+                    indices.push(index_data(
+                        suite_position,
+                        component,
+                        architecture,
+                        index,
+                        &dists,
+                        false,
+                    ));
+                }
+            }
+        }
+        Ok(indices)
+    }
+
+    /// A full mirror's suite as upstream serves it: every index family kept byte for byte,
+    /// the Sources and their files when `sources`, and the Release files themselves.
+    async fn full_suite_files(
+        &self,
+        ctx: &SyncContext<'_>,
+        release: &VerifiedRelease,
+        parsed: &Release<'_>,
+    ) -> Result<Vec<PlannedFile>, AptError> {
+        let base = self.config.url.trim_end_matches('/');
+        let dists = dists_url(base, &release.suite);
+        let mut files = Vec::new();
+        self.keep_suite_indices(ctx, release, parsed, &mut files)
+            .await?;
+        if self.config.sources {
+            // After the indices are kept: the Sources index is read from the store.
+            let carried =
+                carry_sources(ctx, base, &dists, parsed, &self.config.components, None).await?;
+            files.extend(carried.files);
+        }
+        for (file, bytes) in &release.raw {
+            let digest = ctx.store.objects().insert_bytes(bytes)?;
+            files.push(stored(
+                format!("dists/{}/{file}", release.suite),
+                Expected {
+                    sha256: digest,
+                    size: Some(bytes.len() as u64),
+                },
+            ));
+        }
+        Ok(files)
+    }
+
+    /// The selection over every index (this mirror's and its group's), off the async
+    /// threads; its warnings logged. Gives the indices back for the regenerated suites.
+    async fn select_packages(
+        &self,
+        ctx: &SyncContext<'_>,
+        indices: Vec<IndexData>,
+    ) -> Result<(Selection, Vec<IndexData>), AptError> {
+        let name = &self.config.name;
+        ctx.reporter
+            .begin(&format!("{name}: selecting packages"), None);
+        let options = SelectOptions {
+            packages: self.config.packages.clone(),
+            recommends: self.config.recommends,
+            keep_versions: self.config.keep_versions.unwrap_or(1),
+            architectures: self.config.architectures.clone(),
+            missing_packages_are_errors: self.config.missing_packages == MissingPackages::Error,
+            self_contained: self.config.is_self_contained(),
+            // One member of a group reports the names none of it carries, not each.
+            report_missing: self
+                .config
+                .resolve_with
+                .iter()
+                .all(|other| self.config.name < *other),
+        };
+        let (selection, indices) = tokio::task::spawn_blocking(move || {
+            let selection = select(&indices, &options);
+            (selection, indices)
+        })
+        .await
+        .map_err(|e| AptError::Internal(e.to_string()))?;
+        let selection = selection?;
+        for warning in &selection.warnings {
+            tracing::warn!(mirror = %name, "{warning}");
+        }
+        Ok((selection, indices))
+    }
+
+    /// A filtered mirror's suite: the selected stanzas of each index, the Translation
+    /// and Sources cut down to them, regenerated and signed with our key.
+    async fn filtered_suite_files(
+        &self,
+        ctx: &SyncContext<'_>,
+        key: &SigningKey,
+        release: &VerifiedRelease,
+        parsed: &Release<'_>,
+        suite: &SuiteSelection<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<PlannedFile>, AptError> {
+        let base = self.config.url.trim_end_matches('/');
+        let mut files = Vec::new();
+        let mut filtered: Vec<FilteredIndex> = suite
+            .of_suite()
+            .map(|(index, packages)| {
+                FilteredIndex::packages(&index.component, &index.architecture, packages.clone())
+            })
+            .collect();
+        for component in &self.config.components {
+            let names = selected_names(
+                suite
+                    .of_suite()
+                    .filter(|(index, _)| &index.component == component)
+                    .map(|(_, packages)| packages.as_slice()),
+            );
+            filtered.extend(
+                self.filtered_translations(ctx, release, parsed, component, &names, warnings)
+                    .await?,
+            );
+        }
+        if self.config.sources {
+            let wanted = wanted_sources(suite.of_suite().map(|(_, packages)| packages.as_slice()));
+            let dists = dists_url(base, &release.suite);
+            let carried = carry_sources(
+                ctx,
+                base,
+                &dists,
+                parsed,
+                &self.config.components,
+                Some(&wanted),
+            )
+            .await?;
+            if !carried.missing.is_empty() {
+                let warning = format!("{}: {}", dists, missing_sources_line(&carried.missing));
+                tracing::warn!(mirror = %self.config.name, "{warning}");
+                warnings.push(warning);
+            }
+            filtered.extend(carried.indices);
+            files.extend(carried.files);
+        }
+        let mut architectures = self.config.architectures.clone();
+        if suite
+            .of_suite()
+            .any(|(index, _)| index.architecture == "all")
+            && !architectures.iter().any(|a| a == "all")
+        {
+            architectures.push("all".into());
+        }
+        let generated = filtered_suite(
+            parsed,
+            &filtered,
+            &self.config.components,
+            &architectures,
+            key,
+        )?;
+        for (path, bytes) in generated {
+            let digest = ctx.store.objects().insert_bytes(&bytes)?;
+            files.push(stored(
+                format!("dists/{}/{path}", release.suite),
+                Expected {
+                    sha256: digest,
+                    size: Some(bytes.len() as u64),
+                },
+            ));
+        }
+        Ok(files)
+    }
+
     async fn keep_suite_indices(
         &self,
         ctx: &SyncContext<'_>,
@@ -700,6 +738,39 @@ fn filter_translation(
     Ok(writer.finish())
 }
 
+/// One suite's share of a selection: the indices at its position and the stanzas the
+/// selection kept from each.
+struct SuiteSelection<'s> {
+    position: usize,
+    indices: &'s [IndexData],
+    selection: &'s Selection,
+}
+
+impl<'s> SuiteSelection<'s> {
+    /// (index, selected stanzas) of this suite, in index order.
+    fn of_suite(&self) -> impl Iterator<Item = (&'s IndexData, &'s Vec<u8>)> + use<'s> {
+        let position = self.position;
+        self.indices
+            .iter()
+            .zip(&self.selection.filtered)
+            .filter(move |(index, _)| index.suite == position)
+    }
+}
+
+/// The pool files a selection names, each to download from `base` (paths checked).
+fn pool_files(base: &str, pool: &[PoolFile]) -> Result<Vec<PlannedFile>, AptError> {
+    pool.iter()
+        .map(|file| {
+            mirror_core::paths::check_relative(&file.path)?;
+            Ok(PlannedFile {
+                path: file.path.clone(),
+                expected: file.expected,
+                source: Source::Url(format!("{base}/{}", file.path)),
+            })
+        })
+        .collect()
+}
+
 fn stored(path: String, expected: Expected) -> PlannedFile {
     PlannedFile {
         path,
@@ -858,5 +929,67 @@ impl Repository for AptMirror {
                 .map_err(RepositoryError::new)?;
             Ok(Box::new(probe) as Box<dyn Probe<'a> + 'a>)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_files_are_downloaded_from_the_base_and_never_escape() {
+        let expected = Expected {
+            sha256: Sha256Digest::of(b"deb"),
+            size: Some(3),
+        };
+        let pool = [PoolFile {
+            path: "pool/main/j/jq/jq_1.6_amd64.deb".into(),
+            expected,
+        }];
+        let files = pool_files("http://h/debian", &pool).expect("safe");
+        assert_eq!(
+            files,
+            [PlannedFile {
+                path: "pool/main/j/jq/jq_1.6_amd64.deb".into(),
+                expected,
+                source: Source::Url("http://h/debian/pool/main/j/jq/jq_1.6_amd64.deb".into()),
+            }]
+        );
+        for bad in ["../etc/passwd", "/etc/passwd", "pool//x.deb"] {
+            let pool = [PoolFile {
+                path: bad.into(),
+                expected,
+            }];
+            assert!(pool_files("http://h/debian", &pool).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_suite_sees_only_its_own_indices() {
+        let index = |suite: usize, architecture: &str| IndexData {
+            suite,
+            component: "main".into(),
+            architecture: architecture.into(),
+            decoded: Vec::new(),
+            origin: String::new(),
+            resolve_only: false,
+        };
+        let indices = [index(0, "amd64"), index(1, "amd64"), index(0, "all")];
+        let selection = Selection {
+            filtered: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+            ..Selection::default()
+        };
+        let second = SuiteSelection {
+            position: 1,
+            indices: &indices,
+            selection: &selection,
+        };
+        let seen: Vec<&[u8]> = second.of_suite().map(|(_, p)| p.as_slice()).collect();
+        assert_eq!(seen, [b"b".as_slice()]);
+        let first = SuiteSelection {
+            position: 0,
+            ..second
+        };
+        assert_eq!(first.of_suite().count(), 2);
     }
 }
