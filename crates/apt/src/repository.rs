@@ -314,14 +314,7 @@ impl AptMirror {
             files.extend(carried.files);
         }
         for (file, bytes) in &release.raw {
-            let digest = ctx.store.objects().insert_bytes(bytes)?;
-            files.push(stored(
-                format!("dists/{}/{file}", release.suite),
-                Expected {
-                    sha256: digest,
-                    size: Some(bytes.len() as u64),
-                },
-            ));
+            files.push(store_suite_file(ctx, &release.suite, file, bytes)?);
         }
         Ok(files)
     }
@@ -430,14 +423,7 @@ impl AptMirror {
             key,
         )?;
         for (path, bytes) in generated {
-            let digest = ctx.store.objects().insert_bytes(&bytes)?;
-            files.push(stored(
-                format!("dists/{}/{path}", release.suite),
-                Expected {
-                    sha256: digest,
-                    size: Some(bytes.len() as u64),
-                },
-            ));
+            files.push(store_suite_file(ctx, &release.suite, &path, &bytes)?);
         }
         Ok(files)
     }
@@ -769,6 +755,24 @@ fn pool_files(base: &str, pool: &[PoolFile]) -> Result<Vec<PlannedFile>, AptErro
             })
         })
         .collect()
+}
+
+/// `bytes` stored as `dists/<suite>/<path>` of the tree (a Release file kept, an index
+/// we generated).
+fn store_suite_file(
+    ctx: &SyncContext<'_>,
+    suite: &str,
+    path: &str,
+    bytes: &[u8],
+) -> Result<PlannedFile, AptError> {
+    let digest = ctx.store.objects().insert_bytes(bytes)?;
+    Ok(stored(
+        format!("dists/{suite}/{path}"),
+        Expected {
+            sha256: digest,
+            size: Some(bytes.len() as u64),
+        },
+    ))
 }
 
 fn stored(path: String, expected: Expected) -> PlannedFile {
