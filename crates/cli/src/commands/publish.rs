@@ -10,9 +10,13 @@ use super::{Context, Output};
 
 pub fn run(ctx: &Context, wanted: &[String], snapshot: Option<&str>) -> anyhow::Result<Output> {
     let config = ctx.config()?;
+    // Imported mirrors too: rolling back is what the inside needs most. (A name nobody
+    // knows is refused before anything is created.)
+    let names = match Store::open_existing(config.store_dir()) {
+        Ok(existing) => config.select_stored(wanted, &existing)?,
+        Err(_) => config.select(wanted)?,
+    };
     let store = Store::open(config.store_dir())?;
-    // Imported mirrors too: rolling back is what the inside needs most.
-    let names = config.select_stored(wanted, &store)?;
     if snapshot.is_some() && names.len() != 1 {
         return Err(
             crate::exit::UsageError("--snapshot needs exactly one mirror name".into()).into(),
