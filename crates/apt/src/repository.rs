@@ -939,6 +939,250 @@ impl Repository for AptMirror {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mirror_core::fetch::{FetchOptions, Fetcher};
+    use mirror_core::reporter::NoReporter;
+    use mirror_core::store::Store;
+    use mirror_test_support::TestServer;
+
+    /// A signed upstream on a loopback server: suite `bookworm`, `main/binary-amd64`
+    /// with two packages (`hello` depends on `libhello`) and a third nobody needs, and
+    /// their pool files.
+    struct Loopback {
+        _dir: tempfile::TempDir,
+        server: TestServer,
+        key_file: std::path::PathBuf,
+    }
+
+    fn loopback() -> Loopback {
+        use mirror_core::compression::{Compression, compress};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("upstream");
+        let mut stanzas = String::new();
+        for (name, depends) in [("hello", "libhello"), ("libhello", ""), ("unrelated", "")] {
+            let path = format!("pool/main/{name}_1_amd64.deb");
+            let body = format!("the {name} package");
+            std::fs::create_dir_all(root.join("pool/main")).expect("mkdir");
+            std::fs::write(root.join(&path), &body).expect("pool file");
+            stanzas.push_str(&format!(
+                "Package: {name}\nVersion: 1\nArchitecture: amd64\n{}Filename: {path}\n\
+                 Size: {}\nSHA256: {}\n\n",
+                if depends.is_empty() {
+                    String::new()
+                } else {
+                    format!("Depends: {depends}\n")
+                },
+                body.len(),
+                Sha256Digest::of(body.as_bytes()).to_hex()
+            ));
+        }
+        let files: Vec<crate::generate::GeneratedFile> =
+            [Compression::None, Compression::Gzip, Compression::Xz]
+                .iter()
+                .map(|format| {
+                    (
+                        format!("main/binary-amd64/Packages{}", format.extension()),
+                        compress(stanzas.as_bytes(), *format).expect("compress"),
+                    )
+                })
+                .collect();
+        let key = SigningKey::generate("unit upstream").expect("key");
+        let fields = crate::ReleaseFields {
+            suite: Some("bookworm"),
+            codename: Some("bookworm"),
+            date: Some("Sat, 11 Jul 2026 10:16:37 UTC"),
+            architectures: vec!["amd64"],
+            components: vec!["main"],
+            ..crate::ReleaseFields::default()
+        };
+        for (path, bytes) in crate::generate::signed_suite(&fields, files, &key).expect("sign") {
+            let dest = root.join("dists/bookworm").join(path);
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::write(dest, bytes).expect("write");
+        }
+        let key_file = dir.path().join("upstream.asc");
+        std::fs::write(&key_file, key.armored_public().expect("armor")).expect("key");
+        let server = TestServer::serve_dir(&root);
+        Loopback {
+            _dir: dir,
+            server,
+            key_file,
+        }
+    }
+
+    impl Loopback {
+        fn mirror(&self, packages: Option<&[&str]>) -> AptMirror {
+            let mut config = AptConfig::new(
+                "debian",
+                self.server.url(),
+                vec!["bookworm".into()],
+                crate::Keyrings::One(self.key_file.clone()),
+            );
+            config.packages = packages.map(|p| p.iter().map(|s| (*s).to_owned()).collect());
+            config.languages = Some(Vec::new());
+            AptMirror::new(config).expect("mirror")
+        }
+    }
+
+    /// What each part needs: a store, a fetcher, a key, and the verified Release.
+    struct Parts {
+        _dir: tempfile::TempDir,
+        store: Store,
+        fetcher: Fetcher,
+        key: SigningKey,
+    }
+
+    fn new_parts() -> Parts {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Parts {
+            store: Store::open(dir.path()).expect("store"),
+            fetcher: Fetcher::new(FetchOptions::default()).expect("fetcher"),
+            key: SigningKey::generate("ours").expect("key"),
+            _dir: dir,
+        }
+    }
+
+    impl Parts {
+        fn ctx(&self) -> SyncContext<'_> {
+            SyncContext {
+                store: &self.store,
+                fetcher: &self.fetcher,
+                signing_key: Some(&self.key),
+                reporter: &NoReporter,
+                previous: None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn index_fetching_verifies_and_decodes_each_index() {
+        let upstream = loopback();
+        let mirror = upstream.mirror(Some(&["hello"]));
+        let parts = new_parts();
+        let ctx = parts.ctx();
+        let release = fetch_release(
+            &parts.fetcher,
+            &mirror.keyring,
+            &upstream.server.url(),
+            "bookworm",
+            false,
+        )
+        .await
+        .expect("release");
+        let parsed = parse_release(&release, "dists/bookworm").expect("parses");
+        let indices = mirror
+            .fetch_suite_indices(&ctx, 0, &release, &parsed)
+            .await
+            .expect("indices");
+        assert_eq!(indices.len(), 1, "main/amd64 only");
+        assert_eq!(
+            (
+                indices[0].component.as_str(),
+                indices[0].architecture.as_str()
+            ),
+            ("main", "amd64")
+        );
+        assert!(String::from_utf8_lossy(&indices[0].decoded).contains("Package: unrelated"));
+
+        // The same index served with other bytes: refused as verification.
+        upstream.server.inject_always(
+            "/dists/bookworm/main/binary-amd64/Packages.gz",
+            mirror_test_support::Fault::WrongBytes,
+        );
+        let fresh = new_parts();
+        let error = mirror
+            .fetch_suite_indices(&fresh.ctx(), 0, &release, &parsed)
+            .await
+            .expect_err("wrong bytes");
+        assert_eq!(
+            mirror_core::error::Classify::class(&error),
+            mirror_core::error::ErrorClass::Verification,
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_suite_keeps_upstream_files_and_a_filtered_one_regenerates_them() {
+        let upstream = loopback();
+        let parts = new_parts();
+        let ctx = parts.ctx();
+
+        // Full: upstream's InRelease and index files, byte for byte, from the store.
+        let full = upstream.mirror(None);
+        let release = fetch_release(
+            &parts.fetcher,
+            &full.keyring,
+            &upstream.server.url(),
+            "bookworm",
+            true,
+        )
+        .await
+        .expect("release");
+        let parsed = parse_release(&release, "dists/bookworm").expect("parses");
+        let files = full
+            .full_suite_files(&ctx, &release, &parsed)
+            .await
+            .expect("full");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        for wanted in [
+            "dists/bookworm/InRelease",
+            "dists/bookworm/main/binary-amd64/Packages.xz",
+        ] {
+            assert!(paths.contains(&wanted), "{wanted} in {paths:?}");
+        }
+        assert!(
+            files.iter().all(|f| f.source == Source::Stored
+                && parts.store.objects().contains(&f.expected.sha256))
+        );
+
+        // Filtered: the closure of hello, regenerated and signed with our key.
+        let filtered = upstream.mirror(Some(&["hello"]));
+        let indices = filtered
+            .fetch_suite_indices(&ctx, 0, &release, &parsed)
+            .await
+            .expect("indices");
+        let (selection, indices) = filtered
+            .select_packages(&ctx, indices)
+            .await
+            .expect("select");
+        assert_eq!(selection.selected_names, ["hello", "libhello"]);
+        let suite = SuiteSelection {
+            position: 0,
+            indices: &indices,
+            selection: &selection,
+        };
+        let mut warnings = Vec::new();
+        let files = filtered
+            .filtered_suite_files(&ctx, &parts.key, &release, &parsed, &suite, &mut warnings)
+            .await
+            .expect("filtered");
+        let packages = files
+            .iter()
+            .find(|f| f.path == "dists/bookworm/main/binary-amd64/Packages")
+            .expect("a regenerated Packages");
+        let text = String::from_utf8(
+            parts
+                .store
+                .objects()
+                .read(&packages.expected.sha256)
+                .expect("stored"),
+        )
+        .expect("utf8");
+        assert!(text.contains("Package: hello") && text.contains("Package: libhello"));
+        assert!(!text.contains("unrelated"), "{text}");
+        let in_release = files
+            .iter()
+            .find(|f| f.path == "dists/bookworm/InRelease")
+            .expect("our InRelease");
+        let signed = parts
+            .store
+            .objects()
+            .read(&in_release.expected.sha256)
+            .expect("stored");
+        mirror_core::signing::verify_cleartext(&parts.key.public_keyring(), &signed, "InRelease")
+            .expect("signed with our key");
+        let pool = pool_files(&upstream.server.url(), &selection.pool).expect("pool");
+        assert_eq!(pool.len(), 2);
+    }
 
     #[test]
     fn pool_files_are_downloaded_from_the_base_and_never_escape() {
