@@ -61,6 +61,17 @@ fn a_client_is_served_while_two_thousand_idle_sockets_are_open() {
         &["--max-connections", "512", "--header-timeout", "60s"],
     );
     let addr = address(&served);
+    // The test itself holds 2,000 sockets: raise its own soft limit if it is lower (the
+    // server keeps the 1024 it was started with).
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if limit.current.is_some_and(|n| n < 4096) {
+        let raised = rustix::process::Rlimit {
+            current: Some(limit.maximum.map_or(4096, |max| max.min(4096))),
+            maximum: limit.maximum,
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, raised)
+            .expect("raising the test's descriptor limit");
+    }
     let started = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..2000 {
