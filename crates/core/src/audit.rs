@@ -178,6 +178,18 @@ impl Store {
             }
             let number = n + 1;
             let Ok(record) = serde_json::from_slice::<AuditRecord>(line) else {
+                let last = !text.ends_with(b"\n")
+                    && text.len() - line.len()
+                        == text
+                            .iter()
+                            .rposition(|b| *b == b'\n')
+                            .map_or(0, |at| at + 1);
+                if last {
+                    return Ok(Some(format!(
+                        "line {number}: a torn last record (a writer killed mid-append; the \
+                         next writer command removes it)"
+                    )));
+                }
                 return Ok(Some(format!("line {number}: not an audit record")));
             };
             let expected = previous.map(|p| crate::Sha256Digest::of(p).to_hex());

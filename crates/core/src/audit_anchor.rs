@@ -128,6 +128,41 @@ impl Store {
         write_atomic(&self.audit_anchor_path(), &json)
     }
 
+    /// A writer killed in the middle of an append leaves a last line without its newline
+    /// (a torn record, past the end `audit.anchor` records). The next writer removes it,
+    /// before its own append would be glued to it: only the bytes after the last newline
+    /// are cut, and never below the anchored end. Runs under the writer lock
+    /// ([`Store::lock`]).
+    pub(crate) fn repair_torn_audit_tail(&self) -> Result<(), StoreError> {
+        let log = self.audit_log_bytes()?;
+        if log.is_empty() || log.ends_with(b"\n") {
+            return Ok(());
+        }
+        let anchored = std::fs::read(self.audit_anchor_path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<AuditAnchor>(&bytes).ok())
+            .map(|anchor| anchor.bytes);
+        let last_newline = log.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1) as u64;
+        // What follows the last newline is a fragment, never a record; but nothing the
+        // anchor counts as written is cut (an anchor past the last newline is not a torn
+        // append: `verify` reports it).
+        if anchored.is_some_and(|end| end > last_newline) {
+            return Ok(());
+        }
+        let keep = last_newline;
+        let path = self.audit_path();
+        tracing::warn!(
+            path = %path.display(),
+            bytes = log.len() as u64 - keep,
+            "removing a torn last audit record (a writer was killed mid-append)"
+        );
+        crate::failpoint::step("truncate");
+        let file = fs_err::OpenOptions::new().write(true).open(&path)?;
+        file.set_len(keep)?;
+        file.sync_all()?;
+        Ok(())
+    }
+
     /// Why the log's end does not match its anchors (`audit.anchor`, the live state's),
     /// or `None` when it does. A store whose log has chained records but no anchor file
     /// lost it; a store from before anchors (no chained record, no anchor) passes.
@@ -289,6 +324,31 @@ mod tests {
             )
             .expect("json")
         );
+    }
+
+    #[test]
+    fn a_torn_last_record_is_named_as_such_and_removed_by_the_next_writer() {
+        let (_dir, store) = store_with_records(2);
+        let log = store.audit_path();
+        let whole = std::fs::read(&log).expect("log");
+        // Killed mid-append: half a record, no newline.
+        let mut torn = whole.clone();
+        torn.extend_from_slice(br#"{"time":"2026-12-07T00:00:00Z","act"#);
+        std::fs::write(&log, &torn).expect("torn");
+        let said = store.audit_chain_break().expect("check").expect("reported");
+        assert!(said.contains("torn"), "{said}");
+        drop(store.lock().expect("the next writer"));
+        assert_eq!(std::fs::read(&log).expect("log"), whole);
+        assert_eq!(store.audit_chain_break().expect("check"), None);
+        assert_eq!(store.audit_anchor_break().expect("check"), None);
+        store
+            .audit(&AuditRecord::new(
+                "sync",
+                Some("m"),
+                serde_json::Value::Null,
+            ))
+            .expect("append after the repair");
+        assert_eq!(store.audit_chain_break().expect("check"), None);
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl Store {
         self.migrate_legacy_public()?;
         self.recover_pending()?;
         self.remove_leftovers()?;
+        self.repair_torn_audit_tail()?;
         Ok(lock)
     }
 
