@@ -46,13 +46,17 @@ impl Classify for ConfigError {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The code of a usage error.
-pub const USAGE: u8 = 2;
+impl Classify for UsageError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Usage
+    }
+}
 
 /// The exit code of a class. Exhaustive, so a new class cannot go without a code.
 fn code(class: ErrorClass) -> u8 {
     match class {
         ErrorClass::Other => 1,
+        ErrorClass::Usage => 2,
         ErrorClass::Config => 3,
         ErrorClass::Verification => 4,
         ErrorClass::Upstream => 5,
@@ -98,7 +102,10 @@ pub fn severity(class: ErrorClass) -> u8 {
         | ErrorClass::Corrupt
         | ErrorClass::UnsafeEntry => 5,
         ErrorClass::Replay | ErrorClass::Sequence | ErrorClass::MissingVolume => 4,
-        ErrorClass::Config | ErrorClass::NoSpace | ErrorClass::EmptySelection => 3,
+        ErrorClass::Usage
+        | ErrorClass::Config
+        | ErrorClass::NoSpace
+        | ErrorClass::EmptySelection => 3,
         ErrorClass::Locked | ErrorClass::Upstream => 2,
         ErrorClass::Other => 1,
     }
@@ -115,9 +122,6 @@ pub fn class_for(error: &anyhow::Error) -> ErrorClass {
 
 /// The exit code for a failed command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|cause| cause.is::<UsageError>()) {
-        return USAGE;
-    }
     error
         .chain()
         .filter_map(class_of)
@@ -135,6 +139,7 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         };
     }
     classes!(
+        UsageError,
         ConfigError,
         SyncError,
         RepositoryError,

@@ -125,14 +125,7 @@ fn summary<T: Serialize + std::fmt::Display>(
 
 /// One `[[section]]` table of `settings`, serialised by the format's own type.
 pub fn section_toml<S: Serialize>(section: &str, settings: &S) -> anyhow::Result<String> {
-    #[derive(Serialize)]
-    struct Tables<'a, S> {
-        #[serde(flatten)]
-        by_section: std::collections::BTreeMap<&'a str, [&'a S; 1]>,
-    }
-    let tables = Tables {
-        by_section: [(section, [settings])].into_iter().collect(),
-    };
+    let tables = std::collections::BTreeMap::from([(section, [settings])]);
     toml::to_string(&tables).with_context(|| format!("writing a [[{section}]] section"))
 }
 

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit_anchor::AuditAnchor;
 use crate::store::{Store, StoreError};
 
 /// One audit record.
@@ -57,35 +58,6 @@ impl AuditRecord {
     }
 }
 
-/// The last line of `path` (without its newline), read backwards from the end so that
-/// appending stays cheap however long the log grows.
-fn last_line(path: &std::path::Path) -> Result<Option<Vec<u8>>, StoreError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    let mut window: u64 = 64 << 10;
-    loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))
-            .map_err(|e| StoreError::io(path, e))?;
-        let mut tail = Vec::new();
-        file.read_to_end(&mut tail)
-            .map_err(|e| StoreError::io(path, e))?;
-        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
-        if let Some(at) = body.iter().rposition(|b| *b == b'\n') {
-            return Ok(Some(body[at + 1..].to_vec()));
-        }
-        if start == 0 {
-            return Ok((!body.is_empty()).then(|| body.to_vec()));
-        }
-        window = window.saturating_mul(4);
-    }
-}
-
 /// Whether the audit log records `mirror`'s snapshot `id` as published: by `publish`
 /// (sync and `publish` write one) or by an `import`, which publishes what it carries.
 pub fn was_published(records: &[AuditRecord], mirror: &str, id: &str) -> bool {
@@ -121,11 +93,18 @@ impl Store {
         use std::io::Write;
         let path = self.audit_path();
         // Under the writer lock: no other writer appends between this read and the write.
+        // The anchor of the log as it is names its last line's digest: the new `prev`.
+        let before = self.audit_anchor_now()?;
         let record = AuditRecord {
-            prev: last_line(&path)?.map(|line| crate::Sha256Digest::of(&line).to_hex()),
+            prev: before.last.clone(),
             ..record.clone()
         };
         let mut line = serde_json::to_vec(&record).expect("audit records always serialise");
+        let after = AuditAnchor {
+            records: before.records + 1,
+            bytes: before.bytes + line.len() as u64 + 1,
+            last: Some(crate::Sha256Digest::of(&line).to_hex()),
+        };
         line.push(b'\n');
         let mut file = fs_err::OpenOptions::new()
             .create(true)
@@ -134,7 +113,7 @@ impl Store {
         file.write_all(&line)?;
         file.sync_data()?;
         // Where the log now ends, so a trimmed tail is found (`audit_anchor`).
-        self.write_audit_anchor()
+        self.write_audit_anchor(&after)
     }
 
     /// Read the whole audit log (skipping lines that do not parse, with a warning).
@@ -172,19 +151,16 @@ impl Store {
         };
         let mut previous: Option<&[u8]> = None;
         let mut chained = false;
+        // Without a final newline, the last segment is a record torn mid-append.
+        let segments = text.split(|b| *b == b'\n').count();
+        let torn_tail = !text.is_empty() && !text.ends_with(b"\n");
         for (n, line) in text.split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             let number = n + 1;
             let Ok(record) = serde_json::from_slice::<AuditRecord>(line) else {
-                let last = !text.ends_with(b"\n")
-                    && text.len() - line.len()
-                        == text
-                            .iter()
-                            .rposition(|b| *b == b'\n')
-                            .map_or(0, |at| at + 1);
-                if last {
+                if torn_tail && n + 1 == segments {
                     return Ok(Some(format!(
                         "line {number}: a torn last record (a writer killed mid-append; the \
                          next writer command removes it)"

@@ -107,9 +107,27 @@ impl Store {
         self.root().join(ANCHOR_FILE)
     }
 
-    /// The anchor of the log as it is now (an empty anchor when there is no log).
+    /// The anchor of the log as it is now (an empty anchor when there is no log). When
+    /// `audit.anchor` ends where the log ends (the case after every append), it is that
+    /// file, read without reading the log; otherwise the log is read and counted.
     pub fn audit_anchor_now(&self) -> Result<AuditAnchor, StoreError> {
-        Ok(AuditAnchor::of(&self.audit_log_bytes()?))
+        let path = self.audit_path();
+        let length = match std::fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        match self.stored_audit_anchor() {
+            Some(anchor) if anchor.bytes == length => Ok(anchor),
+            _ => Ok(AuditAnchor::of(&self.audit_log_bytes()?)),
+        }
+    }
+
+    /// `audit.anchor` as written, when it is there and readable.
+    fn stored_audit_anchor(&self) -> Option<AuditAnchor> {
+        std::fs::read(self.audit_anchor_path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
     }
 
     fn audit_log_bytes(&self) -> Result<Vec<u8>, StoreError> {
@@ -121,10 +139,9 @@ impl Store {
         }
     }
 
-    /// Rewrite `audit.anchor` for the log as it is (after an append).
-    pub(crate) fn write_audit_anchor(&self) -> Result<(), StoreError> {
-        let anchor = self.audit_anchor_now()?;
-        let json = serde_json::to_vec(&anchor).expect("anchors always serialise");
+    /// Write `audit.anchor`.
+    pub(crate) fn write_audit_anchor(&self, anchor: &AuditAnchor) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(anchor).expect("anchors always serialise");
         write_atomic(&self.audit_anchor_path(), &json)
     }
 
@@ -134,14 +151,12 @@ impl Store {
     /// are cut, and never below the anchored end. Runs under the writer lock
     /// ([`Store::lock`]).
     pub(crate) fn repair_torn_audit_tail(&self) -> Result<(), StoreError> {
-        let log = self.audit_log_bytes()?;
-        if log.is_empty() || log.ends_with(b"\n") {
+        // Every writer command runs this: look at the last byte only, unless it is torn.
+        if !self.audit_log_torn()? {
             return Ok(());
         }
-        let anchored = std::fs::read(self.audit_anchor_path())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<AuditAnchor>(&bytes).ok())
-            .map(|anchor| anchor.bytes);
+        let log = self.audit_log_bytes()?;
+        let anchored = self.stored_audit_anchor().map(|anchor| anchor.bytes);
         let last_newline = log.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1) as u64;
         // What follows the last newline is a fragment, never a record; but nothing the
         // anchor counts as written is cut (an anchor past the last newline is not a torn
@@ -161,6 +176,26 @@ impl Store {
         file.set_len(keep)?;
         file.sync_all()?;
         Ok(())
+    }
+
+    /// Whether the log's last byte is not a newline (a record torn mid-append).
+    fn audit_log_torn(&self) -> Result<bool, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.audit_path();
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        let length = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
+        if length == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(length - 1))
+            .and_then(|_| file.read_exact(&mut last))
+            .map_err(|e| StoreError::io(&path, e))?;
+        Ok(last[0] != b'\n')
     }
 
     /// Why the log's end does not match its anchors (`audit.anchor`, the live state's),

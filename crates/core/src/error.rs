@@ -18,6 +18,9 @@ use serde::Serialize;
 pub enum ErrorClass {
     /// Nothing more specific: I/O, malformed upstream metadata, internal errors.
     Other,
+    /// The command line asks for something that is not there (an unknown mirror, a flag
+    /// value out of range).
+    Usage,
     /// The configuration is unusable (a missing key, an invalid value).
     Config,
     /// A signature, digest or size did not verify: tampering or corruption upstream.

@@ -66,24 +66,16 @@ impl Store {
         &self,
         mirror: &str,
     ) -> Result<Option<(u64, Option<String>)>, StoreError> {
-        let link = self.live_link();
-        let target = match std::fs::read_link(&link) {
-            Ok(target) => target,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io(&link, e)),
-        };
-        let Some(generation) = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some(generation) = self.live_generation()? else {
             return Ok(None);
         };
-        let mirror_link = self.root().join(&target).join("public").join(mirror);
-        let id = match std::fs::read_link(&mirror_link) {
+        let link = self.generation_dir(generation).join("public").join(mirror);
+        let id = match std::fs::read_link(&link) {
             Ok(tree) => tree.file_name().and_then(|n| n.to_str()).map(str::to_owned),
+            // Not published there (or that generation was just replaced and removed: the
+            // caller's next request sees the new one).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StoreError::io(&mirror_link, e)),
+            Err(e) => return Err(StoreError::io(&link, e)),
         };
         Ok(Some((generation, id)))
     }

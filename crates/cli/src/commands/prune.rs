@@ -7,7 +7,6 @@ use mirror_core::store::Store;
 use super::{Context, Output};
 
 pub fn run(ctx: &Context, keep: usize) -> anyhow::Result<Output> {
-    anyhow::ensure!(keep >= 1, "--keep must be at least 1");
     let config = ctx.config()?;
     let store = Store::open(config.store_dir())?;
     let _lock = store.lock()?;

@@ -58,7 +58,7 @@ impl Store {
         }
     }
 
-    fn generation_dir(&self, n: u64) -> PathBuf {
+    pub(crate) fn generation_dir(&self, n: u64) -> PathBuf {
         self.state_dir().join(format!("{n:010}"))
     }
 

@@ -177,12 +177,12 @@ async fn guard_and_log(
     }
     let etags = &served.etags;
     let path = request.uri().path().to_owned();
-    // Checked on the decoded path, as ServeDir will read it: `%2e` is a dot too.
-    if !servable(&path) {
+    // Decoded once, and checked as ServeDir will read it: `%2e` is a dot too.
+    let Some(decoded) = mirror_paths::percent_decode(&path).filter(|d| servable(d)) else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     let method = request.method().clone();
-    let response = with_etag(etags, &served.public, &path, request, next).await;
+    let response = with_etag(etags, &served.public, &decoded, request, next).await;
     let status = response.status().as_u16();
     match (routed, host) {
         (Some(_), host) => {
@@ -193,28 +193,28 @@ async fn guard_and_log(
     response
 }
 
-/// The path rule of a request, on the decoded path: no hidden (`.`-prefixed, so no `.`
-/// or `..`) and no empty components (`//`; a trailing `/` is a directory, which has no
-/// index and answers 404 anyway), and no component longer than a file name can be (255
-/// bytes: the filesystem's ENAMETOOLONG was a 500). Anything else is a plain 404, as a
-/// missing file.
-fn servable(path: &str) -> bool {
-    let Some(decoded) = mirror_paths::percent_decode(path) else {
-        return false;
-    };
-    let inner = decoded.strip_prefix('/').unwrap_or(&decoded);
+/// The path rule of a request, on the decoded path: the workspace's one rule for tree
+/// paths (`mirror_paths::check_relative`: no `.`/`..`/empty components, no backslash or
+/// control character), plus no hidden (`.`-prefixed) component and none longer than a
+/// file name can be (255 bytes: the filesystem's ENAMETOOLONG was a 500). A trailing `/`
+/// (a directory, which has no index and answers 404 anyway) and `/` itself pass.
+/// Anything refused is a plain 404, as a missing file.
+fn servable(decoded: &str) -> bool {
+    let inner = decoded.strip_prefix('/').unwrap_or(decoded);
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     inner.is_empty()
-        || inner
-            .split('/')
-            .all(|part| !part.is_empty() && !part.starts_with('.') && part.len() <= 255)
+        || (mirror_paths::check_relative(inner).is_ok()
+            && inner
+                .split('/')
+                .all(|part| !part.starts_with('.') && part.len() <= 255))
 }
 
-/// Serve `request`, validated by digest instead of by file time.
+/// Serve `request` (`decoded`: its path, percent-decoded and checked), validated by
+/// digest instead of by file time.
 async fn with_etag(
     etags: &Etags,
     public: &std::path::Path,
-    path: &str,
+    decoded: &str,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -223,14 +223,13 @@ async fn with_etag(
     }
     // `If-Range` with a date would resume a download across a rollback: drop it, so a
     // range request gets the whole new file unless it names the current ETag.
-    let found = path
+    let found = decoded
         .strip_prefix('/')
         .and_then(|rest| rest.split_once('/'))
         .and_then(|(mirror, file)| {
-            let file = mirror_paths::percent_decode(file)?;
             etags
-                .lookup(mirror, &file)
-                .map(|(id, digest)| (mirror.to_owned(), file, id, digest))
+                .lookup(mirror, file)
+                .map(|(id, digest)| (mirror.to_owned(), file.to_owned(), id, digest))
         });
     let etag = found
         .as_ref()
@@ -252,14 +251,12 @@ async fn with_etag(
         response.headers_mut().insert(header::ETAG, etag.clone());
         return response;
     }
-    let fast = mirror_paths::percent_decode(path).and_then(|decoded| {
-        files::small_file(
-            public,
-            &decoded,
-            request.method(),
-            request.headers().contains_key(header::RANGE),
-        )
-    });
+    let fast = files::small_file(
+        public,
+        decoded,
+        request.method(),
+        request.headers().contains_key(header::RANGE),
+    );
     let mut response = match fast {
         Some(response) => response,
         None => next.run(request).await,
@@ -316,7 +313,7 @@ mod tests {
             "/",
             "/debian/dists/bookworm/InRelease",
             "/debian/pool/",
-            "/a%20b",
+            "/a b",
         ] {
             assert!(servable(good), "{good}");
         }
@@ -325,12 +322,16 @@ mod tests {
             "//debian/InRelease",
             "/debian//InRelease",
             "/debian/.hidden",
-            "/debian/%2e%2e/x",
-            "/bad%2",
+            "/debian/../x",
+            "/debian/a\\b",
             long.as_str(),
         ] {
             assert!(!servable(bad), "{bad}");
         }
+        // Decoding comes first: `%2e%2e` is `..`, and what does not decode is refused.
+        let decoded = mirror_paths::percent_decode("/debian/%2e%2e/x").expect("decodes");
+        assert!(!servable(&decoded));
+        assert_eq!(mirror_paths::percent_decode("/bad%2"), None);
         assert!(servable(&format!("/debian/{}", "x".repeat(255))));
     }
 }
