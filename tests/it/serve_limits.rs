@@ -181,24 +181,9 @@ fn sequential_requests_on_one_connection_do_not_stall() {
                 b"GET /chan/linux-64/repodata.json HTTP/1.1\r\nHost: x\r\nRange: bytes=1-\r\n\r\n",
             )
             .expect("request");
-        // The head, then exactly Content-Length bytes of body.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).expect("head");
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-        assert!(head.starts_with("http/1.1 206"), "{head}");
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .expect("content-length")
-            .trim()
-            .parse()
-            .expect("number");
-        let mut body = vec![0u8; length];
-        stream.read_exact(&mut body).expect("body");
+        let (status, head, body) = read_response(&mut stream, false);
+        assert_eq!(status, 206, "{head}");
+        assert!(!body.is_empty());
     }
     let elapsed = started.elapsed();
     eprintln!("{requests} sequential requests in {elapsed:?}");
@@ -251,4 +236,148 @@ fn head_ranges_and_missing_files_answer_as_before() {
     assert_eq!((part.status, part.body.len()), (206, 10));
     assert_eq!(served.get("/chan/linux-64/missing.json", &[]).status, 404);
     assert_eq!(served.get("/chan/linux-64", &[]).status, 404);
+}
+
+/// Read one response from `stream`: status, lower-cased head, and a body of its
+/// `Content-Length` (none after a HEAD).
+fn read_response(stream: &mut TcpStream, head_request: bool) -> (u16, String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = head[9..12].parse().expect("status");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().expect("number"));
+    let mut body = vec![0u8; if head_request { 0 } else { length }];
+    stream.read_exact(&mut body).expect("body");
+    (status, head, body)
+}
+
+/// Issue 33: the connection loop answers plain requests itself (a body over 16 KiB by
+/// `sendfile`) and hands anything else to hyper, which keeps the connection: pipelined
+/// requests, a 404 among them, come back in order and whole, on one connection.
+#[test]
+fn pipelined_requests_with_a_handoff_between_come_back_in_order() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut channel = Channel::new(&work.path().join("channel"));
+    const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const VERSIONS: [&str; 12] = [
+        "1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.0", "2.1",
+    ];
+    for name in NAMES {
+        for version in VERSIONS {
+            channel.add(&Pkg::new("linux-64", name, version, PackageFormat::Conda));
+        }
+    }
+    channel.write_repodata(false);
+    let upstream = TestServer::serve_dir(work.path().join("channel"));
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\n",
+            upstream.url()
+        ),
+    )
+    .expect("config");
+    ok(&cli(&config, &["sync"]));
+    let expected =
+        std::fs::read(work.path().join("store/public/chan/linux-64/repodata.json")).expect("read");
+    assert!(expected.len() > 16 << 10, "large enough for sendfile");
+    let served = Served::start(&config);
+
+    let mut stream = TcpStream::connect(address(&served)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let repodata = "/chan/linux-64/repodata.json";
+    stream
+        .write_all(
+            format!(
+                "GET {repodata} HTTP/1.1\r\nHost: x\r\n\r\n\
+                 GET /chan/linux-64/missing.json HTTP/1.1\r\nHost: x\r\n\r\n\
+                 GET {repodata} HTTP/1.1\r\nHost: x\r\n\r\n\
+                 HEAD {repodata} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("requests");
+    let (status, first_head, body) = read_response(&mut stream, false);
+    assert_eq!(status, 200, "{first_head}");
+    assert!(body == expected, "the whole file, byte for byte");
+    let etag = first_head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag:"))
+        .expect("an etag")
+        .trim()
+        .to_owned();
+    assert!(first_head.contains("date: "), "{first_head}");
+    assert_eq!(read_response(&mut stream, false).0, 404);
+    let (status, head, body) = read_response(&mut stream, false);
+    assert_eq!(status, 200, "hyper serves the rest: {head}");
+    assert!(body == expected);
+    assert!(head.contains(&format!("etag: {etag}")), "{head}");
+    let (status, head, _) = read_response(&mut stream, true);
+    assert_eq!(status, 200);
+    assert!(head.contains(&format!("content-length: {}", expected.len())));
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(5)),
+        "closed as asked"
+    );
+
+    // A validator match on the plain path.
+    let cached = served.get(repodata, &[("If-None-Match", etag.as_str())]);
+    assert_eq!(cached.status, 304);
+    assert!(cached.body.is_empty());
+    assert_eq!(cached.header("etag"), Some(etag.as_str()));
+
+    // A publish while a response is being read: the reader gets the file it asked for,
+    // whole (its descriptor keeps the old inode), and the next request the new one.
+    let mut reader = TcpStream::connect(address(&served)).expect("connect");
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    reader
+        .write_all(format!("GET {repodata} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut first = [0u8; 64];
+    reader.read_exact(&mut first).expect("the first bytes");
+    channel.add(&Pkg::new("linux-64", "z", "9.0", PackageFormat::Conda));
+    channel.write_repodata(false);
+    ok(&cli(&config, &["sync"]));
+    let mut raw = first.to_vec();
+    let body_start = loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n")
+            && raw.len() >= split + 4 + expected.len()
+        {
+            break split + 4;
+        }
+        let mut chunk = [0u8; 65536];
+        let n = reader.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed before the whole file");
+        raw.extend_from_slice(&chunk[..n]);
+    };
+    assert!(
+        raw[body_start..] == expected[..],
+        "the old file, whole and nothing after it"
+    );
+    // Clients that hang up in the middle of a file: with a 4 KiB receive buffer the
+    // server still has bytes to send when the reset arrives (sendfile's EPIPE; the
+    // server must not die of SIGPIPE), and the next request is answered.
+    for _ in 0..3 {
+        let mut gone = TcpStream::connect(address(&served)).expect("connect");
+        rustix::net::sockopt::set_socket_recv_buffer_size(&gone, 4096).expect("SO_RCVBUF");
+        gone.write_all(format!("GET {repodata} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .expect("request");
+        let mut some = [0u8; 16];
+        gone.read_exact(&mut some).expect("the first bytes");
+    }
+    let now = served.get(repodata, &[]);
+    assert_ne!(now.body, expected, "the new tree after the publish");
+    assert!(String::from_utf8_lossy(&now.body).contains("z-9.0"));
 }

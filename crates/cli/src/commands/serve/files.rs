@@ -1,14 +1,13 @@
-//! The fast path for the requests clients make most: a whole file (an InRelease, a
-//! repodata shard, a `.metadata` page, a `.deb`), read on the worker thread.
+//! Whole files, the requests clients make most (an InRelease, a repodata shard, a
+//! `.metadata` page, a `.deb`): opened and checked on the worker thread, and sent with
+//! `sendfile` by the connection loop or as a body by the hyper path.
 //!
 //! tower-http's `ServeDir` takes every file operation (metadata, open, each read) to
 //! tokio's blocking pool: three or four thread hand-offs a request, which capped a small
 //! file at ~16k requests/s on two cores where nginx serves ~80k. A published file is a
-//! hard link to an object, almost always in the page cache, so it is opened, checked and
-//! read right here, as nginx does: whole up to [`SMALL_FILE`], in chunks of that size
-//! beyond (one read per chunk as hyper asks for it, so memory stays flat under slow
-//! readers). Everything else (ranges, directories, anything unexpected) goes to
-//! `ServeDir`, whose answers are unchanged: the same status codes and headers as before.
+//! hard link to an object, almost always in the page cache, so it is opened and checked
+//! right here, as nginx does. Ranges, directories and anything unexpected go to
+//! `ServeDir`, whose answers are unchanged.
 
 use std::io::Read;
 use std::path::Path;
@@ -16,63 +15,76 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
-/// Files up to this size are read whole; larger ones are sent in chunks of this size.
+/// Files up to this size are read whole by the hyper path; larger ones are sent in chunks
+/// of this size.
 pub const SMALL_FILE: u64 = 256 << 10;
 
-/// The response for `decoded` (a request path already checked by the path rule) under
-/// `public`, when it is a whole small regular file and the request a plain GET or HEAD;
-/// `None` hands the request to `ServeDir`.
-pub fn small_file(
-    public: &Path,
-    decoded: &str,
-    method: &Method,
-    has_range: bool,
-) -> Option<Response> {
-    if has_range || !(method == Method::GET || method == Method::HEAD) {
-        return None;
-    }
-    let relative = decoded.strip_prefix('/')?;
-    if relative.is_empty() || relative.ends_with('/') {
-        return None;
-    }
-    let path = public.join(relative);
-    let mut file = std::fs::File::open(&path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let length = meta.len();
-    // The open descriptor keeps its inode: a file replaced by a publish mid-transfer is
-    // sent whole, old or new, never a mix.
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else if length <= SMALL_FILE {
-        let mut bytes = Vec::with_capacity(usize::try_from(length).ok()?);
-        file.read_to_end(&mut bytes).ok()?;
-        if bytes.len() as u64 != length {
+/// An open regular file of `public/`, its length read from the open descriptor.
+///
+/// The descriptor keeps its inode: a file replaced by a publish mid-transfer is sent
+/// whole, old or new, never a mix.
+pub struct WholeFile {
+    pub file: std::fs::File,
+    pub len: u64,
+    pub content_type: &'static str,
+}
+
+impl WholeFile {
+    /// `decoded` (a request path already checked by the path rule) under `public`, when
+    /// it is a regular file; `None` for a directory, a missing file or `/`.
+    pub fn open(public: &Path, decoded: &str) -> Option<Self> {
+        let relative = decoded.strip_prefix('/')?;
+        if relative.is_empty() || relative.ends_with('/') {
             return None;
         }
-        Body::from(bytes)
-    } else {
-        Body::new(FileBody {
+        let path = public.join(relative);
+        let file = std::fs::File::open(&path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        Some(Self {
             file,
-            remaining: length,
+            len: meta.len(),
+            content_type: mime_guess::from_path(&path)
+                .first_raw()
+                .unwrap_or("application/octet-stream"),
         })
-    };
-    let content_type = mime_guess::from_path(&path).first_raw().map_or_else(
-        || HeaderValue::from_static("application/octet-stream"),
-        HeaderValue::from_static,
-    );
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, length)
-        .body(body)
-        .ok()
+    }
+
+    /// As a response of the hyper path: read whole up to [`SMALL_FILE`], in chunks of
+    /// that size beyond (one read per chunk as hyper asks for it, so memory stays flat
+    /// under slow readers); `head`: the headers only.
+    pub fn into_response(self, head: bool) -> Response {
+        let Self {
+            mut file,
+            len,
+            content_type,
+        } = self;
+        let body = if head {
+            Body::empty()
+        } else if len <= SMALL_FILE {
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            match file.read_to_end(&mut bytes) {
+                Ok(_) if bytes.len() as u64 == len => Body::from(bytes),
+                _ => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        } else {
+            Body::new(FileBody {
+                file,
+                remaining: len,
+            })
+        };
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        response
+    }
 }
 
 /// A large file's body: [`SMALL_FILE`]-sized reads as hyper polls for data.
@@ -118,12 +130,82 @@ impl HttpBody for FileBody {
     }
 }
 
+/// Send `len` bytes of `file` from its start on `stream` without copying them through
+/// user space (`sendfile`), as the socket takes them: a slow reader holds what its
+/// socket buffer holds, in the kernel. A file shorter than `len` is an error (the
+/// response is cut, and the caller closes the connection).
+///
+/// `sendfile` has no `MSG_NOSIGNAL`: a client gone mid-transfer is an `EPIPE` here because
+/// Rust's runtime starts every program with `SIGPIPE` ignored (nothing in this workspace
+/// restores it; `tests/it/serve_limits.rs` hangs up mid-file and asks again).
+#[cfg(target_os = "linux")]
+pub async fn send_file(
+    stream: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    len: u64,
+) -> std::io::Result<()> {
+    use tokio::io::Interest;
+    // One call moves at most this much, so one large file does not hold a worker thread
+    // while others wait (the socket buffer bounds it in practice anyway).
+    const CALL: u64 = 1 << 20;
+    let mut offset = 0u64;
+    while offset < len {
+        stream.writable().await?;
+        let count = usize::try_from((len - offset).min(CALL)).unwrap_or(1 << 20);
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut offset), count).map_err(Into::into)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ended before its stated length",
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Elsewhere: read and write in [`SMALL_FILE`] chunks.
+#[cfg(not(target_os = "linux"))]
+pub async fn send_file(
+    stream: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    len: u64,
+) -> std::io::Result<()> {
+    let mut file = file.try_clone()?;
+    let mut remaining = len;
+    let mut chunk = vec![0u8; usize::try_from(SMALL_FILE).unwrap_or(1 << 18)];
+    while remaining > 0 {
+        let want = usize::try_from(remaining.min(SMALL_FILE)).unwrap_or(chunk.len());
+        let n = file.read(&mut chunk[..want])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut written = 0;
+        while written < n {
+            stream.writable().await?;
+            match stream.try_write(&chunk[written..n]) {
+                Ok(w) => written += w,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        remaining -= n as u64;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn whole_small_files_only() {
+    fn whole_regular_files_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("m/dists")).expect("mkdir");
         std::fs::write(dir.path().join("m/dists/InRelease"), b"signed").expect("write");
@@ -133,29 +215,32 @@ mod tests {
             vec![0u8; usize::try_from(SMALL_FILE).expect("fits") + 1],
         )
         .expect("write");
-        let get = |path: &str| small_file(dir.path(), path, &Method::GET, false);
+        let open = |path: &str| WholeFile::open(dir.path(), path);
 
-        let response = get("/m/dists/InRelease").expect("served");
+        let response = open("/m/dists/InRelease")
+            .expect("served")
+            .into_response(false);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_LENGTH], "6");
         assert_eq!(response.headers()[header::ACCEPT_RANGES], "bytes");
         assert_eq!(
-            get("/m/repodata.json").expect("served").headers()[header::CONTENT_TYPE],
+            open("/m/repodata.json").expect("served").content_type,
             "application/json"
         );
-        let head =
-            small_file(dir.path(), "/m/dists/InRelease", &Method::HEAD, false).expect("served");
+        let head = open("/m/dists/InRelease")
+            .expect("served")
+            .into_response(true);
         assert_eq!(head.headers()[header::CONTENT_LENGTH], "6");
+        assert_eq!(head.body().size_hint().exact(), Some(0));
 
-        let big = get("/m/big.deb").expect("large files too");
+        let big = open("/m/big.deb").expect("large files too");
+        assert_eq!(big.len, SMALL_FILE + 1);
         assert_eq!(
-            big.headers()[header::CONTENT_LENGTH],
-            (SMALL_FILE + 1).to_string().as_str()
+            big.into_response(false).body().size_hint().exact(),
+            Some(SMALL_FILE + 1)
         );
-        assert!(get("/m/dists").is_none(), "a directory: ServeDir");
-        assert!(get("/m/missing").is_none(), "missing: ServeDir's 404");
-        assert!(get("/").is_none());
-        assert!(small_file(dir.path(), "/m/dists/InRelease", &Method::GET, true).is_none());
-        assert!(small_file(dir.path(), "/m/dists/InRelease", &Method::POST, false).is_none());
+        assert!(open("/m/dists").is_none(), "a directory: ServeDir");
+        assert!(open("/m/missing").is_none(), "missing: ServeDir's 404");
+        assert!(open("/").is_none());
     }
 }

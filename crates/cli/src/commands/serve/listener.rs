@@ -1,5 +1,6 @@
-//! The accept loop of `serve`: HTTP/1.1 connections with a header-read timeout and a cap
-//! on how many are open, so idle or slow clients cannot take every file descriptor.
+//! The accept loop of `serve` (each connection then runs in `connection.rs`): HTTP/1.1
+//! connections with a header-read timeout and a cap on how many are open, so idle or
+//! slow clients cannot take every file descriptor.
 //!
 //! `axum::serve` keeps a connection for as long as the client does: 1,100 idle sockets
 //! under the common 1024-descriptor limit made every other client time out. Here:
@@ -16,19 +17,15 @@
 //! - **Running out of descriptors** in `accept` is waited out (100 ms), not fatal.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes, HttpBody};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tower::ServiceExt as _;
+
+use super::{Served, connection};
 
 /// How `serve` treats connections.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +48,7 @@ impl Default for Limits {
 /// One open connection: how many of its requests are in progress (a response counts
 /// until its body has been written), and how to close it.
 #[derive(Default)]
-struct Conn {
+pub struct Conn {
     busy: AtomicUsize,
     close: Notify,
 }
@@ -98,6 +95,7 @@ impl Open {
 /// Serve `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
+    served: Arc<Served>,
     router: Router,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
@@ -133,59 +131,24 @@ pub async fn serve(
             continue;
         };
         let open = Arc::clone(&open);
+        let served = Arc::clone(&served);
         let router = router.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, &conn, limits).await;
+            tokio::select! {
+                () = connection::serve(stream, served, router, &conn, limits) => {}
+                // Evicted while idle: dropping the connection closes the socket.
+                () = conn.close.notified() => tracing::debug!("idle connection closed to make room"),
+            }
             open.remove(id);
         });
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    router: Router,
-    conn: &Arc<Conn>,
-    limits: Limits,
-) {
-    let tracked = Arc::clone(conn);
-    let service =
-        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let busy = Busy::enter(&tracked);
-            let router = router.clone();
-            async move {
-                let response = router
-                    .oneshot(request.map(Body::new))
-                    .await
-                    .unwrap_or_else(|never: Infallible| match never {});
-                Ok::<_, Infallible>(response.map(|body| {
-                    Body::new(Tracked {
-                        inner: body,
-                        _busy: busy,
-                    })
-                }))
-            }
-        });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::select! {
-        result = connection => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        }
-        // Evicted while idle: dropping the connection closes the socket.
-        () = conn.close.notified() => tracing::debug!("idle connection closed to make room"),
-    }
-}
-
 /// A request in progress on a connection, until its response body is done.
-struct Busy(Arc<Conn>);
+pub struct Busy(Arc<Conn>);
 
 impl Busy {
-    fn enter(conn: &Arc<Conn>) -> Self {
+    pub fn enter(conn: &Arc<Conn>) -> Self {
         conn.busy.fetch_add(1, Ordering::SeqCst);
         Self(Arc::clone(conn))
     }
@@ -194,33 +157,6 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// A response body that keeps its connection marked busy until hyper drops it (written
-/// out, or the client went away); sizes pass through, so `Content-Length` stays.
-struct Tracked {
-    inner: Body,
-    _busy: Busy,
-}
-
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -249,7 +185,7 @@ mod tests {
     /// Poll a future once and require it to be ready.
     fn futures_poll_ready(future: impl std::future::Future<Output = ()>) {
         let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
+        let mut cx = std::task::Context::from_waker(waker);
         let mut future = std::pin::pin!(future);
         assert!(future.as_mut().poll(&mut cx).is_ready());
     }

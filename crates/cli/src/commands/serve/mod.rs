@@ -5,6 +5,11 @@
 //! never within one file. Paths with a component starting with `.` (hidden files, temp
 //! links), before or after percent-decoding, and paths that do not decode are refused.
 //!
+//! Two paths answer requests: [`connection`] writes plain whole-file answers straight to
+//! the socket (`sendfile` for large bodies); everything else goes through [`handoff`] to
+//! hyper and the axum [`app`] built here. Both ask [`Served`] what to answer, so routing,
+//! the path rule and ETags are decided once.
+//!
 //! Host names: a request for a mirror's upstream URL (its `Host`, or a proxy's absolute
 //! request line) is answered from that mirror ([`hosts`]), so clients whose DNS or proxy
 //! points at the mirror keep their sources unchanged.
@@ -21,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use mirror_core::store::Store;
@@ -29,7 +34,9 @@ use tower_http::services::ServeDir;
 
 use super::{Context, Output};
 
+mod connection;
 mod files;
+mod handoff;
 mod hosts;
 mod listener;
 use hosts::Routes;
@@ -46,7 +53,8 @@ pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<
     // Tests and scripts read this line to learn the port when they pass :0.
     eprintln!("serving {} on http://{addr}/", store.public_dir().display());
     tracing::info!(%addr, "serving");
-    listener::serve(listener, router(&store, routes), limits, async {
+    let (served, router) = app(&store, routes);
+    listener::serve(listener, served, router, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
@@ -64,24 +72,116 @@ struct Stopped {
 }
 
 /// The HTTP app: static files from `public/`, upstream host names routed to their
-/// mirrors, hidden paths refused, digest ETags, requests logged.
-pub fn router(store: &Store, routes: Routes) -> Router {
+/// mirrors, hidden paths refused, digest ETags, requests logged. The [`Served`] state is
+/// shared with the connection loop's own plain-file path (`connection.rs`).
+fn app(store: &Store, routes: Routes) -> (Arc<Served>, Router) {
     let state = Arc::new(Served {
         etags: Etags::new(store),
         routes,
         public: store.public_dir(),
     });
-    Router::new()
+    let router = Router::new()
         .fallback_service(ServeDir::new(store.public_dir()).append_index_html_on_directories(false))
-        .layer(middleware::from_fn_with_state(state, guard_and_log))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard_and_log,
+        ));
+    (state, router)
 }
 
 /// What every request consults.
-struct Served {
+pub struct Served {
     etags: Etags,
     routes: Routes,
-    /// `<store>/public`, for the small-file fast path (`files.rs`).
+    /// `<store>/public`, for the whole-file paths (`files.rs`).
     public: std::path::PathBuf,
+}
+
+/// Where a request points: its path after host routing, and that path decoded.
+pub struct Located {
+    /// The request line's path on this server (`/<mirror>/...` when a host route applied).
+    pub path: String,
+    /// The decoded path, when it passes the path rule; `None` is a 404.
+    pub decoded: Option<String>,
+    /// The rewritten target when the request named a mirror's upstream host.
+    pub routed: Option<axum::http::uri::PathAndQuery>,
+}
+
+/// The answer to a plain request (GET or HEAD of a whole file, no `Range`), decided once
+/// for both paths that send it.
+pub enum Plain {
+    /// `If-None-Match` named the file's digest.
+    NotModified { etag: HeaderValue },
+    /// The whole file, with its digest ETag when it belongs to the published snapshot.
+    File {
+        file: files::WholeFile,
+        etag: Option<HeaderValue>,
+    },
+}
+
+impl Served {
+    /// Route `uri` (with the request's `Host`) and decode and check its path.
+    pub fn locate(&self, uri: &Uri, host: Option<&str>) -> Located {
+        let routed = self.routes.rewrite(uri, host);
+        let path = match &routed {
+            Some(target) => target.path().to_owned(),
+            None => uri.path().to_owned(),
+        };
+        // Decoded once, and checked as ServeDir will read it: `%2e` is a dot too.
+        let decoded = mirror_paths::percent_decode(&path).filter(|d| servable(d));
+        Located {
+            path,
+            decoded,
+            routed,
+        }
+    }
+
+    /// The digest ETag of `decoded` with the mirror and snapshot it was read from.
+    fn etag(&self, decoded: &str) -> Option<(HeaderValue, Found)> {
+        let (mirror, file) = decoded.strip_prefix('/')?.split_once('/')?;
+        let (id, digest) = self.etags.lookup(mirror, file)?;
+        let etag = HeaderValue::from_str(&format!("\"{digest}\"")).ok()?;
+        Some((
+            etag,
+            Found {
+                mirror: mirror.to_owned(),
+                file: file.to_owned(),
+                id,
+            },
+        ))
+    }
+
+    /// True while `found`'s snapshot is still the published one: checked after a file is
+    /// opened, so a publish in between drops the ETag rather than send one that may
+    /// belong to the other tree.
+    fn still_published(&self, found: &Found) -> bool {
+        self.etags
+            .lookup(&found.mirror, &found.file)
+            .is_some_and(|(now, _)| now == found.id)
+    }
+
+    /// The answer to a GET or HEAD of `decoded` without `Range`, when it is a validator
+    /// match or a whole regular file; `None` leaves it to `ServeDir` (404, a directory).
+    pub fn plain(&self, decoded: &str, if_none_match: Option<&HeaderValue>) -> Option<Plain> {
+        let etag = self.etag(decoded);
+        if let Some((etag, _)) = &etag
+            && if_none_match.is_some_and(|wanted| matches_etag(wanted, etag))
+        {
+            return Some(Plain::NotModified { etag: etag.clone() });
+        }
+        let file = files::WholeFile::open(&self.public, decoded)?;
+        let etag = etag
+            .filter(|(_, found)| self.still_published(found))
+            .map(|(etag, _)| etag);
+        Some(Plain::File { file, etag })
+    }
+}
+
+/// Which snapshot an ETag was read from.
+struct Found {
+    mirror: String,
+    file: String,
+    id: String,
 }
 
 /// Path -> SHA-256 (hex) of every file of one snapshot.
@@ -170,27 +270,38 @@ async fn guard_and_log(
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let upstream = request.uri().to_string();
-    let routed = served.routes.rewrite(request.uri(), host.as_deref());
-    if let Some(path) = routed.clone() {
-        *request.uri_mut() = Uri::from(path);
+    let located = served.locate(request.uri(), host.as_deref());
+    if let Some(target) = located.routed.clone() {
+        *request.uri_mut() = Uri::from(target);
     }
-    let etags = &served.etags;
-    let path = request.uri().path().to_owned();
-    // Decoded once, and checked as ServeDir will read it: `%2e` is a dot too.
-    let Some(decoded) = mirror_paths::percent_decode(&path).filter(|d| servable(d)) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let method = request.method().clone();
-    let response = with_etag(etags, &served.public, &decoded, request, next).await;
-    let status = response.status().as_u16();
-    match (routed, host) {
-        (Some(_), host) => {
-            tracing::info!(%method, %path, host = host.unwrap_or_default(), %upstream, status, "request by host name");
-        }
-        _ => tracing::info!(%method, %path, status, "request"),
-    }
+    let response = match &located.decoded {
+        Some(decoded) => with_etag(&served, decoded, request, next).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    };
+    log_request(
+        &method,
+        &located,
+        host.as_deref(),
+        response.status().as_u16(),
+    );
     response
+}
+
+/// One line per request, on both paths.
+pub fn log_request(
+    method: &axum::http::Method,
+    located: &Located,
+    host: Option<&str>,
+    status: u16,
+) {
+    let path = &located.path;
+    match &located.routed {
+        Some(_) => {
+            tracing::info!(%method, %path, host = host.unwrap_or_default(), status, "request by host name");
+        }
+        None => tracing::info!(%method, %path, status, "request"),
+    }
 }
 
 /// The path rule of a request, on the decoded path: the workspace's one rule for tree
@@ -211,29 +322,21 @@ fn servable(decoded: &str) -> bool {
 
 /// Serve `request` (`decoded`: its path, percent-decoded and checked), validated by
 /// digest instead of by file time.
-async fn with_etag(
-    etags: &Etags,
-    public: &std::path::Path,
-    decoded: &str,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: Next) -> Response {
     for name in [header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE] {
         request.headers_mut().remove(name);
     }
+    let plain_method = request.method() == Method::GET || request.method() == Method::HEAD;
+    if plain_method && !request.headers().contains_key(header::RANGE) {
+        let head = request.method() == Method::HEAD;
+        if let Some(plain) = served.plain(decoded, request.headers().get(header::IF_NONE_MATCH)) {
+            return plain.into_response(head);
+        }
+    }
     // `If-Range` with a date would resume a download across a rollback: drop it, so a
     // range request gets the whole new file unless it names the current ETag.
-    let found = decoded
-        .strip_prefix('/')
-        .and_then(|rest| rest.split_once('/'))
-        .and_then(|(mirror, file)| {
-            etags
-                .lookup(mirror, file)
-                .map(|(id, digest)| (mirror.to_owned(), file.to_owned(), id, digest))
-        });
-    let etag = found
-        .as_ref()
-        .and_then(|(_, _, _, digest)| HeaderValue::from_str(&format!("\"{digest}\"")).ok());
+    let found = served.etag(decoded);
+    let etag = found.as_ref().map(|(etag, _)| etag.clone());
     let if_range_ok = match (request.headers().get(header::IF_RANGE), &etag) {
         (Some(value), Some(etag)) => value == etag,
         (Some(_), None) => false,
@@ -245,37 +348,46 @@ async fn with_etag(
     request.headers_mut().remove(header::IF_RANGE);
     if let Some(etag) = &etag
         && let Some(wanted) = request.headers().get(header::IF_NONE_MATCH)
-        && if_none_match(wanted, etag)
+        && matches_etag(wanted, etag)
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, etag.clone());
         return response;
     }
-    let fast = files::small_file(
-        public,
-        decoded,
-        request.method(),
-        request.headers().contains_key(header::RANGE),
-    );
-    let mut response = match fast {
-        Some(response) => response,
-        None => next.run(request).await,
-    };
+    let mut response = next.run(request).await;
     response.headers_mut().remove(header::LAST_MODIFIED);
-    if let (Some(etag), Some((mirror, file, id, _))) = (etag, found)
+    if let Some((etag, found)) = found
         && response.status().is_success()
-        // A publish between the lookup and the file's opening: no ETag rather than one
-        // that may belong to the other tree.
-        && etags.lookup(&mirror, &file).is_some_and(|(now, _)| now == id)
+        && served.still_published(&found)
     {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
 }
 
+impl Plain {
+    /// As an axum response (the hyper path); `head`: no body.
+    fn into_response(self, head: bool) -> Response {
+        match self {
+            Plain::NotModified { etag } => {
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                response.headers_mut().insert(header::ETAG, etag);
+                response
+            }
+            Plain::File { file, etag } => {
+                let mut response = file.into_response(head);
+                if let Some(etag) = etag {
+                    response.headers_mut().insert(header::ETAG, etag);
+                }
+                response
+            }
+        }
+    }
+}
+
 /// `If-None-Match: "a", "b"` or `*` against our (strong) ETag; weak comparison, as
 /// RFC 9110 asks for this header.
-fn if_none_match(wanted: &HeaderValue, etag: &HeaderValue) -> bool {
+fn matches_etag(wanted: &HeaderValue, etag: &HeaderValue) -> bool {
     let Ok(wanted) = wanted.to_str() else {
         return false;
     };
@@ -293,13 +405,13 @@ mod tests {
     #[test]
     fn validators() {
         let etag = HeaderValue::from_static("\"abc\"");
-        assert!(if_none_match(
+        assert!(matches_etag(
             &HeaderValue::from_static("\"x\", \"abc\""),
             &etag
         ));
-        assert!(if_none_match(&HeaderValue::from_static("W/\"abc\""), &etag));
-        assert!(if_none_match(&HeaderValue::from_static("*"), &etag));
-        assert!(!if_none_match(&HeaderValue::from_static("\"abd\""), &etag));
+        assert!(matches_etag(&HeaderValue::from_static("W/\"abc\""), &etag));
+        assert!(matches_etag(&HeaderValue::from_static("*"), &etag));
+        assert!(!matches_etag(&HeaderValue::from_static("\"abd\""), &etag));
         assert_eq!(
             mirror_paths::percent_decode("a%2Bb/c").as_deref(),
             Some("a+b/c")
