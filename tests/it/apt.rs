@@ -389,6 +389,39 @@ fn inspect_summarises_real_indices() {
     ok(&out);
     assert_eq!(json["stanzas"], 63440, "fixture README: 63,440 packages");
     assert_eq!(json["decoded_bytes"], 50_060_337);
+    // The same index plain: read as a stream in chunks (issue 30), the same counts.
+    let work = tempfile::tempdir().expect("tempdir");
+    let plain = work.path().join("Packages");
+    let decoded = mirror_core::compression::decompress(
+        &std::fs::read(&packages).expect("read"),
+        mirror_core::compression::Compression::Xz,
+        1 << 30,
+        "fixture",
+    )
+    .expect("decodes");
+    std::fs::write(&plain, &decoded).expect("write");
+    let (out, streamed) = cli_json(none, &["inspect", plain.to_str().expect("utf8")]);
+    ok(&out);
+    for key in [
+        "stanzas",
+        "names",
+        "deb_bytes",
+        "decoded_bytes",
+        "architectures",
+    ] {
+        assert_eq!(streamed[key], json[key], "{key}");
+    }
+    // Cut in the middle of a line: what is there is counted or refused with the file's
+    // name, never a crash.
+    let cut = work.path().join("cut/Packages");
+    std::fs::create_dir_all(cut.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&cut, &decoded[..decoded.len() / 2 + 17]).expect("write");
+    let out = cli(none, &["inspect", cut.to_str().expect("utf8")]);
+    assert!(
+        out.status.code().is_some(),
+        "ended by a signal: {:?}",
+        out.status
+    );
     let release = fixture.join("dists/bookworm/InRelease");
     let (out, json) = cli_json(none, &["inspect", release.to_str().expect("utf8")]);
     ok(&out);

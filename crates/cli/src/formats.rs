@@ -45,6 +45,17 @@ pub struct Inspect {
     pub claims: fn(&str) -> bool,
     /// The summary of `raw`, read from `target`: JSON, and the line for people.
     pub summarise: Summarise,
+    /// Plain local files of these names are summarised as they are read, never held
+    /// whole (memory stays a few MB whatever the file's size).
+    pub stream: Option<Stream>,
+}
+
+/// `inspect` of a plain local file, read as a stream.
+pub struct Stream {
+    /// Whether a file of this name (no compression suffix) is read this way.
+    pub claims: fn(&str) -> bool,
+    /// The summary of what `reader` yields, read from `target`.
+    pub summarise: fn(&mut dyn std::io::Read, &str) -> anyhow::Result<(serde_json::Value, String)>,
 }
 
 /// Sections a format wrote for `init`, and what to tell the operator.
@@ -76,6 +87,13 @@ pub const FORMATS: &[Format] = &[
             summarise: |raw, target| {
                 summary(mirror_apt::inspect::inspect_index(raw, target)?, target)
             },
+            stream: Some(Stream {
+                claims: |stem| stem != "Release" && stem != "InRelease",
+                summarise: |reader, target| {
+                    let counted = mirror_apt::inspect::inspect_packages_reader(reader, target)?;
+                    summary(mirror_apt::inspect::IndexSummary::Packages(counted), target)
+                },
+            }),
         },
     },
     Format {
@@ -88,6 +106,7 @@ pub const FORMATS: &[Format] = &[
         inspect: Inspect {
             claims: |stem| stem.starts_with("repodata") || stem.ends_with(".json"),
             summarise: |raw, target| summary(mirror_conda::inspect_repodata(raw, target)?, target),
+            stream: None,
         },
     },
 ];

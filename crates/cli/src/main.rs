@@ -9,7 +9,6 @@ mod commands;
 mod config;
 mod exit;
 mod formats;
-mod mapped;
 mod progress;
 
 use std::process::ExitCode;

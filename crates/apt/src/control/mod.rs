@@ -88,6 +88,24 @@ pub enum ControlError {
     },
 }
 
+impl ControlError {
+    /// The same error with its line counted `lines` further on: for a buffer that was one
+    /// piece of a longer file, which started after `lines` lines.
+    pub fn after_lines(mut self, lines: usize) -> Self {
+        match &mut self {
+            ControlError::MalformedLine { line, .. }
+            | ControlError::OrphanContinuation { line, .. }
+            | ControlError::ExtraParagraph { line }
+            | ControlError::BlankContinuation { line }
+            | ControlError::NotUtf8 { line, .. } => *line += lines,
+            // Line 0 is "while writing": nothing to shift.
+            ControlError::InvalidFieldName { line, .. } if *line > 0 => *line += lines,
+            ControlError::InvalidFieldName { .. } | ControlError::InvalidValue { .. } => {}
+        }
+        self
+    }
+}
+
 /// Iterator over the stanzas of a control file; see the [module docs](self).
 ///
 /// Stanzas are separated by empty lines; any number of them may appear before, between
