@@ -7,6 +7,9 @@
 #
 # Usage: benches/e2e-aptly.sh
 #   MIRROR_FIXTURES=DIR             the fixture tree (default: the repository's tests/fixtures)
+#   PACKAGES="jq sl tree"           the allow-list, for both tools (the fixture holds only the
+#                                   .debs of the default's closure: another list needs
+#                                   MIRROR_FIXTURES pointing at a fuller mirror tree)
 #   MIRROR_CLI=path/to/mirror-cli   use this binary (default: build target/release/mirror-cli)
 #   KEEP=1                          keep the temp dir (its path is printed)
 # Needs root (or the packages already installed) for: apt-get install -y aptly gnupg time.
@@ -16,6 +19,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 fixtures=${MIRROR_FIXTURES:-$repo/tests/fixtures}
 upstream_dir=$fixtures/debian-bookworm
 keyring=$upstream_dir/keyrings/debian-archive-keyring.gpg
+read -r -a names <<<"${PACKAGES:-jq sl tree}"
+# The allow-list as TOML (["a", "b"]) and as an aptly filter (a | b).
+toml_list=$(printf '"%s", ' "${names[@]}")
+toml_list="[${toml_list%, }]"
+aptly_filter=$(printf '%s | ' "${names[@]}")
+aptly_filter=${aptly_filter% | }
 
 # shellcheck source=benches/common.sh
 . "$repo/benches/common.sh"
@@ -90,7 +99,7 @@ suites = ["bookworm"]
 components = ["main"]
 architectures = ["amd64"]
 keyring = "$keyring"
-packages = ["jq", "sl", "tree"]
+packages = $toml_list
 recommends = true
 EOF
 timed mirror-cli sync "$cli" --config "$ours/mirror.toml" sync
@@ -115,7 +124,7 @@ cat >"$apt_dir/aptly.conf" <<EOF
 EOF
 aptly=(aptly -config="$apt_dir/aptly.conf")
 timed aptly 'mirror-create' "${aptly[@]}" mirror create -architectures=amd64 \
-    -filter='jq | sl | tree' -filter-with-deps -dep-follow-recommends \
+    -filter="$aptly_filter" -filter-with-deps -dep-follow-recommends \
     -keyring="$keyring" bench "$url" bookworm main
 timed aptly 'mirror-update' "${aptly[@]}" mirror update -keyring="$keyring" bench
 timed aptly 'snapshot-create' "${aptly[@]}" snapshot create s1 from mirror bench

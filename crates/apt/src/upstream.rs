@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use mirror_core::Sha256Digest;
-use mirror_core::compression::{Compression, CompressionError, decompress};
+use mirror_core::compression::{Compression, CompressionError, decompress_verified};
 use mirror_core::fetch::{FetchError, Fetcher};
 use mirror_core::reporter::Reporter;
 use mirror_core::signing::{Keyring, verify_cleartext, verify_detached};
@@ -261,19 +261,22 @@ pub async fn fetch_decoded(
         };
         let origin = url.clone();
         // The compressed bytes move into the decoder and are freed as soon as it is done.
-        let decoded =
-            tokio::task::spawn_blocking(move || decompress(&bytes, format, limit, &origin))
-                .await
-                .map_err(|e| AptError::Internal(e.to_string()))?
-                .map_err(|e| match e {
-                    // No stated size, and it passed the cap: a bomb, or a site's cap too low.
-                    CompressionError::TooLarge { .. } if limit == cap => AptError::IndexTooLarge {
-                        url: url.clone(),
-                        stated: None,
-                        cap,
-                    },
-                    other => AptError::from(other),
-                })?;
+        // Their SHA-256 matched the signed Release above (or when they were stored), so
+        // xz's own CRC64 is skipped (`decompress_verified`).
+        let decoded = tokio::task::spawn_blocking(move || {
+            decompress_verified(&bytes, format, limit, &origin)
+        })
+        .await
+        .map_err(|e| AptError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            // No stated size, and it passed the cap: a bomb, or a site's cap too low.
+            CompressionError::TooLarge { .. } if limit == cap => AptError::IndexTooLarge {
+                url: url.clone(),
+                stated: None,
+                cap,
+            },
+            other => AptError::from(other),
+        })?;
         if let Some(plain) = plain
             && format != Compression::None
         {

@@ -81,7 +81,14 @@ pub(super) fn decoded_size(blocks: &[Block]) -> Option<u64> {
 }
 
 /// Decode every block of `data` in parallel into one buffer of `total` bytes.
-pub(super) fn decode(data: &[u8], blocks: &[Block], total: usize) -> std::io::Result<Vec<u8>> {
+/// `check`: verify each block's integrity check (false when the caller verified the
+/// whole file's digest already).
+pub(super) fn decode(
+    data: &[u8],
+    blocks: &[Block],
+    total: usize,
+    check: bool,
+) -> std::io::Result<Vec<u8>> {
     let mut out = vec![0u8; total];
     let mut slices = Vec::with_capacity(blocks.len());
     let mut rest = out.as_mut_slice();
@@ -93,19 +100,19 @@ pub(super) fn decode(data: &[u8], blocks: &[Block], total: usize) -> std::io::Re
     blocks
         .par_iter()
         .zip(slices.into_par_iter())
-        .try_for_each(|(block, slice)| decode_block(data, block, slice))?;
+        .try_for_each(|(block, slice)| decode_block(data, block, slice, check))?;
     Ok(out)
 }
 
 /// Decode one block as a one-block stream of its own; it must fill `out` exactly.
-fn decode_block(data: &[u8], block: &Block, out: &mut [u8]) -> std::io::Result<()> {
+fn decode_block(data: &[u8], block: &Block, out: &mut [u8], check: bool) -> std::io::Result<()> {
     let padded = block.unpadded.next_multiple_of(4) as usize;
     let bytes = data
         .get(block.start..block.start + padded)
         .ok_or_else(|| std::io::Error::other("xz block runs past the end of the file"))?;
     let trailer = index_and_footer(block, data[6..8].try_into().expect("two flag bytes"));
     let stream = (&data[..FRAME]).chain(bytes).chain(trailer.as_slice());
-    let mut decoder = liblzma::read::XzDecoder::new(stream);
+    let mut decoder = liblzma::read::XzDecoder::new_stream(stream, super::xz_decoder(check, 0)?);
     decoder.read_exact(out)?;
     // Reading on to the end makes liblzma check the block, our index and the footer.
     let mut probe = [0u8; 1];
@@ -188,7 +195,12 @@ mod tests {
         assert_eq!(found.len(), 3);
         let total = decoded_size(&found).expect("sum") as usize;
         assert_eq!(total, a.len() + b.len() + c.len());
-        let out = decode(&packed, &found, total).expect("decode");
+        let out = decode(&packed, &found, total, true).expect("decode");
+        assert_eq!(
+            decode(&packed, &found, total, false).expect("unchecked"),
+            out,
+            "skipping the CRC64 changes nothing on intact data"
+        );
         assert_eq!(out, [a, b, c].concat());
     }
 
@@ -210,13 +222,17 @@ mod tests {
         let mut found = blocks(&packed).expect("blocks");
         found[0].decoded -= 1;
         let total = decoded_size(&found).expect("sum") as usize;
-        assert!(decode(&packed, &found, total).is_err());
+        assert!(decode(&packed, &found, total, true).is_err());
+        assert!(
+            decode(&packed, &found, total, false).is_err(),
+            "sizes are checked without the CRC64 too"
+        );
 
         // A flipped byte inside a block's data: its CRC64 check fails.
         let found = blocks(&packed).expect("blocks");
         let mut corrupt = packed.clone();
         corrupt[found[1].start + 40] ^= 0x10;
-        assert!(decode(&corrupt, &found, 100_000).is_err());
+        assert!(decode(&corrupt, &found, 100_000, true).is_err());
     }
 
     #[test]
@@ -229,7 +245,7 @@ mod tests {
         let found = blocks(&data).expect("Debian's index has several blocks");
         assert!(found.len() >= 2);
         let total = decoded_size(&found).expect("sum") as usize;
-        let parallel = decode(&data, &found, total).expect("parallel");
+        let parallel = decode(&data, &found, total, true).expect("parallel");
         let mut sequential = Vec::new();
         liblzma::read::XzDecoder::new(data.as_slice())
             .read_to_end(&mut sequential)
