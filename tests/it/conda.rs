@@ -100,6 +100,63 @@ fn py_rattler_installs_from_the_served_mirror() {
     );
 }
 
+/// Issue 13, item 2: the mirror publishes CEP-16 sharded repodata, and the real client
+/// (py-rattler's gateway, sharded repodata on as it is by default) solves and installs
+/// through it: the published tree served by a server that records every request shows
+/// the shard index and shards fetched, and no repodata.json.
+#[test]
+fn py_rattler_installs_through_the_published_shards() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some(upstream_dir) = channel(work.path(), false) else {
+        return;
+    };
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = config(work.path(), &upstream.url());
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "synced", "{json}");
+    let channel = work.path().join("store/public/conda");
+    for subdir in ["linux-64", "noarch"] {
+        assert!(
+            channel
+                .join(subdir)
+                .join("repodata_shards.msgpack.zst")
+                .is_file(),
+            "{subdir} has a shard index"
+        );
+    }
+    let shards = std::fs::read_dir(channel.join("linux-64/shards"))
+        .expect("linux-64/shards")
+        .count();
+    assert_eq!(shards, 2, "one shard per published name (zlib, libgcc-ng)");
+
+    let served = TestServer::serve_dir(work.path().join("store/public"));
+    let prefix = work.path().join("env");
+    let Some(installed) = conda::install(
+        &format!("{}/conda", served.url()),
+        "libgcc-ng >=7.3.0",
+        &prefix,
+    ) else {
+        return;
+    };
+    assert!(installed.contains(&"libgcc-ng".to_owned()), "{installed:?}");
+    let requests = served.requests();
+    assert!(
+        requests.contains(&"/conda/linux-64/repodata_shards.msgpack.zst".to_owned()),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|p| p.starts_with("/conda/linux-64/shards/") && p.ends_with(".msgpack.zst")),
+        "a shard was fetched: {requests:?}"
+    );
+    assert!(
+        !requests.iter().any(|p| p.contains("repodata.json")),
+        "the whole index was never fetched: {requests:?}"
+    );
+}
+
 #[test]
 fn tampered_package_is_refused_and_nothing_is_published() {
     let work = tempfile::tempdir().expect("tempdir");

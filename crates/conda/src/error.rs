@@ -84,6 +84,26 @@ pub enum CondaError {
         /// The URLs tried, comma-separated.
         tried: String,
     },
+    /// Upstream answered 304 for a subdir's repodata, but the copy the cache named is no
+    /// longer whole in the store. The cache entry is dropped: the next sync fetches it.
+    #[error(
+        "{url}: upstream says it is unchanged, but our cached copy (object {sha256}) is \
+         missing or damaged; dropped from the cache, run sync again to fetch it whole"
+    )]
+    CachedIndexDamaged {
+        /// The repodata URL.
+        url: String,
+        /// The object the cache named.
+        sha256: String,
+    },
+    /// The published repodata of a subdir could not be sharded.
+    #[error("{subdir}: sharded repodata: {source}")]
+    Shards {
+        /// The subdir.
+        subdir: String,
+        /// What failed.
+        source: crate::shards::ShardError,
+    },
     /// A repodata file does not decompress (or is too large).
     #[error(transparent)]
     Decompress(#[from] CompressionError),
@@ -132,6 +152,7 @@ impl Classify for CondaError {
             CondaError::InvalidConfig { .. } | CondaError::InvalidSpec { .. } => ErrorClass::Config,
             CondaError::EmptySelection { .. } => ErrorClass::EmptySelection,
             CondaError::RepodataTooLarge { .. } => ErrorClass::Upstream,
+            CondaError::CachedIndexDamaged { .. } => ErrorClass::Corrupt,
             // Its digest matched the record: upstream published a broken package, which
             // is not tampering in transit.
             CondaError::MalformedPackage { .. }
@@ -140,6 +161,7 @@ impl Classify for CondaError {
             | CondaError::BadRecord { .. }
             | CondaError::SubdirMismatch { .. }
             | CondaError::InvalidBaseUrl { .. }
+            | CondaError::Shards { .. }
             | CondaError::Io(_) => ErrorClass::Other,
         }
     }

@@ -101,6 +101,7 @@ pub mod record;
 pub mod repodata;
 pub mod seed;
 pub mod select;
+pub mod shards;
 pub mod upstream;
 pub mod writer;
 

@@ -19,7 +19,7 @@ use crate::error::CondaError;
 use crate::record::RecordChecks;
 use crate::repodata::RepoDataView;
 use crate::select::{Selection, SubdirRecords, select};
-use crate::upstream::{IndexSource, UpstreamIndex, fetch_index, package_base};
+use crate::upstream::{IndexSource, Probed, UpstreamIndex, fetch_index, package_base};
 use crate::writer::write_repodata;
 
 /// Most unresolved dependencies listed in a summary (the count is always complete).
@@ -49,23 +49,42 @@ impl CondaMirror {
         &self.settings.subdirs
     }
 
-    /// Fetch every subdir's index.
-    async fn fetch_indices(&self, ctx: &SyncContext<'_>) -> Result<Vec<UpstreamIndex>, CondaError> {
+    /// Ask upstream for every subdir's index, conditionally where the mirror's upstream
+    /// cache allows (see [`fetch_index`]), and save the cache for the next sync.
+    async fn fetch_indices(&self, ctx: &SyncContext<'_>) -> Result<Vec<Probed>, CondaError> {
         ctx.reporter
             .begin(&format!("{}: fetching repodata", self.config.name), None);
+        let mut cache = ctx.store.upstream_cache(&self.config.name);
         let mut indices = Vec::with_capacity(self.settings.subdirs.len());
         for subdir in &self.settings.subdirs {
-            let index = fetch_index(ctx.fetcher, &self.settings.channel, subdir).await;
+            let index = fetch_index(
+                ctx.fetcher,
+                ctx.store,
+                &mut cache,
+                &self.settings.channel,
+                subdir,
+            )
+            .await;
             ctx.reporter
-                .advance(index.as_ref().map_or(0, |i| i.json.len() as u64));
+                .advance(index.as_ref().map_or(0, Probed::received));
             indices.push(index?);
         }
         ctx.reporter.finish();
+        // Only what this configuration asks for (a subdir dropped from the config, or a
+        // channel URL changed, leaves no entry behind).
+        let prefix = format!("{}/", self.settings.channel);
+        cache.retain(|url| {
+            url.strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(subdir, _)| self.settings.subdirs.iter().any(|s| s == subdir))
+        });
+        ctx.store.save_upstream_cache(&self.config.name, &cache)?;
         Ok(indices)
     }
 
-    /// sha256 over the settings and every upstream index (its form and content digest).
-    fn fingerprint(&self, indices: &[UpstreamIndex]) -> String {
+    /// sha256 over the settings and every upstream index (its form and the digest of its
+    /// body as served, which the decoded JSON is a function of: a 304 needs no decoding).
+    fn fingerprint(&self, indices: &[Probed]) -> String {
         let mut hasher = Hasher::new();
         let settings = serde_json::json!({
             "url": self.settings.channel,
@@ -77,13 +96,37 @@ impl CondaMirror {
         hasher.update(settings.to_string().as_bytes());
         for index in indices {
             hasher.update(b"\n");
-            hasher.update(index.subdir.as_bytes());
+            hasher.update(index.subdir().as_bytes());
             hasher.update(b" ");
-            hasher.update(index.source.label().as_bytes());
+            hasher.update(index.source().label().as_bytes());
             hasher.update(b" ");
-            hasher.update(Sha256Digest::of(&index.json).to_hex().as_bytes());
+            if let Some(served) = index.served() {
+                hasher.update(served.to_hex().as_bytes());
+            }
         }
         hasher.finish().0.to_hex()
+    }
+
+    /// Read back the subdirs upstream said were unchanged, then plan.
+    fn load_and_plan(
+        &self,
+        ctx: &SyncContext<'_>,
+        probed: Vec<Probed>,
+    ) -> Result<TreePlan, CondaError> {
+        let cap = ctx.fetcher.options().max_index_size;
+        let mut cache = ctx.store.upstream_cache(&self.config.name);
+        let mut indices = Vec::with_capacity(probed.len());
+        for index in probed {
+            match index.load(ctx.store, &mut cache, cap) {
+                Ok(index) => indices.push(index),
+                Err(error) => {
+                    // The damaged entry is gone from the cache: the next sync fetches it.
+                    ctx.store.save_upstream_cache(&self.config.name, &cache)?;
+                    return Err(error);
+                }
+            }
+        }
+        self.build_plan(&indices, ctx.store.objects(), ctx.previous)
     }
 
     fn build_plan(
@@ -190,9 +233,12 @@ impl CondaMirror {
                 let had = previous
                     .files
                     .iter()
+                    // Packages only: not the indices or the shards beside them.
                     .filter(|f| {
-                        f.path.starts_with(&prefix)
-                            && !f.path[prefix.len()..].starts_with("repodata")
+                        f.path.strip_prefix(&prefix).is_some_and(|rest| {
+                            !rest.contains('/')
+                                && (rest.ends_with(".conda") || rest.ends_with(".tar.bz2"))
+                        })
                     })
                     .count();
                 // Only when upstream has nothing usable left for it: a changed spec that
@@ -275,14 +321,32 @@ impl CondaMirror {
         };
         for (name, bytes) in [("repodata.json", &json), ("repodata.json.zst", &zst)] {
             let sha256 = objects.insert_bytes(bytes)?;
-            files.push(PlannedFile {
-                path: format!("{subdir}/{name}"),
-                expected: Expected {
-                    sha256,
-                    size: Some(bytes.len() as u64),
-                },
-                source: Source::Stored,
-            });
+            files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
+        }
+        // CEP-16 shards, made from the repodata just published so both say the same.
+        let published =
+            RepoDataView::parse(&json).map_err(|source| CondaError::InvalidRepodata {
+                url: index.url.clone(),
+                source,
+            })?;
+        let sharded = crate::shards::shard(&published, subdir).map_err(|e| CondaError::Shards {
+            subdir: subdir.clone(),
+            source: e,
+        })?;
+        let sha256 = objects.insert_bytes(&sharded.index)?;
+        files.push(stored(
+            format!("{subdir}/repodata_shards.msgpack.zst"),
+            sha256,
+            sharded.index.len(),
+        ));
+        for (digest, bytes) in &sharded.shards {
+            let sha256 = objects.insert_bytes(bytes)?;
+            debug_assert_eq!(sha256, *digest);
+            files.push(stored(
+                format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
+                sha256,
+                bytes.len(),
+            ));
         }
 
         let base = package_base(&index.url, view.info.base_url.as_deref())?;
@@ -402,11 +466,23 @@ impl PlanSummary for CondaSummary {
     }
 }
 
-/// Every subdir's fetched index, between probe and plan.
+/// A file the plan stored itself.
+fn stored(path: String, sha256: Sha256Digest, size: usize) -> PlannedFile {
+    PlannedFile {
+        path,
+        expected: Expected {
+            sha256,
+            size: Some(size as u64),
+        },
+        source: Source::Stored,
+    }
+}
+
+/// Every subdir's index as probed, between probe and plan.
 struct CondaProbe<'a> {
     mirror: &'a CondaMirror,
     ctx: &'a SyncContext<'a>,
-    indices: Vec<UpstreamIndex>,
+    indices: Vec<Probed>,
     fingerprint: String,
 }
 
@@ -416,10 +492,11 @@ impl<'a> Probe<'a> for CondaProbe<'a> {
     }
 
     fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
-        // Planning is CPU work on data already fetched: no await inside.
+        // Planning is CPU work on data already fetched (or read back from the store after
+        // a 304, when another subdir changed): no await inside.
         let result = self
             .mirror
-            .build_plan(&self.indices, self.ctx.store.objects(), self.ctx.previous)
+            .load_and_plan(self.ctx, self.indices)
             .map_err(RepositoryError::new);
         Box::pin(std::future::ready(result))
     }

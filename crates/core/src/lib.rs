@@ -55,6 +55,7 @@ pub mod snapshot;
 pub mod store;
 pub mod sync;
 pub mod time_util;
+pub mod upstream_cache;
 
 pub use digest::Sha256Digest;
 pub use store::Store;

@@ -1,6 +1,6 @@
 //! Pruning: keep the newest N snapshots of each mirror (and always the published one),
 //! remove the rest, their materialised trees, and every object no remaining snapshot
-//! references.
+//! references and no mirror's upstream cache names (`upstream_cache`).
 //!
 //! Everything is planned first and said in the audit log before anything is removed: a
 //! prune killed after its removals committed still has its record (a re-run finds what
@@ -66,6 +66,9 @@ impl Store {
             }
             kept_by_mirror.push((mirror, kept));
         }
+        // Upstream's bodies that a mirror's cache names (a filtered conda mirror's
+        // repodata as served): without them the next sync would fetch everything again.
+        referenced.extend(self.cached_digests()?);
         let mut unreferenced = Vec::new();
         let mut bytes_freed = 0u64;
         for digest in self.objects().list()? {

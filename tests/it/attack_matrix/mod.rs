@@ -8,7 +8,7 @@
 //!
 //! - both stores' published links and trees, snapshots, state, audit and transfer records
 //!   are byte-identical to what they were before the first row (objects may be added: a
-//!   refused sync keeps what it verified);
+//!   refused sync keeps what it verified, and the upstream cache may name them);
 //! - `verify` passes on both stores;
 //! - nothing outside the stores changed while the command ran (the upstream, the bundles,
 //!   the configs, the scratch inputs: a hostile path that escaped would land there or in

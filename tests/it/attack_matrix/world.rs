@@ -46,10 +46,12 @@ pub struct Baseline {
     inside_store: State,
 }
 
-/// What a store holds besides its objects (which a refused sync may add, verified), temp
-/// files and lock: published links and trees, snapshots, state, audit, transfer records.
+/// What a store holds besides its objects (which a refused sync may add, verified), the
+/// upstream caches (which name such objects: a body fetched and verified before the sync
+/// was refused), temp files and lock: published links and trees, snapshots, state,
+/// audit, transfer records.
 fn store_state(store: &Path) -> State {
-    dir_state(store, &["objects", "tmp", "lock"])
+    dir_state(store, &["objects", "cache", "tmp", "lock"])
 }
 
 /// One synthetic `.deb` (arbitrary bytes: apt-get is not involved) and its stanza.

@@ -5,5 +5,6 @@
 mod support;
 
 mod client;
+mod conditional;
 mod fixtures;
 mod mirror;

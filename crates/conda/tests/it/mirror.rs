@@ -36,6 +36,10 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
 
     let linux = published(&store, "chan", "linux-64/repodata.json");
     let noarch = published(&store, "chan", "noarch/repodata.json");
+    // A filtered subdir's shards hold exactly its selected records.
+    for subdir in ["linux-64", "noarch"] {
+        crate::support::assert_shards_match_repodata(&store, "chan", subdir);
+    }
     // tool 1.0 -> libzz >=1 (both), helper (noarch) -> libzz >=2; tool 0.9 -> libzz <2.
     assert_eq!(
         names(&linux),
@@ -177,7 +181,12 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
         .expect("sync");
     // The indices were stored while planning: only the 7 packages were missing.
     assert_eq!(report.missing_files, 7);
-    assert_eq!(report.files, 7 + 4, "7 packages and 2 indices per subdir");
+    assert_eq!(
+        report.files,
+        7 + 2 * 3 + 5,
+        "7 packages; repodata.json, its .zst and the shard index per subdir; a shard per \
+         name (libzz, tool, bigthing, gpl-lib; helper)"
+    );
     assert_eq!(
         published(&store, "chan", "linux-64/repodata.json"),
         channel.repodata("linux-64")
@@ -199,6 +208,9 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
         report.summary_json()["subdirs"][0]["upstream_index_kept"],
         true
     );
+    for subdir in ["linux-64", "noarch"] {
+        crate::support::assert_shards_match_repodata(&store, "chan", subdir);
+    }
 
     server.clear_requests();
     let again = sync_mirror(&store, config(&server.url()), false)

@@ -109,3 +109,95 @@ pub fn package_requests(server: &mirror_test_support::TestServer) -> Vec<String>
         .filter(|p| p.ends_with(".conda") || p.ends_with(".tar.bz2"))
         .collect()
 }
+
+/// Issue 13: every record of a published subdir's `repodata.json` is in the shard of its
+/// name, with the same value (digests as bytes there, hex here), and every shard the index
+/// names is published and named by the SHA-256 of its bytes.
+pub fn assert_shards_match_repodata(store: &Store, mirror: &str, subdir: &str) {
+    use mirror_core::digest::Sha256Digest;
+    use rmpv::Value;
+    /// msgpack back to JSON; bytes (as hex) only under a digest key, or anywhere when
+    /// `any_bytes` (the index: a name -> its shard's digest).
+    fn to_json(value: &Value, key: Option<&str>, any_bytes: bool) -> serde_json::Value {
+        match value {
+            Value::Nil => serde_json::Value::Null,
+            Value::Boolean(b) => (*b).into(),
+            Value::Integer(i) => i
+                .as_u64()
+                .map(Into::into)
+                .or_else(|| i.as_i64().map(Into::into))
+                .expect("an integer"),
+            Value::F64(f) => (*f).into(),
+            Value::String(s) => s.as_str().expect("utf-8").into(),
+            Value::Binary(b) => {
+                assert!(
+                    any_bytes || matches!(key, Some("sha256" | "md5" | "legacy_bz2_md5")),
+                    "bytes only for digests, not {key:?}"
+                );
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<String>()
+                    .into()
+            }
+            Value::Array(items) => items.iter().map(|v| to_json(v, None, any_bytes)).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| {
+                    let k = k.as_str().expect("string keys");
+                    (k.to_owned(), to_json(v, Some(k), any_bytes))
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            other => panic!("unexpected msgpack value {other}"),
+        }
+    }
+    let unpack = |bytes: &[u8]| {
+        let raw = zstd::decode_all(bytes).expect("zstd");
+        rmpv::decode::read_value(&mut &raw[..]).expect("msgpack")
+    };
+    let repodata: serde_json::Value = serde_json::from_slice(&published(
+        store,
+        mirror,
+        &format!("{subdir}/repodata.json"),
+    ))
+    .expect("json");
+    let index = unpack(&published(
+        store,
+        mirror,
+        &format!("{subdir}/repodata_shards.msgpack.zst"),
+    ));
+    let index = to_json(&index, None, true);
+    let mut seen = 0;
+    for (name, digest) in index["shards"].as_object().expect("shards") {
+        let digest = digest.as_str().expect("hex");
+        let bytes = published(
+            store,
+            mirror,
+            &format!("{subdir}/shards/{digest}.msgpack.zst"),
+        );
+        assert_eq!(
+            Sha256Digest::of(&bytes).to_hex(),
+            digest,
+            "{name}: content-addressed"
+        );
+        let shard = to_json(&unpack(&bytes), None, false);
+        for key in ["packages", "packages.conda"] {
+            for (file, record) in shard[key].as_object().expect("a map") {
+                assert_eq!(record["name"], name.as_str(), "{file} in {name}'s shard");
+                assert_eq!(
+                    record, &repodata[key][file],
+                    "{file}: the shard's record is the published one"
+                );
+                seen += 1;
+            }
+        }
+    }
+    let published_records: usize = ["packages", "packages.conda"]
+        .iter()
+        .map(|k| repodata[*k].as_object().map_or(0, serde_json::Map::len))
+        .sum();
+    assert_eq!(
+        seen, published_records,
+        "every published record is in a shard"
+    );
+}

@@ -23,6 +23,14 @@ pub enum FetchError {
         /// How long the server asked us to wait (`Retry-After`), if it said.
         retry_after: Option<std::time::Duration>,
     },
+    /// The server answered `304 Not Modified` to a request that named no copy of ours
+    /// (no `If-None-Match` or `If-Modified-Since` was sent): there is nothing it could
+    /// mean. Not retried.
+    #[error("{url}: answered 304 Not Modified, but no cached copy was named in the request")]
+    UnexpectedNotModified {
+        /// The URL.
+        url: String,
+    },
     /// The server answered 401 or 403: it wants credentials, or refused the ones sent.
     #[error("{url}: HTTP {status}: {}", if *sent_credentials {
         "the upstream refused the credentials configured for it"
@@ -173,6 +181,7 @@ impl FetchError {
     pub fn url(&self) -> Option<&str> {
         match self {
             FetchError::NotFound { url }
+            | FetchError::UnexpectedNotModified { url }
             | FetchError::Http { url, .. }
             | FetchError::Network { url, .. }
             | FetchError::Stalled { url, .. }

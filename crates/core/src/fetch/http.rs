@@ -2,7 +2,10 @@
 //! store with resume.
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{CONTENT_RANGE, ETAG, HeaderValue, IF_RANGE, RANGE};
+use reqwest::header::{
+    CONTENT_RANGE, DATE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
+    LAST_MODIFIED, RANGE,
+};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
@@ -20,10 +23,60 @@ pub(super) async fn get_once(
     limit: u64,
     tally: Tally<'_>,
 ) -> Result<Bytes, FetchError> {
+    match get_once_conditional(fetcher, parsed, url, limit, None, tally).await? {
+        super::Conditional::Modified { body, .. } => Ok(body),
+        // Without validators a 304 is refused in `get_once_conditional`.
+        super::Conditional::NotModified => Err(FetchError::UnexpectedNotModified {
+            url: url.to_owned(),
+        }),
+    }
+}
+
+/// One attempt at a whole body, asking with `known`'s validators whether it changed
+/// since: 304 is [`Conditional::NotModified`](super::Conditional::NotModified) (only when
+/// validators were sent; otherwise it is an error, as no copy of ours can be meant).
+pub(super) async fn get_once_conditional(
+    fetcher: &Fetcher,
+    parsed: &Url,
+    url: &str,
+    limit: u64,
+    known: Option<&super::Validators>,
+    tally: Tally<'_>,
+) -> Result<super::Conditional, FetchError> {
     let _permit = fetcher.permit().await;
-    let (request, authorized) = fetcher.request(parsed);
+    let (mut request, authorized) = fetcher.request(parsed);
+    let asked = known.is_some_and(|v| !v.is_empty());
+    if let Some(known) = known {
+        if let Some(etag) = &known.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = &known.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, date);
+        }
+    }
     let mut response = send(fetcher, request, authorized, url, tally).await?;
+    if response.status() == StatusCode::NOT_MODIFIED {
+        return if asked {
+            Ok(super::Conditional::NotModified)
+        } else {
+            Err(FetchError::UnexpectedNotModified {
+                url: url.to_owned(),
+            })
+        };
+    }
     check_status(&response, url)?;
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let validators = super::Validators {
+        etag: header(ETAG),
+        last_modified: header(LAST_MODIFIED)
+            .filter(|modified| strong_date(modified, header(DATE).as_deref())),
+    };
     let too_large = || FetchError::TooLarge {
         url: url.to_owned(),
         limit,
@@ -51,7 +104,25 @@ pub(super) async fn get_once(
             announced,
         });
     }
-    Ok(body.freeze())
+    Ok(super::Conditional::Modified {
+        body: body.freeze(),
+        validators,
+    })
+}
+
+/// Whether a `Last-Modified` value can tell a later change apart (RFC 9110 8.8.2.2): only
+/// when it is at least a second before the response's `Date` (our clock when there is
+/// none). A body modified in the second it was served could change again within that
+/// second, and a server comparing whole seconds would then answer 304 for the new body;
+/// such a date is not sent back.
+fn strong_date(modified: &str, date: Option<&str>) -> bool {
+    let Ok(modified) = httpdate::parse_http_date(modified) else {
+        return false;
+    };
+    let served = date
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or_else(std::time::SystemTime::now);
+    modified + std::time::Duration::from_secs(1) <= served
 }
 
 /// Download one object into the store, retrying and resuming; returns its size.
@@ -526,6 +597,21 @@ mod tests {
         ] {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_last_modified_in_the_second_served_is_not_a_validator() {
+        let date = "Mon, 07 Dec 2026 10:00:05 GMT";
+        assert!(strong_date("Mon, 07 Dec 2026 10:00:04 GMT", Some(date)));
+        assert!(strong_date("Sun, 06 Dec 2026 10:00:05 GMT", Some(date)));
+        assert!(!strong_date("Mon, 07 Dec 2026 10:00:05 GMT", Some(date)));
+        assert!(
+            !strong_date("Mon, 07 Dec 2026 10:00:09 GMT", Some(date)),
+            "in the future"
+        );
+        assert!(!strong_date("yesterday", Some(date)));
+        // No Date: our clock.
+        assert!(strong_date("Mon, 07 Dec 2020 10:00:05 GMT", None));
     }
 
     #[test]

@@ -47,6 +47,39 @@ use crate::redact::redact_url;
 use crate::reporter::Reporter;
 use crate::store::{Expected, ObjectStore};
 
+/// What a server said identifies a body: sent back on the next request for the same URL
+/// so that an unchanged body is answered with `304 Not Modified` instead of resent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    /// The `ETag` header, as sent (quotes and `W/` included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// True when the server gave neither header: nothing to ask with.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The answer to [`Fetcher::get_conditional`].
+#[derive(Debug, Clone)]
+pub enum Conditional {
+    /// 304: the body we hold is current.
+    NotModified,
+    /// A (new) body, with the validators to ask with next time.
+    Modified {
+        /// The body.
+        body: bytes::Bytes,
+        /// Its `ETag` and `Last-Modified`, when the server sent them.
+        validators: Validators,
+    },
+}
+
 /// How a [`Fetcher`] behaves. Construct with `..FetchOptions::default()` so new fields
 /// keep their defaults.
 #[derive(Debug, Clone)]
@@ -306,6 +339,61 @@ impl Fetcher {
     ) -> Result<Option<bytes::Bytes>, FetchError> {
         match self.get(url, limit).await {
             Ok(body) => Ok(Some(body)),
+            Err(FetchError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// [`get_optional`](Self::get_optional), asking whether the body changed since the
+    /// server gave `known` (`If-None-Match` with its ETag, `If-Modified-Since` with its
+    /// date): [`Conditional::NotModified`] on 304, else the new body with its validators.
+    /// With no validators to send it is a plain GET (and a 304 is an error). A `file://`
+    /// URL is always read (a local copy is cheap to compare).
+    pub async fn get_conditional(
+        &self,
+        url: &str,
+        limit: u64,
+        known: &Validators,
+    ) -> Result<Option<Conditional>, FetchError> {
+        let call = Counters::default();
+        let tally = self.tally(&call);
+        let source = parse_source(url)?;
+        let shown = redact_url(url);
+        let url = shown.as_ref();
+        let result =
+            match source {
+                Source::File(path) => file::read(self, url, path, limit, tally).await.map(|body| {
+                    Conditional::Modified {
+                        body,
+                        validators: Validators::default(),
+                    }
+                }),
+                Source::Http(parsed) => {
+                    // Retried as `get` is; the first error not worth a retry ends the loop.
+                    let retried = async {
+                        let mut attempt = 0;
+                        loop {
+                            match http::get_once_conditional(
+                                self,
+                                &parsed,
+                                url,
+                                limit,
+                                Some(known),
+                                tally,
+                            )
+                            .await
+                            {
+                                Ok(answer) => return Ok(answer),
+                                Err(error) => self.pause_before_retry(url, attempt, error).await?,
+                            }
+                            attempt += 1;
+                        }
+                    };
+                    retried.await
+                }
+            };
+        match result {
+            Ok(answer) => Ok(Some(answer)),
             Err(FetchError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }

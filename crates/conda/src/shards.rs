@@ -1,0 +1,278 @@
+//! Sharded repodata (CEP-16) for a published subdir: what rattler, pixi and other
+//! current clients fetch instead of the whole `repodata.json` (the index, then one small
+//! shard per package name the solve reaches).
+//!
+//! The shards are made from the `repodata.json` the mirror publishes, after it is
+//! written: the same records, byte for byte the same values (patches included), so a
+//! client solves the same whichever it reads. Per CEP-16 and as rattler-index writes it:
+//!
+//! - `<subdir>/shards/<sha256>.msgpack.zst`: a zstd-compressed msgpack map
+//!   `{packages, packages.conda, removed}` holding every record of one package name,
+//!   named by the SHA-256 of the compressed file (content-addressed: a shard that did not
+//!   change keeps its name and its object);
+//! - `<subdir>/repodata_shards.msgpack.zst`: `{version: 1, info: {subdir, base_url,
+//!   shards_base_url}, shards: {name: sha256 as 32 bytes}}`, with both URLs relative
+//!   (`./`, `./shards/`), so a client never leaves the mirror.
+//!
+//! A record's `sha256`, `md5` and `legacy_bz2_md5` become bytes (CEP-16: hex to binary);
+//! every other value keeps its JSON type. Maps are written with sorted keys and no
+//! creation time, so the same records always give the same bytes (a no-op sync
+//! publishes the same objects). Shards are built and compressed on every core.
+
+use std::collections::BTreeMap;
+
+use mirror_core::compression::{Compression, compress};
+use mirror_core::digest::Sha256Digest;
+use rayon::prelude::*;
+use rmpv::Value;
+use serde_json::Value as Json;
+
+use crate::repodata::{RecordMap, RepoDataView};
+
+/// The files of one subdir's sharded repodata.
+#[derive(Debug)]
+pub struct ShardedRepodata {
+    /// `repodata_shards.msgpack.zst`.
+    pub index: Vec<u8>,
+    /// Each shard's compressed bytes and their SHA-256 (its file name).
+    pub shards: Vec<(Sha256Digest, Vec<u8>)>,
+}
+
+/// A record that cannot be sharded (the published repodata is ours, so this means a
+/// bug, not hostile input: every record was checked before it was published).
+#[derive(Debug, thiserror::Error)]
+#[error("record {file:?} cannot be sharded: {reason}")]
+pub struct ShardError {
+    /// The record's file name.
+    pub file: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Shard `view` (the published `repodata.json` of `subdir`, parsed).
+pub fn shard(view: &RepoDataView<'_>, subdir: &str) -> Result<ShardedRepodata, ShardError> {
+    // name -> (packages, packages.conda), each file name -> record.
+    type Records = (BTreeMap<String, Value>, BTreeMap<String, Value>);
+    // Each record parsed and converted on every core, then grouped by name.
+    let packed: Vec<(String, String, RecordMap, Value)> = view
+        .records
+        .par_iter()
+        .map(|record| {
+            let file = record.filename.to_string();
+            let error = |reason: String| ShardError {
+                file: file.clone(),
+                reason,
+            };
+            let json: Json =
+                serde_json::from_str(record.raw.get()).map_err(|e| error(e.to_string()))?;
+            let name = json
+                .get("name")
+                .and_then(Json::as_str)
+                .ok_or_else(|| error("no name".into()))?
+                .to_owned();
+            let value = record_value(&json).map_err(error)?;
+            Ok((name, file, record.map, value))
+        })
+        .collect::<Result<_, ShardError>>()?;
+    let mut by_name: BTreeMap<String, Records> = BTreeMap::new();
+    for (name, file, key, value) in packed {
+        let entry = by_name.entry(name).or_default();
+        match key {
+            RecordMap::Packages => entry.0.insert(file, value),
+            RecordMap::PackagesConda => entry.1.insert(file, value),
+        };
+    }
+    let shards: Vec<(String, Sha256Digest, Vec<u8>)> = by_name
+        .into_par_iter()
+        .map(|(name, (packages, conda))| {
+            let shard = map([
+                ("packages", map_of(packages)),
+                ("packages.conda", map_of(conda)),
+                ("removed", Value::Array(Vec::new())),
+            ]);
+            let bytes = compressed(&shard);
+            (name, Sha256Digest::of(&bytes), bytes)
+        })
+        .collect();
+    let index = map([
+        ("version", Value::from(1)),
+        (
+            "info",
+            map([
+                ("base_url", Value::from("./")),
+                ("shards_base_url", Value::from("./shards/")),
+                ("subdir", Value::from(subdir)),
+            ]),
+        ),
+        (
+            "shards",
+            Value::Map(
+                shards
+                    .iter()
+                    .map(|(name, digest, _)| {
+                        (Value::from(name.as_str()), Value::Binary(digest.0.to_vec()))
+                    })
+                    .collect(),
+            ),
+        ),
+    ]);
+    Ok(ShardedRepodata {
+        index: compressed(&index),
+        shards: shards
+            .into_iter()
+            .map(|(_, digest, bytes)| (digest, bytes))
+            .collect(),
+    })
+}
+
+/// A record as msgpack: its JSON value, with the digests as bytes.
+fn record_value(json: &Json) -> Result<Value, String> {
+    let Json::Object(fields) = json else {
+        return Err("not an object".into());
+    };
+    let mut packed = Vec::with_capacity(fields.len());
+    for (key, value) in fields {
+        let value = match (key.as_str(), value) {
+            ("sha256" | "md5" | "legacy_bz2_md5", Json::String(hex)) => {
+                Value::Binary(decode_hex(hex).ok_or_else(|| format!("{key} is not hex: {hex:?}"))?)
+            }
+            _ => json_value(value),
+        };
+        packed.push((Value::from(key.as_str()), value));
+    }
+    Ok(Value::Map(packed))
+}
+
+/// A JSON value as msgpack, type for type.
+fn json_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Boolean(*b),
+        Json::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Value::from(u),
+            (None, Some(i), _) => Value::from(i),
+            (None, None, Some(f)) => Value::F64(f),
+            (None, None, None) => Value::Nil,
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::Array(items.iter().map(json_value).collect()),
+        Json::Object(fields) => Value::Map(
+            fields
+                .iter()
+                .map(|(k, v)| (Value::from(k.as_str()), json_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
+}
+
+fn map_of(entries: BTreeMap<String, Value>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
+}
+
+/// msgpack, then zstd at the workspace's fixed level (byte-for-byte reproducible).
+fn compressed(value: &Value) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value).expect("writing to a Vec cannot fail");
+    compress(&bytes, Compression::Zstd).expect("zstd compresses any bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> Value {
+        let raw = zstd::decode_all(bytes).expect("zstd");
+        rmpv::decode::read_value(&mut &raw[..]).expect("msgpack")
+    }
+
+    fn get<'a>(value: &'a Value, key: &str) -> &'a Value {
+        value
+            .as_map()
+            .expect("a map")
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no {key} in {value}"))
+    }
+
+    #[test]
+    fn one_shard_per_name_with_the_records_and_binary_digests() {
+        let sha = "a".repeat(64);
+        let json = format!(
+            r#"{{"info": {{"subdir": "linux-64"}},
+              "packages": {{"zlib-1.0-0.tar.bz2": {{"name": "zlib", "version": "1.0", "build": "0", "build_number": 0, "sha256": "{sha}", "md5": "00112233445566778899aabbccddeeff", "size": 10, "depends": [], "timestamp": 1700000000000}}}},
+              "packages.conda": {{"zlib-1.1-0.conda": {{"name": "zlib", "version": "1.1", "build": "0", "build_number": 0, "sha256": "{sha}", "size": 11, "depends": ["libc >=2"], "noarch": null}},
+                                  "curl-8.0-0.conda": {{"name": "curl", "version": "8.0", "build": "0", "build_number": 0, "sha256": "{sha}", "size": 12, "depends": ["zlib"]}}}}}}"#
+        );
+        let view = RepoDataView::parse(json.as_bytes()).expect("parses");
+        let sharded = shard(&view, "linux-64").expect("shards");
+        assert_eq!(sharded.shards.len(), 2, "zlib and curl");
+        for (digest, bytes) in &sharded.shards {
+            assert_eq!(*digest, Sha256Digest::of(bytes), "named by their content");
+        }
+
+        let index = decode(&sharded.index);
+        assert_eq!(get(&index, "version").as_u64(), Some(1));
+        let info = get(&index, "info");
+        assert_eq!(get(info, "base_url").as_str(), Some("./"));
+        assert_eq!(get(info, "shards_base_url").as_str(), Some("./shards/"));
+        assert_eq!(get(info, "subdir").as_str(), Some("linux-64"));
+        let Value::Binary(zlib) = get(get(&index, "shards"), "zlib") else {
+            panic!("the digest is 32 bytes, not hex")
+        };
+        let zlib_shard = sharded
+            .shards
+            .iter()
+            .find(|(d, _)| d.0[..] == zlib[..])
+            .map(|(_, b)| decode(b))
+            .expect("the index names an existing shard");
+        let tar = get(get(&zlib_shard, "packages"), "zlib-1.0-0.tar.bz2");
+        assert_eq!(get(tar, "version").as_str(), Some("1.0"));
+        assert_eq!(get(tar, "timestamp").as_u64(), Some(1_700_000_000_000));
+        assert_eq!(get(tar, "sha256"), &Value::Binary(vec![0xaa; 32]));
+        assert_eq!(get(tar, "md5").as_slice().map(<[u8]>::len), Some(16));
+        let conda = get(get(&zlib_shard, "packages.conda"), "zlib-1.1-0.conda");
+        assert_eq!(get(conda, "noarch"), &Value::Nil);
+        assert_eq!(
+            get(conda, "depends"),
+            &Value::Array(vec![Value::from("libc >=2")])
+        );
+        assert_eq!(get(&zlib_shard, "removed"), &Value::Array(Vec::new()));
+
+        // The same records, the same bytes.
+        let again = shard(&view, "linux-64").expect("shards");
+        assert_eq!(again.index, sharded.index);
+    }
+
+    #[test]
+    fn a_digest_that_is_not_hex_is_named() {
+        let json = r#"{"packages": {"a-1-0.tar.bz2": {"name": "a", "sha256": "xyz"}}}"#;
+        let view = RepoDataView::parse(json.as_bytes()).expect("parses");
+        let err = shard(&view, "noarch").expect_err("not hex");
+        assert!(err.to_string().contains("a-1-0.tar.bz2"), "{err}");
+    }
+}
