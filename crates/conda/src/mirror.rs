@@ -12,6 +12,7 @@ use mirror_core::repository::{
     BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
 };
 use mirror_core::store::{Expected, ObjectStore};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{CondaConfig, Settings};
@@ -323,13 +324,19 @@ impl CondaMirror {
             let sha256 = objects.insert_bytes(bytes)?;
             files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
         }
-        // CEP-16 shards, made from the repodata just published so both say the same.
-        let published =
-            RepoDataView::parse(&json).map_err(|source| CondaError::InvalidRepodata {
+        // CEP-16 shards, made from the repodata just published so both say the same
+        // (upstream's, already parsed as `view`, when it is published as served).
+        let ours;
+        let published = if keep_upstream {
+            view
+        } else {
+            ours = RepoDataView::parse(&json).map_err(|source| CondaError::InvalidRepodata {
                 url: index.url.clone(),
                 source,
             })?;
-        let sharded = crate::shards::shard(&published, subdir).map_err(|e| CondaError::Shards {
+            &ours
+        };
+        let sharded = crate::shards::shard(published, subdir).map_err(|e| CondaError::Shards {
             subdir: subdir.clone(),
             source: e,
         })?;
@@ -339,15 +346,22 @@ impl CondaMirror {
             sha256,
             sharded.index.len(),
         ));
-        for (digest, bytes) in &sharded.shards {
-            let sha256 = objects.insert_bytes(bytes)?;
-            debug_assert_eq!(sha256, *digest);
-            files.push(stored(
-                format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
-                sha256,
-                bytes.len(),
-            ));
-        }
+        // Thousands of small files on a first publish: written on every core (a shard
+        // that did not change is already in the store and costs one lookup).
+        let shard_files: Vec<PlannedFile> = sharded
+            .shards
+            .par_iter()
+            .map(|(digest, bytes)| {
+                let sha256 = objects.insert_bytes(bytes)?;
+                debug_assert_eq!(sha256, *digest);
+                Ok(stored(
+                    format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
+                    sha256,
+                    bytes.len(),
+                ))
+            })
+            .collect::<Result<_, CondaError>>()?;
+        files.extend(shard_files);
 
         let base = package_base(&index.url, view.info.base_url.as_deref())?;
         let (mut count, mut bytes) = (0usize, 0u64);
