@@ -336,6 +336,13 @@ impl CondaMirror {
             })?;
             &ours
         };
+        let current = crate::writer::write_current_repodata(published, subdir);
+        let sha256 = objects.insert_bytes(&current)?;
+        files.push(stored(
+            format!("{subdir}/current_repodata.json"),
+            sha256,
+            current.len(),
+        ));
         let sharded = crate::shards::shard(published, subdir).map_err(|e| CondaError::Shards {
             subdir: subdir.clone(),
             source: e,

@@ -59,6 +59,43 @@ pub fn write_repodata(
     out
 }
 
+/// `current_repodata.json`: the records of the newest version of each name (every build
+/// of it), in the same layout as [`write_repodata`]. conda asks for it before
+/// `repodata.json` and falls back to the full index when a solve needs an older version,
+/// so the newest versions alone are a correct (and the smallest) answer. A record whose
+/// version does not parse is kept (the full index decides for it).
+pub fn write_current_repodata(view: &RepoDataView<'_>, subdir: &str) -> Vec<u8> {
+    use rattler_conda_types::Version;
+    use std::str::FromStr;
+    #[derive(serde::Deserialize)]
+    struct NameVersion<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow)]
+        version: Cow<'a, str>,
+    }
+    use rayon::prelude::*;
+    let parsed: Vec<Option<(Cow<'_, str>, Version)>> = view
+        .records
+        .par_iter()
+        .map(|record| {
+            let fields: NameVersion<'_> = serde_json::from_str(record.raw.get()).ok()?;
+            Some((fields.name, Version::from_str(&fields.version).ok()?))
+        })
+        .collect();
+    let mut newest: BTreeMap<&str, &Version> = BTreeMap::new();
+    for (name, version) in parsed.iter().flatten() {
+        let slot = newest.entry(name.as_ref()).or_insert(version);
+        if *version > **slot {
+            *slot = version;
+        }
+    }
+    write_repodata(view, subdir, |i| match &parsed[i] {
+        Some((name, version)) => newest.get(name.as_ref()).is_some_and(|n| *n == version),
+        None => true,
+    })
+}
+
 /// `info` as upstream wrote it, minus `base_url`; `{"subdir": ...}` when absent.
 fn write_info(out: &mut Vec<u8>, view: &RepoDataView<'_>, subdir: &str) {
     match view.info_raw {
@@ -108,6 +145,36 @@ pub fn empty_repodata(subdir: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_repodata_keeps_every_build_of_the_newest_version_only() {
+        let json = br#"{"info": {"subdir": "linux-64"},
+          "packages": {"a-1.9-0.tar.bz2": {"name": "a", "version": "1.9"},
+                       "a-1.10-0.tar.bz2": {"name": "a", "version": "1.10"}},
+          "packages.conda": {"a-1.10-1.conda": {"name": "a", "version": "1.10"},
+                             "b-2.0-0.conda": {"name": "b", "version": "2.0"},
+                             "b-10.0a1-0.conda": {"name": "b", "version": "10.0a1"},
+                             "c-x-0.conda": {"name": "c", "version": "not a version!"}}}"#;
+        let view = RepoDataView::parse(json).expect("parses");
+        let current = write_current_repodata(&view, "linux-64");
+        let current = RepoDataView::parse(&current).expect("our output parses");
+        let files: Vec<&str> = current
+            .records
+            .iter()
+            .map(|r| r.filename.as_ref())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "a-1.10-0.tar.bz2",
+                "a-1.10-1.conda",
+                "b-10.0a1-0.conda",
+                "c-x-0.conda"
+            ],
+            "1.10 > 1.9 (not text order), every build of it, a pre-release newer than 2.0, \
+             and the unparsable kept"
+        );
+    }
 
     const UPSTREAM: &str = r#"{"info":{"subdir":"linux-64","base_url":"https://elsewhere.invalid/x/","z":[1, 2]},
       "packages":{"b-1-0.tar.bz2":{"name":"b", "version":"1","build":"0","build_number":0,  "depends":["a"]},

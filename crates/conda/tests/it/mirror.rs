@@ -40,6 +40,11 @@ async fn filtered_mirror_publishes_the_closure_with_records_unchanged() {
     for subdir in ["linux-64", "noarch"] {
         crate::support::assert_shards_match_repodata(&store, "chan", subdir);
     }
+    // current_repodata.json: the newest version of each selected name.
+    assert_eq!(
+        names(&published(&store, "chan", "linux-64/current_repodata.json")),
+        ["libzz-2.0-h0_0.conda", "tool-1.0-h0_0.conda"]
+    );
     // tool 1.0 -> libzz >=1 (both), helper (noarch) -> libzz >=2; tool 0.9 -> libzz <2.
     assert_eq!(
         names(&linux),
@@ -183,9 +188,9 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
     assert_eq!(report.missing_files, 7);
     assert_eq!(
         report.files,
-        7 + 2 * 3 + 5,
-        "7 packages; repodata.json, its .zst and the shard index per subdir; a shard per \
-         name (libzz, tool, bigthing, gpl-lib; helper)"
+        7 + 2 * 4 + 5,
+        "7 packages; repodata.json, its .zst, current_repodata.json and the shard index per \
+         subdir; a shard per name (libzz, tool, bigthing, gpl-lib; helper)"
     );
     assert_eq!(
         published(&store, "chan", "linux-64/repodata.json"),
