@@ -130,6 +130,30 @@ fn py_rattler_installs_through_the_published_shards() {
         .count();
     assert_eq!(shards, 2, "one shard per published name (zlib, libgcc-ng)");
 
+    // `serve` marks the content-addressed shards immutable, as CEP-16 asks.
+    let shard = std::fs::read_dir(channel.join("linux-64/shards"))
+        .expect("shards")
+        .next()
+        .expect("a shard")
+        .expect("entry")
+        .file_name();
+    let ours = Served::start(&config);
+    let answer = ours.get(
+        &format!("/conda/linux-64/shards/{}", shard.to_string_lossy()),
+        &[],
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        ours.get("/conda/linux-64/repodata_shards.msgpack.zst", &[])
+            .header("cache-control"),
+        None,
+        "the index changes with every publish"
+    );
+
     let served = TestServer::serve_dir(work.path().join("store/public"));
     let prefix = work.path().join("env");
     let Some(installed) = conda::install(

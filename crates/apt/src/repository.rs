@@ -320,7 +320,8 @@ impl AptMirror {
     }
 
     /// The selection over every index (this mirror's and its group's), off the async
-    /// threads; its warnings logged. Gives the indices back for the regenerated suites.
+    /// threads; its warnings logged. Gives the indices back for the regenerated suites,
+    /// without their text (the selection holds the stanzas it chose).
     async fn select_packages(
         &self,
         ctx: &SyncContext<'_>,
@@ -344,7 +345,14 @@ impl AptMirror {
                 .all(|other| self.config.name < *other),
         };
         let (selection, indices) = tokio::task::spawn_blocking(move || {
+            let mut indices = indices;
             let selection = select(&indices, &options);
+            // The selected stanzas are copied out: the decoded text (50 MB for Debian's
+            // main/amd64, per index and suite) is not held through the downloads and the
+            // publish that follow.
+            for index in &mut indices {
+                index.decoded = Vec::new();
+            }
             (selection, indices)
         })
         .await

@@ -222,6 +222,10 @@ async fn respond(
                 out.extend_from_slice(b"\r\netag: ");
                 out.extend_from_slice(etag.as_bytes());
             }
+            if file.immutable {
+                out.extend_from_slice(b"\r\ncache-control: ");
+                out.extend_from_slice(super::files::IMMUTABLE.as_bytes());
+            }
             end_head(&mut out, close);
             if head_only {
                 return stream.write_all(&out).await;

@@ -30,6 +30,23 @@ pub struct WholeFile {
     pub file: std::fs::File,
     pub len: u64,
     pub content_type: &'static str,
+    /// A content-addressed file (a conda repodata shard, named by its SHA-256): it can
+    /// never change, and CEP-16 asks for `Cache-Control: immutable` so clients never
+    /// ask again.
+    pub immutable: bool,
+}
+
+/// The `Cache-Control` of an [`WholeFile::immutable`] file.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `.../shards/<64 hex>.msgpack.zst`.
+fn content_addressed(relative: &str) -> bool {
+    let mut parts = relative.rsplit('/');
+    let (Some(name), Some("shards")) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    name.strip_suffix(".msgpack.zst")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl WholeFile {
@@ -52,6 +69,7 @@ impl WholeFile {
             content_type: mime_guess::from_path(&path)
                 .first_raw()
                 .unwrap_or("application/octet-stream"),
+            immutable: content_addressed(relative),
         })
     }
 
@@ -63,6 +81,7 @@ impl WholeFile {
             mut file,
             len,
             content_type,
+            immutable,
         } = self;
         let body = if head {
             Body::empty()
@@ -83,6 +102,9 @@ impl WholeFile {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        if immutable {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+        }
         response
     }
 }
@@ -240,6 +262,19 @@ mod tests {
             Some(SMALL_FILE + 1)
         );
         assert!(open("/m/dists").is_none(), "a directory: ServeDir");
+        let shard = format!("m/linux-64/shards/{}.msgpack.zst", "ab".repeat(32));
+        std::fs::create_dir_all(dir.path().join("m/linux-64/shards")).expect("mkdir");
+        std::fs::write(dir.path().join(&shard), b"x").expect("write");
+        let response = open(&format!("/{shard}"))
+            .expect("served")
+            .into_response(false);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], IMMUTABLE);
+        assert!(!open("/m/repodata.json").expect("served").immutable);
+        assert!(!content_addressed("m/linux-64/shards/abc.msgpack.zst"));
+        assert!(!content_addressed(&format!(
+            "m/linux-64/{}.msgpack.zst",
+            "ab".repeat(32)
+        )));
         assert!(open("/m/missing").is_none(), "missing: ServeDir's 404");
         assert!(open("/").is_none());
     }
