@@ -537,7 +537,8 @@ impl Repository for CondaMirror {
     }
 
     fn publish_format(&self) -> &'static str {
-        "mirror-conda/1"
+        // 2: sharded repodata and current_repodata.json are published beside repodata.json.
+        "mirror-conda/2"
     }
 
     fn probe<'a>(
