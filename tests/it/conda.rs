@@ -181,6 +181,43 @@ fn py_rattler_installs_through_the_published_shards() {
     );
 }
 
+/// Issue 13, item 1, through the CLI: after a sync, `sync --dry-run` of the unchanged
+/// channel asks each subdir once, conditionally (the dry run's scratch store starts
+/// with a copy of the upstream cache), and leaves the real cache as it was.
+#[test]
+fn a_dry_run_of_an_unchanged_channel_asks_conditionally_and_changes_nothing() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some(upstream_dir) = channel(work.path(), false) else {
+        return;
+    };
+    // Dated back: a Last-Modified in the second served is not used as a validator.
+    for subdir in ["linux-64", "noarch"] {
+        std::fs::File::options()
+            .write(true)
+            .open(upstream_dir.join(subdir).join("repodata.json"))
+            .and_then(|f| {
+                f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(600))
+            })
+            .expect("mtime");
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = config(work.path(), &upstream.url());
+    ok(&cli(&config, &["sync"]));
+    let cache = work.path().join("store/cache/conda.json");
+    let before = std::fs::read(&cache).expect("the sync wrote its upstream cache");
+
+    upstream.clear_requests();
+    let (out, json) = cli_json(&config, &["sync", "--dry-run"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "unchanged", "{json}");
+    assert_eq!(
+        upstream.requests(),
+        ["/linux-64/repodata.json", "/noarch/repodata.json"]
+    );
+    assert_eq!(json["mirrors"][0]["fetched"]["bytes"], 0, "{json}");
+    assert_eq!(std::fs::read(&cache).expect("cache"), before);
+}
+
 #[test]
 fn tampered_package_is_refused_and_nothing_is_published() {
     let work = tempfile::tempdir().expect("tempdir");

@@ -65,9 +65,22 @@ impl Store {
     /// ever read: `sync --dry-run` plans against what the real store holds and writes
     /// what planning stores (indices, generated files) into `scratch`, so the real store
     /// is left exactly as it was.
+    /// The upstream caches are copied up (a few KB each), so a dry run asks upstream
+    /// what a real sync would (conditionally) and leaves the real caches untouched.
     pub fn scratch_over(scratch: &Path, lower: Option<&Store>) -> Result<Self, StoreError> {
         let mut store = Store::open(scratch)?;
         store.objects.lower = lower.map(|l| l.objects.dir.clone());
+        if let Some(lower) = lower
+            && let Ok(entries) = fs_err::read_dir(lower.cache_dir())
+        {
+            fs_err::create_dir_all(store.cache_dir())?;
+            for entry in entries {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    fs_err::copy(entry.path(), store.cache_dir().join(entry.file_name()))?;
+                }
+            }
+        }
         Ok(store)
     }
 
