@@ -324,6 +324,18 @@ impl CondaMirror {
             let sha256 = objects.insert_bytes(bytes)?;
             files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
         }
+        // An upstream that serves only `.bz2` has clients that ask for it: they get ours.
+        // (Whether an upstream also serves `.bz2` beside `.zst` is not asked: that would
+        // be a second request for every subdir of every no-op sync.)
+        if index.source == IndexSource::Bzip2 {
+            let bz2 = compress(&json, Compression::Bzip2)?;
+            let sha256 = objects.insert_bytes(&bz2)?;
+            files.push(stored(
+                format!("{subdir}/repodata.json.bz2"),
+                sha256,
+                bz2.len(),
+            ));
+        }
         // CEP-16 shards, made from the repodata just published so both say the same
         // (upstream's, already parsed as `view`, when it is published as served).
         let ours;

@@ -188,9 +188,26 @@ async fn unfiltered_mirror_keeps_upstream_index_bytes_and_second_sync_is_a_no_op
     assert_eq!(report.missing_files, 7);
     assert_eq!(
         report.files,
-        7 + 2 * 4 + 5,
+        7 + 2 * 4 + 5 + 1,
         "7 packages; repodata.json, its .zst, current_repodata.json and the shard index per \
-         subdir; a shard per name (libzz, tool, bigthing, gpl-lib; helper)"
+         subdir; a shard per name (libzz, tool, bigthing, gpl-lib; helper); noarch's .bz2"
+    );
+    // noarch is served upstream as .bz2 only: its clients get one from the mirror too.
+    let mut bz2 = Vec::new();
+    std::io::Read::read_to_end(
+        &mut bzip2::read::BzDecoder::new(
+            &published(&store, "chan", "noarch/repodata.json.bz2")[..],
+        ),
+        &mut bz2,
+    )
+    .expect("bz2");
+    assert_eq!(bz2, noarch_json);
+    assert!(
+        !store
+            .public_dir()
+            .join("chan/linux-64/repodata.json.bz2")
+            .exists(),
+        "linux-64 is served as .zst upstream: no .bz2"
     );
     assert_eq!(
         published(&store, "chan", "linux-64/repodata.json"),
