@@ -381,3 +381,83 @@ fn pipelined_requests_with_a_handoff_between_come_back_in_order() {
     assert_ne!(now.body, expected, "the new tree after the publish");
     assert!(String::from_utf8_lossy(&now.body).contains("z-9.0"));
 }
+
+/// A client that stops reading a whole file (the connection loop's `sendfile`) is cut
+/// off after `--send-timeout` without a byte taken: it is counted busy, so it would
+/// otherwise keep its connection slot for as long as TCP keeps the socket.
+#[test]
+fn a_reader_that_stops_reading_is_cut_off_after_the_send_timeout() {
+    use mirror_test_support::conda_channel::package_bytes;
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut channel = Channel::new(&work.path().join("channel"));
+    channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
+    // One package of 8 MB that does not compress: more than the server's socket buffer
+    // takes (up to 4 MiB here) while the client's 4 KiB window is closed.
+    let big = Pkg::new("linux-64", "big", "1.0", PackageFormat::Conda);
+    let index = big.index();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let payload: Vec<u8> = (0..8 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let filename = big.filename();
+    let stem = filename.trim_end_matches(".conda").to_owned();
+    let bytes = package_bytes(
+        PackageFormat::Conda,
+        &stem,
+        &index,
+        &[("share/big/blob".into(), payload)],
+    );
+    std::fs::write(work.path().join("channel/linux-64").join(&filename), &bytes).expect("write");
+    let mut record = index;
+    record["sha256"] = mirror_test_support::conda_channel::sha256_hex(&bytes).into();
+    record["size"] = bytes.len().into();
+    channel
+        .records
+        .entry("linux-64".into())
+        .or_default()
+        .entry(PackageFormat::Conda.repodata_key())
+        .or_default()
+        .insert(filename.clone(), record);
+    channel.write_repodata(false);
+    let upstream = TestServer::serve_dir(work.path().join("channel"));
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\n",
+            upstream.url()
+        ),
+    )
+    .expect("config");
+    ok(&cli(&config, &["sync"]));
+    // One connection at most: the stalled reader holds the only slot (it is busy, so
+    // never evicted) until the send timeout ends it.
+    let served = Served::start_under(
+        &config,
+        ":",
+        &["--send-timeout", "1s", "--max-connections", "1"],
+    );
+
+    let mut reader = TcpStream::connect(address(&served)).expect("connect");
+    rustix::net::sockopt::set_socket_recv_buffer_size(&reader, 4096).expect("SO_RCVBUF");
+    reader
+        .write_all(format!("GET /chan/linux-64/{filename} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut first = [0u8; 64];
+    reader.read_exact(&mut first).expect("the response starts");
+    // The reader stops reading for longer than the send timeout (and stays connected).
+    std::thread::sleep(Duration::from_secs(3));
+    // Its slot is free again: another client is served (without the timeout it would be
+    // closed at once, every connection being busy).
+    let next = served.get("/chan/linux-64/repodata.json", &[]);
+    assert_eq!(next.status, 200);
+    drop(reader);
+    // And a client that reads gets the whole large file.
+    let whole = served.get(&format!("/chan/linux-64/{filename}"), &[]);
+    assert_eq!(whole.body.len(), bytes.len());
+}

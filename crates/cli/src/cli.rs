@@ -81,6 +81,10 @@ pub enum Command {
         /// opened or after its previous response (so also the keep-alive idle timeout).
         #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = duration_flag)]
         header_timeout: std::time::Duration,
+        /// Close a connection whose client has taken no byte of a whole-file response for
+        /// this long (a reader that stopped reading keeps no connection for ever).
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_flag)]
+        send_timeout: std::time::Duration,
         /// Open connections at most; at the cap the oldest idle one is closed for a new
         /// one. Keep it under the process's file-descriptor limit (`ulimit -n`).
         #[arg(long, default_value_t = 512,

@@ -113,12 +113,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
         Command::Serve {
             listen,
             header_timeout,
+            send_timeout,
             max_connections,
         } => runtime()?.block_on(serve::run(
             &ctx,
             &listen,
             serve::Limits {
                 header_timeout,
+                send_timeout,
                 max_connections,
             },
         )),

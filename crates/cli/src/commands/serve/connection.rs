@@ -96,7 +96,14 @@ pub async fn serve(
             Plain::NotModified { .. } => 304,
             Plain::File { .. } => 200,
         };
-        let sent = respond(&mut stream, plain, request.head, request.close).await;
+        let sent = respond(
+            &mut stream,
+            plain,
+            request.head,
+            request.close,
+            limits.send_timeout,
+        )
+        .await;
         log_request(&method, &located, request.host.as_deref(), status);
         drop(busy);
         if let Err(error) = sent {
@@ -204,6 +211,7 @@ async fn respond(
     plain: Plain,
     head_only: bool,
     close: bool,
+    stall: std::time::Duration,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(512);
     match plain {
@@ -211,7 +219,7 @@ async fn respond(
             out.extend_from_slice(b"HTTP/1.1 304 Not Modified\r\netag: ");
             out.extend_from_slice(etag.as_bytes());
             end_head(&mut out, close);
-            stream.write_all(&out).await
+            write_all(stream, &out, stall).await
         }
         Plain::File { mut file, etag } => {
             out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: ");
@@ -228,7 +236,7 @@ async fn respond(
             }
             end_head(&mut out, close);
             if head_only {
-                return stream.write_all(&out).await;
+                return write_all(stream, &out, stall).await;
             }
             if file.len <= INLINE_BODY {
                 let head_len = out.len();
@@ -239,10 +247,10 @@ async fn respond(
                         "the file's length changed while it was read",
                     ));
                 }
-                return stream.write_all(&out).await;
+                return write_all(stream, &out, stall).await;
             }
-            send_more(stream, &out).await?;
-            super::files::send_file(stream, &file.file, file.len).await
+            send_more(stream, &out, stall).await?;
+            super::files::send_file(stream, &file.file, file.len, stall).await
         }
     }
 }
@@ -273,13 +281,47 @@ thread_local! {
     static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
 }
 
+/// Wait until `stream` can take more, for at most `stall`: a client that takes nothing
+/// for that long has stopped reading, and its connection is ended.
+pub async fn writable(stream: &TcpStream, stall: std::time::Duration) -> std::io::Result<()> {
+    tokio::time::timeout(stall, stream.writable())
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client took nothing for {stall:?} (--send-timeout)"),
+            )
+        })?
+}
+
+/// Write all of `bytes`, each wait for room bounded by `stall`.
+async fn write_all(
+    stream: &mut TcpStream,
+    mut bytes: &[u8],
+    stall: std::time::Duration,
+) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        writable(stream, stall).await?;
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Write `bytes` telling the kernel more follows (`MSG_MORE`): the head waits for the
 /// body's first bytes instead of leaving in a packet of its own.
 #[cfg(target_os = "linux")]
-async fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+async fn send_more(
+    stream: &TcpStream,
+    mut bytes: &[u8],
+    stall: std::time::Duration,
+) -> std::io::Result<()> {
     use tokio::io::Interest;
     while !bytes.is_empty() {
-        stream.writable().await?;
+        writable(stream, stall).await?;
         let sent = stream.try_io(Interest::WRITABLE, || {
             let flags = rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL;
             rustix::net::send(stream, bytes, flags).map_err(Into::into)
@@ -294,8 +336,12 @@ async fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> 
 }
 
 #[cfg(not(target_os = "linux"))]
-async fn send_more(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
-    stream.write_all(bytes).await
+async fn send_more(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    stall: std::time::Duration,
+) -> std::io::Result<()> {
+    write_all(stream, bytes, stall).await
 }
 
 #[cfg(test)]

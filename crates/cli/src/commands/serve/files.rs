@@ -165,6 +165,7 @@ pub async fn send_file(
     stream: &tokio::net::TcpStream,
     file: &std::fs::File,
     len: u64,
+    stall: std::time::Duration,
 ) -> std::io::Result<()> {
     use tokio::io::Interest;
     // One call moves at most this much, so one large file does not hold a worker thread
@@ -172,7 +173,7 @@ pub async fn send_file(
     const CALL: u64 = 1 << 20;
     let mut offset = 0u64;
     while offset < len {
-        stream.writable().await?;
+        super::connection::writable(stream, stall).await?;
         let count = usize::try_from((len - offset).min(CALL)).unwrap_or(1 << 20);
         let sent = stream.try_io(Interest::WRITABLE, || {
             rustix::fs::sendfile(stream, file, Some(&mut offset), count).map_err(Into::into)
@@ -198,6 +199,7 @@ pub async fn send_file(
     stream: &tokio::net::TcpStream,
     file: &std::fs::File,
     len: u64,
+    stall: std::time::Duration,
 ) -> std::io::Result<()> {
     let mut file = file.try_clone()?;
     let mut remaining = len;
@@ -210,7 +212,7 @@ pub async fn send_file(
         }
         let mut written = 0;
         while written < n {
-            stream.writable().await?;
+            super::connection::writable(stream, stall).await?;
             match stream.try_write(&chunk[written..n]) {
                 Ok(w) => written += w,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

@@ -9,6 +9,10 @@
 //!   `header_timeout` of opening, and of its previous response ending (hyper's
 //!   `header_read_timeout` restarts whenever it waits for a head), so it is also the
 //!   idle keep-alive timeout. A download in progress is not limited by it.
+//! - **Send timeout.** A whole-file response (the connection loop's) whose client takes
+//!   no byte for `send_timeout` ends the connection: a reader that stopped reading is
+//!   counted busy (never evicted), so without it such readers could hold every slot.
+//!   Responses through hyper (ranges, errors) are not covered.
 //! - **Connection cap.** At most `max_connections` are open. When one more arrives at
 //!   the cap, the oldest *idle* connection (no request in progress) is closed to make
 //!   room, so a flood of idle sockets never locks out a client that sends a request;
@@ -32,6 +36,8 @@ use super::{Served, connection};
 pub struct Limits {
     /// The longest wait for a request's head (also the keep-alive idle timeout).
     pub header_timeout: Duration,
+    /// The longest a whole-file response may wait for the client to take a byte.
+    pub send_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
 }
@@ -40,6 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(60),
             max_connections: 512,
         }
     }
