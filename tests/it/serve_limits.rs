@@ -17,6 +17,12 @@ use crate::common::{Served, cli, ok};
 fn published_store(dir: &Path) -> (PathBuf, TestServer) {
     let mut channel = Channel::new(&dir.join("channel"));
     channel.add(&Pkg::new("linux-64", "first", "1.0", PackageFormat::Conda));
+    publish(dir, &channel)
+}
+
+/// Serve `channel` (written under `dir/channel`), sync it into `dir/store` as mirror
+/// `chan`; the config and the upstream server.
+fn publish(dir: &Path, channel: &Channel) -> (PathBuf, TestServer) {
     channel.write_repodata(false);
     let server = TestServer::serve_dir(dir.join("channel"));
     let config = dir.join("mirror.toml");
@@ -274,18 +280,7 @@ fn pipelined_requests_with_a_handoff_between_come_back_in_order() {
             channel.add(&Pkg::new("linux-64", name, version, PackageFormat::Conda));
         }
     }
-    channel.write_repodata(false);
-    let upstream = TestServer::serve_dir(work.path().join("channel"));
-    let config = work.path().join("mirror.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"store\"\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\n",
-            upstream.url()
-        ),
-    )
-    .expect("config");
-    ok(&cli(&config, &["sync"]));
+    let (config, _upstream) = publish(work.path(), &channel);
     let expected =
         std::fs::read(work.path().join("store/public/chan/linux-64/repodata.json")).expect("read");
     assert!(expected.len() > 16 << 10, "large enough for sendfile");
@@ -423,18 +418,7 @@ fn a_reader_that_stops_reading_is_cut_off_after_the_send_timeout() {
         .entry(PackageFormat::Conda.repodata_key())
         .or_default()
         .insert(filename.clone(), record);
-    channel.write_repodata(false);
-    let upstream = TestServer::serve_dir(work.path().join("channel"));
-    let config = work.path().join("mirror.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"store\"\n[[conda]]\nname = \"chan\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\n",
-            upstream.url()
-        ),
-    )
-    .expect("config");
-    ok(&cli(&config, &["sync"]));
+    let (config, _upstream) = publish(work.path(), &channel);
     // One connection at most: the stalled reader holds the only slot (it is busy, so
     // never evicted) until the send timeout ends it.
     let served = Served::start_under(
