@@ -27,3 +27,25 @@ mirror_cli() {
     fi
     realpath "$cli"
 }
+
+# wait_for_port FILE: the port a server started in the background printed into FILE as
+# "... port N ..." (waits up to 5 s; fails the script when none appears).
+wait_for_port() {
+    local port=
+    for _ in $(seq 50); do
+        port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' "$1" | head -n1)
+        [ -n "$port" ] && { echo "$port"; return; }
+        sleep 0.1
+    done
+    echo "the server writing $1 did not start" >&2
+    exit 1
+}
+
+# time_wall FILE / time_rss_mb FILE: wall seconds and peak RSS (MB) from `/usr/bin/time -v`.
+time_wall() {
+    awk -F': ' '/Elapsed \(wall clock\)/ {
+        n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "$1"
+}
+time_rss_mb() {
+    awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"
+}

@@ -95,17 +95,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         sys.stderr.write("BYTES %d\n" % n)
 handler = functools.partial(Handler, directory=sys.argv[1])
 with Server(("127.0.0.1", 0), handler) as httpd:
-    print(f"port {httpd.server_address[1]}", flush=True)
+    print(f"Serving HTTP on 127.0.0.1 port {httpd.server_address[1]} (backlog 128)", flush=True)
     httpd.serve_forever()
 PY
 server_pid=$!
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$work/server.out")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "the upstream server did not start" >&2; exit 1; }
+port=$(wait_for_port "$work/server.out")
 url=http://127.0.0.1:$port
 
 rows=()
@@ -128,9 +122,8 @@ timed() {
     local requests bytes wall rss
     requests=$(( $(grep -c '^GET ' "$work/server.log" || true) - before_req ))
     bytes=$(( $(awk '/^BYTES/ { s += $2 } END { print s + 0 }' "$work/server.log") - before_bytes ))
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-        n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "$log.time")
-    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log.time")
+    wall=$(time_wall "$log.time")
+    rss=$(time_rss_mb "$log.time")
     rows+=("$step $wall $rss $requests $bytes")
 }
 

@@ -53,13 +53,7 @@ with Server(("127.0.0.1", 0), handler) as httpd:
     httpd.serve_forever()
 PY
 server_pid=$!
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$work/server.out" | head -n1)
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "http.server did not start" >&2; exit 1; }
+port=$(wait_for_port "$work/server.out")
 url=http://127.0.0.1:$port
 
 rows=()
@@ -78,9 +72,8 @@ timed() {
     fi
     after=$(grep -c '"GET ' "$work/server.log" || true)
     local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-        n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; printf "%.2f", s }' "$log.time")
-    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log.time")
+    wall=$(time_wall "$log.time")
+    rss=$(time_rss_mb "$log.time")
     rows+=("$job $step $wall $rss $((after - before))")
 }
 

@@ -145,9 +145,9 @@ fn record_value(json: &Json) -> Result<Value, String> {
     let mut packed = Vec::with_capacity(fields.len());
     for (key, value) in fields {
         let value = match (key.as_str(), value) {
-            ("sha256" | "md5" | "legacy_bz2_md5", Json::String(hex)) => {
-                Value::Binary(decode_hex(hex).ok_or_else(|| format!("{key} is not hex: {hex:?}"))?)
-            }
+            ("sha256" | "md5" | "legacy_bz2_md5", Json::String(text)) => Value::Binary(
+                hex::decode(text).map_err(|e| format!("{key} is not hex: {text:?} ({e})"))?,
+            ),
             _ => json_value(value),
         };
         packed.push((Value::from(key.as_str()), value));
@@ -175,16 +175,6 @@ fn json_value(json: &Json) -> Value {
                 .collect(),
         ),
     }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {

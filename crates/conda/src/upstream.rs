@@ -280,14 +280,7 @@ fn fetched(
         let digest = store.objects().insert_bytes(&body)?;
         cache.insert(
             &url,
-            CachedBody {
-                validators,
-                sha256: digest,
-                size: body.len() as u64,
-                received: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            },
+            CachedBody::received_now(validators, digest, body.len() as u64),
         );
         digest
     };

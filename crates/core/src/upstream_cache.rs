@@ -51,15 +51,28 @@ pub struct CachedBody {
 }
 
 impl CachedBody {
+    /// A body received whole just now.
+    pub fn received_now(validators: Validators, sha256: Sha256Digest, size: u64) -> Self {
+        Self {
+            validators,
+            sha256,
+            size,
+            received: unix_now(),
+        }
+    }
+
     /// True while the body was received whole less than `max_age` ago: after that a
     /// format asks without validators, so that a server answering 304 for a changed
     /// body (a broken ETag) cannot keep a mirror stale for longer.
     pub fn younger_than(&self, max_age: std::time::Duration) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        now.saturating_sub(self.received) < max_age.as_secs()
+        unix_now().saturating_sub(self.received) < max_age.as_secs()
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl UpstreamCache {

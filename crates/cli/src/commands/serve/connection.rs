@@ -295,8 +295,8 @@ pub async fn writable(stream: &TcpStream, stall: std::time::Duration) -> std::io
 }
 
 /// Write all of `bytes`, each wait for room bounded by `stall`.
-async fn write_all(
-    stream: &mut TcpStream,
+pub async fn write_all(
+    stream: &TcpStream,
     mut bytes: &[u8],
     stall: std::time::Duration,
 ) -> std::io::Result<()> {
@@ -337,7 +337,7 @@ async fn send_more(
 
 #[cfg(not(target_os = "linux"))]
 async fn send_more(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
     bytes: &[u8],
     stall: std::time::Duration,
 ) -> std::io::Result<()> {

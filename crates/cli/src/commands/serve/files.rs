@@ -210,15 +210,7 @@ pub async fn send_file(
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        let mut written = 0;
-        while written < n {
-            super::connection::writable(stream, stall).await?;
-            match stream.try_write(&chunk[written..n]) {
-                Ok(w) => written += w,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
+        super::connection::write_all(stream, &chunk[..n], stall).await?;
         remaining -= n as u64;
     }
     Ok(())

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 
 use super::{Served, connection};
 
-/// How `serve` treats connections.
+/// How `serve` treats connections (the defaults are the command line's, in `cli.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// The longest wait for a request's head (also the keep-alive idle timeout).
@@ -40,16 +40,6 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(20),
-            send_timeout: Duration::from_secs(60),
-            max_connections: 512,
-        }
-    }
 }
 
 /// One open connection: how many of its requests are in progress (a response counts
