@@ -62,6 +62,8 @@ pub mod auth;
 #[cfg(feature = "mirror")]
 pub mod carry_sources;
 #[cfg(feature = "mirror")]
+pub mod compact;
+#[cfg(feature = "mirror")]
 pub mod config;
 #[cfg(feature = "mirror")]
 pub mod error;

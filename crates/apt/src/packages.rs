@@ -63,6 +63,56 @@ pub enum PackageError {
     },
 }
 
+impl PackageError {
+    /// The same error with its line counted `lines` further on: for a stanza parsed from
+    /// a buffer that started after `lines` lines of the file.
+    pub fn after_lines(self, lines: usize) -> Self {
+        match self {
+            PackageError::Control(error) => PackageError::Control(error.after_lines(lines)),
+            PackageError::MissingField {
+                package,
+                line,
+                field,
+            } => PackageError::MissingField {
+                package,
+                line: line + lines,
+                field,
+            },
+            PackageError::InvalidField {
+                package,
+                line,
+                field,
+                value,
+                reason,
+            } => PackageError::InvalidField {
+                package,
+                line: line + lines,
+                field,
+                value,
+                reason,
+            },
+            PackageError::Version {
+                package,
+                line,
+                source,
+            } => PackageError::Version {
+                package,
+                line: line + lines,
+                source,
+            },
+            PackageError::UnsafeFilename {
+                package,
+                line,
+                source,
+            } => PackageError::UnsafeFilename {
+                package,
+                line: line + lines,
+                source,
+            },
+        }
+    }
+}
+
 fn describe(package: &Option<String>, line: usize) -> String {
     match package {
         Some(name) => format!("package {name} (stanza at line {line})"),
@@ -309,6 +359,49 @@ impl<'a> BinaryPackage<'a> {
         })
     }
 
+    /// Appends the stanza cut down to the fields a selection reads (everything this type
+    /// has an accessor for but `MD5sum` and `Source`), values byte for byte, as a stanza
+    /// of its own followed by a blank line. About half of a Debian stanza: the rest is
+    /// text for people (Description, Maintainer, Homepage, Tag...). Parsed back with
+    /// [`BinaryPackage::from_paragraph`], it gives the same name, version, architecture,
+    /// file, digest, priority and relations.
+    pub fn write_compact(&self, out: &mut Vec<u8>) {
+        let mut field = |name: &[u8], value: &[u8]| {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.push(b'\n');
+        };
+        field(b"Package", self.name.as_bytes());
+        field(b"Version", self.version.as_str().as_bytes());
+        field(b"Architecture", self.architecture.as_bytes());
+        let multi_arch: &[u8] = match self.multi_arch {
+            MultiArch::No => b"",
+            MultiArch::Same => b"same",
+            MultiArch::Foreign => b"foreign",
+            MultiArch::Allowed => b"allowed",
+        };
+        if !multi_arch.is_empty() {
+            field(b"Multi-Arch", multi_arch);
+        }
+        for (name, span) in [
+            (&b"Priority"[..], self.priority),
+            (b"Pre-Depends", self.pre_depends),
+            (b"Depends", self.depends),
+            (b"Recommends", self.recommends),
+            (b"Provides", self.provides),
+        ] {
+            if let Some(value) = self.field(span) {
+                field(name, value);
+            }
+        }
+        field(b"Filename", self.filename.as_bytes());
+        let mut digits = [0u8; 20];
+        field(b"Size", decimal(self.size, &mut digits));
+        field(b"SHA256", self.sha256().as_bytes());
+        out.push(b'\n');
+    }
+
     /// The stanza's exact bytes (see [`Paragraph::raw`]), for copying it into a filtered
     /// index unchanged.
     pub fn raw(&self) -> &'a [u8] {
@@ -399,6 +492,19 @@ impl<'a> BinaryPackage<'a> {
 
     fn field(&self, span: Span) -> Option<&'a [u8]> {
         span.get(self.paragraph.raw())
+    }
+}
+
+/// `value` in decimal, written into the end of `buffer`.
+fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &buffer[start..];
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use crate::carry_sources::{carry_sources, wanted_sources};
+use crate::compact::CompactIndex;
 use crate::config::{AptConfig, MissingPackages};
 use crate::control::{ControlWriter, Paragraphs};
 use crate::error::AptError;
@@ -32,8 +33,8 @@ use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
 use crate::select::{IndexData, PoolFile, SelectOptions, Selection, first_names, select};
 use crate::upstream::{
-    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_decoded, fetch_index,
-    fetch_release, index_variants, installer_variants, keep_listed,
+    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_compact, fetch_decoded,
+    fetch_index, fetch_release, index_variants, installer_variants, keep_listed,
 };
 
 /// An APT upstream, ready to sync.
@@ -257,17 +258,20 @@ impl AptMirror {
             &format!("{}: fetching {} indices", self.config.name, release.suite),
             None,
         );
+        // A filtered mirror copies its selected stanzas out of the indices' full text:
+        // spooled to the store's temp directory while they decode, not held.
+        let spool_dir = self.is_filtered().then(|| ctx.store.tmp_dir());
         let mut indices = Vec::new();
         for component in &self.config.components {
             for architecture in &index_architectures(parsed, component, &self.config) {
                 let packages = fetch_index(
                     ctx.fetcher,
                     objects,
-                    base,
-                    release,
+                    &dists,
                     parsed,
                     component,
                     architecture,
+                    spool_dir.as_deref(),
                 )
                 .await?;
                 // A full mirror publishes the installer index, so the udebs it names too:
@@ -275,7 +279,10 @@ impl AptMirror {
                 let installer = installer_variants(parsed, component, architecture);
                 let installer =
                     if !self.is_filtered() && self.config.installer && !installer.is_empty() {
-                        Some(fetch_decoded(ctx.fetcher, objects, &dists, parsed, &installer).await?)
+                        Some(
+                            fetch_compact(ctx.fetcher, objects, &dists, parsed, &installer, None)
+                                .await?,
+                        )
                     } else {
                         None
                     };
@@ -347,11 +354,11 @@ impl AptMirror {
         let (selection, indices) = tokio::task::spawn_blocking(move || {
             let mut indices = indices;
             let selection = select(&indices, &options);
-            // The selected stanzas are copied out: the decoded text (50 MB for Debian's
-            // main/amd64, per index and suite) is not held through the downloads and the
-            // publish that follow.
+            // The selected stanzas are copied out: the compact indices (25 MB for Debian's
+            // main/amd64, per index and suite) and their spools are not held through the
+            // downloads and the publish that follow.
             for index in &mut indices {
-                index.decoded = Vec::new();
+                index.packages = CompactIndex::default();
             }
             (selection, indices)
         })
@@ -580,7 +587,7 @@ fn index_data(
     suite: usize,
     component: &str,
     architecture: &str,
-    index: crate::upstream::FetchedIndex,
+    index: crate::upstream::CompactFetched,
     dists: &str,
     resolve_only: bool,
 ) -> IndexData {
@@ -589,7 +596,7 @@ fn index_data(
         component: component.to_owned(),
         architecture: architecture.to_owned(),
         origin: format!("{dists}/{}", index.path),
-        decoded: index.decoded,
+        packages: index.packages,
         resolve_only,
     }
 }
@@ -612,11 +619,11 @@ async fn group_indices(
                 let index = fetch_index(
                     ctx.fetcher,
                     ctx.store.objects(),
-                    base,
-                    release,
+                    &dists,
                     &parsed,
                     component,
                     architecture,
+                    None,
                 )
                 .await?;
                 indices.push(index_data(
@@ -1089,7 +1096,12 @@ mod tests {
             ),
             ("main", "amd64")
         );
-        assert!(String::from_utf8_lossy(&indices[0].decoded).contains("Package: unrelated"));
+        assert!(
+            indices[0]
+                .packages
+                .packages()
+                .any(|package| package.expect("parses").name() == "unrelated")
+        );
 
         // The same index served with other bytes: refused as verification.
         upstream.server.inject_always(
@@ -1226,7 +1238,7 @@ mod tests {
             suite,
             component: "main".into(),
             architecture: architecture.into(),
-            decoded: Vec::new(),
+            packages: CompactIndex::default(),
             origin: String::new(),
             resolve_only: false,
         };

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 
 use mirror_core::store::Expected;
 
+use rayon::prelude::*;
+
 use crate::closure::{ClosureOptions, PackageIndex};
+use crate::compact::CompactIndex;
 use crate::error::AptError;
-use crate::packages::{BinaryPackage, parse_packages};
+use crate::packages::BinaryPackage;
 
 /// One decoded upstream index.
 #[derive(Debug)]
@@ -19,8 +22,8 @@ pub struct IndexData {
     pub component: String,
     /// `amd64` or `all`
     pub architecture: String,
-    /// Decompressed Packages.
-    pub decoded: Vec<u8>,
+    /// Its packages, compact, with (for a filtered mirror) their full text spooled.
+    pub packages: CompactIndex,
     /// Its URL, for errors.
     pub origin: String,
     /// An index of another mirror of the group (`resolve_with`): it takes part in the
@@ -107,24 +110,42 @@ fn missing_line(missing: &[&str], grouped: bool) -> String {
 
 /// Parse the indices and select.
 pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selection, AptError> {
-    // Sized once from a count of stanza separators (a memchr pass, ~1% of the parse):
-    // growing by doubling would overshoot by up to half and briefly hold two copies.
-    let estimate: usize = indices
-        .iter()
-        .map(|i| memchr::memmem::find_iter(&i.decoded, b"\n\n").count() + 1)
-        .sum();
-    let mut all: Vec<BinaryPackage<'_>> = Vec::with_capacity(estimate);
-    let mut owner: Vec<usize> = Vec::with_capacity(estimate);
+    // Positions run over the indices in order; `first[i]` is index i's first.
+    let mut first = Vec::with_capacity(indices.len());
+    let mut owner: Vec<usize> = Vec::new();
     for (i, index) in indices.iter().enumerate() {
-        for package in parse_packages(&index.decoded) {
-            let package = package.map_err(|e| AptError::Malformed {
-                origin: index.origin.clone(),
-                message: crate::error::with_causes(&e),
-            })?;
-            all.push(package);
-            owner.push(i);
-        }
+        first.push(owner.len());
+        owner.extend(std::iter::repeat_n(i, index.packages.len()));
     }
+    // Each compact stanza is parsed on any core, straight into its place: a vector per
+    // core concatenated after would briefly hold every package twice (14 MB for Debian's
+    // main/amd64). A stanza that does not parse (it parsed when it was decoded) leaves a
+    // `None`, found below.
+    let mut slots: Vec<Option<BinaryPackage<'_>>> = Vec::new();
+    (0..owner.len())
+        .into_par_iter()
+        .map(|position| {
+            let i = owner[position];
+            indices[i].packages.package(position - first[i]).ok()
+        })
+        .collect_into_vec(&mut slots);
+    if let Some(position) = slots.iter().position(Option::is_none) {
+        let i = owner[position];
+        let error = indices[i]
+            .packages
+            .package(position - first[i])
+            .err()
+            .map_or_else(String::new, |e| crate::error::with_causes(&e));
+        return Err(AptError::Malformed {
+            origin: indices[i].origin.clone(),
+            message: format!("compact stanza {}: {error}", position - first[i]),
+        });
+    }
+    // Same layout (a package is never null): collected in place, no second vector.
+    let all: Vec<BinaryPackage<'_>> = slots
+        .into_iter()
+        .map(|slot| slot.expect("checked above"))
+        .collect();
     let own = |position: &usize| !indices[owner[*position]].resolve_only;
     let grouped = indices.iter().any(|index| index.resolve_only);
     let mut selection = Selection {
@@ -225,9 +246,14 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
             }
         }
         if options.packages.is_some() {
+            let index = &indices[owner[position]];
+            let text = index
+                .packages
+                .stanza_text(position - first[owner[position]])
+                .map_err(|e| AptError::Internal(format!("{}: {e}", index.origin)))?;
             let buffer = &mut selection.filtered[owner[position]];
-            buffer.extend_from_slice(package.raw());
-            if !package.raw().ends_with(b"\n") {
+            buffer.extend_from_slice(&text);
+            if !text.ends_with(b"\n") {
                 buffer.push(b'\n');
             }
             buffer.push(b'\n');

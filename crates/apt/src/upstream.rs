@@ -7,12 +7,15 @@
 
 use bytes::Bytes;
 use mirror_core::Sha256Digest;
-use mirror_core::compression::{Compression, CompressionError, decompress_verified};
+use mirror_core::compression::{Compression, CompressionError, Input, decompress_verified};
 use mirror_core::fetch::{FetchError, Fetcher};
 use mirror_core::reporter::Reporter;
 use mirror_core::signing::{Keyring, verify_cleartext, verify_detached};
 use mirror_core::store::{Expected, ObjectStore};
 
+use std::path::Path;
+
+use crate::compact::CompactIndex;
 use crate::error::AptError;
 use crate::release::{Release, ReleaseFile};
 
@@ -177,17 +180,17 @@ pub fn by_hash_path(path: &str, sha256: &Sha256Digest) -> String {
 }
 
 /// Fetch one Packages index (first variant upstream has), verify it against the Release
-/// and decode it. The verified compressed bytes are also stored as an object.
+/// and decode it compact for selection ([`CompactIndex`]): its full text is spooled to
+/// `spool_dir` when given. The verified compressed bytes are also stored as an object.
 pub async fn fetch_index(
     fetcher: &Fetcher,
     objects: &ObjectStore,
-    base: &str,
-    release: &VerifiedRelease,
+    dists: &str,
     parsed: &Release<'_>,
     component: &str,
     architecture: &str,
-) -> Result<FetchedIndex, AptError> {
-    let dists = dists_url(base, &release.suite);
+    spool_dir: Option<&Path>,
+) -> Result<CompactFetched, AptError> {
     let variants = index_variants(parsed, component, architecture);
     if variants.is_empty() {
         return Err(AptError::NoIndex {
@@ -196,7 +199,103 @@ pub async fn fetch_index(
             architecture: architecture.to_owned(),
         });
     }
-    fetch_decoded(fetcher, objects, &dists, parsed, &variants).await
+    fetch_compact(fetcher, objects, dists, parsed, &variants, spool_dir).await
+}
+
+/// One Packages index, verified and decoded compact.
+#[derive(Debug)]
+pub struct CompactFetched {
+    /// Path below `dists/<suite>/` of the variant fetched.
+    pub path: String,
+    /// Its packages.
+    pub packages: CompactIndex,
+}
+
+/// [`fetch_decoded`] for a Packages index, parsed while decoding into a [`CompactIndex`]
+/// (its text spooled to `spool_dir` when given) instead of held whole.
+///
+/// The decoded text's own digest is not computed (it would need the whole text in order,
+/// where the blocks decode in parallel): the compressed bytes matched the signed Release,
+/// and the text is what they decode to. Its size is checked against the Release.
+pub async fn fetch_compact(
+    fetcher: &Fetcher,
+    objects: &ObjectStore,
+    dists: &str,
+    parsed: &Release<'_>,
+    variants: &[ReleaseFile<'_>],
+    spool_dir: Option<&Path>,
+) -> Result<CompactFetched, AptError> {
+    let verified = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
+    let Verified {
+        path,
+        url,
+        expected,
+        fetched,
+        format,
+        limit,
+        cap,
+        plain,
+    } = verified;
+    // Decoded from the stored object, read where it lies: the compressed bytes (9 MB for
+    // Debian's main/amd64) are not held beside the decoders and the compact index.
+    drop(fetched);
+    let object = objects.open(&expected.sha256)?;
+    let origin = url.clone();
+    let spool_dir = spool_dir.map(Path::to_path_buf);
+    let packages = tokio::task::spawn_blocking(move || {
+        let input = Input::File(object.file());
+        CompactIndex::decode(input, format, limit, &origin, spool_dir.as_deref())
+    })
+    .await
+    .map_err(|e| AptError::Internal(e.to_string()))?
+    .map_err(|e| too_large_at_cap(e, &url, limit, cap))?;
+    if let Some((plain_path, plain)) = plain
+        && plain
+            .size
+            .is_some_and(|size| size != packages.decoded_len())
+    {
+        return Err(AptError::Malformed {
+            origin: url,
+            message: format!(
+                "decodes to {} bytes, where the Release lists {plain_path} at {}",
+                packages.decoded_len(),
+                plain.size.unwrap_or_default()
+            ),
+        });
+    }
+    Ok(CompactFetched { path, packages })
+}
+
+/// A decode over the operator's cap with no stated size: a bomb, or a cap set too low.
+fn too_large_at_cap(error: AptError, url: &str, limit: u64, cap: u64) -> AptError {
+    match error {
+        AptError::Compression(CompressionError::TooLarge { .. }) if limit == cap => {
+            AptError::IndexTooLarge {
+                url: url.to_owned(),
+                stated: None,
+                cap,
+            }
+        }
+        other => other,
+    }
+}
+
+/// An index fetched (or found in the store) and verified against its Release entry, not
+/// yet decoded.
+struct Verified {
+    /// Path below `dists/<suite>/`.
+    path: String,
+    url: String,
+    expected: Expected,
+    /// The body, when it was downloaded now (else it is read from the store).
+    fetched: Option<Bytes>,
+    format: Compression,
+    /// Bound on the decoded size: the Release's statement, never above `cap`.
+    limit: u64,
+    /// The operator's cap on an index's size.
+    cap: u64,
+    /// The uncompressed variant's path and Release entry, when listed.
+    plain: Option<(String, Expected)>,
 }
 
 /// Fetch the first of `variants` (compressions of one index, in preference order) that
@@ -209,6 +308,59 @@ pub async fn fetch_decoded(
     parsed: &Release<'_>,
     variants: &[ReleaseFile<'_>],
 ) -> Result<FetchedIndex, AptError> {
+    let Verified {
+        path,
+        url,
+        expected,
+        fetched,
+        format,
+        limit,
+        cap,
+        plain,
+    } = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
+    let bytes = match fetched {
+        Some(bytes) => bytes,
+        None => Bytes::from(objects.read(&expected.sha256)?),
+    };
+    let origin = url.clone();
+    // The compressed bytes move into the decoder and are freed as soon as it is done.
+    // Their SHA-256 matched the signed Release above (or when they were stored), so
+    // xz's own CRC64 is skipped (`decompress_verified`).
+    let decoded =
+        tokio::task::spawn_blocking(move || decompress_verified(&bytes, format, limit, &origin))
+            .await
+            .map_err(|e| AptError::Internal(e.to_string()))?
+            .map_err(|e| too_large_at_cap(e.into(), &url, limit, cap))?;
+    if let Some((plain_path, plain)) = plain
+        && format != Compression::None
+    {
+        let actual = Sha256Digest::of(&decoded);
+        if actual != plain.sha256 || Some(decoded.len() as u64) != plain.size {
+            return Err(AptError::Store(
+                mirror_core::store::StoreError::DigestMismatch {
+                    what: format!("{url} (decompressed, vs {plain_path} in the Release)"),
+                    expected: plain.sha256,
+                    actual,
+                },
+            ));
+        }
+    }
+    Ok(FetchedIndex {
+        path,
+        expected,
+        decoded,
+    })
+}
+
+/// The first of `variants` upstream serves (or the store holds), verified against the
+/// Release and stored; its decoding bounded by what the Release states.
+async fn fetch_verified(
+    fetcher: &Fetcher,
+    objects: &ObjectStore,
+    dists: &str,
+    parsed: &Release<'_>,
+    variants: &[ReleaseFile<'_>],
+) -> Result<Verified, AptError> {
     let release_url = format!("{dists}/Release");
     for entry in variants {
         let expected = expected_of(entry, &release_url)?;
@@ -228,15 +380,15 @@ pub async fn fetch_decoded(
         }
         // An index already in the store (an earlier sync, or a group member's sync) was
         // verified when it went in; objects are immutable.
-        let bytes = if objects.contains(&expected.sha256) {
-            Bytes::from(objects.read(&expected.sha256)?)
+        let fetched = if objects.contains(&expected.sha256) {
+            None
         } else {
             let Some(bytes) = fetch_listed(fetcher, dists, by_hash, entry.path, &expected).await?
             else {
                 continue;
             };
             objects.insert_verified_bytes(&bytes, &expected, &url)?;
-            bytes
+            Some(bytes)
         };
         let format = Compression::from_path(entry.path);
         // The Release also lists the uncompressed index: its size bounds decoding and
@@ -259,42 +411,15 @@ pub async fn fetch_decoded(
             Some(stated) => stated,
             None => cap,
         };
-        let origin = url.clone();
-        // The compressed bytes move into the decoder and are freed as soon as it is done.
-        // Their SHA-256 matched the signed Release above (or when they were stored), so
-        // xz's own CRC64 is skipped (`decompress_verified`).
-        let decoded = tokio::task::spawn_blocking(move || {
-            decompress_verified(&bytes, format, limit, &origin)
-        })
-        .await
-        .map_err(|e| AptError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            // No stated size, and it passed the cap: a bomb, or a site's cap too low.
-            CompressionError::TooLarge { .. } if limit == cap => AptError::IndexTooLarge {
-                url: url.clone(),
-                stated: None,
-                cap,
-            },
-            other => AptError::from(other),
-        })?;
-        if let Some(plain) = plain
-            && format != Compression::None
-        {
-            let actual = Sha256Digest::of(&decoded);
-            if actual != plain.sha256 || Some(decoded.len() as u64) != plain.size {
-                return Err(AptError::Store(
-                    mirror_core::store::StoreError::DigestMismatch {
-                        what: format!("{url} (decompressed, vs {plain_path} in the Release)"),
-                        expected: plain.sha256,
-                        actual,
-                    },
-                ));
-            }
-        }
-        return Ok(FetchedIndex {
+        return Ok(Verified {
             path: entry.path.to_owned(),
+            url,
             expected,
-            decoded,
+            fetched,
+            format,
+            limit,
+            cap,
+            plain: plain.map(|plain| (plain_path, plain)),
         });
     }
     Err(AptError::IndexMissing {

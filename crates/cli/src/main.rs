@@ -13,7 +13,26 @@ mod progress;
 
 use std::process::ExitCode;
 
+/// glibc raises its mmap threshold to the size of the largest block freed (up to 32 MB
+/// on 64-bit). After that, big short-lived buffers (an xz decoder's dictionary, 8 MB per
+/// decoding thread) come from the heap of the thread that asked, and stay resident once
+/// freed: measured on a filtered Debian sync, peak RSS 85 MB instead of 63 MB. A fixed
+/// threshold keeps every block of 256 KiB or more mapped on its own and unmapped on free.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn fix_malloc_threshold() {
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread
+    // exists, and a failure (0) leaves glibc's default, which is merely bigger.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_threshold() {}
+
 fn main() -> ExitCode {
+    fix_malloc_threshold();
     restrict_umask();
     let cli = parse_args();
     init_logging(cli.verbose, cli.json);

@@ -110,6 +110,268 @@ pub fn decompress_verified(
     decode(data, format, limit, origin, false)
 }
 
+/// Compressed input for [`decompress_verified_parts`]: in memory, or a file read where
+/// it lies (an object in the store), so the compressed bytes are not held in memory while
+/// they decode.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// A whole file, read by position (the file's cursor is not used).
+    File(&'a std::fs::File),
+}
+
+impl<'a> Input<'a> {
+    fn len(&self) -> std::io::Result<u64> {
+        match self {
+            Input::Bytes(bytes) => Ok(bytes.len() as u64),
+            Input::File(file) => Ok(file.metadata()?.len()),
+        }
+    }
+
+    /// Exactly `len` bytes at `start`.
+    fn read_range(&self, start: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut out = vec![0; len];
+        self.reader(start, len as u64).read_exact(&mut out)?;
+        Ok(out)
+    }
+
+    /// A reader of at most `len` bytes from `start`.
+    fn reader(&self, start: u64, len: u64) -> Box<dyn Read + Send + 'a> {
+        match *self {
+            Input::Bytes(bytes) => {
+                let start = usize::try_from(start)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+                Box::new(&bytes[start..end.min(bytes.len())])
+            }
+            Input::File(file) => Box::new(std::io::BufReader::with_capacity(
+                256 << 10,
+                FileRange {
+                    file,
+                    position: start,
+                    end: start.saturating_add(len),
+                },
+            )),
+        }
+    }
+}
+
+/// A range of a file, read by position.
+struct FileRange<'a> {
+    file: &'a std::fs::File,
+    position: u64,
+    end: u64,
+}
+
+impl Read for FileRange<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = usize::try_from(self.end - self.position).unwrap_or(usize::MAX);
+        let wanted = buf.len().min(left);
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buf[..wanted], self.position)?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+/// One piece of a decoded stream, decoded in order by one thread: each block of a
+/// multi-block `.xz` is one (decoded in parallel with the others); anything else is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Position among the parts, from 0.
+    pub index: usize,
+    /// Offset of its first decoded byte in the whole decoded stream.
+    pub offset: u64,
+    /// Its decoded size, when the stream states it (an xz block's index does).
+    pub len: Option<u64>,
+}
+
+/// A receiver of one [`Part`]'s decoded bytes, in order.
+pub trait PartSink: Send {
+    /// Takes the next bytes of the part; `false` stops the decoding of this part and of
+    /// every later one (the sink keeps its own reason).
+    fn write(&mut self, bytes: &[u8]) -> bool;
+}
+
+/// What became of one part of [`decompress_verified_parts`].
+#[derive(Debug)]
+pub struct PartOutcome<S> {
+    /// The part.
+    pub part: Part,
+    /// Its sink, with all it was given.
+    pub sink: S,
+    /// Decoding this part failed (corrupt or truncated data).
+    pub error: Option<CompressionError>,
+    /// Decoding stopped before the part's end: its sink said stop, or an earlier part
+    /// failed or stopped (then this part's outcome does not matter).
+    pub stopped: bool,
+}
+
+/// How much decoded output a part hands its sink at a time.
+const PART_CHUNK: usize = 512 << 10;
+
+/// [`decompress_verified`] without the output buffer: the decoded bytes are handed, in
+/// pieces, to one sink per [`Part`] (`make` builds it), and a multi-block `.xz` is decoded
+/// on all cores, a part per block, so a consumer can parse while decoding and hold only
+/// what it keeps. For bytes whose digest was checked against signed metadata only (xz's
+/// CRC64 is skipped, as in [`decompress_verified`]).
+///
+/// The whole output is bounded by `limit` (a multi-block `.xz` states its decoded size,
+/// checked before a byte is decoded). Outcomes come back in part order; the first part
+/// with an error (the decoder's or its sink's) is the one to report.
+pub fn decompress_verified_parts<S, F>(
+    input: Input<'_>,
+    format: Compression,
+    limit: u64,
+    origin: &str,
+    make: F,
+) -> Result<Vec<PartOutcome<S>>, CompressionError>
+where
+    S: PartSink,
+    F: Fn(Part) -> S + Sync,
+{
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let corrupt = |source| CompressionError::Corrupt {
+        origin: origin.to_owned(),
+        format,
+        source,
+    };
+    let too_large = || CompressionError::TooLarge {
+        origin: origin.to_owned(),
+        limit,
+    };
+    if format == Compression::Xz
+        && rayon::current_num_threads() > 1
+        && let Some(blocks) = xz_blocks::blocks_in(input)
+    {
+        if xz_blocks::decoded_size(&blocks).is_none_or(|total| total > limit) {
+            return Err(too_large());
+        }
+        let mut offset = 0;
+        let parts: Vec<Part> = blocks
+            .iter()
+            .enumerate()
+            .map(|(index, block)| {
+                let len = xz_blocks::block_decoded(block);
+                let part = Part {
+                    index,
+                    offset,
+                    len: Some(len),
+                };
+                offset += len;
+                part
+            })
+            .collect();
+        // The first part that failed or was stopped: later parts need not finish.
+        let first_stop = AtomicUsize::new(usize::MAX);
+        let outcomes = blocks
+            .par_iter()
+            .zip(parts.par_iter())
+            .map(|(block, &part)| {
+                let mut sink = make(part);
+                let reader = xz_blocks::block_reader_in(input, block, false).map(|reader| {
+                    // The block's own size bounds it (liblzma checks it at the end).
+                    reader.take(xz_blocks::block_decoded(block).saturating_add(1))
+                });
+                let result = reader.and_then(|reader| {
+                    pump(reader, &mut sink, || {
+                        first_stop.load(Ordering::Relaxed) < part.index
+                    })
+                });
+                let (error, stopped) = match result {
+                    Ok(Pumped::Done(_)) => (None, false),
+                    Ok(Pumped::Stopped) => (None, true),
+                    Err(source) => (Some(corrupt(source)), false),
+                };
+                if error.is_some() || stopped {
+                    first_stop.fetch_min(part.index, Ordering::Relaxed);
+                }
+                PartOutcome {
+                    part,
+                    sink,
+                    error,
+                    stopped,
+                }
+            })
+            .collect();
+        return Ok(outcomes);
+    }
+    let part = Part {
+        index: 0,
+        offset: 0,
+        len: None,
+    };
+    let mut sink = make(part);
+    let data = input.reader(0, u64::MAX);
+    let reader: Box<dyn Read + '_> = match format {
+        Compression::None => data,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_stream(
+            data,
+            xz_decoder(false, liblzma::stream::CONCATENATED).map_err(corrupt)?,
+        )),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(data)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(data).map_err(corrupt)?),
+    };
+    let (error, stopped) = match pump(reader.take(limit.saturating_add(1)), &mut sink, || false) {
+        Ok(Pumped::Done(total)) if total > limit => return Err(too_large()),
+        Ok(Pumped::Done(_)) => (None, false),
+        Ok(Pumped::Stopped) => (None, true),
+        Err(source) => (Some(corrupt(source)), false),
+    };
+    Ok(vec![PartOutcome {
+        part,
+        sink,
+        error,
+        stopped,
+    }])
+}
+
+enum Pumped {
+    /// The reader ended after this many bytes.
+    Done(u64),
+    /// The sink, or `stop`, ended it early.
+    Stopped,
+}
+
+/// Read `reader` to its end into `sink`, a chunk at a time, checking `stop` between
+/// chunks.
+fn pump(
+    mut reader: impl Read,
+    sink: &mut impl PartSink,
+    stop: impl Fn() -> bool,
+) -> std::io::Result<Pumped> {
+    let mut buffer = vec![0u8; PART_CHUNK];
+    let mut total = 0u64;
+    loop {
+        // Fill the chunk: decoders return short reads, and a sink is cheaper called
+        // with large pieces.
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match reader.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if filled == 0 {
+            return Ok(Pumped::Done(total));
+        }
+        total += filled as u64;
+        if stop() || !sink.write(&buffer[..filled]) {
+            return Ok(Pumped::Stopped);
+        }
+    }
+}
+
 /// An xz stream decoder; `check`: verify the integrity check of each block. `flags`
 /// adds liblzma decoder flags (`CONCATENATED`).
 fn xz_decoder(check: bool, flags: u32) -> std::io::Result<liblzma::stream::Stream> {

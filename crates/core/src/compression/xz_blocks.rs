@@ -37,17 +37,31 @@ pub(super) struct Block {
 
 /// The blocks of `data` when it is one xz stream of two or more blocks; `None` otherwise.
 pub(super) fn blocks(data: &[u8]) -> Option<Vec<Block>> {
-    if data.len() < 2 * FRAME || data[..6] != HEADER_MAGIC {
+    blocks_in(super::Input::Bytes(data))
+}
+
+/// [`blocks`] of any input: only its header, footer and index are read.
+pub(super) fn blocks_in(input: super::Input<'_>) -> Option<Vec<Block>> {
+    let len = usize::try_from(input.len().ok()?).ok()?;
+    if len < 2 * FRAME {
         return None;
     }
-    let footer = &data[data.len() - FRAME..];
-    if footer[10..] != FOOTER_MAGIC || footer[8..10] != data[6..8] {
+    let header = input.read_range(0, FRAME).ok()?;
+    if header[..6] != HEADER_MAGIC {
+        return None;
+    }
+    let footer = input.read_range((len - FRAME) as u64, FRAME).ok()?;
+    if footer[10..] != FOOTER_MAGIC || footer[8..10] != header[6..8] {
         return None; // stream padding, several streams, or flags that disagree
     }
     let backward = u32::from_le_bytes(footer[4..8].try_into().ok()?);
     let index_len = (usize::try_from(backward).ok()? + 1) * 4;
-    let index_start = data.len().checked_sub(FRAME + index_len)?;
-    let index = &data[index_start..data.len() - FRAME];
+    // 2^16 blocks of two 9-byte varints each: an index longer than this is not ours.
+    if index_len > 1 << 21 {
+        return None;
+    }
+    let index_start = len.checked_sub(FRAME + index_len)?;
+    let index = input.read_range(index_start as u64, index_len).ok()?;
     let (body, crc) = index.split_at(index.len() - 4);
     if crc32fast::hash(body).to_le_bytes() != crc || body.first() != Some(&0) {
         return None;
@@ -106,13 +120,7 @@ pub(super) fn decode(
 
 /// Decode one block as a one-block stream of its own; it must fill `out` exactly.
 fn decode_block(data: &[u8], block: &Block, out: &mut [u8], check: bool) -> std::io::Result<()> {
-    let padded = block.unpadded.next_multiple_of(4) as usize;
-    let bytes = data
-        .get(block.start..block.start + padded)
-        .ok_or_else(|| std::io::Error::other("xz block runs past the end of the file"))?;
-    let trailer = index_and_footer(block, data[6..8].try_into().expect("two flag bytes"));
-    let stream = (&data[..FRAME]).chain(bytes).chain(trailer.as_slice());
-    let mut decoder = liblzma::read::XzDecoder::new_stream(stream, super::xz_decoder(check, 0)?);
+    let mut decoder = block_reader(data, block, check)?;
     decoder.read_exact(out)?;
     // Reading on to the end makes liblzma check the block, our index and the footer.
     let mut probe = [0u8; 1];
@@ -122,6 +130,44 @@ fn decode_block(data: &[u8], block: &Block, out: &mut [u8], check: bool) -> std:
         ));
     }
     Ok(())
+}
+
+/// A reader of one block's decoded bytes, as a one-block stream of its own. liblzma
+/// checks at its end that the block decoded to exactly the size our index gives it.
+pub(super) fn block_reader<'d>(
+    data: &'d [u8],
+    block: &Block,
+    check: bool,
+) -> std::io::Result<impl Read + 'd> {
+    block_reader_in(super::Input::Bytes(data), block, check)
+}
+
+/// [`block_reader`] of any input: reads the stream header and the block's bytes.
+pub(super) fn block_reader_in<'d>(
+    input: super::Input<'d>,
+    block: &Block,
+    check: bool,
+) -> std::io::Result<impl Read + 'd> {
+    let padded = block.unpadded.next_multiple_of(4);
+    if (block.start as u64).saturating_add(padded) > input.len()? {
+        return Err(std::io::Error::other(
+            "xz block runs past the end of the file",
+        ));
+    }
+    let header = input.read_range(0, FRAME)?;
+    let trailer = index_and_footer(block, header[6..8].try_into().expect("two flag bytes"));
+    let stream = std::io::Cursor::new(header)
+        .chain(input.reader(block.start as u64, padded))
+        .chain(std::io::Cursor::new(trailer));
+    Ok(liblzma::read::XzDecoder::new_stream(
+        stream,
+        super::xz_decoder(check, 0)?,
+    ))
+}
+
+/// Decoded size of `block`.
+pub(super) fn block_decoded(block: &Block) -> u64 {
+    block.decoded
 }
 
 /// The index (one record) and stream footer of a stream holding just `block`.
