@@ -9,7 +9,7 @@ use mirror_core::store::Expected;
 use rayon::prelude::*;
 
 use crate::closure::{ClosureOptions, PackageIndex};
-use crate::compact::CompactIndex;
+use crate::compact::{CompactIndex, PackageFile};
 use crate::error::AptError;
 use crate::packages::BinaryPackage;
 
@@ -217,40 +217,56 @@ pub fn select(indices: &[IndexData], options: &SelectOptions) -> Result<Selectio
         }
     };
 
-    let mut by_path: HashMap<&str, usize> = HashMap::new();
+    let mut by_path: HashMap<String, usize> = HashMap::new();
     for &position in &chosen {
         let package = &all[position];
-        let sha256 = package.sha256().parse().map_err(|_| AptError::Malformed {
-            origin: indices[owner[position]].origin.clone(),
+        let index = &indices[owner[position]];
+        let local = position - first[owner[position]];
+        // A filtered mirror's compact stanzas leave out the file: it is read, with the
+        // text the regenerated index takes, from the stanza as upstream wrote it.
+        let text = match options.packages {
+            Some(_) => Some(
+                index
+                    .packages
+                    .stanza_text(local)
+                    .map_err(|e| AptError::Internal(format!("{}: {e}", index.origin)))?,
+            ),
+            None => None,
+        };
+        let file = match &text {
+            _ if !package.filename().is_empty() => PackageFile::of(package),
+            Some(text) => PackageFile::in_stanza(text).map_err(|e| AptError::Malformed {
+                origin: index.origin.clone(),
+                message: crate::error::with_causes(&e),
+            })?,
+            None => index.packages.file(local)?,
+        };
+        let sha256 = file.sha256.parse().map_err(|_| AptError::Malformed {
+            origin: index.origin.clone(),
             message: format!("{}: bad SHA256", package.name()),
         })?;
         let expected = Expected {
             sha256,
-            size: Some(package.size()),
+            size: Some(file.size),
         };
-        match by_path.get(package.filename()) {
+        match by_path.get(&file.filename) {
             Some(&i) if selection.pool[i].expected != expected => {
                 return Err(AptError::ConflictingPool {
-                    path: package.filename().to_owned(),
+                    path: file.filename,
                     first: selection.pool[i].expected.sha256.to_hex(),
                     second: sha256.to_hex(),
                 });
             }
             Some(_) => {}
             None => {
-                by_path.insert(package.filename(), selection.pool.len());
+                by_path.insert(file.filename.clone(), selection.pool.len());
                 selection.pool.push(PoolFile {
-                    path: package.filename().to_owned(),
+                    path: file.filename,
                     expected,
                 });
             }
         }
-        if options.packages.is_some() {
-            let index = &indices[owner[position]];
-            let text = index
-                .packages
-                .stanza_text(position - first[owner[position]])
-                .map_err(|e| AptError::Internal(format!("{}: {e}", index.origin)))?;
+        if let Some(text) = text {
             let buffer = &mut selection.filtered[owner[position]];
             buffer.extend_from_slice(&text);
             if !text.ends_with(b"\n") {

@@ -222,6 +222,16 @@ impl<'a> Paragraph<'a> {
         Ok(first)
     }
 
+    /// One stanza's exact bytes (as [`raw`](Self::raw) gives them) as a paragraph of its
+    /// own: its line numbers count from its first line.
+    pub(crate) fn of_stanza(raw: &'a [u8]) -> Self {
+        Paragraph {
+            input: raw,
+            start: 0,
+            end: raw.len(),
+        }
+    }
+
     /// The stanza's exact bytes: its lines, each with its `\n` (the last one lacks it only
     /// when the input ended without a newline), without the separating blank line.
     #[inline]
