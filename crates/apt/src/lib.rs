@@ -80,6 +80,8 @@ pub mod repository;
 #[cfg(feature = "mirror")]
 pub mod select;
 #[cfg(feature = "mirror")]
+pub mod translation;
+#[cfg(feature = "mirror")]
 pub mod upstream;
 #[cfg(feature = "mirror")]
 pub use config::{AptConfig, Keyrings, MissingPackages};

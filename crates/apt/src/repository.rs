@@ -25,16 +25,17 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use crate::carry_sources::{carry_sources, wanted_sources};
 use crate::compact::CompactIndex;
 use crate::config::{AptConfig, MissingPackages};
-use crate::control::{ControlWriter, Paragraphs};
+use crate::control::Paragraphs;
 use crate::error::AptError;
 use crate::families::{IndexGroup, Scope, suite_indices};
 use crate::freshness::check_dates;
 use crate::generate::{FilteredIndex, filtered_suite};
 use crate::release::Release;
 use crate::select::{IndexData, PoolFile, SelectOptions, Selection, first_names, select};
+use crate::translation::fetch_filtered;
 use crate::upstream::{
-    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_compact, fetch_decoded,
-    fetch_index, fetch_release, index_variants, installer_variants, keep_listed,
+    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_compact, fetch_index,
+    fetch_release, index_variants, installer_variants, keep_listed,
 };
 
 /// An APT upstream, ready to sync.
@@ -534,11 +535,13 @@ impl AptMirror {
             // Decode the cheapest compression; the uncompressed file is largest.
             let mut variants = group.variants.clone();
             variants.sort_by_key(|v| decode_preference(v.path));
-            let index =
-                match fetch_decoded(ctx.fetcher, ctx.store.objects(), &dists, parsed, &variants)
+            // Cut down as it decodes: only the kept stanzas are ever held.
+            let objects = ctx.store.objects();
+            let content =
+                match fetch_filtered(ctx.fetcher, objects, &dists, parsed, &variants, selected)
                     .await
                 {
-                    Ok(index) => index,
+                    Ok(content) => content,
                     Err(error @ AptError::IndexMissing { .. })
                         if self.config.languages.is_none() =>
                     {
@@ -549,8 +552,6 @@ impl AptMirror {
                     }
                     Err(error) => return Err(error),
                 };
-            let origin = format!("{dists}/{}", index.path);
-            let content = filter_translation(&index.decoded, selected, &origin)?;
             out.push(FilteredIndex::translation(component, language, content));
         }
         Ok(out)
@@ -709,34 +710,6 @@ fn selected_names<'a>(indices: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8
         }
     }
     names
-}
-
-/// The stanzas of a Translation index whose `Package` is selected, bytes unchanged.
-fn filter_translation(
-    decoded: &[u8],
-    selected: &HashSet<Vec<u8>>,
-    origin: &str,
-) -> Result<Vec<u8>, AptError> {
-    let mut writer = ControlWriter::new();
-    for paragraph in Paragraphs::new(decoded) {
-        let malformed = |message: String| AptError::Malformed {
-            origin: origin.to_owned(),
-            message,
-        };
-        let name = paragraph
-            .get("Package")
-            .map_err(|e| malformed(e.to_string()))?
-            .ok_or_else(|| {
-                malformed(format!(
-                    "stanza at line {} has no Package field",
-                    paragraph.line()
-                ))
-            })?;
-        if selected.contains(name) {
-            writer.paragraph(paragraph.raw());
-        }
-    }
-    Ok(writer.finish())
 }
 
 /// One suite's share of a selection: the indices at its position and the stanzas the

@@ -267,7 +267,7 @@ pub async fn fetch_compact(
 }
 
 /// A decode over the operator's cap with no stated size: a bomb, or a cap set too low.
-fn too_large_at_cap(error: AptError, url: &str, limit: u64, cap: u64) -> AptError {
+pub(crate) fn too_large_at_cap(error: AptError, url: &str, limit: u64, cap: u64) -> AptError {
     match error {
         AptError::Compression(CompressionError::TooLarge { .. }) if limit == cap => {
             AptError::IndexTooLarge {
@@ -282,20 +282,20 @@ fn too_large_at_cap(error: AptError, url: &str, limit: u64, cap: u64) -> AptErro
 
 /// An index fetched (or found in the store) and verified against its Release entry, not
 /// yet decoded.
-struct Verified {
+pub(crate) struct Verified {
     /// Path below `dists/<suite>/`.
-    path: String,
-    url: String,
-    expected: Expected,
+    pub(crate) path: String,
+    pub(crate) url: String,
+    pub(crate) expected: Expected,
     /// The body, when it was downloaded now (else it is read from the store).
-    fetched: Option<Bytes>,
-    format: Compression,
+    pub(crate) fetched: Option<Bytes>,
+    pub(crate) format: Compression,
     /// Bound on the decoded size: the Release's statement, never above `cap`.
-    limit: u64,
+    pub(crate) limit: u64,
     /// The operator's cap on an index's size.
-    cap: u64,
+    pub(crate) cap: u64,
     /// The uncompressed variant's path and Release entry, when listed.
-    plain: Option<(String, Expected)>,
+    pub(crate) plain: Option<(String, Expected)>,
 }
 
 /// Fetch the first of `variants` (compressions of one index, in preference order) that
@@ -354,7 +354,7 @@ pub async fn fetch_decoded(
 
 /// The first of `variants` upstream serves (or the store holds), verified against the
 /// Release and stored; its decoding bounded by what the Release states.
-async fn fetch_verified(
+pub(crate) async fn fetch_verified(
     fetcher: &Fetcher,
     objects: &ObjectStore,
     dists: &str,

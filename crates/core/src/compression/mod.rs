@@ -303,12 +303,31 @@ where
             .collect();
         return Ok(outcomes);
     }
-    let part = Part {
-        index: 0,
-        offset: 0,
-        len: None,
+    let outcome = decompress_verified_stream(input, format, limit, origin, make(FIRST))?;
+    Ok(vec![outcome])
+}
+
+/// The one part of a stream decoded in order.
+const FIRST: Part = Part {
+    index: 0,
+    offset: 0,
+    len: None,
+};
+
+/// [`decompress_verified_parts`] in one part, in order, whatever the format: for a
+/// consumer that needs the text in order (to hash it, or to keep stanzas in place).
+pub fn decompress_verified_stream<S: PartSink>(
+    input: Input<'_>,
+    format: Compression,
+    limit: u64,
+    origin: &str,
+    mut sink: S,
+) -> Result<PartOutcome<S>, CompressionError> {
+    let corrupt = |source| CompressionError::Corrupt {
+        origin: origin.to_owned(),
+        format,
+        source,
     };
-    let mut sink = make(part);
     let data = input.reader(0, u64::MAX);
     let reader: Box<dyn Read + '_> = match format {
         Compression::None => data,
@@ -321,17 +340,22 @@ where
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(data).map_err(corrupt)?),
     };
     let (error, stopped) = match pump(reader.take(limit.saturating_add(1)), &mut sink, || false) {
-        Ok(Pumped::Done(total)) if total > limit => return Err(too_large()),
+        Ok(Pumped::Done(total)) if total > limit => {
+            return Err(CompressionError::TooLarge {
+                origin: origin.to_owned(),
+                limit,
+            });
+        }
         Ok(Pumped::Done(_)) => (None, false),
         Ok(Pumped::Stopped) => (None, true),
         Err(source) => (Some(corrupt(source)), false),
     };
-    Ok(vec![PartOutcome {
-        part,
+    Ok(PartOutcome {
+        part: FIRST,
         sink,
         error,
         stopped,
-    }])
+    })
 }
 
 enum Pumped {
