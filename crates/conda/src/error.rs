@@ -104,6 +104,9 @@ pub enum CondaError {
         /// What failed.
         source: crate::shards::ShardError,
     },
+    /// Upstream's `channeldata.json` is not the expected JSON object.
+    #[error(transparent)]
+    ChannelData(#[from] crate::channeldata::ChannelDataError),
     /// A repodata file does not decompress (or is too large).
     #[error(transparent)]
     Decompress(#[from] CompressionError),
@@ -162,6 +165,7 @@ impl Classify for CondaError {
             | CondaError::SubdirMismatch { .. }
             | CondaError::InvalidBaseUrl { .. }
             | CondaError::Shards { .. }
+            | CondaError::ChannelData(_)
             | CondaError::Io(_) => ErrorClass::Other,
         }
     }

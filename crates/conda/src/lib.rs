@@ -54,8 +54,11 @@
 //!   (`signatures`, `v3`...) are not.
 //! - `noarch` is always mirrored; when upstream has no `noarch/repodata.json`, an empty
 //!   valid one is published (clients require it).
-//! - Not mirrored: `current_repodata.json`, `channeldata.json`, sharded repodata and
-//!   `run_exports.json` (clients fall back to `repodata.json`).
+//! - Beside each subdir's index: `current_repodata.json` (the newest version of each
+//!   name), CEP-16 sharded repodata (`shards`), both made from the published
+//!   `repodata.json`; at the channel's root, upstream's `channeldata.json` cut down to the
+//!   published names ([`channeldata`]). Not mirrored: upstream's shards (ours are made from
+//!   the same records) and `run_exports.json`.
 //!
 //! ## Selection
 //! Specs and `depends` entries are parsed leniently, like conda does (`python=3.12`,
@@ -92,6 +95,7 @@
     deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)
 )]
 
+pub mod channeldata;
 mod config;
 mod error;
 pub mod inspect;

@@ -15,6 +15,7 @@ use mirror_core::store::{Expected, ObjectStore};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::channeldata::Published;
 use crate::config::{CondaConfig, Settings};
 use crate::error::CondaError;
 use crate::record::RecordChecks;
@@ -113,6 +114,7 @@ impl CondaMirror {
         &self,
         ctx: &SyncContext<'_>,
         probed: Vec<Probed>,
+        channeldata: Option<UpstreamChannelData>,
     ) -> Result<TreePlan, CondaError> {
         let cap = ctx.fetcher.options().max_index_size;
         let mut cache = ctx.store.upstream_cache(&self.config.name);
@@ -127,12 +129,26 @@ impl CondaMirror {
                 }
             }
         }
-        self.build_plan(&indices, ctx.store.objects(), ctx.previous)
+        self.build_plan(&indices, channeldata, ctx.store.objects(), ctx.previous)
+    }
+
+    /// Upstream's `channeldata.json`, when it serves one. Asked only when something
+    /// changed (a no-op sync stops at the fingerprint), so a no-op still costs one
+    /// request per subdir.
+    async fn fetch_channeldata(
+        &self,
+        ctx: &SyncContext<'_>,
+    ) -> Result<Option<UpstreamChannelData>, CondaError> {
+        let url = format!("{}/channeldata.json", self.settings.channel);
+        let cap = ctx.fetcher.options().max_index_size;
+        let body = ctx.fetcher.get_optional(&url, cap).await?;
+        Ok(body.map(|bytes| UpstreamChannelData { url, bytes }))
     }
 
     fn build_plan(
         &self,
         indices: &[UpstreamIndex],
+        channeldata: Option<UpstreamChannelData>,
         objects: &ObjectStore,
         previous: Option<&mirror_core::snapshot::Snapshot>,
     ) -> Result<TreePlan, CondaError> {
@@ -189,6 +205,7 @@ impl CondaMirror {
 
         let mut files = Vec::new();
         let mut subdir_summaries = Vec::new();
+        let mut published = Published::new();
         for (i, input) in inputs.iter().enumerate() {
             let summary = self.plan_subdir(
                 &indices[i],
@@ -196,8 +213,25 @@ impl CondaMirror {
                 &selection.selected[i],
                 objects,
                 &mut files,
+                &mut published,
             )?;
             subdir_summaries.push(summary);
+        }
+        if let Some(upstream) = channeldata {
+            // Every record of every subdir kept: upstream's bytes, as for repodata.
+            let everything = selection.selected.iter().all(|s| s.iter().all(|x| *x));
+            let bytes = if everything {
+                upstream.bytes.to_vec()
+            } else {
+                crate::channeldata::filter(
+                    &upstream.bytes,
+                    &upstream.url,
+                    &published,
+                    &self.settings.subdirs,
+                )?
+            };
+            let sha256 = objects.insert_bytes(&bytes)?;
+            files.push(stored("channeldata.json".into(), sha256, bytes.len()));
         }
         Ok(TreePlan {
             files,
@@ -279,6 +313,7 @@ impl CondaMirror {
         selected: &[bool],
         objects: &ObjectStore,
         files: &mut Vec<PlannedFile>,
+        published: &mut Published,
     ) -> Result<SubdirSummary, CondaError> {
         let subdir = &index.subdir;
         let view = input.view;
@@ -339,7 +374,7 @@ impl CondaMirror {
         // CEP-16 shards, made from the repodata just published so both say the same
         // (upstream's, already parsed as `view`, when it is published as served).
         let ours;
-        let published = if keep_upstream {
+        let published_view = if keep_upstream {
             view
         } else {
             ours = RepoDataView::parse(&json).map_err(|source| CondaError::InvalidRepodata {
@@ -348,17 +383,24 @@ impl CondaMirror {
             })?;
             &ours
         };
-        let current = crate::writer::write_current_repodata(published, subdir);
+        let current = crate::writer::write_current_repodata(published_view, subdir);
         let sha256 = objects.insert_bytes(&current)?;
         files.push(stored(
             format!("{subdir}/current_repodata.json"),
             sha256,
             current.len(),
         ));
-        let sharded = crate::shards::shard(published, subdir).map_err(|e| CondaError::Shards {
-            subdir: subdir.clone(),
-            source: e,
-        })?;
+        let sharded =
+            crate::shards::shard(published_view, subdir).map_err(|e| CondaError::Shards {
+                subdir: subdir.clone(),
+                source: e,
+            })?;
+        for name in &sharded.names {
+            published
+                .entry(name.clone())
+                .or_default()
+                .insert(subdir.clone());
+        }
         let sha256 = objects.insert_bytes(&sharded.index)?;
         files.push(stored(
             format!("{subdir}/repodata_shards.msgpack.zst"),
@@ -499,6 +541,12 @@ impl PlanSummary for CondaSummary {
     }
 }
 
+/// Upstream's `channeldata.json` as served.
+struct UpstreamChannelData {
+    url: String,
+    bytes: bytes::Bytes,
+}
+
 /// A file the plan stored itself.
 fn stored(path: String, sha256: Sha256Digest, size: usize) -> PlannedFile {
     PlannedFile {
@@ -525,13 +573,18 @@ impl<'a> Probe<'a> for CondaProbe<'a> {
     }
 
     fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
-        // Planning is CPU work on data already fetched (or read back from the store after
-        // a 304, when another subdir changed): no await inside.
-        let result = self
-            .mirror
-            .load_and_plan(self.ctx, self.indices)
-            .map_err(RepositoryError::new);
-        Box::pin(std::future::ready(result))
+        // One request (channeldata.json), then CPU work on data already fetched (or read
+        // back from the store after a 304, when another subdir changed).
+        Box::pin(async move {
+            let channeldata = self
+                .mirror
+                .fetch_channeldata(self.ctx)
+                .await
+                .map_err(RepositoryError::new)?;
+            self.mirror
+                .load_and_plan(self.ctx, self.indices, channeldata)
+                .map_err(RepositoryError::new)
+        })
     }
 }
 
@@ -550,7 +603,8 @@ impl Repository for CondaMirror {
 
     fn publish_format(&self) -> &'static str {
         // 2: sharded repodata and current_repodata.json are published beside repodata.json.
-        "mirror-conda/2"
+        // 3: upstream's channeldata.json, cut down to the published names.
+        "mirror-conda/3"
     }
 
     fn probe<'a>(

@@ -36,6 +36,8 @@ pub struct ShardedRepodata {
     pub index: Vec<u8>,
     /// Each shard's compressed bytes and their SHA-256 (its file name).
     pub shards: Vec<(Sha256Digest, Vec<u8>)>,
+    /// The package names, sorted (one shard each).
+    pub names: Vec<String>,
 }
 
 /// A record that cannot be sharded (the published repodata is ours, so this means a
@@ -121,12 +123,14 @@ pub fn shard(view: &RepoDataView<'_>, subdir: &str) -> Result<ShardedRepodata, S
             ),
         ),
     ]);
+    let (names, shards) = shards
+        .into_iter()
+        .map(|(name, digest, bytes)| (name, (digest, bytes)))
+        .unzip();
     Ok(ShardedRepodata {
         index: compressed(&index),
-        shards: shards
-            .into_iter()
-            .map(|(_, digest, bytes)| (digest, bytes))
-            .collect(),
+        shards,
+        names,
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod channeldata;
 mod client;
 mod conditional;
 mod fixtures;
