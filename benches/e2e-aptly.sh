@@ -11,6 +11,11 @@
 #                                   .debs of the default's closure: another list needs
 #                                   MIRROR_FIXTURES pointing at a fuller mirror tree)
 #   MIRROR_CLI=path/to/mirror-cli   use this binary (default: build target/release/mirror-cli)
+#   GZ=1                            also serve main/binary-amd64/Packages.gz, as Debian does (the
+#                                   fixture holds only the .xz): made again with
+#                                   `gzip -9n --rsyncable`, which gives Debian's bytes, and
+#                                   checked against the SHA256 the signed Release lists; both
+#                                   tools then take the .gz
 #   KEEP=1                          keep the temp dir (its path is printed)
 # Needs root (or the packages already installed) for: apt-get install -y aptly gnupg time.
 set -euo pipefail
@@ -38,6 +43,21 @@ cleanup() {
     if [ "${KEEP:-}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+
+if [ "${GZ:-}" = 1 ]; then
+    cp -r "$upstream_dir" "$work/upstream"
+    chmod -R u+w "$work/upstream"
+    upstream_dir=$work/upstream
+    index=$upstream_dir/dists/bookworm/main/binary-amd64
+    xz -dc "$index/Packages.xz" | gzip -9n --rsyncable >"$index/Packages.gz"
+    listed=$(awk '/^SHA256:/ { s = 1; next } /^[^ ]/ { s = 0 }
+        s && $3 == "main/binary-amd64/Packages.gz" { print $1 }' "$upstream_dir/dists/bookworm/Release")
+    actual=$(sha256sum "$index/Packages.gz" | cut -d' ' -f1)
+    if [ "$listed" != "$actual" ]; then
+        echo "Packages.gz made again does not match the Release ($actual, listed $listed)" >&2
+        exit 1
+    fi
+fi
 
 # The upstream: the fixture over loopback HTTP on a port the kernel picks. Python's
 # http.server listens with a backlog of 5: a client opening 8 connections at once (ours

@@ -339,7 +339,14 @@ pub fn decompress_verified_stream<S: PartSink>(
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(data)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(data).map_err(corrupt)?),
     };
-    let (error, stopped) = match pump(reader.take(limit.saturating_add(1)), &mut sink, || false) {
+    let reader = reader.take(limit.saturating_add(1));
+    // With a second core, the sink runs beside the decoder instead of after it.
+    let pumped = if rayon::current_num_threads() > 1 {
+        pump_beside(reader, &mut sink)
+    } else {
+        pump(reader, &mut sink, || false)
+    };
+    let (error, stopped) = match pumped {
         Ok(Pumped::Done(total)) if total > limit => {
             return Err(CompressionError::TooLarge {
                 origin: origin.to_owned(),
@@ -365,6 +372,73 @@ enum Pumped {
     Stopped,
 }
 
+/// [`pump`] with the sink on a thread of its own: the decoder fills the next chunk while
+/// the sink takes the last (a gzip index decodes on one core, its stanzas parse on the
+/// other). Three chunks circulate between the two, so memory stays bounded.
+fn pump_beside(mut reader: impl Read, sink: &mut impl PartSink) -> std::io::Result<Pumped> {
+    use std::sync::mpsc::sync_channel;
+    const CHUNKS: usize = 3;
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(CHUNKS);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(CHUNKS);
+    for _ in 0..CHUNKS {
+        empty_tx
+            .send(vec![0u8; PART_CHUNK])
+            .expect("the receiver is here");
+    }
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || {
+            for (chunk, filled) in full_rx {
+                if !sink.write(&chunk[..filled]) {
+                    return false;
+                }
+                // The decoder may have stopped: then nobody takes the chunk back.
+                let _ = empty_tx.send(chunk);
+            }
+            true
+        });
+        let mut total = 0u64;
+        let produced = loop {
+            // The sink stopped (its end of both channels is gone).
+            let Ok(mut chunk) = empty_rx.recv() else {
+                break Ok(false);
+            };
+            let filled = match fill(&mut reader, &mut chunk) {
+                Ok(filled) => filled,
+                Err(error) => break Err(error),
+            };
+            if filled == 0 {
+                break Ok(true);
+            }
+            total += filled as u64;
+            if full_tx.send((chunk, filled)).is_err() {
+                break Ok(false);
+            }
+        };
+        drop(full_tx);
+        let taken = consumer.join().expect("a sink does not panic");
+        match produced {
+            Err(error) => Err(error),
+            Ok(true) if taken => Ok(Pumped::Done(total)),
+            Ok(_) => Ok(Pumped::Stopped),
+        }
+    })
+}
+
+/// Fill `buffer` from `reader` (decoders return short reads; a sink is cheaper called
+/// with large pieces); the bytes read, 0 at the end.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
 /// Read `reader` to its end into `sink`, a chunk at a time, checking `stop` between
 /// chunks.
 fn pump(
@@ -375,17 +449,7 @@ fn pump(
     let mut buffer = vec![0u8; PART_CHUNK];
     let mut total = 0u64;
     loop {
-        // Fill the chunk: decoders return short reads, and a sink is cheaper called
-        // with large pieces.
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match reader.read(&mut buffer[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
+        let filled = fill(&mut reader, &mut buffer)?;
         if filled == 0 {
             return Ok(Pumped::Done(total));
         }
