@@ -205,7 +205,8 @@ impl CondaMirror {
 
         let mut files = Vec::new();
         let mut subdir_summaries = Vec::new();
-        let mut published = Published::new();
+        // Names and their subdirs, for channeldata.json only (46k names for conda-forge).
+        let mut published = channeldata.as_ref().map(|_| Published::new());
         for (i, input) in inputs.iter().enumerate() {
             let summary = self.plan_subdir(
                 &indices[i],
@@ -213,11 +214,11 @@ impl CondaMirror {
                 &selection.selected[i],
                 objects,
                 &mut files,
-                &mut published,
+                published.as_mut(),
             )?;
             subdir_summaries.push(summary);
         }
-        if let Some(upstream) = channeldata {
+        if let (Some(upstream), Some(published)) = (channeldata, published) {
             // Every record of every subdir kept: upstream's bytes, as for repodata.
             let everything = selection.selected.iter().all(|s| s.iter().all(|x| *x));
             let bytes = if everything {
@@ -313,7 +314,7 @@ impl CondaMirror {
         selected: &[bool],
         objects: &ObjectStore,
         files: &mut Vec<PlannedFile>,
-        published: &mut Published,
+        published: Option<&mut Published>,
     ) -> Result<SubdirSummary, CondaError> {
         let subdir = &index.subdir;
         let view = input.view;
@@ -359,6 +360,7 @@ impl CondaMirror {
             let sha256 = objects.insert_bytes(bytes)?;
             files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
         }
+        drop(zst);
         // An upstream that serves only `.bz2` has clients that ask for it: they get ours.
         // (Whether an upstream also serves `.bz2` beside `.zst` is not asked: that would
         // be a second request for every subdir of every no-op sync.)
@@ -390,16 +392,22 @@ impl CondaMirror {
             sha256,
             current.len(),
         ));
+        // What is stored is not held: the package list below is the plan's peak (with
+        // the upstream index it is made from), and conda-forge's shards and current
+        // index are tens of MB each.
+        drop(current);
         let sharded =
             crate::shards::shard(published_view, subdir).map_err(|e| CondaError::Shards {
                 subdir: subdir.clone(),
                 source: e,
             })?;
-        for name in &sharded.names {
-            published
-                .entry(name.clone())
-                .or_default()
-                .insert(subdir.clone());
+        if let Some(published) = published {
+            for name in &sharded.names {
+                published
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(subdir.clone());
+            }
         }
         let sha256 = objects.insert_bytes(&sharded.index)?;
         files.push(stored(
@@ -423,8 +431,15 @@ impl CondaMirror {
             })
             .collect::<Result<_, CondaError>>()?;
         files.extend(shard_files);
+        drop(sharded);
+        // The upstream package files, one per selected record.
+        files.reserve(selected.iter().filter(|s| **s).count());
 
         let base = package_base(&index.url, view.info.base_url.as_deref())?;
+        // Each package's URL is the base and its file name, the part of its path after
+        // `{subdir}/`: one shared prefix, not 465k URLs (30 MB) held through the plan.
+        let prefix: std::sync::Arc<str> = base.as_str().into();
+        let from = subdir.len() + 1;
         let (mut count, mut bytes) = (0usize, 0u64);
         for (i, (record, keep)) in view.records.iter().zip(selected).enumerate() {
             // Selected records were checked (and passed) during selection.
@@ -439,7 +454,10 @@ impl CondaMirror {
                     sha256: checked.sha256,
                     size: checked.size,
                 },
-                source: Source::Url(format!("{base}{}", record.filename)),
+                source: Source::Prefixed {
+                    prefix: prefix.clone(),
+                    from,
+                },
             });
         }
         Ok(SubdirSummary {

@@ -48,6 +48,15 @@ pub enum Source {
     Stored,
     /// Download from this URL when the store lacks the object.
     Url(String),
+    /// Download from `prefix` followed by the file's path from byte `from` on (a conda
+    /// package: its subdir's base URL and its file name): one shared prefix instead of a
+    /// URL per file, for plans of hundreds of thousands of packages.
+    Prefixed {
+        /// The URL up to the part that repeats the path.
+        prefix: std::sync::Arc<str>,
+        /// Where in the path that part starts.
+        from: usize,
+    },
 }
 
 /// One file the tree must contain.
@@ -59,6 +68,20 @@ pub struct PlannedFile {
     pub expected: Expected,
     /// Where to get it.
     pub source: Source,
+}
+
+impl PlannedFile {
+    /// The URL to download the file from; `None` when it is in the store already.
+    pub fn url(&self) -> Option<String> {
+        match &self.source {
+            Source::Stored => None,
+            Source::Url(url) => Some(url.clone()),
+            Source::Prefixed { prefix, from } => Some(format!(
+                "{prefix}{}",
+                self.path.get(*from..).unwrap_or_default()
+            )),
+        }
+    }
 }
 
 /// A complete tree to snapshot.

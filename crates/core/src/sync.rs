@@ -8,7 +8,7 @@ use crate::digest::Hasher;
 use crate::error::{Classify, ErrorClass, RepositoryError};
 use crate::fetch::{FetchError, FetchJob, FetchStats};
 use crate::publish::Published;
-use crate::repository::{PlanSummary, Repository, Source, SyncContext};
+use crate::repository::{PlanSummary, Repository, SyncContext};
 use crate::snapshot::{Snapshot, SnapshotFile};
 use crate::store::StoreError;
 
@@ -268,15 +268,15 @@ pub async fn sync(
         if objects.contains(&file.expected.sha256) || !seen.insert(file.expected.sha256) {
             continue;
         }
-        match &file.source {
-            Source::Url(url) => {
+        match file.url() {
+            Some(url) => {
                 missing_bytes += file.expected.size.unwrap_or(0);
                 jobs.push(FetchJob {
-                    url: url.clone(),
+                    url,
                     expected: file.expected,
                 });
             }
-            Source::Stored => {
+            None => {
                 return Err(store_err(StoreError::MissingObject {
                     digest: file.expected.sha256,
                     path: file.path.clone(),
