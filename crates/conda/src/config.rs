@@ -64,6 +64,13 @@ pub struct CondaConfig {
     /// no `sha256` at all (old packages) are skipped either way: they cannot be verified.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_bad_records: bool,
+    /// Publish upstream's CEP-16 shards where it serves them, each checked against the
+    /// digest its shard index gives, instead of making them again from `repodata.json`
+    /// (a subdir upstream does not shard gets ours). Unfiltered mirrors only (no specs,
+    /// exclude, keep_versions or licenses): a selection's records are not upstream's.
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upstream_shards: bool,
 }
 
 fn default_subdirs() -> Vec<String> {
@@ -83,6 +90,7 @@ impl Default for CondaConfig {
             licenses: Vec::new(),
             allow_empty: false,
             skip_bad_records: false,
+            upstream_shards: false,
         }
     }
 }
@@ -172,14 +180,22 @@ impl CondaConfig {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
+        let filter = Filter {
+            specs: parse_all(&self.specs)?,
+            keep_versions: self.keep_versions,
+            exclude: parse_all(&self.exclude)?,
+        };
+        if self.upstream_shards && !(filter.selects_everything() && self.licenses.is_empty()) {
+            return Err(invalid(
+                "upstream_shards takes upstream's shards as they are, which only an \
+                 unfiltered mirror publishes (no specs, exclude, keep_versions or licenses)"
+                    .into(),
+            ));
+        }
         Ok(Settings {
             channel,
             subdirs,
-            filter: Filter {
-                specs: parse_all(&self.specs)?,
-                keep_versions: self.keep_versions,
-                exclude: parse_all(&self.exclude)?,
-            },
+            filter,
             licenses: self.licenses.clone(),
         })
     }

@@ -104,6 +104,9 @@ pub enum CondaError {
         /// What failed.
         source: crate::shards::ShardError,
     },
+    /// Upstream's shard index cannot be used (`upstream_shards`).
+    #[error(transparent)]
+    ShardIndex(#[from] crate::upstream_shards::ShardIndexError),
     /// Upstream's `channeldata.json` is not the expected JSON object.
     #[error(transparent)]
     ChannelData(#[from] crate::channeldata::ChannelDataError),
@@ -166,6 +169,7 @@ impl Classify for CondaError {
             | CondaError::InvalidBaseUrl { .. }
             | CondaError::Shards { .. }
             | CondaError::ChannelData(_)
+            | CondaError::ShardIndex(_)
             | CondaError::Io(_) => ErrorClass::Other,
         }
     }

@@ -57,8 +57,8 @@
 //! - Beside each subdir's index: `current_repodata.json` (the newest version of each
 //!   name), CEP-16 sharded repodata (`shards`), both made from the published
 //!   `repodata.json`; at the channel's root, upstream's `channeldata.json` cut down to the
-//!   published names ([`channeldata`]). Not mirrored: upstream's shards (ours are made from
-//!   the same records) and `run_exports.json`.
+//!   published names ([`channeldata`]). Upstream's own shards replace ours with
+//!   `upstream_shards = true` ([`upstream_shards`]). Not mirrored: `run_exports.json`.
 //!
 //! ## Selection
 //! Specs and `depends` entries are parsed leniently, like conda does (`python=3.12`,
@@ -107,6 +107,7 @@ pub mod seed;
 pub mod select;
 pub mod shards;
 pub mod upstream;
+pub mod upstream_shards;
 pub mod writer;
 
 pub use config::CondaConfig;

@@ -22,6 +22,7 @@ use crate::record::RecordChecks;
 use crate::repodata::RepoDataView;
 use crate::select::{Selection, SubdirRecords, select};
 use crate::upstream::{IndexSource, Probed, UpstreamIndex, fetch_index, package_base};
+use crate::upstream_shards::UpstreamShards;
 use crate::writer::write_repodata;
 
 /// Most unresolved dependencies listed in a summary (the count is always complete).
@@ -94,6 +95,7 @@ impl CondaMirror {
             "keep_versions": self.config.keep_versions,
             "exclude": self.config.exclude,
             "licenses": self.config.licenses,
+            "upstream_shards": self.config.upstream_shards,
         });
         hasher.update(settings.to_string().as_bytes());
         for index in indices {
@@ -114,6 +116,7 @@ impl CondaMirror {
         &self,
         ctx: &SyncContext<'_>,
         probed: Vec<Probed>,
+        upstream_shards: Vec<Option<UpstreamShards>>,
         channeldata: Option<UpstreamChannelData>,
     ) -> Result<TreePlan, CondaError> {
         let cap = ctx.fetcher.options().max_index_size;
@@ -129,7 +132,13 @@ impl CondaMirror {
                 }
             }
         }
-        self.build_plan(&indices, channeldata, ctx.store.objects(), ctx.previous)
+        self.build_plan(
+            &indices,
+            &upstream_shards,
+            channeldata,
+            ctx.store.objects(),
+            ctx.previous,
+        )
     }
 
     /// Upstream's `channeldata.json`, when it serves one. Asked only when something
@@ -145,9 +154,39 @@ impl CondaMirror {
         Ok(body.map(|bytes| UpstreamChannelData { url, bytes }))
     }
 
+    /// Each subdir's upstream shard index, with `upstream_shards` (`None` for a subdir
+    /// upstream does not shard).
+    async fn fetch_upstream_shards(
+        &self,
+        ctx: &SyncContext<'_>,
+    ) -> Result<Vec<Option<UpstreamShards>>, CondaError> {
+        let mut found = Vec::with_capacity(self.settings.subdirs.len());
+        for subdir in &self.settings.subdirs {
+            if !self.config.upstream_shards {
+                found.push(None);
+                continue;
+            }
+            let url = format!(
+                "{}/{subdir}/repodata_shards.msgpack.zst",
+                self.settings.channel
+            );
+            let cap = ctx.fetcher.options().max_index_size;
+            let index = match ctx.fetcher.get_optional(&url, cap).await? {
+                Some(raw) => Some(UpstreamShards::parse(&raw, &url, cap)?),
+                None => {
+                    tracing::info!(mirror = %self.config.name, "{url}: not served, shards made here");
+                    None
+                }
+            };
+            found.push(index);
+        }
+        Ok(found)
+    }
+
     fn build_plan(
         &self,
         indices: &[UpstreamIndex],
+        upstream_shards: &[Option<UpstreamShards>],
         channeldata: Option<UpstreamChannelData>,
         objects: &ObjectStore,
         previous: Option<&mirror_core::snapshot::Snapshot>,
@@ -212,9 +251,12 @@ impl CondaMirror {
                 &indices[i],
                 input,
                 &selection.selected[i],
+                upstream_shards.get(i).and_then(Option::as_ref),
                 objects,
-                &mut files,
-                published.as_mut(),
+                &mut Planned {
+                    files: &mut files,
+                    published: published.as_mut(),
+                },
             )?;
             subdir_summaries.push(summary);
         }
@@ -306,16 +348,113 @@ impl CondaMirror {
         Ok(())
     }
 
+    /// Our CEP-16 shards of the published records, stored.
+    fn plan_own_shards(
+        &self,
+        view: &RepoDataView<'_>,
+        subdir: &String,
+        objects: &ObjectStore,
+        files: &mut Vec<PlannedFile>,
+        published: Option<&mut Published>,
+    ) -> Result<(), CondaError> {
+        let sharded = crate::shards::shard(view, subdir).map_err(|e| CondaError::Shards {
+            subdir: subdir.clone(),
+            source: e,
+        })?;
+        note_names(published, sharded.names.iter(), subdir);
+        let sha256 = objects.insert_bytes(&sharded.index)?;
+        files.push(stored(
+            format!("{subdir}/repodata_shards.msgpack.zst"),
+            sha256,
+            sharded.index.len(),
+        ));
+        // Thousands of small files on a first publish: written on every core (a shard
+        // that did not change is already in the store and costs one lookup).
+        let shard_files: Vec<PlannedFile> = sharded
+            .shards
+            .par_iter()
+            .map(|(digest, bytes)| {
+                let sha256 = objects.insert_bytes(bytes)?;
+                debug_assert_eq!(sha256, *digest);
+                Ok(stored(
+                    format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
+                    sha256,
+                    bytes.len(),
+                ))
+            })
+            .collect::<Result<_, CondaError>>()?;
+        files.extend(shard_files);
+        Ok(())
+    }
+
+    /// Upstream's shards: our index of the same names and digests, and each shard a
+    /// download the sync checks against its digest before it is stored.
+    fn plan_upstream_shards(
+        &self,
+        upstream: &UpstreamShards,
+        view: &RepoDataView<'_>,
+        subdir: &String,
+        objects: &ObjectStore,
+        files: &mut Vec<PlannedFile>,
+        published: Option<&mut Published>,
+    ) -> Result<(), CondaError> {
+        #[derive(serde::Deserialize)]
+        struct NameOnly<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+        }
+        let names: Vec<Cow<'_, str>> = view
+            .records
+            .par_iter()
+            .filter_map(|record| {
+                serde_json::from_str::<NameOnly<'_>>(record.raw.get())
+                    .ok()
+                    .map(|n| n.name)
+            })
+            .collect();
+        upstream.check_names(names.iter().map(AsRef::as_ref))?;
+        note_names(
+            published,
+            upstream.shards.iter().map(|(name, _)| name),
+            subdir,
+        );
+        let index = crate::shards::index_bytes(
+            subdir,
+            upstream
+                .shards
+                .iter()
+                .map(|(name, digest)| (name.as_str(), digest)),
+        );
+        let sha256 = objects.insert_bytes(&index)?;
+        files.push(stored(
+            format!("{subdir}/repodata_shards.msgpack.zst"),
+            sha256,
+            index.len(),
+        ));
+        for (_, digest) in &upstream.shards {
+            files.push(PlannedFile {
+                path: format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
+                expected: Expected {
+                    sha256: *digest,
+                    size: None,
+                },
+                source: Source::Url(upstream.shard_url(digest)),
+            });
+        }
+        Ok(())
+    }
+
     /// Store the subdir's index files and name them and its selected packages.
     fn plan_subdir(
         &self,
         index: &UpstreamIndex,
         input: &SubdirRecords<'_, '_>,
         selected: &[bool],
+        upstream_shards: Option<&UpstreamShards>,
         objects: &ObjectStore,
-        files: &mut Vec<PlannedFile>,
-        published: Option<&mut Published>,
+        out: &mut Planned<'_>,
     ) -> Result<SubdirSummary, CondaError> {
+        let files = &mut *out.files;
         let subdir = &index.subdir;
         let view = input.view;
         if !self.config.skip_bad_records
@@ -396,42 +535,27 @@ impl CondaMirror {
         // the upstream index it is made from), and conda-forge's shards and current
         // index are tens of MB each.
         drop(current);
-        let sharded =
-            crate::shards::shard(published_view, subdir).map_err(|e| CondaError::Shards {
-                subdir: subdir.clone(),
-                source: e,
-            })?;
-        if let Some(published) = published {
-            for name in &sharded.names {
-                published
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(subdir.clone());
+        // Upstream's shards when asked for and they describe what is published (the
+        // index published as served); else ours, made from the published records.
+        match upstream_shards {
+            Some(upstream) if keep_upstream => {
+                self.plan_upstream_shards(
+                    upstream,
+                    published_view,
+                    subdir,
+                    objects,
+                    files,
+                    out.published.as_deref_mut(),
+                )?;
             }
+            _ => self.plan_own_shards(
+                published_view,
+                subdir,
+                objects,
+                files,
+                out.published.as_deref_mut(),
+            )?,
         }
-        let sha256 = objects.insert_bytes(&sharded.index)?;
-        files.push(stored(
-            format!("{subdir}/repodata_shards.msgpack.zst"),
-            sha256,
-            sharded.index.len(),
-        ));
-        // Thousands of small files on a first publish: written on every core (a shard
-        // that did not change is already in the store and costs one lookup).
-        let shard_files: Vec<PlannedFile> = sharded
-            .shards
-            .par_iter()
-            .map(|(digest, bytes)| {
-                let sha256 = objects.insert_bytes(bytes)?;
-                debug_assert_eq!(sha256, *digest);
-                Ok(stored(
-                    format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
-                    sha256,
-                    bytes.len(),
-                ))
-            })
-            .collect::<Result<_, CondaError>>()?;
-        files.extend(shard_files);
-        drop(sharded);
         // The upstream package files, one per selected record.
         files.reserve(selected.iter().filter(|s| **s).count());
 
@@ -559,6 +683,28 @@ impl PlanSummary for CondaSummary {
     }
 }
 
+/// Records that `subdir` publishes `names` (for channeldata.json, when it is wanted).
+fn note_names<'n>(
+    published: Option<&mut Published>,
+    names: impl Iterator<Item = &'n String>,
+    subdir: &str,
+) {
+    if let Some(published) = published {
+        for name in names {
+            published
+                .entry(name.clone())
+                .or_default()
+                .insert(subdir.to_owned());
+        }
+    }
+}
+
+/// Where a subdir's plan goes: its files, and (for channeldata.json) its names.
+struct Planned<'a> {
+    files: &'a mut Vec<PlannedFile>,
+    published: Option<&'a mut Published>,
+}
+
 /// Upstream's `channeldata.json` as served.
 struct UpstreamChannelData {
     url: String,
@@ -599,8 +745,13 @@ impl<'a> Probe<'a> for CondaProbe<'a> {
                 .fetch_channeldata(self.ctx)
                 .await
                 .map_err(RepositoryError::new)?;
+            let upstream_shards = self
+                .mirror
+                .fetch_upstream_shards(self.ctx)
+                .await
+                .map_err(RepositoryError::new)?;
             self.mirror
-                .load_and_plan(self.ctx, self.indices, channeldata)
+                .load_and_plan(self.ctx, self.indices, upstream_shards, channeldata)
                 .map_err(RepositoryError::new)
         })
     }

@@ -101,6 +101,29 @@ pub fn shard(view: &RepoDataView<'_>, subdir: &str) -> Result<ShardedRepodata, S
             Ok((name.into_owned(), Sha256Digest::of(&bytes), bytes))
         })
         .collect::<Result<_, ShardError>>()?;
+    let index = index_bytes(
+        subdir,
+        shards
+            .iter()
+            .map(|(name, digest, _)| (name.as_str(), digest)),
+    );
+    let (names, shards) = shards
+        .into_iter()
+        .map(|(name, digest, bytes)| (name, (digest, bytes)))
+        .unzip();
+    Ok(ShardedRepodata {
+        index,
+        shards,
+        names,
+    })
+}
+
+/// A shard index (`repodata_shards.msgpack.zst`, compressed) naming each shard by its
+/// digest, its URLs relative so a client never leaves the mirror.
+pub(crate) fn index_bytes<'n>(
+    subdir: &str,
+    shards: impl Iterator<Item = (&'n str, &'n Sha256Digest)>,
+) -> Vec<u8> {
     let index = map([
         ("version", Value::from(1)),
         (
@@ -115,23 +138,12 @@ pub fn shard(view: &RepoDataView<'_>, subdir: &str) -> Result<ShardedRepodata, S
             "shards",
             Value::Map(
                 shards
-                    .iter()
-                    .map(|(name, digest, _)| {
-                        (Value::from(name.as_str()), Value::Binary(digest.0.to_vec()))
-                    })
+                    .map(|(name, digest)| (Value::from(name), Value::Binary(digest.0.to_vec())))
                     .collect(),
             ),
         ),
     ]);
-    let (names, shards) = shards
-        .into_iter()
-        .map(|(name, digest, bytes)| (name, (digest, bytes)))
-        .unzip();
-    Ok(ShardedRepodata {
-        index: compressed(&index),
-        shards,
-        names,
-    })
+    compressed(&index)
 }
 
 /// A record's name, borrowed unless the JSON escapes it.

@@ -9,3 +9,4 @@ mod client;
 mod conditional;
 mod fixtures;
 mod mirror;
+mod upstream_shards;
