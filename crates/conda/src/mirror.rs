@@ -116,7 +116,7 @@ impl CondaMirror {
         &self,
         ctx: &SyncContext<'_>,
         probed: Vec<Probed>,
-        upstream_shards: Vec<Option<UpstreamShards>>,
+        extras: Vec<SubdirExtras>,
         channeldata: Option<UpstreamChannelData>,
     ) -> Result<TreePlan, CondaError> {
         let cap = ctx.fetcher.options().max_index_size;
@@ -134,7 +134,7 @@ impl CondaMirror {
         }
         self.build_plan(
             &indices,
-            &upstream_shards,
+            &extras,
             channeldata,
             ctx.store.objects(),
             ctx.previous,
@@ -152,6 +152,27 @@ impl CondaMirror {
         let cap = ctx.fetcher.options().max_index_size;
         let body = ctx.fetcher.get_optional(&url, cap).await?;
         Ok(body.map(|bytes| UpstreamChannelData { url, bytes }))
+    }
+
+    /// For each subdir, whether upstream serves a `repodata.json.bz2` beside the form it
+    /// was fetched in (one `HEAD` each; asked only when something changed, so a no-op
+    /// sync still costs one request per subdir).
+    async fn probe_bz2(
+        &self,
+        ctx: &SyncContext<'_>,
+        indices: &[Probed],
+    ) -> Result<Vec<bool>, CondaError> {
+        let mut served = Vec::with_capacity(indices.len());
+        for index in indices {
+            let asked = matches!(index.source(), IndexSource::Zstd | IndexSource::Plain);
+            let url = format!(
+                "{}/{}/repodata.json.bz2",
+                self.settings.channel,
+                index.subdir()
+            );
+            served.push(asked && ctx.fetcher.exists(&url).await?);
+        }
+        Ok(served)
     }
 
     /// Each subdir's upstream shard index, with `upstream_shards` (`None` for a subdir
@@ -186,7 +207,7 @@ impl CondaMirror {
     fn build_plan(
         &self,
         indices: &[UpstreamIndex],
-        upstream_shards: &[Option<UpstreamShards>],
+        extras: &[SubdirExtras],
         channeldata: Option<UpstreamChannelData>,
         objects: &ObjectStore,
         previous: Option<&mirror_core::snapshot::Snapshot>,
@@ -251,7 +272,7 @@ impl CondaMirror {
                 &indices[i],
                 input,
                 &selection.selected[i],
-                upstream_shards.get(i).and_then(Option::as_ref),
+                extras.get(i),
                 objects,
                 &mut Planned {
                     files: &mut files,
@@ -450,7 +471,7 @@ impl CondaMirror {
         index: &UpstreamIndex,
         input: &SubdirRecords<'_, '_>,
         selected: &[bool],
-        upstream_shards: Option<&UpstreamShards>,
+        extras: Option<&SubdirExtras>,
         objects: &ObjectStore,
         out: &mut Planned<'_>,
     ) -> Result<SubdirSummary, CondaError> {
@@ -500,10 +521,9 @@ impl CondaMirror {
             files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
         }
         drop(zst);
-        // An upstream that serves only `.bz2` has clients that ask for it: they get ours.
-        // (Whether an upstream also serves `.bz2` beside `.zst` is not asked: that would
-        // be a second request for every subdir of every no-op sync.)
-        if index.source == IndexSource::Bzip2 {
+        // An upstream that serves `.bz2` (only, or beside the form fetched) has clients
+        // that ask for it: they get ours, made from the published index.
+        if index.source == IndexSource::Bzip2 || extras.is_some_and(|e| e.serves_bz2) {
             let bz2 = compress(&json, Compression::Bzip2)?;
             let sha256 = objects.insert_bytes(&bz2)?;
             files.push(stored(
@@ -537,7 +557,7 @@ impl CondaMirror {
         drop(current);
         // Upstream's shards when asked for and they describe what is published (the
         // index published as served); else ours, made from the published records.
-        match upstream_shards {
+        match extras.and_then(|e| e.shards.as_ref()) {
             Some(upstream) if keep_upstream => {
                 self.plan_upstream_shards(
                     upstream,
@@ -699,6 +719,14 @@ fn note_names<'n>(
     }
 }
 
+/// What planning learnt of a subdir's upstream beyond its index.
+struct SubdirExtras {
+    /// Its shard index (`upstream_shards`), when it serves one.
+    shards: Option<UpstreamShards>,
+    /// It serves `repodata.json.bz2` beside the form fetched.
+    serves_bz2: bool,
+}
+
 /// Where a subdir's plan goes: its files, and (for channeldata.json) its names.
 struct Planned<'a> {
     files: &'a mut Vec<PlannedFile>,
@@ -750,8 +778,18 @@ impl<'a> Probe<'a> for CondaProbe<'a> {
                 .fetch_upstream_shards(self.ctx)
                 .await
                 .map_err(RepositoryError::new)?;
+            let bz2 = self
+                .mirror
+                .probe_bz2(self.ctx, &self.indices)
+                .await
+                .map_err(RepositoryError::new)?;
+            let extras: Vec<SubdirExtras> = upstream_shards
+                .into_iter()
+                .zip(bz2)
+                .map(|(shards, serves_bz2)| SubdirExtras { shards, serves_bz2 })
+                .collect();
             self.mirror
-                .load_and_plan(self.ctx, self.indices, upstream_shards, channeldata)
+                .load_and_plan(self.ctx, self.indices, extras, channeldata)
                 .map_err(RepositoryError::new)
         })
     }

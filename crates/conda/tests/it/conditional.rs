@@ -107,9 +107,23 @@ async fn an_unchanged_channel_costs_one_small_request_per_subdir() {
         .await
         .expect("sync");
     assert_eq!(changed.outcome, SyncOutcome::Synced);
+    // A changed sync also asks (HEAD, no body) whether each fetched subdir serves a .bz2.
     assert_eq!(
         index_requests(&server),
-        ["/linux-64/repodata.json", "/noarch/repodata.json"]
+        [
+            "/linux-64/repodata.json",
+            "/noarch/repodata.json",
+            "/linux-64/repodata.json.bz2",
+            "/noarch/repodata.json.bz2"
+        ]
+    );
+    assert!(
+        server
+            .request_log()
+            .iter()
+            .filter(|r| r.path.ends_with(".bz2"))
+            .all(|r| r.method == "HEAD"),
+        "the .bz2 probes read no body"
     );
     assert_eq!(
         package_requests(&server),

@@ -506,3 +506,36 @@ async fn missing_platform_index_is_an_error_and_missing_noarch_is_generated() {
     assert!(message.contains("osx-arm64"), "{message}");
     assert!(message.contains("repodata.json.zst"), "{message}");
 }
+
+#[tokio::test]
+async fn a_bz2_served_beside_the_json_is_published_too() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let channel = standard_channel(upstream.path());
+    channel.write_repodata(true);
+    // linux-64 also as .bz2 (stale on purpose: the mirror's is made from what it
+    // publishes, not copied).
+    std::fs::write(upstream.path().join("linux-64/repodata.json.bz2"), b"stale").expect("bz2");
+    let server = TestServer::serve_dir(upstream.path());
+    let (_store_dir, store) = temp_store();
+    let filtered = CondaConfig {
+        specs: vec!["tool".into()],
+        ..config(&server.url())
+    };
+    sync_mirror(&store, filtered, false).await.expect("sync");
+    let mut bz2 = Vec::new();
+    std::io::Read::read_to_end(
+        &mut bzip2::read::BzDecoder::new(
+            &published(&store, "chan", "linux-64/repodata.json.bz2")[..],
+        ),
+        &mut bz2,
+    )
+    .expect("bz2");
+    assert_eq!(bz2, published(&store, "chan", "linux-64/repodata.json"));
+    assert!(
+        !store
+            .public_dir()
+            .join("chan/noarch/repodata.json.bz2")
+            .exists(),
+        "noarch serves no .bz2: none published"
+    );
+}

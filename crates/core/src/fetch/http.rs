@@ -32,6 +32,23 @@ pub(super) async fn get_once(
     }
 }
 
+/// One `HEAD` (retries are the caller's): whether the URL is served.
+pub(super) async fn head_once(
+    fetcher: &Fetcher,
+    parsed: &Url,
+    url: &str,
+    tally: Tally<'_>,
+) -> Result<bool, FetchError> {
+    let _permit = fetcher.permit().await;
+    let (request, authorized) = fetcher.request_with(reqwest::Method::HEAD, parsed);
+    let response = send(fetcher, request, authorized, url, tally).await?;
+    match check_status(&response, url) {
+        Ok(()) => Ok(true),
+        Err(FetchError::NotFound { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 /// One attempt at a whole body, asking with `known`'s validators whether it changed
 /// since: 304 is [`Conditional::NotModified`](super::Conditional::NotModified) (only when
 /// validators were sent; otherwise it is an error, as no copy of ours can be meant).

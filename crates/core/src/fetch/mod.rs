@@ -330,6 +330,30 @@ impl Fetcher {
         }
     }
 
+    /// Whether upstream serves `url` (a `HEAD`: no body is read): `false` on 404/410 or a
+    /// missing `file://` file; other failures are errors, retried as for
+    /// [`get`](Self::get).
+    pub async fn exists(&self, url: &str) -> Result<bool, FetchError> {
+        let call = Counters::default();
+        let tally = self.tally(&call);
+        let source = parse_source(url)?;
+        let shown = redact_url(url);
+        let url = shown.as_ref();
+        match source {
+            Source::File(path) => Ok(path.is_file()),
+            Source::Http(parsed) => {
+                let mut attempt = 0;
+                loop {
+                    match http::head_once(self, &parsed, url, tally).await {
+                        Ok(found) => return Ok(found),
+                        Err(error) => self.pause_before_retry(url, attempt, error).await?,
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
     /// Like [`get`](Self::get), but `Ok(None)` when the URL does not exist (404/410, or a
     /// missing `file://` file).
     pub async fn get_optional(
@@ -489,7 +513,15 @@ impl Fetcher {
     /// A redirect that would carry them out of their prefix is refused
     /// ([`credentials::redirect_policy`]).
     fn request(&self, url: &reqwest::Url) -> (reqwest::RequestBuilder, bool) {
-        let request = self.inner.client.get(url.clone());
+        self.request_with(reqwest::Method::GET, url)
+    }
+
+    fn request_with(
+        &self,
+        method: reqwest::Method,
+        url: &reqwest::Url,
+    ) -> (reqwest::RequestBuilder, bool) {
+        let request = self.inner.client.request(method, url.clone());
         match self.inner.options.credentials.for_url(url) {
             Some(Secret::Basic { login, password }) => {
                 (request.basic_auth(login, Some(password)), true)

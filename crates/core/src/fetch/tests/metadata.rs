@@ -304,3 +304,33 @@ async fn a_file_upstream_refuses_fifos_and_devices_without_blocking() {
     assert!(error.to_string().contains("a device"), "{error}");
     assert!(!error.is_retryable());
 }
+
+#[tokio::test]
+async fn exists_asks_without_a_body_and_tells_missing_from_failing() {
+    let body = content(50_000, 12);
+    let up = upstream(&[("repodata.json.bz2", &body)]);
+    let fetcher = Fetcher::new(fast_options()).expect("fetcher");
+    let url = up.server.url_for("repodata.json.bz2");
+    assert!(fetcher.exists(&url).await.expect("served"));
+    assert!(
+        !fetcher
+            .exists(&up.server.url_for("missing.bz2"))
+            .await
+            .expect("a 404 is an answer")
+    );
+    let log = up.server.request_log();
+    assert!(log.iter().all(|r| r.method == "HEAD"), "{log:?}");
+    assert_eq!(fetcher.stats().bytes, 0, "no body read");
+    // A server error is an error (after the retries), not "missing".
+    up.server
+        .inject_always("/repodata.json.bz2", Fault::Status(500));
+    let error = fetcher.exists(&url).await.expect_err("500");
+    assert!(error.to_string().contains(&url), "{error}");
+    // file:// too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("here"), b"x").expect("write");
+    let here = url::Url::from_file_path(dir.path().join("here")).expect("url");
+    let gone = url::Url::from_file_path(dir.path().join("gone")).expect("url");
+    assert!(fetcher.exists(here.as_str()).await.expect("file"));
+    assert!(!fetcher.exists(gone.as_str()).await.expect("file"));
+}
