@@ -1,7 +1,9 @@
 //! Issue 13, item 1: a no-op sync of an unchanged channel asks each subdir's repodata
 //! once, conditionally, and reads no index; a changed subdir is fetched, an unchanged one
 //! read back from the store; the cache survives a prune and a damaged cached copy is
-//! an error that the next sync repairs; a 304 to a request that named no copy is refused.
+//! an error that the next sync repairs; a 304 to a request that named no copy is refused;
+//! new validators for the same body are still a no-op (and are kept); a cached body a
+//! day old is asked for whole, so validators that lie cannot keep a mirror stale.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -196,5 +198,94 @@ async fn a_304_to_a_request_that_named_no_copy_is_refused() {
     assert!(
         !store.public_dir().join("chan").exists(),
         "nothing published"
+    );
+}
+
+#[tokio::test]
+async fn new_validators_for_the_same_body_are_still_a_no_op() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let channel = standard_channel(upstream.path());
+    channel.write_repodata(false);
+    age(
+        upstream.path(),
+        &["linux-64", "noarch"],
+        Duration::from_secs(120),
+    );
+    let server = TestServer::serve_dir(upstream.path());
+    let (_store_dir, store) = temp_store();
+    let mut filtered = config(&server.url());
+    filtered.specs = vec!["tool".into()];
+    sync_mirror(&store, filtered.clone(), false)
+        .await
+        .expect("sync");
+
+    // Upstream rewrites its files with the same bytes: new Last-Modified (and ETag), so
+    // the conditional requests get whole bodies, whose digests are those of last time.
+    age(
+        upstream.path(),
+        &["linux-64", "noarch"],
+        Duration::from_secs(60),
+    );
+    server.clear_requests();
+    let same = sync_mirror(&store, filtered.clone(), false)
+        .await
+        .expect("sync");
+    assert_eq!(
+        same.outcome,
+        SyncOutcome::Unchanged,
+        "same bodies: nothing to do"
+    );
+    assert!(same.fetched.bytes > 0, "the bodies came whole");
+    // Their new validators were kept: the next sync is a 304 again.
+    let again = sync_mirror(&store, filtered, false).await.expect("no-op");
+    assert_eq!(again.outcome, SyncOutcome::Unchanged);
+    assert_eq!(
+        again.fetched.bytes, 0,
+        "answered 304 with the new validators"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_body_a_day_old_is_asked_for_whole() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let channel = standard_channel(upstream.path());
+    channel.write_repodata(false);
+    age(
+        upstream.path(),
+        &["linux-64", "noarch"],
+        Duration::from_secs(120),
+    );
+    let server = TestServer::serve_dir(upstream.path());
+    let (_store_dir, store) = temp_store();
+    let mut filtered = config(&server.url());
+    filtered.specs = vec!["tool".into()];
+    sync_mirror(&store, filtered.clone(), false)
+        .await
+        .expect("sync");
+
+    // The cache says linux-64 came 25 hours ago: a server whose validators claim
+    // "unchanged" for a changed body could otherwise keep the mirror stale, so it is
+    // asked for without them.
+    let path = store.cache_dir().join("chan.json");
+    let mut cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("cache")).expect("json");
+    let linux = server.url_for("/linux-64/repodata.json");
+    let received = cache["entries"][&linux]["received"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{linux} cached: {cache}"));
+    cache["entries"][&linux]["received"] = (received - 25 * 3600).into();
+    std::fs::write(&path, serde_json::to_vec(&cache).expect("json")).expect("write");
+    server.clear_requests();
+    let report = sync_mirror(&store, filtered, false).await.expect("sync");
+    assert_eq!(report.outcome, SyncOutcome::Unchanged, "same body");
+    let asked: Vec<_> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path == "/linux-64/repodata.json")
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        report.fetched.bytes > 0,
+        "linux-64 came whole, not as a 304"
     );
 }
