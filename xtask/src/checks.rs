@@ -148,6 +148,7 @@ const CRATES: &[(&str, Option<u8>, Option<&str>)] = &[
     ("mirror-core", Some(1), Some("crates/core/src/lib.rs")),
     ("mirror-apt", Some(2), Some("crates/apt/src/lib.rs")),
     ("mirror-conda", Some(2), Some("crates/conda/src/lib.rs")),
+    ("mirror-pypi", Some(2), Some("crates/pypi/src/lib.rs")),
     (
         "mirror-transfer",
         Some(2),
@@ -430,7 +431,7 @@ mod tests {
         ));
         edges.push(("mirror-core", &["mirror-paths", "anyhow"]));
         edges.push(("mirror-cli", &["mirror-apt", "clap"]));
-        edges.push(("mirror-pypi", &["mirror-core"]));
+        edges.push(("mirror-simplestreams", &["mirror-core"]));
         let problems = layer_problems(&graph(&edges)).expect("checks");
         assert_eq!(
             problems,
@@ -438,7 +439,7 @@ mod tests {
                 "library mirror-core depends on anyhow (front ends only)",
                 "mirror-apt depends on mirror-conda",
                 "library mirror-apt depends on anyhow (front ends only)",
-                "workspace member mirror-pypi is not in xtask's layer table (checks.rs CRATES)",
+                "workspace member mirror-simplestreams is not in xtask's layer table (checks.rs CRATES)",
             ]
         );
     }

@@ -1,0 +1,24 @@
+//! Python package indexes for the mirror: the pieces a PyPI-style "simple" repository is
+//! made of, read from an upstream and written for pip and uv (issue 15; the plan is
+//! `docs/pypi-plan.md`).
+//!
+//! This first part is the vocabulary, with no network or store:
+//! - [`name`]: project names, normalised as PEP 503 compares them;
+//! - [`filename`]: wheel and sdist file names, parsed and checked, so a hostile index
+//!   cannot name a path (`..`, `/`) where a distribution file goes;
+//! - [`simple`]: a project page of the simple API, read from PEP 691 JSON (every field
+//!   a client relies on, unknown ones ignored, PEP 714's metadata key and its older
+//!   spellings) and written back as PEP 691 JSON and PEP 503 HTML.
+//!
+//! Not yet here (see the plan): reading PEP 503 HTML pages, requirements and the
+//! resolver, the mirror itself.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)
+)]
+
+pub mod filename;
+pub mod name;
+pub mod simple;
