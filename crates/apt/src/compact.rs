@@ -347,7 +347,10 @@ impl<'s> PartParser<'s> {
         // 22 and 13 of 50 MB); capacity past what is written is never touched, so it
         // costs no memory.
         let share = if with_file { 5 } else { 3 };
-        let arena = expected.map_or(0, |len| (len / 8 * share).min(1 << 30) as usize);
+        // At most 64 MiB up front (Debian's largest needs 22 MB): when the size known is
+        // only the operator's cap, a large reservation could fail on a host that does
+        // not overcommit; past it the arena grows as it must.
+        let arena = expected.map_or(0, |len| (len / 8 * share).min(64 << 20) as usize);
         PartParser {
             part,
             spool,
