@@ -8,11 +8,10 @@
 //!   cannot name a path (`..`, `/`) where a distribution file goes;
 //! - [`simple`]: a project page of the simple API, read from PEP 691 JSON (every field
 //!   a client relies on, unknown ones ignored, PEP 714's metadata key and its older
-//!   spellings) and written back as PEP 691 JSON and PEP 503 HTML;
+//!   spellings) or PEP 503 HTML, and written as both;
 //! - [`tags`]: which wheels a target (a CPython version and its platforms) installs.
 //!
-//! Not yet here (see the plan): reading PEP 503 HTML pages, requirements and the
-//! resolver, the mirror itself.
+//! Not yet here (see the plan): requirements and the resolver, the mirror itself.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

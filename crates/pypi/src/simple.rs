@@ -1,5 +1,5 @@
-//! A project's page of the simple repository API: read from PEP 691 JSON, written as PEP
-//! 691 JSON and PEP 503 HTML.
+//! A project's page of the simple repository API: read from PEP 691 JSON or PEP 503
+//! HTML, written as both.
 //!
 //! Reading is lenient where clients are (unknown keys ignored, as PEP 691 requires) and
 //! strict where the mirror's safety depends on it: a file name that is not one plain path
@@ -200,6 +200,101 @@ impl ProjectPage {
         })
     }
 
+    /// Reads a PEP 503 HTML project page of `project` (an HTML page names no project;
+    /// the URL it was asked at does); `origin` names it in errors. Each `<a>` is a file:
+    /// its text the file name, its `href` the URL with a `#sha256=` fragment, and the
+    /// `data-requires-python`, `data-yanked` and `data-core-metadata` (or
+    /// `data-dist-info-metadata`) attributes, entities decoded.
+    pub fn from_html(bytes: &[u8], project: &str, origin: &str) -> Result<Self, PageError> {
+        let error = |reason: String| PageError {
+            origin: origin.to_owned(),
+            reason,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| error(format!("not UTF-8: {e}")))?;
+        let dom = tl::parse(text, tl::ParserOptions::default())
+            .map_err(|e| error(format!("not HTML: {e}")))?;
+        let parser = dom.parser();
+        let name = crate::name::normalize(project).map_err(|e| error(e.to_string()))?;
+        let decode = |value: &tl::Bytes<'_>| {
+            html_escape::decode_html_entities(value.as_utf8_str().as_ref()).into_owned()
+        };
+        let mut files = Vec::new();
+        let mut other_files = 0;
+        let anchors = dom
+            .query_selector("a")
+            .ok_or_else(|| error("cannot select anchors".into()))?;
+        for handle in anchors {
+            let Some(tag) = handle.get(parser).and_then(tl::Node::as_tag) else {
+                continue;
+            };
+            let attributes = tag.attributes();
+            let attribute = |key: &str| attributes.get(key).map(|value| value.map(decode));
+            let Some(Some(href)) = attribute("href") else {
+                continue;
+            };
+            let filename =
+                html_escape::decode_html_entities(tag.inner_text(parser).trim()).into_owned();
+            let unsafe_name =
+                mirror_paths::check_relative(&filename).is_err() || filename.contains('/');
+            if unsafe_name {
+                return Err(error(format!("file name {filename:?} is not a plain name")));
+            }
+            if DistFilename::parse(&filename).is_err() {
+                other_files += 1;
+                continue;
+            }
+            let (url, fragment) = match href.split_once('#') {
+                Some((url, fragment)) => (url.to_owned(), Some(fragment.to_owned())),
+                None => (href.clone(), None),
+            };
+            let mut hashes = BTreeMap::new();
+            if let Some((algorithm, digest)) = fragment.as_deref().and_then(|f| f.split_once('=')) {
+                hashes.insert(algorithm.to_owned(), digest.to_owned());
+            }
+            if let Some(digest) = hashes.get("sha256")
+                && !is_sha256_hex(digest)
+            {
+                return Err(error(format!(
+                    "{filename}: sha256 {digest:?} is not 64 lowercase hex digits"
+                )));
+            }
+            let metadata = attribute("data-core-metadata")
+                .or_else(|| attribute("data-dist-info-metadata"))
+                .flatten();
+            let core_metadata = match metadata.as_deref() {
+                None | Some("false") => CoreMetadata::Absent,
+                Some("true") | Some("") => CoreMetadata::Unhashed,
+                Some(value) => match value.split_once('=') {
+                    Some((algorithm, digest)) => {
+                        CoreMetadata::Hashes([(algorithm.to_owned(), digest.to_owned())].into())
+                    }
+                    None => {
+                        return Err(error(format!(
+                            "{filename}: data-core-metadata {value:?} is neither true nor \
+                             <algorithm>=<digest>"
+                        )));
+                    }
+                },
+            };
+            files.push(File {
+                filename,
+                url,
+                hashes,
+                requires_python: attribute("data-requires-python").flatten(),
+                core_metadata,
+                yanked: attribute("data-yanked").map(Option::unwrap_or_default),
+                size: None,
+                upload_time: None,
+            });
+        }
+        Ok(ProjectPage {
+            name,
+            versions: Vec::new(),
+            files,
+            other_files,
+        })
+    }
+
     /// The page as PEP 691 JSON (`application/vnd.pypi.simple.v1+json`), keys sorted.
     pub fn to_json(&self) -> Vec<u8> {
         use serde_json::{Map, Value, json};
@@ -296,6 +391,14 @@ impl ProjectPage {
         html.push_str("  </body>\n</html>\n");
         html
     }
+}
+
+/// 64 lowercase hex digits.
+fn is_sha256_hex(digest: &str) -> bool {
+    digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Text for an HTML attribute or element: `&`, `<`, `>`, `"` and `'` as entities.

@@ -121,3 +121,84 @@ fn hostile_or_broken_pages_are_refused_naming_the_page() {
         );
     }
 }
+
+#[test]
+fn html_written_reads_back_the_same() {
+    let mut page = ProjectPage::from_json(pypi_page().as_bytes(), "page").expect("page");
+    page.files[1].yanked = Some("bad \"quote\" <b> & more".into());
+    page.files[1].requires_python = Some(">=3.8, !=3.9.*".into());
+    let again =
+        ProjectPage::from_html(page.to_html().as_bytes(), "Requests", "ours").expect("reads back");
+    let expected: Vec<File> = page
+        .files
+        .iter()
+        .cloned()
+        .map(|file| File {
+            // HTML carries neither.
+            size: None,
+            upload_time: None,
+            ..file
+        })
+        .collect();
+    assert_eq!(again.name, "requests");
+    assert_eq!(again.files, expected);
+}
+
+#[test]
+fn an_html_page_as_other_indexes_write_it() {
+    let html = format!(
+        "<html><head><title>Links for x</title></head><body>\n\
+         <h1>Links for x</h1>\n\
+         <a href=\"/packages/x-1.0-py3-none-any.whl#sha256={SHA}\" data-requires-python=\"&gt;=3.8\" \
+         data-dist-info-metadata=\"sha256={SHA}\">x-1.0-py3-none-any.whl</a><br/>\n\
+         <a href=\"x-0.9.tar.gz\" data-yanked>x-0.9.tar.gz</a>\n\
+         <a href=\"x-0.1-py2.5.egg\">x-0.1-py2.5.egg</a>\n\
+         <a name=\"anchor-without-href\">note</a>\n\
+         </body></html>"
+    );
+    let page = ProjectPage::from_html(html.as_bytes(), "x", "http://up/simple/x/").expect("page");
+    assert_eq!(page.other_files, 1);
+    let [wheel, sdist] = page.files.as_slice() else {
+        panic!("two files: {:?}", page.files);
+    };
+    assert_eq!(wheel.url, "/packages/x-1.0-py3-none-any.whl");
+    assert_eq!(wheel.sha256(), Some(SHA));
+    assert_eq!(wheel.requires_python.as_deref(), Some(">=3.8"));
+    assert_eq!(
+        wheel.core_metadata,
+        CoreMetadata::Hashes([("sha256".to_owned(), SHA.to_owned())].into())
+    );
+    assert_eq!(sdist.yanked.as_deref(), Some(""), "yanked with no reason");
+    assert_eq!(sdist.sha256(), None);
+}
+
+#[test]
+fn a_hostile_html_page_is_refused_naming_it() {
+    for (anchor, reason) in [
+        (
+            "<a href=\"../x-1.0-py3-none-any.whl\">../x-1.0-py3-none-any.whl</a>",
+            "not a plain name",
+        ),
+        (
+            "<a href=\"u\">/etc/x-1.0-py3-none-any.whl</a>",
+            "not a plain name",
+        ),
+        (
+            "<a href=\"u#sha256=XYZ\">x-1.0-py3-none-any.whl</a>",
+            "64 lowercase hex",
+        ),
+        (
+            "<a href=\"u\" data-core-metadata=\"yes please\">x-1.0-py3-none-any.whl</a>",
+            "neither true nor",
+        ),
+    ] {
+        let html = format!("<html><body>{anchor}</body></html>");
+        let error =
+            ProjectPage::from_html(html.as_bytes(), "x", "http://up/simple/x/").expect_err(reason);
+        let message = error.to_string();
+        assert!(
+            message.starts_with("http://up/simple/x/: ") && message.contains(reason),
+            "{message}"
+        );
+    }
+}
