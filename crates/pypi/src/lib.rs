@@ -9,7 +9,9 @@
 //! - [`simple`]: a project page of the simple API, read from PEP 691 JSON (every field
 //!   a client relies on, unknown ones ignored, PEP 714's metadata key and its older
 //!   spellings) or PEP 503 HTML, and written as both;
-//! - [`tags`]: which wheels a target (a CPython version and its platforms) installs.
+//! - [`tags`]: which wheels a target (a CPython version and its platforms) installs;
+//! - [`metadata`]: a distribution's core metadata (`METADATA`, PEP 658 `.metadata`):
+//!   name, version, `Requires-Python`, `Requires-Dist`, `Provides-Extra`.
 //!
 //! Not yet here (see the plan): requirements and the resolver, the mirror itself.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@
 )]
 
 pub mod filename;
+pub mod metadata;
 pub mod name;
 pub mod simple;
 pub mod tags;
