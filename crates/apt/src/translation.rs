@@ -18,7 +18,7 @@ use crate::compact::MAX_STANZA_BYTES;
 use crate::control::{ControlWriter, Paragraphs};
 use crate::error::AptError;
 use crate::release::{Release, ReleaseFile};
-use crate::upstream::{Verified, fetch_verified, too_large_at_cap};
+use crate::upstream::fetch_verified;
 
 /// Fetch the first of `variants` (compressions of one Translation index) upstream
 /// serves, verify it against the Release, store it, and keep the stanzas whose `Package`
@@ -32,24 +32,14 @@ pub async fn fetch_filtered(
     variants: &[ReleaseFile<'_>],
     selected: &HashSet<Vec<u8>>,
 ) -> Result<Vec<u8>, AptError> {
-    let Verified {
-        url,
-        expected,
-        fetched,
-        format,
-        limit,
-        cap,
-        plain,
-        ..
-    } = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
+    let mut verified = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
     // Decoded from the stored object, read where it lies.
-    drop(fetched);
-    let object = objects.open(&expected.sha256)?;
-    let origin = url.clone();
+    let object = verified.open_stored(objects)?;
+    let (origin, format, limit) = (verified.url.clone(), verified.format, verified.limit);
     let selected = selected.clone();
     let (filter, digest) = tokio::task::spawn_blocking(move || {
         let outcome = decompress_verified_stream(
-            Input::File(object.file()),
+            Input::File(&object),
             format,
             limit,
             &origin,
@@ -70,18 +60,9 @@ pub async fn fetch_filtered(
     })
     .await
     .map_err(|e| AptError::Internal(e.to_string()))?
-    .map_err(|e| too_large_at_cap(e, &url, limit, cap))?;
-    if let (Some((plain_path, plain)), Some((actual, len))) = (plain, digest)
-        && format != mirror_core::compression::Compression::None
-        && (actual != plain.sha256 || Some(len) != plain.size)
-    {
-        return Err(AptError::Store(
-            mirror_core::store::StoreError::DigestMismatch {
-                what: format!("{url} (decompressed, vs {plain_path} in the Release)"),
-                expected: plain.sha256,
-                actual,
-            },
-        ));
+    .map_err(|e| verified.too_large(e))?;
+    if let Some((actual, len)) = digest {
+        verified.check_decoded(Some(actual), len)?;
     }
     Ok(filter)
 }

@@ -225,59 +225,24 @@ pub async fn fetch_compact(
     variants: &[ReleaseFile<'_>],
     spool_dir: Option<&Path>,
 ) -> Result<CompactFetched, AptError> {
-    let verified = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
-    let Verified {
-        path,
-        url,
-        expected,
-        fetched,
-        format,
-        limit,
-        cap,
-        plain,
-    } = verified;
+    let mut verified = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
     // Decoded from the stored object, read where it lies: the compressed bytes (9 MB for
     // Debian's main/amd64) are not held beside the decoders and the compact index.
-    drop(fetched);
-    let object = objects.open(&expected.sha256)?;
-    let origin = url.clone();
+    let object = verified.open_stored(objects)?;
+    let (origin, format, limit) = (verified.url.clone(), verified.format, verified.limit);
     let spool_dir = spool_dir.map(Path::to_path_buf);
     let packages = tokio::task::spawn_blocking(move || {
-        let input = Input::File(object.file());
+        let input = Input::File(&object);
         CompactIndex::decode(input, format, limit, &origin, spool_dir.as_deref())
     })
     .await
     .map_err(|e| AptError::Internal(e.to_string()))?
-    .map_err(|e| too_large_at_cap(e, &url, limit, cap))?;
-    if let Some((plain_path, plain)) = plain
-        && plain
-            .size
-            .is_some_and(|size| size != packages.decoded_len())
-    {
-        return Err(AptError::Malformed {
-            origin: url,
-            message: format!(
-                "decodes to {} bytes, where the Release lists {plain_path} at {}",
-                packages.decoded_len(),
-                plain.size.unwrap_or_default()
-            ),
-        });
-    }
-    Ok(CompactFetched { path, packages })
-}
-
-/// A decode over the operator's cap with no stated size: a bomb, or a cap set too low.
-pub(crate) fn too_large_at_cap(error: AptError, url: &str, limit: u64, cap: u64) -> AptError {
-    match error {
-        AptError::Compression(CompressionError::TooLarge { .. }) if limit == cap => {
-            AptError::IndexTooLarge {
-                url: url.to_owned(),
-                stated: None,
-                cap,
-            }
-        }
-        other => other,
-    }
+    .map_err(|e| verified.too_large(e))?;
+    verified.check_decoded(None, packages.decoded_len())?;
+    Ok(CompactFetched {
+        path: verified.path,
+        packages,
+    })
 }
 
 /// An index fetched (or found in the store) and verified against its Release entry, not
@@ -298,6 +263,64 @@ pub(crate) struct Verified {
     pub(crate) plain: Option<(String, Expected)>,
 }
 
+impl Verified {
+    /// The stored object, read where it lies; the body downloaded now (if any) is let go.
+    pub(crate) fn open_stored(&mut self, objects: &ObjectStore) -> Result<std::fs::File, AptError> {
+        self.fetched = None;
+        Ok(objects.open(&self.expected.sha256)?.into_parts().0)
+    }
+
+    /// A decode over the operator's cap with no stated size is [`AptError::IndexTooLarge`]
+    /// (a bomb, or a cap set too low); other errors are kept.
+    pub(crate) fn too_large(&self, error: AptError) -> AptError {
+        match error {
+            AptError::Compression(CompressionError::TooLarge { .. }) if self.limit == self.cap => {
+                AptError::IndexTooLarge {
+                    url: self.url.clone(),
+                    stated: None,
+                    cap: self.cap,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Checks what the index decoded to against the Release's entry for the uncompressed
+    /// file: its size, and its SHA-256 when the caller could compute it (`digest`).
+    pub(crate) fn check_decoded(
+        &self,
+        digest: Option<Sha256Digest>,
+        len: u64,
+    ) -> Result<(), AptError> {
+        let Some((plain_path, plain)) = &self.plain else {
+            return Ok(());
+        };
+        if self.format == Compression::None {
+            return Ok(()); // the file itself, checked when fetched
+        }
+        match digest {
+            Some(actual) if actual != plain.sha256 || Some(len) != plain.size => Err(
+                AptError::Store(mirror_core::store::StoreError::DigestMismatch {
+                    what: format!(
+                        "{} (decompressed, vs {plain_path} in the Release)",
+                        self.url
+                    ),
+                    expected: plain.sha256,
+                    actual,
+                }),
+            ),
+            None if plain.size.is_some_and(|size| size != len) => Err(AptError::Malformed {
+                origin: self.url.clone(),
+                message: format!(
+                    "decodes to {len} bytes, where the Release lists {plain_path} at {}",
+                    plain.size.unwrap_or_default()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Fetch the first of `variants` (compressions of one index, in preference order) that
 /// upstream serves, verify it against the Release, store it and decode it.
 /// [`AptError::IndexMissing`] when upstream serves none of them.
@@ -308,21 +331,12 @@ pub async fn fetch_decoded(
     parsed: &Release<'_>,
     variants: &[ReleaseFile<'_>],
 ) -> Result<FetchedIndex, AptError> {
-    let Verified {
-        path,
-        url,
-        expected,
-        fetched,
-        format,
-        limit,
-        cap,
-        plain,
-    } = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
-    let bytes = match fetched {
+    let mut verified = fetch_verified(fetcher, objects, dists, parsed, variants).await?;
+    let bytes = match verified.fetched.take() {
         Some(bytes) => bytes,
-        None => Bytes::from(objects.read(&expected.sha256)?),
+        None => Bytes::from(objects.read(&verified.expected.sha256)?),
     };
-    let origin = url.clone();
+    let (origin, format, limit) = (verified.url.clone(), verified.format, verified.limit);
     // The compressed bytes move into the decoder and are freed as soon as it is done.
     // Their SHA-256 matched the signed Release above (or when they were stored), so
     // xz's own CRC64 is skipped (`decompress_verified`).
@@ -330,24 +344,11 @@ pub async fn fetch_decoded(
         tokio::task::spawn_blocking(move || decompress_verified(&bytes, format, limit, &origin))
             .await
             .map_err(|e| AptError::Internal(e.to_string()))?
-            .map_err(|e| too_large_at_cap(e.into(), &url, limit, cap))?;
-    if let Some((plain_path, plain)) = plain
-        && format != Compression::None
-    {
-        let actual = Sha256Digest::of(&decoded);
-        if actual != plain.sha256 || Some(decoded.len() as u64) != plain.size {
-            return Err(AptError::Store(
-                mirror_core::store::StoreError::DigestMismatch {
-                    what: format!("{url} (decompressed, vs {plain_path} in the Release)"),
-                    expected: plain.sha256,
-                    actual,
-                },
-            ));
-        }
-    }
+            .map_err(|e| verified.too_large(e.into()))?;
+    verified.check_decoded(Some(Sha256Digest::of(&decoded)), decoded.len() as u64)?;
     Ok(FetchedIndex {
-        path,
-        expected,
+        path: verified.path,
+        expected: verified.expected,
         decoded,
     })
 }

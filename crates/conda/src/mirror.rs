@@ -294,8 +294,7 @@ impl CondaMirror {
                     &self.settings.subdirs,
                 )?
             };
-            let sha256 = objects.insert_bytes(&bytes)?;
-            files.push(stored("channeldata.json".into(), sha256, bytes.len()));
+            files.push(store(objects, "channeldata.json".into(), &bytes)?);
         }
         Ok(TreePlan {
             files,
@@ -383,12 +382,11 @@ impl CondaMirror {
             source: e,
         })?;
         note_names(published, sharded.names.iter(), subdir);
-        let sha256 = objects.insert_bytes(&sharded.index)?;
-        files.push(stored(
+        files.push(store(
+            objects,
             format!("{subdir}/repodata_shards.msgpack.zst"),
-            sha256,
-            sharded.index.len(),
-        ));
+            &sharded.index,
+        )?);
         // Thousands of small files on a first publish: written on every core (a shard
         // that did not change is already in the store and costs one lookup).
         let shard_files: Vec<PlannedFile> = sharded
@@ -446,12 +444,11 @@ impl CondaMirror {
                 .iter()
                 .map(|(name, digest)| (name.as_str(), digest)),
         );
-        let sha256 = objects.insert_bytes(&index)?;
-        files.push(stored(
+        files.push(store(
+            objects,
             format!("{subdir}/repodata_shards.msgpack.zst"),
-            sha256,
-            index.len(),
-        ));
+            &index,
+        )?);
         for (_, digest) in &upstream.shards {
             files.push(PlannedFile {
                 path: format!("{subdir}/shards/{}.msgpack.zst", digest.to_hex()),
@@ -517,20 +514,14 @@ impl CondaMirror {
             (Cow::Owned(ours), Cow::Owned(zst))
         };
         for (name, bytes) in [("repodata.json", &json), ("repodata.json.zst", &zst)] {
-            let sha256 = objects.insert_bytes(bytes)?;
-            files.push(stored(format!("{subdir}/{name}"), sha256, bytes.len()));
+            files.push(store(objects, format!("{subdir}/{name}"), bytes)?);
         }
         drop(zst);
         // An upstream that serves `.bz2` (only, or beside the form fetched) has clients
         // that ask for it: they get ours, made from the published index.
         if index.source == IndexSource::Bzip2 || extras.is_some_and(|e| e.serves_bz2) {
             let bz2 = compress(&json, Compression::Bzip2)?;
-            let sha256 = objects.insert_bytes(&bz2)?;
-            files.push(stored(
-                format!("{subdir}/repodata.json.bz2"),
-                sha256,
-                bz2.len(),
-            ));
+            files.push(store(objects, format!("{subdir}/repodata.json.bz2"), &bz2)?);
         }
         // CEP-16 shards, made from the repodata just published so both say the same
         // (upstream's, already parsed as `view`, when it is published as served).
@@ -545,12 +536,11 @@ impl CondaMirror {
             &ours
         };
         let current = crate::writer::write_current_repodata(published_view, subdir);
-        let sha256 = objects.insert_bytes(&current)?;
-        files.push(stored(
+        files.push(store(
+            objects,
             format!("{subdir}/current_repodata.json"),
-            sha256,
-            current.len(),
-        ));
+            &current,
+        )?);
         // What is stored is not held: the package list below is the plan's peak (with
         // the upstream index it is made from), and conda-forge's shards and current
         // index are tens of MB each.
@@ -737,6 +727,12 @@ struct Planned<'a> {
 struct UpstreamChannelData {
     url: String,
     bytes: bytes::Bytes,
+}
+
+/// `bytes` put into the store, as the file at `path`.
+fn store(objects: &ObjectStore, path: String, bytes: &[u8]) -> Result<PlannedFile, CondaError> {
+    let sha256 = objects.insert_bytes(bytes)?;
+    Ok(stored(path, sha256, bytes.len()))
 }
 
 /// A file the plan stored itself.

@@ -7,6 +7,15 @@ use std::io::Write;
 use super::*;
 use crate::packages::{fixture, parse_packages};
 
+/// A sink that only takes bytes.
+struct CountBytes;
+
+impl mirror_core::compression::PartSink for CountBytes {
+    fn write(&mut self, _: &[u8]) -> bool {
+        true
+    }
+}
+
 /// An xz stream of one block per piece (a full flush ends a block).
 fn multi_block(pieces: &[&[u8]]) -> Vec<u8> {
     let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 1);
@@ -136,6 +145,14 @@ fn every_block_boundary_gives_the_same_index() {
         check_same(&index, &text);
         // Decoded as parts: each part's arena, the stanza joined at each cut, the last.
         assert!(index.arenas.len() > cut.len().min(2), "cut at {cut:?}");
+        // The cuts are real: the stream decodes as one part per piece (the parallel
+        // path), not as one sequential stream.
+        let parts =
+            decompress_verified_parts(Input::Bytes(&xz), Compression::Xz, u64::MAX, "x", |_| {
+                CountBytes
+            })
+            .expect("decodes");
+        assert_eq!(parts.len(), cut.len() + 1, "cut at {cut:?}");
     }
     // The spool is unlinked: nothing is left in the directory.
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);

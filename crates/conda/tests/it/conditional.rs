@@ -201,23 +201,48 @@ async fn a_304_to_a_request_that_named_no_copy_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn new_validators_for_the_same_body_are_still_a_no_op() {
+/// A filtered mirror of the standard channel (files dated two minutes back), synced once.
+struct Synced {
+    upstream: tempfile::TempDir,
+    server: TestServer,
+    _store_dir: tempfile::TempDir,
+    store: mirror_core::store::Store,
+    filtered: mirror_conda::CondaConfig,
+}
+
+async fn synced_once() -> Synced {
     let upstream = tempfile::tempdir().expect("tempdir");
-    let channel = standard_channel(upstream.path());
-    channel.write_repodata(false);
+    standard_channel(upstream.path()).write_repodata(false);
     age(
         upstream.path(),
         &["linux-64", "noarch"],
         Duration::from_secs(120),
     );
     let server = TestServer::serve_dir(upstream.path());
-    let (_store_dir, store) = temp_store();
+    let (store_dir, store) = temp_store();
     let mut filtered = config(&server.url());
     filtered.specs = vec!["tool".into()];
     sync_mirror(&store, filtered.clone(), false)
         .await
         .expect("sync");
+    Synced {
+        upstream,
+        server,
+        _store_dir: store_dir,
+        store,
+        filtered,
+    }
+}
+
+#[tokio::test]
+async fn new_validators_for_the_same_body_are_still_a_no_op() {
+    let Synced {
+        upstream,
+        server,
+        _store_dir,
+        store,
+        filtered,
+    } = synced_once().await;
 
     // Upstream rewrites its files with the same bytes: new Last-Modified (and ETag), so
     // the conditional requests get whole bodies, whose digests are those of last time.
@@ -247,21 +272,13 @@ async fn new_validators_for_the_same_body_are_still_a_no_op() {
 
 #[tokio::test]
 async fn a_cached_body_a_day_old_is_asked_for_whole() {
-    let upstream = tempfile::tempdir().expect("tempdir");
-    let channel = standard_channel(upstream.path());
-    channel.write_repodata(false);
-    age(
-        upstream.path(),
-        &["linux-64", "noarch"],
-        Duration::from_secs(120),
-    );
-    let server = TestServer::serve_dir(upstream.path());
-    let (_store_dir, store) = temp_store();
-    let mut filtered = config(&server.url());
-    filtered.specs = vec!["tool".into()];
-    sync_mirror(&store, filtered.clone(), false)
-        .await
-        .expect("sync");
+    let Synced {
+        upstream: _upstream,
+        server,
+        _store_dir,
+        store,
+        filtered,
+    } = synced_once().await;
 
     // The cache says linux-64 came 25 hours ago: a server whose validators claim
     // "unchanged" for a changed body could otherwise keep the mirror stale, so it is

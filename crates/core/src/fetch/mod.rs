@@ -318,14 +318,8 @@ impl Fetcher {
         match source {
             Source::File(path) => file::read(self, url, path, limit, tally).await,
             Source::Http(parsed) => {
-                let mut attempt = 0;
-                loop {
-                    match http::get_once(self, &parsed, url, limit, tally).await {
-                        Ok(body) => return Ok(body),
-                        Err(error) => self.pause_before_retry(url, attempt, error).await?,
-                    }
-                    attempt += 1;
-                }
+                self.retrying(url, || http::get_once(self, &parsed, url, limit, tally))
+                    .await
             }
         }
     }
@@ -342,14 +336,8 @@ impl Fetcher {
         match source {
             Source::File(path) => Ok(path.is_file()),
             Source::Http(parsed) => {
-                let mut attempt = 0;
-                loop {
-                    match http::head_once(self, &parsed, url, tally).await {
-                        Ok(found) => return Ok(found),
-                        Err(error) => self.pause_before_retry(url, attempt, error).await?,
-                    }
-                    attempt += 1;
-                }
+                self.retrying(url, || http::head_once(self, &parsed, url, tally))
+                    .await
             }
         }
     }
@@ -393,27 +381,10 @@ impl Fetcher {
                     }
                 }),
                 Source::Http(parsed) => {
-                    // Retried as `get` is; the first error not worth a retry ends the loop.
-                    let retried = async {
-                        let mut attempt = 0;
-                        loop {
-                            match http::get_once_conditional(
-                                self,
-                                &parsed,
-                                url,
-                                limit,
-                                Some(known),
-                                tally,
-                            )
-                            .await
-                            {
-                                Ok(answer) => return Ok(answer),
-                                Err(error) => self.pause_before_retry(url, attempt, error).await?,
-                            }
-                            attempt += 1;
-                        }
-                    };
-                    retried.await
+                    self.retrying(url, || {
+                        http::get_once_conditional(self, &parsed, url, limit, Some(known), tally)
+                    })
+                    .await
                 }
             };
         match result {
@@ -542,6 +513,26 @@ impl Fetcher {
 
     /// After failed attempt number `attempt` (0-based): give the error back when it is
     /// final (not retryable, or retries exhausted), else log it and sleep the backoff.
+    /// `once` again until it succeeds or fails in a way not worth a retry (see
+    /// [`pause_before_retry`](Self::pause_before_retry)).
+    async fn retrying<T, Attempt>(
+        &self,
+        url: &str,
+        mut once: impl FnMut() -> Attempt,
+    ) -> Result<T, FetchError>
+    where
+        Attempt: std::future::Future<Output = Result<T, FetchError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match once().await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => self.pause_before_retry(url, attempt, error).await?,
+            }
+            attempt += 1;
+        }
+    }
+
     async fn pause_before_retry(
         &self,
         url: &str,
