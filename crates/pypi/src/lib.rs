@@ -21,8 +21,11 @@
     deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)
 )]
 
+pub mod environment;
+pub mod error;
 pub mod filename;
 pub mod metadata;
 pub mod name;
+pub mod resolve;
 pub mod simple;
 pub mod tags;
