@@ -6,6 +6,7 @@
 # - flock, mkfifo: util-linux and coreutils, for lock and hostile-media tests;
 # - python3 with its venv module (python3-venv);
 # - py-rattler in .venv-conda-client: the real conda client (scripts/setup-conda-client.sh).
+# - pip in .venv-pypi-client: the real PyPI client (scripts/setup-pypi-clients.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -29,4 +30,7 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 if [ -f scripts/setup-conda-client.sh ]; then
   bash scripts/setup-conda-client.sh
+fi
+if [ -f scripts/setup-pypi-clients.sh ]; then
+  bash scripts/setup-pypi-clients.sh
 fi

@@ -19,7 +19,7 @@ use serde::Serialize;
 pub struct Format {
     /// The section name: `apt` for `[[apt]]`.
     pub section: &'static str,
-    /// What `inspect` and `--help` say it reads.
+    /// What `inspect` and `--help` say it reads (empty: nothing yet).
     pub indices: &'static str,
     /// Deserialise one `[[section]]` table into the format's settings.
     pub load: fn(toml::Value) -> Result<Box<dyn MirrorSettings>, toml::de::Error>,
@@ -109,6 +109,21 @@ pub const FORMATS: &[Format] = &[
             stream: None,
         },
     },
+    Format {
+        section: "pypi",
+        indices: "",
+        load: load::<mirror_pypi::PypiConfig>,
+        example: PYPI_EXAMPLE,
+        from_system: None,
+        from_env: None,
+        inspect: Inspect {
+            // A simple page is an `index.html` or `index.json` like many others: `inspect`
+            // claims none yet (issue 15).
+            claims: |_| false,
+            summarise: |_, target| anyhow::bail!("{target}: PyPI pages are not inspected yet"),
+            stream: None,
+        },
+    },
 ];
 
 /// The format `inspect` hands a file named `stem` to (compression suffix removed).
@@ -121,7 +136,11 @@ pub fn for_inspect(stem: &str) -> &'static Format {
 
 /// What `inspect --help` lists.
 pub fn inspect_help() -> String {
-    let names: Vec<&str> = FORMATS.iter().map(|f| f.indices).collect();
+    let names: Vec<&str> = FORMATS
+        .iter()
+        .map(|f| f.indices)
+        .filter(|indices| !indices.is_empty())
+        .collect();
     format!("Summarise an index: {}", names.join(", "))
 }
 
@@ -204,6 +223,15 @@ const APT_EXAMPLE: &str = r#"# An APT mirror (published at public/debian, served
 # packages = ["jq", "curl"]    # optional: these + dependencies; absent = everything
 # recommends = true            # follow Recommends, as apt does by default
 
+"#;
+
+const PYPI_EXAMPLE: &str = r#"# A Python package index mirror (pip and uv use it as --index-url .../pypi/simple/):
+# [[pypi]]
+# name = "pypi"
+# url = "http://HOST/simple"                 # a PEP 503/691 simple index
+# requirements = ["requests>=2.31"]          # PEP 508; their closure is mirrored
+# python = ["3.11", "3.12"]                  # target interpreters
+# platforms = ["manylinux_2_28_x86_64"]      # plus pure-Python wheels, always
 "#;
 
 const CONDA_EXAMPLE: &str = r#"# A conda channel mirror:

@@ -1,8 +1,11 @@
-//! Python package indexes for the mirror: the pieces a PyPI-style "simple" repository is
-//! made of, read from an upstream and written for pip and uv (issue 15; the plan is
+//! Python package indexes for the mirror: a selective mirror of a PyPI-style "simple"
+//! repository, read from an upstream and written for pip and uv (issue 15; the plan is
 //! `docs/pypi-plan.md`).
 //!
-//! This first part is the vocabulary, with no network or store:
+//! - [`PypiConfig`] (`[[pypi]]` in `mirror.toml`) and [`PypiMirror`], the
+//!   [`Repository`](mirror_core::repository::Repository): resolve, fetch, publish;
+//! - [`resolve`]: the closure of the requirements for one target, by PubGrub;
+//! - [`environment`]: the targets (a Python on a system) and their marker values;
 //! - [`name`]: project names, normalised as PEP 503 compares them;
 //! - [`filename`]: wheel and sdist file names, parsed and checked, so a hostile index
 //!   cannot name a path (`..`, `/`) where a distribution file goes;
@@ -12,8 +15,6 @@
 //! - [`tags`]: which wheels a target (a CPython version and its platforms) installs;
 //! - [`metadata`]: a distribution's core metadata (`METADATA`, PEP 658 `.metadata`):
 //!   name, version, `Requires-Python`, `Requires-Dist`, `Provides-Extra`.
-//!
-//! Not yet here (see the plan): requirements and the resolver, the mirror itself.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -21,11 +22,17 @@
     deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)
 )]
 
+pub mod config;
 pub mod environment;
 pub mod error;
 pub mod filename;
 pub mod metadata;
+pub mod mirror;
 pub mod name;
 pub mod resolve;
 pub mod simple;
 pub mod tags;
+
+pub use config::PypiConfig;
+pub use error::PypiError;
+pub use mirror::PypiMirror;

@@ -393,6 +393,35 @@ impl ProjectPage {
     }
 }
 
+/// The index's root page as PEP 503 HTML: one link per project (`<name>/`).
+pub fn root_html(names: &[String]) -> String {
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" \
+         content=\"{API_VERSION}\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
+    );
+    for name in names {
+        let name = escape(name);
+        let _ = writeln!(html, "    <a href=\"{name}/\">{name}</a><br />");
+    }
+    html.push_str("  </body>\n</html>\n");
+    html
+}
+
+/// The index's root page as PEP 691 JSON.
+pub fn root_json(names: &[String]) -> Vec<u8> {
+    let projects: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| serde_json::json!({ "name": name }))
+        .collect();
+    let root = serde_json::json!({
+        "meta": {"api-version": API_VERSION},
+        "projects": projects,
+    });
+    let mut bytes = serde_json::to_vec(&root).expect("a root page always serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
 /// 64 lowercase hex digits.
 fn is_sha256_hex(digest: &str) -> bool {
     digest.len() == 64

@@ -15,6 +15,8 @@
 //! - [`dir_state`]: a directory's whole content as a value, to assert that nothing changed.
 //! - [`conda_channel`]: real `.tar.bz2`/`.conda` packages and their repodata, written by
 //!   hand into a channel directory.
+//! - [`pypi_index`]: real wheels and a PEP 503 simple index of them; [`pip_install`]
+//!   drives the real pip against a mirror.
 //!
 //! ```
 //! use mirror_test_support::{Fault, TestServer};
@@ -37,10 +39,13 @@ mod conda_client;
 mod dir_state;
 mod fixtures;
 mod provenance;
+mod pypi_client;
+pub mod pypi_index;
 mod server;
 
 pub use conda_client::conda_client_install;
 pub use dir_state::dir_state;
 pub use fixtures::{copy_tree, fixtures, skip, workspace_root};
 pub use provenance::verify_fixtures;
+pub use pypi_client::pip_install;
 pub use server::{Fault, RecordedRequest, TestServer};

@@ -1,0 +1,200 @@
+//! [`PypiConfig`]: one `[[pypi]]` mirror's settings, as written in `mirror.toml`, and
+//! their validation into what the mirror runs with.
+
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::Repository;
+use mirror_core::settings::{ConfigDir, MirrorSettings};
+use pep508_rs::VersionOrUrl;
+use serde::{Deserialize, Serialize};
+
+use crate::environment::{TargetEnv, targets};
+use crate::error::PypiError;
+use crate::mirror::PypiMirror;
+use crate::resolve::{Policy, Req};
+
+/// One Python package index mirror's settings.
+///
+/// ```toml
+/// [[pypi]]
+/// name = "pypi"                           # published at public/pypi, index at /pypi/simple/
+/// url = "http://HOST/simple"              # a PEP 503/691 simple index
+/// requirements = ["requests>=2.31"]       # PEP 508, with their closure
+/// python = ["3.11", "3.12"]               # target interpreters (3.N, or 3.N.M)
+/// platforms = ["manylinux_2_28_x86_64"]   # plus pure-Python wheels, always
+/// sdists = false                          # true: sdists too (as candidates, and published)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PypiConfig {
+    /// The mirror's name: its directory under `public/` and its URL prefix.
+    pub name: String,
+    /// The upstream simple index (`http://`, `https://` or `file://`), without the
+    /// project part: project pages are at `<url>/<normalised name>/`.
+    pub url: String,
+    /// PEP 508 requirements (`requests>=2.31`, `uvicorn[standard]`, markers allowed):
+    /// the mirror keeps every release their closure needs on any target.
+    pub requirements: Vec<String>,
+    /// Target CPython versions (`3.11`, taken as 3.11.0, or `3.11.9`). Default `["3.12"]`.
+    #[serde(default = "default_python")]
+    pub python: Vec<String>,
+    /// Target platform tags, as wheels write them (`manylinux_2_28_x86_64`,
+    /// `musllinux_1_2_aarch64`, `macosx_11_0_arm64`, `win_amd64`; a manylinux tag takes
+    /// every older glibc's wheels too). Pure-Python wheels are always taken. Default
+    /// `["manylinux_2_28_x86_64"]`.
+    #[serde(default = "default_platforms")]
+    pub platforms: Vec<String>,
+    /// Also take sdists: as candidates where no wheel installs, and published beside the
+    /// wheels of every selected release. Default `false` (pip's `--only-binary :all:`):
+    /// an sdist needs its build dependencies to install, which the closure does not hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sdists: bool,
+}
+
+fn default_python() -> Vec<String> {
+    vec!["3.12".into()]
+}
+
+fn default_platforms() -> Vec<String> {
+    vec!["manylinux_2_28_x86_64".into()]
+}
+
+impl MirrorSettings for PypiConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn upstream(&self) -> &str {
+        &self.url
+    }
+
+    fn resolve_paths(&mut self, dir: &ConfigDir) {
+        self.url = dir.url(&self.url);
+    }
+
+    fn validate(&self) -> Result<(), RepositoryError> {
+        self.validate().map(drop).map_err(RepositoryError::new)
+    }
+
+    fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {
+        Ok(Box::new(
+            PypiMirror::new(self.clone()).map_err(RepositoryError::new)?,
+        ))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The index URL, no trailing `/`.
+    pub index: String,
+    pub targets: Vec<TargetEnv>,
+    pub policy: Policy,
+}
+
+impl PypiConfig {
+    /// Check the settings: mirror name, URL, every requirement, python and platform.
+    pub(crate) fn validate(&self) -> Result<Settings, PypiError> {
+        let invalid = |reason: String| PypiError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason,
+        };
+        mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
+        let index = self.url.trim_end_matches('/').to_owned();
+        let parsed =
+            url::Url::parse(&index).map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https" | "file") {
+            return Err(invalid(format!(
+                "url {:?}: expected an http://, https:// or file:// simple index URL",
+                self.url
+            )));
+        }
+        mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
+        if self.requirements.is_empty() {
+            return Err(invalid(
+                "requirements is empty: name what the mirror carries (a whole index is not \
+                 mirrored)"
+                    .into(),
+            ));
+        }
+        let mut requirements = Vec::new();
+        for text in &self.requirements {
+            let requirement: Req = text
+                .parse()
+                .map_err(|e| invalid(format!("requirement {text:?}: {e}")))?;
+            if let Some(VersionOrUrl::Url(_)) = requirement.version_or_url {
+                return Err(invalid(format!(
+                    "requirement {text:?}: a URL names no index file; give a name and versions"
+                )));
+            }
+            requirements.push(requirement);
+        }
+        if self.python.is_empty() || self.platforms.is_empty() {
+            return Err(invalid(
+                "python and platforms must each name at least one".into(),
+            ));
+        }
+        let targets = targets(&self.python, &self.platforms).map_err(invalid)?;
+        Ok(Settings {
+            index,
+            targets,
+            policy: Policy {
+                requirements,
+                sdists: self.sdists,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PypiConfig {
+        PypiConfig {
+            name: "pypi".into(),
+            url: "http://127.0.0.1:1/simple/".into(),
+            requirements: vec!["requests>=2.31".into()],
+            python: default_python(),
+            platforms: default_platforms(),
+            sdists: false,
+        }
+    }
+
+    #[test]
+    fn a_valid_config_has_one_target_per_python_and_system() {
+        let mut config = config();
+        config.python = vec!["3.11".into(), "3.12".into()];
+        let settings = config.validate().expect("valid");
+        assert_eq!(settings.index, "http://127.0.0.1:1/simple");
+        assert_eq!(settings.targets.len(), 2);
+    }
+
+    #[test]
+    fn bad_settings_name_the_key_and_value() {
+        type Case = (fn(&mut PypiConfig), &'static str);
+        let cases: [Case; 5] = [
+            (|c| c.requirements.clear(), "requirements is empty"),
+            (
+                |c| c.requirements = vec!["requests >>= 2".into()],
+                "requests >>= 2",
+            ),
+            (
+                |c| c.requirements = vec!["x @ https://example.invalid/x.whl".into()],
+                "a URL names no index file",
+            ),
+            (|c| c.url = "ftp://x/simple".into(), "ftp://x/simple"),
+            (|c| c.platforms = vec!["beos_ppc".into()], "beos_ppc"),
+        ];
+        for (change, expected) in cases {
+            let mut config = config();
+            change(&mut config);
+            let error = config.validate().expect_err(expected).to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(error.starts_with("pypi mirror pypi: "), "{error}");
+        }
+    }
+}

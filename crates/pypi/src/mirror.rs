@@ -1,0 +1,631 @@
+//! [`PypiMirror`]: a selective mirror of a simple index, as a [`Repository`].
+//!
+//! The probe resolves: it fetches the project pages and PEP 658 metadata files the
+//! requirements' closure reaches on every target, in rounds (each round fetches what the
+//! last resolution named, eight at a time, and the pages of every dependency the new
+//! metadata states, so a round covers one level of the graph), until every target
+//! resolves. Its fingerprint digests the settings and every page read. The plan names
+//! each file of every pinned release that some target pinning it installs (the digest
+//! its page states; a file without one is refused), the metadata files beside them
+//! (checked against the digests the pages state), and the pages we write for them:
+//!
+//! ```text
+//! simple/index.html, simple/index.json          the projects
+//! simple/<name>/index.html, index.json          PEP 503 and PEP 691 pages, relative links
+//! packages/<name>/<file>[.metadata]             the files, and PEP 658 metadata
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{self, StreamExt as _};
+use mirror_core::digest::{Hasher, Sha256Digest};
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::{
+    BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
+};
+use mirror_core::store::{Expected, ObjectStore};
+use pep508_rs::pep440_rs::Version;
+use serde::Serialize;
+
+use crate::config::{PypiConfig, Settings};
+use crate::error::PypiError;
+use crate::metadata::Metadata;
+use crate::resolve::{Catalog, Need, Outcome, Project, resolve};
+use crate::simple::{CoreMetadata, File, ProjectPage};
+
+/// Requests in flight at once.
+const CONCURRENCY: usize = 8;
+/// Bound on a metadata file (PyPI's largest are a few hundred KB).
+const METADATA_CAP: u64 = 16 << 20;
+/// Bound on resolution rounds: each fetches at least one page or metadata file, so a
+/// closure deeper than this is an index changing under us or a bug.
+const MAX_ROUNDS: usize = 1000;
+
+/// A PyPI-style index mirror.
+#[derive(Debug)]
+pub struct PypiMirror {
+    config: PypiConfig,
+    settings: Settings,
+}
+
+/// The catalog a resolution read, with the pins it reached.
+struct Resolved {
+    catalog: Catalog,
+    /// Each page's URL and the SHA-256 of its body.
+    pages: BTreeMap<String, Sha256Digest>,
+    /// Each metadata file read: its digest and size (it is in the store).
+    metadata: BTreeMap<(String, String), (Sha256Digest, u64)>,
+    /// Per target, the versions it installs.
+    pins: Vec<BTreeMap<String, Version>>,
+}
+
+impl PypiMirror {
+    /// A mirror for `config` (validated).
+    pub fn new(config: PypiConfig) -> Result<Self, PypiError> {
+        let settings = config.validate()?;
+        Ok(PypiMirror { config, settings })
+    }
+
+    /// The settings as written.
+    pub fn config(&self) -> &PypiConfig {
+        &self.config
+    }
+
+    /// Fetch and resolve until every target has its closure.
+    async fn resolve(&self, ctx: &SyncContext<'_>) -> Result<Resolved, PypiError> {
+        let mut resolved = Resolved {
+            catalog: Catalog::default(),
+            pages: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            pins: Vec::new(),
+        };
+        let mut pending: BTreeSet<Need> = self
+            .settings
+            .policy
+            .requirements
+            .iter()
+            .map(|r| Need::Page(r.name.as_ref().to_owned()))
+            .collect();
+        for _ in 0..MAX_ROUNDS {
+            self.fetch(ctx, &mut resolved, &pending).await?;
+            let mut needs = BTreeSet::new();
+            resolved.pins.clear();
+            for target in &self.settings.targets {
+                match resolve(&resolved.catalog, target, &self.settings.policy) {
+                    Outcome::Resolved(pins) => resolved.pins.push(pins),
+                    Outcome::Needs(more) => needs.extend(more),
+                    Outcome::Unsatisfiable(report) => {
+                        return Err(PypiError::Unsatisfiable {
+                            mirror: self.config.name.clone(),
+                            target: target.label.clone(),
+                            report,
+                        });
+                    }
+                    Outcome::Invalid(reason) => {
+                        return Err(PypiError::Resolution {
+                            mirror: self.config.name.clone(),
+                            reason: format!("target {}: {reason}", target.label),
+                        });
+                    }
+                }
+            }
+            if needs.is_empty() {
+                return Ok(resolved);
+            }
+            pending = needs;
+        }
+        Err(PypiError::Resolution {
+            mirror: self.config.name.clone(),
+            reason: format!("no resolution after {MAX_ROUNDS} rounds of fetching"),
+        })
+    }
+
+    /// Fetch `needs` (and, once metadata is read, the pages of the dependencies it
+    /// states, ahead of the solver asking) into the catalog.
+    async fn fetch(
+        &self,
+        ctx: &SyncContext<'_>,
+        resolved: &mut Resolved,
+        needs: &BTreeSet<Need>,
+    ) -> Result<(), PypiError> {
+        let mut needs = needs.clone();
+        while !needs.is_empty() {
+            let mut pages = Vec::new();
+            let mut metadata = Vec::new();
+            for need in &needs {
+                match need {
+                    Need::Page(name) if !resolved.catalog.projects.contains_key(name) => {
+                        pages.push(name.clone());
+                    }
+                    Need::Page(_) => {}
+                    Need::Metadata(name, position) => {
+                        let project = resolved.catalog.projects.get(name).ok_or_else(|| {
+                            PypiError::Resolution {
+                                mirror: self.config.name.clone(),
+                                reason: format!("metadata of {name} asked before its page"),
+                            }
+                        })?;
+                        metadata.push(self.metadata_request(project, *position)?);
+                    }
+                }
+            }
+            let index = &self.settings.index;
+            let cap = ctx.fetcher.options().max_index_size;
+            let fetched_pages: Vec<Result<(String, Project, Sha256Digest), PypiError>> =
+                stream::iter(pages)
+                    .map(|name| async move {
+                        let url = format!("{index}/{name}/");
+                        let body = ctx.fetcher.get(&url, cap).await?;
+                        let page = read_page(&body, &name, &url)?;
+                        Ok((
+                            url.clone(),
+                            Project::new(url, page),
+                            Sha256Digest::of(&body),
+                        ))
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            let objects = ctx.store.objects();
+            let fetched_metadata: Vec<Result<(MetadataRequest, Metadata, u64), PypiError>> =
+                stream::iter(metadata)
+                    .map(|request| async move {
+                        let (metadata, size) = fetch_metadata(ctx, objects, &request).await?;
+                        Ok((request, metadata, size))
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            needs = BTreeSet::new();
+            for result in fetched_pages {
+                let (url, project, digest) = result?;
+                resolved.pages.insert(url, digest);
+                resolved
+                    .catalog
+                    .projects
+                    .insert(project.page.name.clone(), project);
+            }
+            for result in fetched_metadata {
+                let (request, metadata, size) = result?;
+                // Ahead of the solver: the pages of what this release depends on on some
+                // target (an extra's entries wait until the solver asks for them).
+                for text in &metadata.requires_dist {
+                    let Ok(requirement) = text.parse::<crate::resolve::Req>() else {
+                        continue; // the solver reports it, naming the release
+                    };
+                    let name = requirement.name.as_ref().to_owned();
+                    let needed = self
+                        .settings
+                        .targets
+                        .iter()
+                        .any(|target| requirement.marker.evaluate(&target.markers, &[]));
+                    if needed && !resolved.catalog.projects.contains_key(&name) {
+                        needs.insert(Need::Page(name));
+                    }
+                }
+                let key = (request.project.clone(), request.filename.clone());
+                resolved
+                    .metadata
+                    .insert(key.clone(), (request.sha256, size));
+                resolved.catalog.metadata.insert(key, metadata);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a file's metadata is and the digest it must have.
+    fn metadata_request(
+        &self,
+        project: &Project,
+        position: usize,
+    ) -> Result<MetadataRequest, PypiError> {
+        let file = &project.page.files[position];
+        let sha256 = match &file.core_metadata {
+            CoreMetadata::Hashes(hashes) => hashes.get("sha256").and_then(|h| h.parse().ok()),
+            CoreMetadata::Absent | CoreMetadata::Unhashed => None,
+        };
+        let Some(sha256) = sha256 else {
+            return Err(PypiError::NoMetadata {
+                page: project.url.clone(),
+                file: file.filename.clone(),
+            });
+        };
+        let version = project.parsed[position]
+            .as_ref()
+            .map(|(_, version)| version.clone())
+            .ok_or_else(|| PypiError::Resolution {
+                mirror: self.config.name.clone(),
+                reason: format!("{}: {} is not a candidate", project.url, file.filename),
+            })?;
+        Ok(MetadataRequest {
+            url: format!("{}.metadata", self.file_url(project, file)?),
+            project: project.page.name.clone(),
+            filename: file.filename.clone(),
+            version,
+            sha256,
+        })
+    }
+
+    /// A file's absolute URL: its page's link resolved against the page. Only `http(s)`
+    /// (or `file` for a `file://` index): a page must not point us at other schemes.
+    fn file_url(&self, project: &Project, file: &File) -> Result<String, PypiError> {
+        let error = |reason: String| PypiError::FileUrl {
+            page: project.url.clone(),
+            file: file.filename.clone(),
+            reason,
+        };
+        let base = url::Url::parse(&project.url).map_err(|e| error(e.to_string()))?;
+        let url = base.join(&file.url).map_err(|e| error(e.to_string()))?;
+        let local_index = self.settings.index.starts_with("file:");
+        match url.scheme() {
+            "http" | "https" => {}
+            "file" if local_index => {}
+            other => return Err(error(format!("{url}: scheme {other:?} refused"))),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(error("a URL with credentials in it is refused".into()));
+        }
+        let mut url = url;
+        url.set_fragment(None);
+        Ok(url.into())
+    }
+
+    /// sha256 over the settings and every page read.
+    fn fingerprint(&self, resolved: &Resolved) -> String {
+        let mut hasher = Hasher::new();
+        let settings = serde_json::json!({
+            "url": self.settings.index,
+            "requirements": self.config.requirements,
+            "python": self.config.python,
+            "platforms": self.config.platforms,
+            "sdists": self.config.sdists,
+        });
+        hasher.update(settings.to_string().as_bytes());
+        for (url, digest) in &resolved.pages {
+            hasher.update(b"\n");
+            hasher.update(url.as_bytes());
+            hasher.update(b" ");
+            hasher.update(digest.to_hex().as_bytes());
+        }
+        hasher.finish().0.to_hex()
+    }
+
+    /// Every file of the tree.
+    async fn plan(&self, ctx: &SyncContext<'_>, resolved: Resolved) -> Result<TreePlan, PypiError> {
+        // (project, version) -> the targets that pinned it.
+        let mut releases: BTreeMap<&str, BTreeMap<&Version, Vec<usize>>> = BTreeMap::new();
+        for (target, pins) in resolved.pins.iter().enumerate() {
+            for (name, version) in pins {
+                releases
+                    .entry(name.as_str())
+                    .or_default()
+                    .entry(version)
+                    .or_default()
+                    .push(target);
+            }
+        }
+        let mut files = Vec::new();
+        let mut published: Vec<(String, Vec<File>, Vec<String>)> = Vec::new();
+        let mut wanted_metadata = Vec::new();
+        for (&name, versions) in &releases {
+            let project =
+                resolved
+                    .catalog
+                    .projects
+                    .get(name)
+                    .ok_or_else(|| PypiError::Resolution {
+                        mirror: self.config.name.clone(),
+                        reason: format!("{name} pinned but its page was not read"),
+                    })?;
+            let mut page_files = Vec::new();
+            for (&version, targets) in versions {
+                for (position, file, dist) in project.files_of(version) {
+                    let installs = targets.iter().any(|&t| {
+                        self.settings.policy.usable(
+                            &self.settings.targets[t],
+                            name,
+                            version,
+                            file,
+                            dist,
+                        )
+                    });
+                    if !installs {
+                        continue;
+                    }
+                    let sha256: Sha256Digest = file
+                        .sha256()
+                        .and_then(|h| h.parse().ok())
+                        .ok_or_else(|| PypiError::Unhashed {
+                            page: project.url.clone(),
+                            file: file.filename.clone(),
+                        })?;
+                    let path = format!("packages/{name}/{}", file.filename);
+                    files.push(PlannedFile {
+                        path,
+                        expected: Expected {
+                            sha256,
+                            size: file.size,
+                        },
+                        source: Source::Url(self.file_url(project, file)?),
+                    });
+                    let key = (name.to_owned(), file.filename.clone());
+                    if !resolved.metadata.contains_key(&key)
+                        && matches!(file.core_metadata, CoreMetadata::Hashes(_))
+                    {
+                        wanted_metadata.push(self.metadata_request(project, position)?);
+                    }
+                    page_files.push(file.clone());
+                }
+            }
+            let versions: Vec<String> = versions.keys().map(ToString::to_string).collect();
+            published.push((name.to_owned(), page_files, versions));
+        }
+        // The metadata of the files no resolution read (another platform's wheel).
+        let objects = ctx.store.objects();
+        let fetched: Vec<Result<(MetadataRequest, u64), PypiError>> = stream::iter(wanted_metadata)
+            .map(|request| async move {
+                let (_, size) = fetch_metadata(ctx, objects, &request).await?;
+                Ok((request, size))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut metadata = resolved.metadata;
+        for result in fetched {
+            let (request, size) = result?;
+            metadata.insert((request.project, request.filename), (request.sha256, size));
+        }
+        let mut names = Vec::new();
+        let mut summary_files = 0;
+        for (name, page_files, versions) in published {
+            let mut links = Vec::new();
+            for file in page_files {
+                let key = (name.clone(), file.filename.clone());
+                let core_metadata = match metadata.get(&key) {
+                    Some((sha256, size)) => {
+                        files.push(stored(
+                            format!("packages/{name}/{}.metadata", file.filename),
+                            *sha256,
+                            *size,
+                        ));
+                        CoreMetadata::Hashes([("sha256".to_owned(), sha256.to_hex())].into())
+                    }
+                    None => CoreMetadata::Absent,
+                };
+                links.push(File {
+                    url: format!("../../packages/{name}/{}", file.filename),
+                    hashes: file
+                        .hashes
+                        .iter()
+                        .filter(|(algorithm, _)| *algorithm == "sha256")
+                        .map(|(a, h)| (a.clone(), h.clone()))
+                        .collect(),
+                    core_metadata,
+                    ..file
+                });
+            }
+            summary_files += links.len();
+            let page = ProjectPage {
+                name: name.clone(),
+                versions,
+                files: links,
+                other_files: 0,
+            };
+            files.push(store(
+                objects,
+                format!("simple/{name}/index.html"),
+                page.to_html().as_bytes(),
+            )?);
+            files.push(store(
+                objects,
+                format!("simple/{name}/index.json"),
+                &page.to_json(),
+            )?);
+            names.push(name);
+        }
+        files.push(store(
+            objects,
+            "simple/index.html".into(),
+            crate::simple::root_html(&names).as_bytes(),
+        )?);
+        files.push(store(
+            objects,
+            "simple/index.json".into(),
+            &crate::simple::root_json(&names),
+        )?);
+        let summary = PypiSummary {
+            targets: self
+                .settings
+                .targets
+                .iter()
+                .map(|t| t.label.clone())
+                .collect(),
+            releases: releases
+                .iter()
+                .map(|(name, versions)| {
+                    let versions = versions.keys().map(ToString::to_string).collect();
+                    ((*name).to_owned(), versions)
+                })
+                .collect(),
+            files: summary_files,
+            pages_read: resolved.pages.len(),
+        };
+        Ok(TreePlan {
+            files,
+            summary: Box::new(summary),
+        })
+    }
+}
+
+/// A project page's body: PEP 691 JSON when it is a JSON object, else PEP 503 HTML.
+/// Its name must be the one asked for.
+fn read_page(body: &[u8], name: &str, url: &str) -> Result<ProjectPage, PypiError> {
+    let json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    let page = if json {
+        ProjectPage::from_json(body, url)?
+    } else {
+        ProjectPage::from_html(body, name, url)?
+    };
+    if page.name != name {
+        return Err(PypiError::Page(crate::simple::PageError {
+            origin: url.to_owned(),
+            reason: format!("the page of {name:?} says it is {:?}'s", page.name),
+        }));
+    }
+    Ok(page)
+}
+
+/// A metadata file to fetch.
+struct MetadataRequest {
+    url: String,
+    project: String,
+    filename: String,
+    version: Version,
+    sha256: Sha256Digest,
+}
+
+/// Fetch a metadata file, check it against the digest its page states and against the
+/// file it describes (name, version), and put it into the store.
+async fn fetch_metadata(
+    ctx: &SyncContext<'_>,
+    objects: &ObjectStore,
+    request: &MetadataRequest,
+) -> Result<(Metadata, u64), PypiError> {
+    let body = ctx.fetcher.get(&request.url, METADATA_CAP).await?;
+    let expected = Expected {
+        sha256: request.sha256,
+        size: None,
+    };
+    expected.check(&request.url, Sha256Digest::of(&body), body.len() as u64)?;
+    let metadata = Metadata::parse(&body, &request.url)?;
+    let mismatch = |reason: String| PypiError::MetadataMismatch {
+        url: request.url.clone(),
+        reason,
+    };
+    if metadata.name != request.project {
+        return Err(mismatch(format!(
+            "names project {:?}, the file {} is {:?}'s",
+            metadata.name, request.filename, request.project
+        )));
+    }
+    let version: Version = metadata
+        .version
+        .parse()
+        .map_err(|e| mismatch(format!("Version {:?}: {e}", metadata.version)))?;
+    if version != request.version {
+        return Err(mismatch(format!(
+            "says version {version}, the file {} is {}",
+            request.filename, request.version
+        )));
+    }
+    objects.insert_verified_bytes(&body, &expected, &request.url)?;
+    Ok((metadata, body.len() as u64))
+}
+
+/// `bytes` put into the store, as the file at `path`.
+fn store(objects: &ObjectStore, path: String, bytes: &[u8]) -> Result<PlannedFile, PypiError> {
+    let sha256 = objects.insert_bytes(bytes)?;
+    Ok(stored(path, sha256, bytes.len() as u64))
+}
+
+/// A file the plan stored itself.
+fn stored(path: String, sha256: Sha256Digest, size: u64) -> PlannedFile {
+    PlannedFile {
+        path,
+        expected: Expected {
+            sha256,
+            size: Some(size),
+        },
+        source: Source::Stored,
+    }
+}
+
+/// What a PyPI plan decided.
+#[derive(Debug, Serialize)]
+pub struct PypiSummary {
+    /// The targets resolved for.
+    pub targets: Vec<String>,
+    /// Every project published, with its versions.
+    pub releases: BTreeMap<String, Vec<String>>,
+    /// Distribution files published.
+    pub files: usize,
+    /// Project pages read upstream.
+    pub pages_read: usize,
+}
+
+impl PlanSummary for PypiSummary {
+    fn line(&self) -> String {
+        let versions: usize = self.releases.values().map(Vec::len).sum();
+        format!(
+            "{versions} releases of {} projects for {} targets ({} files; {} pages read)",
+            self.releases.len(),
+            self.targets.len(),
+            self.files,
+            self.pages_read
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The resolution, between probe and plan.
+struct PypiProbe<'a> {
+    mirror: &'a PypiMirror,
+    ctx: &'a SyncContext<'a>,
+    resolved: Resolved,
+    fingerprint: String,
+}
+
+impl<'a> Probe<'a> for PypiProbe<'a> {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
+        Box::pin(async move {
+            self.mirror
+                .plan(self.ctx, self.resolved)
+                .await
+                .map_err(RepositoryError::new)
+        })
+    }
+}
+
+impl Repository for PypiMirror {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "pypi"
+    }
+
+    fn upstream(&self) -> &str {
+        &self.settings.index
+    }
+
+    fn publish_format(&self) -> &'static str {
+        "mirror-pypi/1"
+    }
+
+    fn probe<'a>(
+        &'a self,
+        ctx: &'a SyncContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Probe<'a> + 'a>, RepositoryError>> {
+        Box::pin(async move {
+            let resolved = self.resolve(ctx).await.map_err(RepositoryError::new)?;
+            let fingerprint = self.fingerprint(&resolved);
+            Ok(Box::new(PypiProbe {
+                mirror: self,
+                ctx,
+                resolved,
+                fingerprint,
+            }) as Box<dyn Probe<'a> + 'a>)
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! A selective mirror of a simple index: the closure per target, every file verified, the
+//! published index used by the real pip, and what a hostile or broken index gets.
+
+use std::path::Path;
+
+use mirror_core::error::{Classify as _, ErrorClass};
+use mirror_core::fetch::{FetchOptions, Fetcher};
+use mirror_core::reporter::NoReporter;
+use mirror_core::repository::SyncContext;
+use mirror_core::store::Store;
+use mirror_core::sync::{SyncError, SyncOptions, SyncOutcome, SyncReport, sync};
+use mirror_pypi::{PypiConfig, PypiMirror};
+use mirror_test_support::pypi_index::{Index, Wheel};
+use mirror_test_support::{TestServer, pip_install};
+
+/// app 1.0 (needs lib>=1, and winonly on Windows), lib 1.0 (pure), lib 2.0 (a CPython 3.12
+/// wheel only), winonly 1.0, unrelated 1.0.
+fn standard_index(dir: &Path) -> Index {
+    let mut index = Index::new(dir);
+    index
+        .add(&Wheel::new("app", "1.0").requires(&["lib>=1", "winonly; sys_platform == 'win32'"]))
+        .add(&Wheel::new("lib", "1.0"))
+        .add(&Wheel::new("lib", "2.0").tag("cp312-cp312-manylinux_2_17_x86_64"))
+        .add(&Wheel::new("winonly", "1.0"))
+        .add(&Wheel::new("unrelated", "1.0"));
+    index.write_pages();
+    index
+}
+
+fn config(url: &str, requirements: &[&str]) -> PypiConfig {
+    PypiConfig {
+        name: "pypi".into(),
+        url: url.into(),
+        requirements: requirements.iter().map(|r| (*r).to_owned()).collect(),
+        python: vec!["3.11".into()],
+        platforms: vec!["manylinux_2_28_x86_64".into()],
+        sdists: false,
+    }
+}
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    (dir, store)
+}
+
+async fn sync_mirror(store: &Store, config: PypiConfig) -> Result<SyncReport, SyncError> {
+    let mirror = PypiMirror::new(config).expect("valid config");
+    let fetcher = Fetcher::new(FetchOptions {
+        retries: 1,
+        retry_base_delay: std::time::Duration::from_millis(10),
+        ..FetchOptions::default()
+    })
+    .expect("fetcher");
+    let previous = store.latest_snapshot("pypi").expect("previous snapshot");
+    let ctx = SyncContext {
+        store,
+        fetcher: &fetcher,
+        signing_key: None,
+        reporter: &NoReporter,
+        previous: previous.as_ref(),
+    };
+    sync(
+        &mirror,
+        &ctx,
+        SyncOptions {
+            dry_run: false,
+            publish: true,
+        },
+    )
+    .await
+}
+
+/// Every file of the published tree, relative, sorted.
+fn published_files(store: &Store) -> Vec<String> {
+    let root = store.public_dir().join("pypi");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(&root).expect("under root");
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn the_closure_for_the_target_is_published_and_pip_installs_it_from_the_mirror() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    standard_index(upstream.path());
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let report = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect("sync");
+    assert!(report.published.is_some(), "{report:?}");
+    assert_eq!(
+        published_files(&store),
+        [
+            "packages/app/app-1.0-py3-none-any.whl",
+            "packages/app/app-1.0-py3-none-any.whl.metadata",
+            "packages/lib/lib-1.0-py3-none-any.whl",
+            "packages/lib/lib-1.0-py3-none-any.whl.metadata",
+            "simple/app/index.html",
+            "simple/app/index.json",
+            "simple/index.html",
+            "simple/index.json",
+            "simple/lib/index.html",
+            "simple/lib/index.json",
+        ]
+    );
+    // The page links relatively, with the digests of the file and of its metadata.
+    let page = std::fs::read_to_string(store.public_dir().join("pypi/simple/lib/index.html"))
+        .expect("page");
+    let page = mirror_pypi::simple::ProjectPage::from_html(page.as_bytes(), "lib", "lib page")
+        .expect("our page reads back");
+    assert_eq!(page.files.len(), 1);
+    assert_eq!(
+        page.files[0].url,
+        "../../packages/lib/lib-1.0-py3-none-any.whl"
+    );
+    // Neither the Windows-only dependency nor the unrelated project was fetched.
+    let requests = server.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.contains("winonly") || r.contains("unrelated")),
+        "{requests:?}"
+    );
+    // No wheel was read upstream before the plan: PEP 658 metadata sufficed.
+    assert_eq!(
+        server.request_count("/files/lib-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        0
+    );
+
+    // The real pip, with nothing but the mirror, installs the closure.
+    let index_url = format!(
+        "file://{}",
+        store.public_dir().join("pypi/simple").display()
+    );
+    let target = tempfile::tempdir().expect("tempdir");
+    if let Some(result) = pip_install(&index_url, &["app"], target.path()) {
+        assert_eq!(result.expect("pip installs"), ["app==1.0", "lib==1.0"]);
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_index_is_a_no_op_and_a_new_release_is_picked_up() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = standard_index(upstream.path());
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let config = config(&server.url_for("simple"), &["app"]);
+    sync_mirror(&store, config.clone())
+        .await
+        .expect("first sync");
+    let again = sync_mirror(&store, config.clone()).await.expect("no-op");
+    assert_eq!(again.outcome, SyncOutcome::Unchanged);
+    index.add(&Wheel::new("lib", "1.5"));
+    index.write_pages();
+    let changed = sync_mirror(&store, config)
+        .await
+        .expect("sync after a release");
+    assert_eq!(changed.outcome, SyncOutcome::Synced);
+    assert!(published_files(&store).contains(&"packages/lib/lib-1.5-py3-none-any.whl".into()));
+}
+
+#[tokio::test]
+async fn a_wheel_that_does_not_match_its_digest_is_refused_and_nothing_is_published() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let index = standard_index(upstream.path());
+    // The wheel is replaced after its page stated its digest.
+    std::fs::write(
+        index.path("files/lib-1.0-py3-none-any.whl"),
+        b"not the wheel",
+    )
+    .expect("write");
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("a digest lie");
+    assert_eq!(error.class(), ErrorClass::Verification, "{error}");
+    assert!(
+        error.to_string().contains("lib-1.0-py3-none-any.whl"),
+        "{error}"
+    );
+    assert!(!store.public_dir().join("pypi").exists());
+}
+
+#[tokio::test]
+async fn metadata_that_contradicts_its_file_or_digest_is_refused() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let index = standard_index(upstream.path());
+    let metadata = index.path("files/lib-1.0-py3-none-any.whl.metadata");
+    std::fs::write(
+        &metadata,
+        "Metadata-Version: 2.1\nName: lib\nVersion: 1.0\nRequires-Dist: evil\n",
+    )
+    .expect("write");
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("a metadata digest lie");
+    assert_eq!(error.class(), ErrorClass::Verification, "{error}");
+    assert!(server.request_count("/simple/evil/") == 0);
+}
+
+#[tokio::test]
+async fn a_requirement_nothing_satisfies_names_the_target_and_what_was_found() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    standard_index(upstream.path());
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["lib>=2"]))
+        .await
+        .expect_err("lib 2.0 has no wheel for CPython 3.11");
+    let message = error.to_string();
+    assert!(message.contains("cp311-manylinux_2_28_x86_64"), "{message}");
+    assert!(message.contains("lib"), "{message}");
+    assert!(!store.public_dir().join("pypi").exists());
+}
+
+#[tokio::test]
+async fn a_page_linking_outside_http_is_refused() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    standard_index(upstream.path());
+    let page = upstream.path().join("simple/lib/index.html");
+    let text = std::fs::read_to_string(&page).expect("page");
+    std::fs::write(&page, text.replace("../../files/", "file:///etc/")).expect("write");
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("a file:// link from an http index");
+    assert!(
+        error.to_string().contains("scheme \"file\" refused"),
+        "{error}"
+    );
+    assert!(!store.public_dir().join("pypi").exists());
+}
