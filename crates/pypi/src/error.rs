@@ -51,17 +51,25 @@ pub enum PypiError {
         /// What contradicts what.
         reason: String,
     },
-    /// A file's dependencies cannot be read without downloading it, which this mirror does
-    /// not do yet (the index announces no PEP 658 metadata).
+    /// An sdist's dependencies cannot be read without building it (the index announces no
+    /// PEP 658 metadata for it).
     #[error(
-        "{page}: {file}: the index serves no metadata file (PEP 658) for it, and reading \
-         METADATA from the wheel itself is not supported yet"
+        "{page}: {file}: the index serves no metadata file (PEP 658) for this sdist, and an \
+         sdist's dependencies are known only once it is built"
     )]
     NoMetadata {
         /// The project page.
         page: String,
         /// The file's name.
         file: String,
+    },
+    /// A wheel (its digest matched) whose METADATA cannot be read.
+    #[error("{url}: broken wheel: {reason}")]
+    BadWheel {
+        /// The wheel's URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The requirements have no solution for a target.
     #[error("pypi mirror {mirror}: no resolution for target {target}:\n{report}")]
@@ -98,6 +106,7 @@ impl Classify for PypiError {
             | PypiError::FileUrl { .. }
             | PypiError::Unhashed { .. }
             | PypiError::NoMetadata { .. }
+            | PypiError::BadWheel { .. }
             | PypiError::Unsatisfiable { .. }
             | PypiError::Resolution { .. } => ErrorClass::Other,
         }

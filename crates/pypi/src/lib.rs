@@ -32,6 +32,7 @@ pub mod name;
 pub mod resolve;
 pub mod simple;
 pub mod tags;
+mod wheel;
 
 pub use config::PypiConfig;
 pub use error::PypiError;

@@ -33,6 +33,9 @@ use crate::metadata::Metadata;
 use crate::resolve::{Catalog, Need, Outcome, Project, resolve};
 use crate::simple::{CoreMetadata, File, ProjectPage};
 
+/// A metadata file fetched and stored: what it says, its digest and size.
+type Fetched = (Metadata, Sha256Digest, u64);
+
 /// Requests in flight at once.
 const CONCURRENCY: usize = 8;
 /// Bound on a metadata file (PyPI's largest are a few hundred KB).
@@ -167,11 +170,11 @@ impl PypiMirror {
                     .collect()
                     .await;
             let objects = ctx.store.objects();
-            let fetched_metadata: Vec<Result<(MetadataRequest, Metadata, u64), PypiError>> =
+            let fetched_metadata: Vec<Result<(MetadataRequest, Fetched), PypiError>> =
                 stream::iter(metadata)
                     .map(|request| async move {
-                        let (metadata, size) = fetch_metadata(ctx, objects, &request).await?;
-                        Ok((request, metadata, size))
+                        let fetched = fetch_metadata(ctx, objects, &request).await?;
+                        Ok((request, fetched))
                     })
                     .buffer_unordered(CONCURRENCY)
                     .collect()
@@ -186,7 +189,7 @@ impl PypiMirror {
                     .insert(project.page.name.clone(), project);
             }
             for result in fetched_metadata {
-                let (request, metadata, size) = result?;
+                let (request, (metadata, sha256, size)) = result?;
                 // Ahead of the solver: the pages of what this release depends on on some
                 // target (an extra's entries wait until the solver asks for them).
                 for text in &metadata.requires_dist {
@@ -204,9 +207,7 @@ impl PypiMirror {
                     }
                 }
                 let key = (request.project.clone(), request.filename.clone());
-                resolved
-                    .metadata
-                    .insert(key.clone(), (request.sha256, size));
+                resolved.metadata.insert(key.clone(), (sha256, size));
                 resolved.catalog.metadata.insert(key, metadata);
             }
         }
@@ -220,15 +221,35 @@ impl PypiMirror {
         position: usize,
     ) -> Result<MetadataRequest, PypiError> {
         let file = &project.page.files[position];
-        let sha256 = match &file.core_metadata {
+        let stated = match &file.core_metadata {
             CoreMetadata::Hashes(hashes) => hashes.get("sha256").and_then(|h| h.parse().ok()),
             CoreMetadata::Absent | CoreMetadata::Unhashed => None,
         };
-        let Some(sha256) = sha256 else {
-            return Err(PypiError::NoMetadata {
-                page: project.url.clone(),
-                file: file.filename.clone(),
-            });
+        let wheel = file.filename.ends_with(".whl");
+        let url = self.file_url(project, file)?;
+        let (url, source) = match (stated, file.sha256().and_then(|h| h.parse().ok())) {
+            (Some(sha256), _) => (format!("{url}.metadata"), MetadataSource::File(sha256)),
+            // No metadata file (or one with no digest to check it by): the wheel, checked
+            // against its own digest, holds the same METADATA.
+            (None, Some(sha256)) if wheel => {
+                let expected = Expected {
+                    sha256,
+                    size: file.size,
+                };
+                (url, MetadataSource::Wheel(expected))
+            }
+            (None, None) if wheel => {
+                return Err(PypiError::Unhashed {
+                    page: project.url.clone(),
+                    file: file.filename.clone(),
+                });
+            }
+            (None, _) => {
+                return Err(PypiError::NoMetadata {
+                    page: project.url.clone(),
+                    file: file.filename.clone(),
+                });
+            }
         };
         let version = project.parsed[position]
             .as_ref()
@@ -238,11 +259,11 @@ impl PypiMirror {
                 reason: format!("{}: {} is not a candidate", project.url, file.filename),
             })?;
         Ok(MetadataRequest {
-            url: format!("{}.metadata", self.file_url(project, file)?),
+            url,
             project: project.page.name.clone(),
             filename: file.filename.clone(),
             version,
-            sha256,
+            source,
         })
     }
 
@@ -362,18 +383,19 @@ impl PypiMirror {
         }
         // The metadata of the files no resolution read (another platform's wheel).
         let objects = ctx.store.objects();
-        let fetched: Vec<Result<(MetadataRequest, u64), PypiError>> = stream::iter(wanted_metadata)
-            .map(|request| async move {
-                let (_, size) = fetch_metadata(ctx, objects, &request).await?;
-                Ok((request, size))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let fetched: Vec<Result<(MetadataRequest, Fetched), PypiError>> =
+            stream::iter(wanted_metadata)
+                .map(|request| async move {
+                    let fetched = fetch_metadata(ctx, objects, &request).await?;
+                    Ok((request, fetched))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         let mut metadata = resolved.metadata;
         for result in fetched {
-            let (request, size) = result?;
-            metadata.insert((request.project, request.filename), (request.sha256, size));
+            let (request, (_, sha256, size)) = result?;
+            metadata.insert((request.project, request.filename), (sha256, size));
         }
         let mut names = Vec::new();
         let mut summary_files = 0;
@@ -478,28 +500,56 @@ fn read_page(body: &[u8], name: &str, url: &str) -> Result<ProjectPage, PypiErro
     Ok(page)
 }
 
-/// A metadata file to fetch.
+/// A file's metadata to fetch: its PEP 658 metadata file, or the `METADATA` inside the
+/// wheel when the index serves none.
 struct MetadataRequest {
+    /// The metadata file's URL, or the wheel's.
     url: String,
     project: String,
     filename: String,
     version: Version,
-    sha256: Sha256Digest,
+    /// What the metadata file must be, or the wheel (whose `METADATA` is read).
+    source: MetadataSource,
 }
 
-/// Fetch a metadata file, check it against the digest its page states and against the
-/// file it describes (name, version), and put it into the store.
+#[derive(Clone, Copy)]
+enum MetadataSource {
+    /// The PEP 658 file, with the digest its page states.
+    File(Sha256Digest),
+    /// The wheel itself, with the digest (and size) its page states.
+    Wheel(Expected),
+}
+
+/// Fetch a file's metadata, check it (against the digest its page states, or the wheel's
+/// against the wheel's digest) and against the file it describes (name, version), and put
+/// it into the store: the metadata, its digest and its size.
 async fn fetch_metadata(
     ctx: &SyncContext<'_>,
     objects: &ObjectStore,
     request: &MetadataRequest,
-) -> Result<(Metadata, u64), PypiError> {
-    let body = ctx.fetcher.get(&request.url, METADATA_CAP).await?;
-    let expected = Expected {
-        sha256: request.sha256,
-        size: None,
+) -> Result<(Metadata, Sha256Digest, u64), PypiError> {
+    let body: Vec<u8> = match request.source {
+        MetadataSource::File(sha256) => {
+            let body = ctx.fetcher.get(&request.url, METADATA_CAP).await?;
+            let expected = Expected { sha256, size: None };
+            expected.check(&request.url, Sha256Digest::of(&body), body.len() as u64)?;
+            body.to_vec()
+        }
+        MetadataSource::Wheel(expected) => {
+            // Into the store, verified: the wheel is published if this release is chosen.
+            ctx.fetcher
+                .fetch_object(&request.url, expected, objects, ctx.reporter)
+                .await?;
+            let (file, _) = objects.open(&expected.sha256)?.into_parts();
+            let url = request.url.clone();
+            tokio::task::spawn_blocking(move || crate::wheel::read_metadata(file, &url))
+                .await
+                .map_err(|e| PypiError::Resolution {
+                    mirror: String::new(),
+                    reason: e.to_string(),
+                })??
+        }
     };
-    expected.check(&request.url, Sha256Digest::of(&body), body.len() as u64)?;
     let metadata = Metadata::parse(&body, &request.url)?;
     let mismatch = |reason: String| PypiError::MetadataMismatch {
         url: request.url.clone(),
@@ -521,8 +571,8 @@ async fn fetch_metadata(
             request.filename, request.version
         )));
     }
-    objects.insert_verified_bytes(&body, &expected, &request.url)?;
-    Ok((metadata, body.len() as u64))
+    let sha256 = objects.insert_bytes(&body)?;
+    Ok((metadata, sha256, body.len() as u64))
 }
 
 /// `bytes` put into the store, as the file at `path`.

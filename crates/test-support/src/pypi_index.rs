@@ -32,6 +32,7 @@ pub struct Wheel {
     requires_python: Option<String>,
     yanked: bool,
     announce_metadata: bool,
+    claimed_version: Option<String>,
 }
 
 impl Wheel {
@@ -45,6 +46,7 @@ impl Wheel {
             requires_python: None,
             yanked: false,
             announce_metadata: true,
+            claimed_version: None,
         }
     }
 
@@ -78,6 +80,13 @@ impl Wheel {
         self
     }
 
+    /// Its METADATA (in the wheel and beside it) claims another version than its name:
+    /// a broken or hostile upload.
+    pub fn claiming_version(mut self, version: &str) -> Self {
+        self.claimed_version = Some(version.to_owned());
+        self
+    }
+
     /// The normalised project name (PEP 503).
     pub fn project(&self) -> String {
         self.name.to_lowercase().replace(['_', '.'], "-")
@@ -93,7 +102,8 @@ impl Wheel {
     pub fn metadata(&self) -> String {
         let mut text = format!(
             "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
-            self.name, self.version
+            self.name,
+            self.claimed_version.as_deref().unwrap_or(&self.version)
         );
         if let Some(requires) = &self.requires_python {
             let _ = writeln!(text, "Requires-Python: {requires}");

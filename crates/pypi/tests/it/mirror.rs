@@ -247,3 +247,59 @@ async fn a_page_linking_outside_http_is_refused() {
     );
     assert!(!store.public_dir().join("pypi").exists());
 }
+
+#[tokio::test]
+async fn without_metadata_files_each_wheels_own_metadata_is_read_and_published() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    let app = Wheel::new("app", "1.0")
+        .requires(&["lib"])
+        .without_metadata();
+    let lib = Wheel::new("lib", "1.0").without_metadata();
+    index.add(&app).add(&lib);
+    index.write_pages();
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect("sync");
+    // Our metadata file is the wheel's METADATA, announced with its digest.
+    let public = store.public_dir().join("pypi");
+    let ours = std::fs::read(public.join("packages/lib/lib-1.0-py3-none-any.whl.metadata"))
+        .expect("published metadata");
+    assert_eq!(ours, lib.metadata().as_bytes());
+    let page = std::fs::read(public.join("simple/lib/index.html")).expect("page");
+    let page = mirror_pypi::simple::ProjectPage::from_html(&page, "lib", "lib").expect("page");
+    let digest = mirror_core::digest::Sha256Digest::of(&ours).to_hex();
+    assert_eq!(
+        page.files[0].core_metadata,
+        mirror_pypi::simple::CoreMetadata::Hashes([("sha256".into(), digest)].into())
+    );
+    // Each wheel was downloaded once: to read it, and not again to publish it.
+    assert_eq!(server.request_count("/files/lib-1.0-py3-none-any.whl"), 1);
+    let index_url = format!("file://{}", public.join("simple").display());
+    let target = tempfile::tempdir().expect("tempdir");
+    if let Some(result) = pip_install(&index_url, &["app"], target.path()) {
+        assert_eq!(result.expect("pip installs"), ["app==1.0", "lib==1.0"]);
+    }
+}
+
+#[tokio::test]
+async fn a_wheel_whose_metadata_claims_another_version_is_refused() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    index.add(&Wheel::new("app", "1.0").requires(&["lib"])).add(
+        &Wheel::new("lib", "1.0")
+            .claiming_version("6.6.6")
+            .without_metadata(),
+    );
+    index.write_pages();
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("METADATA contradicts the file name");
+    assert_eq!(error.class(), ErrorClass::Verification, "{error}");
+    assert!(error.to_string().contains("6.6.6"), "{error}");
+    assert!(!store.public_dir().join("pypi").exists());
+}
