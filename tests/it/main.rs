@@ -20,6 +20,7 @@ mod conformance;
 mod exit_codes;
 mod failpoints;
 mod operations;
+mod pypi;
 mod schedule;
 mod serve_limits;
 mod transfer;

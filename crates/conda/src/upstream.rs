@@ -208,7 +208,9 @@ pub async fn fetch_index(
                     cached,
                 });
             }
-            Some(Conditional::Modified { body, validators }) => {
+            Some(Conditional::Modified {
+                body, validators, ..
+            }) => {
                 return fetched(store, cache, cap, subdir, (url, source, body, validators));
             }
             // That form is gone upstream: ask for each, as on a first sync.
@@ -219,7 +221,9 @@ pub async fn fetch_index(
     for (source, format) in FORMS {
         let url = url_of(format);
         match get(fetcher, &url, &Validators::default()).await? {
-            Some(Conditional::Modified { body, validators }) => {
+            Some(Conditional::Modified {
+                body, validators, ..
+            }) => {
                 return fetched(store, cache, cap, subdir, (url, source, body, validators));
             }
             // Unasked, a 304 is refused by the fetcher; absent, try the next form.

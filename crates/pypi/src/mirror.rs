@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::stream::{self, StreamExt as _};
 use mirror_core::digest::{Hasher, Sha256Digest};
 use mirror_core::error::RepositoryError;
+use mirror_core::fetch::{Conditional, Validators};
 use mirror_core::repository::{
     BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
 };
@@ -158,13 +159,23 @@ impl PypiMirror {
                 stream::iter(pages)
                     .map(|name| async move {
                         let url = format!("{index}/{name}/");
-                        let body = ctx.fetcher.get(&url, cap).await?;
-                        let page = read_page(&body, &name, &url)?;
-                        Ok((
-                            url.clone(),
-                            Project::new(url, page),
-                            Sha256Digest::of(&body),
-                        ))
+                        let known = Validators::default();
+                        let answer = ctx
+                            .fetcher
+                            .get_negotiated(&url, cap, &known, Some(ACCEPT))
+                            .await?;
+                        let (page, digest) = match answer {
+                            Some(Conditional::Modified {
+                                body, content_type, ..
+                            }) => {
+                                let page = read_page(&body, content_type.as_deref(), &name, &url)?;
+                                (page, Sha256Digest::of(&body))
+                            }
+                            // No such project: no versions, which the solver explains
+                            // (a 304 cannot come back: no validators were sent).
+                            _ => (ProjectPage::empty(&name), Sha256Digest::of(b"")),
+                        };
+                        Ok((url.clone(), Project::new(url, page), digest))
                     })
                     .buffer_unordered(CONCURRENCY)
                     .collect()
@@ -479,23 +490,59 @@ impl PypiMirror {
     }
 }
 
-/// A project page's body: PEP 691 JSON when it is a JSON object, else PEP 503 HTML.
-/// Its name must be the one asked for.
-fn read_page(body: &[u8], name: &str, url: &str) -> Result<ProjectPage, PypiError> {
-    let json = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{');
+/// What a page is asked for with, as uv asks: PEP 691 JSON first, HTML accepted.
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
+     application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+/// A project page's body, read as its `Content-Type` says (PEP 691 JSON, or PEP 503 HTML
+/// as `text/html` or its `vnd` alias); with none (a `file://` index), JSON when it is a
+/// JSON object. Another type is refused, as pip and uv refuse it. Its name must be the
+/// one asked for.
+fn read_page(
+    body: &[u8],
+    content_type: Option<&str>,
+    name: &str,
+    url: &str,
+) -> Result<ProjectPage, PypiError> {
+    let page_error = |reason: String| {
+        PypiError::Page(crate::simple::PageError {
+            origin: url.to_owned(),
+            reason,
+        })
+    };
+    let media = content_type.map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let json = match media.as_deref() {
+        Some("application/vnd.pypi.simple.v1+json") => true,
+        Some("application/vnd.pypi.simple.v1+html" | "text/html") => false,
+        Some(other) => {
+            return Err(page_error(format!(
+                "served as {other:?}, which is no simple API type (expected \
+                 application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html \
+                 or text/html)"
+            )));
+        }
+        None => body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{'),
+    };
     let page = if json {
         ProjectPage::from_json(body, url)?
     } else {
         ProjectPage::from_html(body, name, url)?
     };
     if page.name != name {
-        return Err(PypiError::Page(crate::simple::PageError {
-            origin: url.to_owned(),
-            reason: format!("the page of {name:?} says it is {:?}'s", page.name),
-        }));
+        return Err(page_error(format!(
+            "the page of {name:?} says it is {:?}'s",
+            page.name
+        )));
     }
     Ok(page)
 }

@@ -115,6 +115,16 @@ struct RawFile {
 }
 
 impl ProjectPage {
+    /// The page of a project the index does not have: no versions, no files.
+    pub fn empty(name: &str) -> Self {
+        ProjectPage {
+            name: name.to_owned(),
+            versions: Vec::new(),
+            files: Vec::new(),
+            other_files: 0,
+        }
+    }
+
     /// Reads a PEP 691 JSON project page; `origin` names it in errors.
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self, PageError> {
         let error = |reason: String| PageError {

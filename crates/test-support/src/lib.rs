@@ -16,7 +16,7 @@
 //! - [`conda_channel`]: real `.tar.bz2`/`.conda` packages and their repodata, written by
 //!   hand into a channel directory.
 //! - [`pypi_index`]: real wheels and a PEP 503 simple index of them; [`pip_install`]
-//!   drives the real pip against a mirror.
+//!   and [`uv_install`] drive the real pip and uv against a mirror.
 //!
 //! ```
 //! use mirror_test_support::{Fault, TestServer};
@@ -47,5 +47,5 @@ pub use conda_client::conda_client_install;
 pub use dir_state::dir_state;
 pub use fixtures::{copy_tree, fixtures, skip, workspace_root};
 pub use provenance::verify_fixtures;
-pub use pypi_client::pip_install;
+pub use pypi_client::{pip_install, uv_install};
 pub use server::{Fault, RecordedRequest, TestServer};

@@ -1,4 +1,4 @@
-//! The real pip of the tests: the one in `.venv-pypi-client` (made by
+//! The real PyPI clients of the tests: pip and uv in `.venv-pypi-client` (made by
 //! `scripts/setup-pypi-clients.sh`), run with nothing from the user's configuration.
 
 use std::path::Path;
@@ -52,6 +52,52 @@ pub fn pip_install(
             String::from_utf8_lossy(&output.stderr)
         )));
     }
+    Some(Ok(installed(target)))
+}
+
+/// `uv pip install --only-binary :all: --target TARGET REQUIREMENT...` from the simple
+/// index at `index_url` alone, for the venv's Python, with no cache and no configuration;
+/// as [`pip_install`].
+pub fn uv_install(
+    index_url: &str,
+    requirements: &[&str],
+    target: &Path,
+) -> Option<Result<Vec<String>, String>> {
+    let venv = workspace_root().join(".venv-pypi-client");
+    let uv = venv.join("bin/uv");
+    if !uv.is_file() {
+        crate::skip(&format!(
+            "the uv client {} is missing (scripts/setup-pypi-clients.sh)",
+            uv.display()
+        ));
+        return None;
+    }
+    let output = std::process::Command::new(&uv)
+        .args(["pip", "install", "--no-config", "--no-cache", "--quiet"])
+        .args(["--only-binary", ":all:", "--index-url", index_url])
+        .arg("--python")
+        .arg(venv.join("bin/python"))
+        .arg("--target")
+        .arg(target)
+        .args(requirements)
+        .env("UV_NO_PROGRESS", "1")
+        .env_remove("UV_INDEX_URL")
+        .env_remove("UV_DEFAULT_INDEX")
+        .output()
+        .expect("uv runs");
+    if !output.status.success() {
+        return Some(Err(format!(
+            "uv failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Some(Ok(installed(target)))
+}
+
+/// The distributions installed into `target`: `name==version`, sorted.
+fn installed(target: &Path) -> Vec<String> {
     let mut installed: Vec<String> = std::fs::read_dir(target)
         .expect("pip's target dir")
         .filter_map(|entry| {
@@ -65,5 +111,5 @@ pub fn pip_install(
         })
         .collect();
     installed.sort();
-    Some(Ok(installed))
+    installed
 }

@@ -227,6 +227,48 @@ impl Index {
         self.root.join(relative)
     }
 
+    /// The projects, normalised.
+    pub fn projects(&self) -> Vec<String> {
+        self.projects.keys().cloned().collect()
+    }
+
+    /// `project`'s page as a PEP 691 server writes it (JSON, api-version 1.1: `versions`,
+    /// `size`, `upload-time`, `core-metadata` with its digest), absolute file URLs under
+    /// `files_url` (`http://HOST/files`).
+    pub fn json_page(&self, project: &str, files_url: &str) -> Vec<u8> {
+        let wheels = &self.projects[project];
+        let mut versions: Vec<&str> = wheels.iter().map(|(w, _, _)| w.version.as_str()).collect();
+        versions.dedup();
+        let files: Vec<serde_json::Value> = wheels
+            .iter()
+            .map(|(wheel, sha256, metadata_sha256)| {
+                let size = std::fs::metadata(self.root.join("files").join(wheel.filename()))
+                    .expect("the wheel")
+                    .len();
+                let mut file = serde_json::json!({
+                    "filename": wheel.filename(),
+                    "url": format!("{files_url}/{}", wheel.filename()),
+                    "hashes": {"sha256": sha256},
+                    "requires-python": wheel.requires_python,
+                    "yanked": wheel.yanked,
+                    "size": size,
+                    "upload-time": "2026-01-02T03:04:05.678901Z",
+                });
+                if wheel.announce_metadata {
+                    file["core-metadata"] = serde_json::json!({"sha256": metadata_sha256});
+                }
+                file
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "versions": versions,
+            "files": files,
+        }))
+        .expect("JSON")
+    }
+
     /// Write `simple/index.html` and every project's page.
     pub fn write_pages(&self) {
         let simple = self.root.join("simple");

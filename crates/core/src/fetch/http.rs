@@ -23,7 +23,7 @@ pub(super) async fn get_once(
     limit: u64,
     tally: Tally<'_>,
 ) -> Result<Bytes, FetchError> {
-    match get_once_conditional(fetcher, parsed, url, limit, None, tally).await? {
+    match get_once_conditional(fetcher, parsed, url, limit, Ask::default(), tally).await? {
         super::Conditional::Modified { body, .. } => Ok(body),
         // Without validators a 304 is refused in `get_once_conditional`.
         super::Conditional::NotModified => Err(FetchError::UnexpectedNotModified {
@@ -49,6 +49,15 @@ pub(super) async fn head_once(
     }
 }
 
+/// What a whole-body request asks besides the URL.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Ask<'a> {
+    /// Validators of the copy we hold: whether it changed since.
+    pub(super) known: Option<&'a super::Validators>,
+    /// The `Accept` header.
+    pub(super) accept: Option<&'a str>,
+}
+
 /// One attempt at a whole body, asking with `known`'s validators whether it changed
 /// since: 304 is [`Conditional::NotModified`](super::Conditional::NotModified) (only when
 /// validators were sent; otherwise it is an error, as no copy of ours can be meant).
@@ -57,12 +66,16 @@ pub(super) async fn get_once_conditional(
     parsed: &Url,
     url: &str,
     limit: u64,
-    known: Option<&super::Validators>,
+    ask: Ask<'_>,
     tally: Tally<'_>,
 ) -> Result<super::Conditional, FetchError> {
     let _permit = fetcher.permit().await;
     let (mut request, authorized) = fetcher.request(parsed);
+    let known = ask.known;
     let asked = known.is_some_and(|v| !v.is_empty());
+    if let Some(accept) = ask.accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
     if let Some(known) = known {
         if let Some(etag) = &known.etag {
             request = request.header(IF_NONE_MATCH, etag);
@@ -89,6 +102,7 @@ pub(super) async fn get_once_conditional(
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .map(str::to_owned)
     };
+    let content_type = header(reqwest::header::CONTENT_TYPE);
     let validators = super::Validators {
         etag: header(ETAG),
         last_modified: header(LAST_MODIFIED)
@@ -124,6 +138,7 @@ pub(super) async fn get_once_conditional(
     Ok(super::Conditional::Modified {
         body: body.freeze(),
         validators,
+        content_type,
     })
 }
 

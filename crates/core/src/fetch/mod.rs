@@ -77,6 +77,8 @@ pub enum Conditional {
         body: bytes::Bytes,
         /// Its `ETag` and `Last-Modified`, when the server sent them.
         validators: Validators,
+        /// Its `Content-Type`, when the server sent one (`file://`: none).
+        content_type: Option<String>,
     },
 }
 
@@ -367,6 +369,19 @@ impl Fetcher {
         limit: u64,
         known: &Validators,
     ) -> Result<Option<Conditional>, FetchError> {
+        self.get_negotiated(url, limit, known, None).await
+    }
+
+    /// [`get_conditional`](Self::get_conditional) sending `accept` as the `Accept` header
+    /// (a PEP 691 index answers in the type asked for): the answer's `Content-Type` is in
+    /// [`Conditional::Modified`].
+    pub async fn get_negotiated(
+        &self,
+        url: &str,
+        limit: u64,
+        known: &Validators,
+        accept: Option<&str>,
+    ) -> Result<Option<Conditional>, FetchError> {
         let call = Counters::default();
         let tally = self.tally(&call);
         let source = parse_source(url)?;
@@ -378,11 +393,16 @@ impl Fetcher {
                     Conditional::Modified {
                         body,
                         validators: Validators::default(),
+                        content_type: None,
                     }
                 }),
                 Source::Http(parsed) => {
                     self.retrying(url, || {
-                        http::get_once_conditional(self, &parsed, url, limit, Some(known), tally)
+                        let ask = http::Ask {
+                            known: Some(known),
+                            accept,
+                        };
+                        http::get_once_conditional(self, &parsed, url, limit, ask, tally)
                     })
                     .await
                 }

@@ -11,7 +11,7 @@ use mirror_core::store::Store;
 use mirror_core::sync::{SyncError, SyncOptions, SyncOutcome, SyncReport, sync};
 use mirror_pypi::{PypiConfig, PypiMirror};
 use mirror_test_support::pypi_index::{Index, Wheel};
-use mirror_test_support::{TestServer, pip_install};
+use mirror_test_support::{Fault, TestServer, pip_install};
 
 /// app 1.0 (needs lib>=1, and winonly on Windows), lib 1.0 (pure), lib 2.0 (a CPython 3.12
 /// wheel only), winonly 1.0, unrelated 1.0.
@@ -302,4 +302,67 @@ async fn a_wheel_whose_metadata_claims_another_version_is_refused() {
     assert_eq!(error.class(), ErrorClass::Verification, "{error}");
     assert!(error.to_string().contains("6.6.6"), "{error}");
     assert!(!store.public_dir().join("pypi").exists());
+}
+
+#[tokio::test]
+async fn a_json_index_is_read_as_its_content_type_says() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let index = standard_index(upstream.path());
+    let server = TestServer::serve_dir(upstream.path());
+    let files_url = server.url_for("files");
+    for project in index.projects() {
+        server.inject_always(
+            &format!("/simple/{project}/"),
+            Fault::Replace {
+                content_type: "application/vnd.pypi.simple.v1+json".into(),
+                body: index.json_page(&project, &files_url),
+            },
+        );
+    }
+    let (_dir, store) = temp_store();
+    sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect("sync from a JSON index");
+    // The JSON page's size and upload time are carried into ours.
+    let page = std::fs::read(store.public_dir().join("pypi/simple/lib/index.json")).expect("page");
+    let page = mirror_pypi::simple::ProjectPage::from_json(&page, "lib").expect("our JSON page");
+    assert_eq!(page.files.len(), 1);
+    assert!(page.files[0].size.is_some());
+    assert_eq!(
+        page.files[0].upload_time.as_deref(),
+        Some("2026-01-02T03:04:05.678901Z")
+    );
+    assert_eq!(page.versions, ["1.0"]);
+
+    // A page served as plain `application/json` is not the simple API: refused, as uv does.
+    let server = TestServer::serve_dir(upstream.path());
+    server.inject_always(
+        "/simple/app/",
+        Fault::Replace {
+            content_type: "application/json".into(),
+            body: index.json_page("app", &files_url),
+        },
+    );
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("application/json");
+    assert!(error.to_string().contains("no simple API type"), "{error}");
+}
+
+#[tokio::test]
+async fn a_dependency_the_index_does_not_have_is_explained() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    index.add(&Wheel::new("app", "1.0").requires(&["ghost>=1"]));
+    index.write_pages();
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("ghost is on no page");
+    let message = error.to_string();
+    assert!(message.contains("ghost"), "{message}");
+    assert!(message.contains("app"), "{message}");
+    assert_eq!(server.request_count("/simple/ghost/"), 1);
 }

@@ -35,6 +35,7 @@ use tower_http::services::ServeDir;
 use super::{Context, Output};
 
 mod connection;
+mod directory_index;
 mod files;
 mod handoff;
 mod hosts;
@@ -327,6 +328,16 @@ async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: N
         request.headers_mut().remove(name);
     }
     let plain_method = request.method() == Method::GET || request.method() == Method::HEAD;
+    if plain_method {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        if let Some(index) = directory_index::choose(&served.public, decoded, accept) {
+            let head = request.method() == Method::HEAD;
+            return directory_page(served, index, head, &request);
+        }
+    }
     if plain_method && !request.headers().contains_key(header::RANGE) {
         let head = request.method() == Method::HEAD;
         if let Some(plain) = served.plain(decoded, request.headers().get(header::IF_NONE_MATCH)) {
@@ -363,6 +374,65 @@ async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: N
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
+}
+
+/// A directory's page (`directory_index`), whole (a `Range` is ignored: pages are small
+/// and generated per snapshot), with `Vary: Accept` on every answer.
+fn directory_page(
+    served: &Served,
+    index: directory_index::DirectoryIndex,
+    head: bool,
+    request: &Request,
+) -> Response {
+    use directory_index::DirectoryIndex;
+    let mut response = match index {
+        DirectoryIndex::Redirect(path) => {
+            // Relative to the request's own URL, which a host route may have rewritten:
+            // `app` -> `app/`.
+            let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let mut location = format!("{}/", encode_segment(last));
+            if let Some(query) = request.uri().query() {
+                location = format!("{location}?{query}");
+            }
+            let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        DirectoryIndex::NotAcceptable => StatusCode::NOT_ACCEPTABLE.into_response(),
+        DirectoryIndex::Page { path, content_type } => {
+            match served.plain(&path, request.headers().get(header::IF_NONE_MATCH)) {
+                Some(plain) => {
+                    let mut response = plain.into_response(head);
+                    if response.status().is_success() {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    }
+                    response
+                }
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+/// A path segment for a URL: unreserved bytes as they are, the others `%XX`.
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Plain {

@@ -1,0 +1,110 @@
+//! The PyPI mirror end to end: `mirror-cli sync` of a `[[pypi]]` section from a loopback
+//! simple index of real wheels, the tree served by `mirror-cli serve` (pages chosen by
+//! `Accept`), and the real pip and uv installing from it; then a bundle carried to an
+//! inside store, imported, served and installed from again.
+
+use mirror_test_support::pypi_index::{Index, Wheel};
+use mirror_test_support::{TestServer, pip_install, uv_install};
+
+use crate::common::{Served, cli, cli_json, keygen, ok};
+
+fn upstream(dir: &std::path::Path) {
+    let mut index = Index::new(dir);
+    index
+        .add(&Wheel::new("app", "1.0").requires(&["lib>=1", "extra-only; extra == 'more'"]))
+        .add(&Wheel::new("lib", "1.0"))
+        .add(&Wheel::new("lib", "2.0").requires_python(">=3.99"))
+        .add(&Wheel::new("extra-only", "1.0"));
+    index.write_pages();
+}
+
+/// pip and uv install `app` from `index_url` into fresh directories.
+fn clients_install(index_url: &str) {
+    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
+    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
+    for (client, install) in clients {
+        let target = tempfile::tempdir().expect("tempdir");
+        if let Some(result) = install(index_url, &["app"], target.path()) {
+            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
+            assert_eq!(installed, ["app==1.0", "lib==1.0"], "{client}");
+        }
+    }
+}
+
+#[test]
+fn pip_and_uv_install_from_the_served_mirror_and_after_a_bundle_round_trip() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    upstream(&dir.join("upstream"));
+    let server = TestServer::serve_dir(dir.join("upstream"));
+    keygen(dir);
+    let python = "3.11";
+    let config = dir.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n\
+             [[pypi]]\nname = \"pypi\"\nurl = \"{}\"\nrequirements = [\"app\"]\n\
+             python = [\"{python}\"]\nplatforms = [\"manylinux_2_28_x86_64\"]\n",
+            server.url_for("simple")
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "synced", "{json}");
+    let summary = &json["mirrors"][0]["summary"];
+    assert_eq!(summary["releases"]["lib"][0], "1.0", "{json}");
+    assert!(summary["releases"].get("extra-only").is_none(), "{json}");
+
+    let served = Served::start(&config);
+    // The page by Accept: JSON for uv's and pip's header, HTML for none, 406 for JSON
+    // that is not the simple API's, and the slash added.
+    let uv_accept = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+    let page = served.get("/pypi/simple/lib/", &[("Accept", uv_accept)]);
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("application/vnd.pypi.simple.v1+json")
+    );
+    assert_eq!(page.header("vary"), Some("accept"));
+    let json: serde_json::Value = serde_json::from_slice(&page.body).expect("JSON page");
+    assert_eq!(json["name"], "lib");
+    assert_eq!(json["files"][0]["filename"], "lib-1.0-py3-none-any.whl");
+    let html = served.get("/pypi/simple/lib/", &[]);
+    assert_eq!(html.header("content-type"), Some("text/html"));
+    assert!(String::from_utf8_lossy(&html.body).contains("lib-1.0-py3-none-any.whl"));
+    assert!(html.header("etag").is_some());
+    let refused = served.get("/pypi/simple/lib/", &[("Accept", "application/json")]);
+    assert_eq!(refused.status, 406);
+    let redirect = served.get("/pypi/simple/lib", &[]);
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.header("location"), Some("lib/"));
+    clients_install(&format!("{}/pypi/simple/", served.url));
+    drop(served);
+
+    // Across the gap: a bundle, imported inside, served and installed from.
+    let bundle = dir.join("bundle");
+    ok(&cli(
+        &config,
+        &["export", "--out", bundle.to_str().expect("utf8")],
+    ));
+    let inside = dir.join("inside");
+    std::fs::create_dir_all(&inside).expect("inside");
+    let inside_config = inside.join("mirror.toml");
+    std::fs::write(
+        &inside_config,
+        format!(
+            "store = \"store\"\n[transfer]\ntrusted_keys = [\"{}\"]\n",
+            dir.join("keys/signing.asc.pub").display()
+        ),
+    )
+    .expect("inside config");
+    ok(&cli(
+        &inside_config,
+        &["import", bundle.to_str().expect("utf8")],
+    ));
+    drop(server); // the inside has no upstream
+    let served = Served::start(&inside_config);
+    clients_install(&format!("{}/pypi/simple/", served.url));
+}
