@@ -59,8 +59,8 @@ struct Resolved {
     pages: BTreeMap<String, Sha256Digest>,
     /// Each metadata file read: its digest and size (it is in the store).
     metadata: BTreeMap<(String, String), (Sha256Digest, u64)>,
-    /// Per target, the versions it installs.
-    pins: Vec<BTreeMap<String, Version>>,
+    /// Each resolution's target and the versions it installs there.
+    pins: Vec<(usize, BTreeMap<String, Version>)>,
 }
 
 impl PypiMirror {
@@ -75,7 +75,17 @@ impl PypiMirror {
         &self.config
     }
 
-    /// Fetch and resolve until every target has its closure.
+    /// Fetch and resolve until every target has its closure, and until no target can
+    /// reach a published release whose dependencies on it are not published too.
+    ///
+    /// The second part is the union's leak: a client on target A sees every release the
+    /// mirror publishes that installs on A, including one only target B's resolution
+    /// chose, and may pick it (pip decides in its own order and backtracks). Its
+    /// dependencies on A (markers evaluated for A) were never resolved. So each such
+    /// release is resolved again on A, pinned, with the requirements, and what that
+    /// solution adds is published too; repeated until nothing new appears. A release
+    /// that cannot be part of a solution on A is left as it is (a client backtracks
+    /// from it as the solver did).
     async fn resolve(&self, ctx: &SyncContext<'_>) -> Result<Resolved, PypiError> {
         let mut resolved = Resolved {
             catalog: Catalog::default(),
@@ -90,14 +100,44 @@ impl PypiMirror {
             .iter()
             .map(|r| Need::Page(r.name.as_ref().to_owned()))
             .collect();
+        // Each run: a target, and the release pinned on it (none: the requirements
+        // alone); its outcome once resolved.
+        let mut runs: Vec<(usize, Option<(String, Version)>)> = (0..self.settings.targets.len())
+            .map(|t| (t, None))
+            .collect();
+        let mut outcomes: Vec<Option<BTreeMap<String, Version>>> = vec![None; runs.len()];
+        let mut settled = vec![false; runs.len()];
         for _ in 0..MAX_ROUNDS {
             self.fetch(ctx, &mut resolved, &pending).await?;
             let mut needs = BTreeSet::new();
-            resolved.pins.clear();
-            for target in &self.settings.targets {
-                match resolve(&resolved.catalog, target, &self.settings.policy) {
-                    Outcome::Resolved(pins) => resolved.pins.push(pins),
+            for (position, (target_index, pin)) in runs.iter().enumerate() {
+                if settled[position] {
+                    continue;
+                }
+                let target = &self.settings.targets[*target_index];
+                let policy = match pin {
+                    None => std::borrow::Cow::Borrowed(&self.settings.policy),
+                    Some((name, version)) => {
+                        let mut policy = self.settings.policy.clone();
+                        let pinned = format!("{name}=={version}").parse().map_err(|e| {
+                            PypiError::Resolution {
+                                mirror: self.config.name.clone(),
+                                reason: format!("pinning {name} {version}: {e}"),
+                            }
+                        })?;
+                        policy.requirements.push(pinned);
+                        std::borrow::Cow::Owned(policy)
+                    }
+                };
+                match resolve(&resolved.catalog, target, &policy) {
+                    Outcome::Resolved(pins) => {
+                        outcomes[position] = Some(pins);
+                        settled[position] = true;
+                    }
                     Outcome::Needs(more) => needs.extend(more),
+                    // A pinned release no solution on this target holds: a client
+                    // backtracks from it too.
+                    Outcome::Unsatisfiable(_) if pin.is_some() => settled[position] = true,
                     Outcome::Unsatisfiable(report) => {
                         return Err(PypiError::Unsatisfiable {
                             mirror: self.config.name.clone(),
@@ -113,15 +153,76 @@ impl PypiMirror {
                     }
                 }
             }
-            if needs.is_empty() {
+            if !needs.is_empty() {
+                pending = needs;
+                continue;
+            }
+            pending = BTreeSet::new();
+            let leaks = self.leaks(&resolved.catalog, &runs, &outcomes);
+            if leaks.is_empty() {
+                resolved.pins = runs
+                    .iter()
+                    .zip(outcomes)
+                    .filter_map(|((target, _), pins)| Some((*target, pins?)))
+                    .collect();
                 return Ok(resolved);
             }
-            pending = needs;
+            for leak in leaks {
+                runs.push((leak.0, Some(leak.1)));
+                outcomes.push(None);
+                settled.push(false);
+            }
         }
         Err(PypiError::Resolution {
             mirror: self.config.name.clone(),
             reason: format!("no resolution after {MAX_ROUNDS} rounds of fetching"),
         })
+    }
+
+    /// The releases some run published that a target's client could pick but no run on
+    /// that target has resolved: (target, release), each not asked before.
+    fn leaks(
+        &self,
+        catalog: &Catalog,
+        runs: &[(usize, Option<(String, Version)>)],
+        outcomes: &[Option<BTreeMap<String, Version>>],
+    ) -> Vec<(usize, (String, Version))> {
+        let published: BTreeSet<(&String, &Version)> = outcomes
+            .iter()
+            .flatten()
+            .flat_map(|pins| pins.iter())
+            .collect();
+        let mut leaks = Vec::new();
+        for (target_index, target) in self.settings.targets.iter().enumerate() {
+            let mut covered: BTreeSet<(&String, &Version)> = BTreeSet::new();
+            let mut asked: BTreeSet<(&String, &Version)> = BTreeSet::new();
+            for ((t, pin), pins) in runs.iter().zip(outcomes) {
+                if *t != target_index {
+                    continue;
+                }
+                covered.extend(pins.iter().flat_map(|pins| pins.iter()));
+                if let Some((name, version)) = pin {
+                    asked.insert((name, version));
+                }
+            }
+            for &(name, version) in &published {
+                if covered.contains(&(name, version)) || asked.contains(&(name, version)) {
+                    continue;
+                }
+                let Some(project) = catalog.projects.get(name) else {
+                    continue;
+                };
+                let installs = project.files_of(version).any(|(_, file, dist)| {
+                    self.settings
+                        .policy
+                        .usable(target, name, version, file, dist)
+                });
+                if installs {
+                    leaks.push((target_index, (name.clone(), version.clone())));
+                }
+            }
+        }
+        leaks
     }
 
     /// Fetch `needs` (and, once metadata is read, the pages of the dependencies it
@@ -326,7 +427,8 @@ impl PypiMirror {
     async fn plan(&self, ctx: &SyncContext<'_>, resolved: Resolved) -> Result<TreePlan, PypiError> {
         // (project, version) -> the targets that pinned it.
         let mut releases: BTreeMap<&str, BTreeMap<&Version, Vec<usize>>> = BTreeMap::new();
-        for (target, pins) in resolved.pins.iter().enumerate() {
+        for (target, pins) in &resolved.pins {
+            let target = *target;
             for (name, version) in pins {
                 releases
                     .entry(name.as_str())

@@ -366,3 +366,58 @@ async fn a_dependency_the_index_does_not_have_is_explained() {
     assert!(message.contains("app"), "{message}");
     assert_eq!(server.request_count("/simple/ghost/"), 1);
 }
+
+/// Two targets choose differently, and a release only 3.12 chose also installs on 3.11,
+/// where it needs more: `x` 2.0 (pure) needs `w` on Python < 3.12, and `y` 2.0 (for
+/// Python < 3.12 only) needs `x < 2` there. On 3.11 the solver decides `y` first (fewer
+/// versions) and resolves to x 1.0 and y 2.0; on 3.12 to x 2.0 and y 1.0. pip on 3.11
+/// sees x 2.0 and y 1.0 on the mirror and picks them (it decides `x` first): then `w`
+/// must be there too, or pip fails.
+#[tokio::test]
+async fn a_release_one_target_chose_has_its_dependencies_for_every_target_that_can_pick_it() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    index
+        .add(&Wheel::new("x", "0.5"))
+        .add(&Wheel::new("x", "1.0"))
+        .add(&Wheel::new("x", "2.0").requires(&["w; python_version < '3.12'"]))
+        .add(&Wheel::new("y", "1.0"))
+        .add(
+            &Wheel::new("y", "2.0")
+                .requires(&["x<2; python_version < '3.12'"])
+                .requires_python("<3.12"),
+        )
+        .add(&Wheel::new("w", "1.0"));
+    index.write_pages();
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let mut config = config(&server.url_for("simple"), &["x", "y"]);
+    config.python = vec!["3.11".into(), "3.12".into()];
+    sync_mirror(&store, config).await.expect("sync");
+    let files = published_files(&store);
+    assert!(
+        files.contains(&"packages/x/x-2.0-py3-none-any.whl".into()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"packages/y/y-1.0-py3-none-any.whl".into()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"packages/w/w-1.0-py3-none-any.whl".into()),
+        "{files:?}"
+    );
+    // And pip on 3.11 (the client's venv), whatever it picks, finds everything.
+    let index_url = format!(
+        "file://{}",
+        store.public_dir().join("pypi/simple").display()
+    );
+    let target = tempfile::tempdir().expect("tempdir");
+    if let Some(result) = pip_install(&index_url, &["x", "y"], target.path()) {
+        let installed = result.expect("pip installs");
+        assert!(
+            installed.iter().any(|d| d.starts_with("x==")),
+            "{installed:?}"
+        );
+    }
+}
