@@ -22,6 +22,9 @@ use crate::resolve::{Policy, Req};
 /// python = ["3.11", "3.12"]               # target interpreters (3.N, or 3.N.M)
 /// platforms = ["manylinux_2_28_x86_64"]   # plus pure-Python wheels, always
 /// sdists = false                          # true: sdists too (as candidates, and published)
+/// requirements_file = "requirements.txt"  # more requirements (pip's format; `pip freeze`)
+/// keep_versions = 2                       # each requirement's newest 2 releases, each closed
+/// exclude = ["urllib3<2"]                 # never these releases
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +36,21 @@ pub struct PypiConfig {
     pub url: String,
     /// PEP 508 requirements (`requests>=2.31`, `uvicorn[standard]`, markers allowed):
     /// the mirror keeps every release their closure needs on any target.
+    #[serde(default)]
     pub requirements: Vec<String>,
+    /// A requirements file (pip's format, as `pip freeze` writes it: one requirement a
+    /// line, `#` comments, `\` continuations, `--hash` options ignored), relative to the
+    /// config; its requirements join `requirements`. Read when the mirror is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements_file: Option<std::path::PathBuf>,
+    /// Also keep each requirement's newest N releases that install on a target (not only
+    /// the one the resolution picks), each with its own closure there. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<usize>,
+    /// Releases never mirrored, as roots or dependencies: PEP 508 names with optional
+    /// versions (`torch`, `urllib3<2`). A requirement that needs one fails the sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Target CPython versions (`3.11`, taken as 3.11.0, or `3.11.9`). Default `["3.12"]`.
     #[serde(default = "default_python")]
     pub python: Vec<String>,
@@ -69,6 +86,9 @@ impl MirrorSettings for PypiConfig {
 
     fn resolve_paths(&mut self, dir: &ConfigDir) {
         self.url = dir.url(&self.url);
+        if let Some(file) = &self.requirements_file {
+            self.requirements_file = Some(dir.path(file));
+        }
     }
 
     fn validate(&self) -> Result<(), RepositoryError> {
@@ -93,6 +113,8 @@ pub(crate) struct Settings {
     pub index: String,
     pub targets: Vec<TargetEnv>,
     pub policy: Policy,
+    /// Releases kept per requirement and target.
+    pub keep_versions: usize,
 }
 
 impl PypiConfig {
@@ -113,25 +135,37 @@ impl PypiConfig {
             )));
         }
         mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
-        if self.requirements.is_empty() {
+        if self.requirements.is_empty() && self.requirements_file.is_none() {
             return Err(invalid(
-                "requirements is empty: name what the mirror carries (a whole index is not \
-                 mirrored)"
+                "requirements is empty and no requirements_file is given: name what the \
+                 mirror carries (a whole index is not mirrored)"
                     .into(),
             ));
         }
-        let mut requirements = Vec::new();
-        for text in &self.requirements {
+        if self.keep_versions == Some(0) {
+            return Err(invalid("keep_versions must be at least 1".into()));
+        }
+        let parse = |key: &str, text: &str| -> Result<Req, PypiError> {
             let requirement: Req = text
                 .parse()
-                .map_err(|e| invalid(format!("requirement {text:?}: {e}")))?;
+                .map_err(|e| invalid(format!("{key} {text:?}: {e}")))?;
             if let Some(VersionOrUrl::Url(_)) = requirement.version_or_url {
                 return Err(invalid(format!(
-                    "requirement {text:?}: a URL names no index file; give a name and versions"
+                    "{key} {text:?}: a URL names no index file; give a name and versions"
                 )));
             }
-            requirements.push(requirement);
-        }
+            Ok(requirement)
+        };
+        let requirements = self
+            .requirements
+            .iter()
+            .map(|text| parse("requirement", text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let exclude = self
+            .exclude
+            .iter()
+            .map(|text| parse("exclude", text))
+            .collect::<Result<Vec<_>, _>>()?;
         if self.python.is_empty() || self.platforms.is_empty() {
             return Err(invalid(
                 "python and platforms must each name at least one".into(),
@@ -144,7 +178,9 @@ impl PypiConfig {
             policy: Policy {
                 requirements,
                 sdists: self.sdists,
+                exclude,
             },
+            keep_versions: self.keep_versions.unwrap_or(1),
         })
     }
 }
@@ -161,6 +197,9 @@ mod tests {
             python: default_python(),
             platforms: default_platforms(),
             sdists: false,
+            requirements_file: None,
+            keep_versions: None,
+            exclude: Vec::new(),
         }
     }
 
@@ -176,8 +215,12 @@ mod tests {
     #[test]
     fn bad_settings_name_the_key_and_value() {
         type Case = (fn(&mut PypiConfig), &'static str);
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             (|c| c.requirements.clear(), "requirements is empty"),
+            (
+                |c| c.keep_versions = Some(0),
+                "keep_versions must be at least 1",
+            ),
             (
                 |c| c.requirements = vec!["requests >>= 2".into()],
                 "requests >>= 2",

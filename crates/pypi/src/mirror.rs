@@ -66,7 +66,35 @@ struct Resolved {
 impl PypiMirror {
     /// A mirror for `config` (validated).
     pub fn new(config: PypiConfig) -> Result<Self, PypiError> {
-        let settings = config.validate()?;
+        let mut settings = config.validate()?;
+        if let Some(file) = &config.requirements_file {
+            let invalid = |reason: String| PypiError::InvalidConfig {
+                mirror: config.name.clone(),
+                reason,
+            };
+            let origin = file.display().to_string();
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(format!("requirements_file {origin}: {e}")))?;
+            let lines = crate::requirements_file::parse(&text, &origin)
+                .map_err(|e| invalid(format!("requirements_file {e}")))?;
+            for (line, text) in lines {
+                let requirement: crate::resolve::Req = text
+                    .parse()
+                    .map_err(|e| invalid(format!("requirements_file {origin}:{line}: {e}")))?;
+                if let Some(pep508_rs::VersionOrUrl::Url(_)) = requirement.version_or_url {
+                    return Err(invalid(format!(
+                        "requirements_file {origin}:{line}: {text:?} is a URL, which names no \
+                         index file"
+                    )));
+                }
+                settings.policy.requirements.push(requirement);
+            }
+            if settings.policy.requirements.is_empty() {
+                return Err(invalid(format!(
+                    "requirements_file {origin} names no requirement, and requirements is empty"
+                )));
+            }
+        }
         Ok(PypiMirror { config, settings })
     }
 
@@ -158,6 +186,15 @@ impl PypiMirror {
                 continue;
             }
             pending = BTreeSet::new();
+            let more = self.kept_releases(&resolved.catalog, &runs, &outcomes);
+            if !more.is_empty() {
+                for run in more {
+                    runs.push((run.0, Some(run.1)));
+                    outcomes.push(None);
+                    settled.push(false);
+                }
+                continue;
+            }
             let leaks = self.leaks(&resolved.catalog, &runs, &outcomes);
             if leaks.is_empty() {
                 resolved.pins = runs
@@ -177,6 +214,82 @@ impl PypiMirror {
             mirror: self.config.name.clone(),
             reason: format!("no resolution after {MAX_ROUNDS} rounds of fetching"),
         })
+    }
+
+    /// `keep_versions`: each requirement's newest N releases that resolve on a target
+    /// (with the requirements, pinned), beyond the one its resolution there picked. The
+    /// next candidates to resolve pinned, newest first, as many as are still missing
+    /// (one that does not resolve is passed over): asked again until none is missing.
+    fn kept_releases(
+        &self,
+        catalog: &Catalog,
+        runs: &[(usize, Option<(String, Version)>)],
+        outcomes: &[Option<BTreeMap<String, Version>>],
+    ) -> Vec<(usize, (String, Version))> {
+        let policy = &self.settings.policy;
+        let wanted = self.settings.keep_versions;
+        let mut more = Vec::new();
+        if wanted <= 1 {
+            return more;
+        }
+        for (target_index, target) in self.settings.targets.iter().enumerate() {
+            // What the runs on this target found: resolved (true) or not (false).
+            let mut tried: BTreeMap<(&str, &Version), bool> = BTreeMap::new();
+            for ((t, pin), pins) in runs.iter().zip(outcomes) {
+                if *t != target_index {
+                    continue;
+                }
+                if let Some((name, version)) = pin {
+                    tried
+                        .entry((name.as_str(), version))
+                        .or_insert(pins.is_some());
+                }
+                for (name, version) in pins.iter().flatten() {
+                    tried.insert((name.as_str(), version), true);
+                }
+            }
+            for requirement in &policy.requirements {
+                if !requirement.marker.evaluate(&target.markers, &[]) {
+                    continue;
+                }
+                let name = requirement.name.as_ref();
+                let Some(project) = catalog.projects.get(name) else {
+                    continue;
+                };
+                let allowed = |version: &Version| match &requirement.version_or_url {
+                    Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) => s.contains(version),
+                    _ => true,
+                };
+                let candidates = project
+                    .versions
+                    .iter()
+                    .map(|(version, _)| version)
+                    .filter(|version| allowed(version))
+                    .filter(|version| !version.any_prerelease() || policy.allows_prereleases(name))
+                    .filter(|version| {
+                        project
+                            .files_of(version)
+                            .any(|(_, file, dist)| policy.usable(target, name, version, file, dist))
+                    });
+                let mut found = 0;
+                for version in candidates {
+                    if found >= wanted {
+                        break;
+                    }
+                    match tried.get(&(name, version)) {
+                        Some(true) => found += 1,
+                        Some(false) => {}
+                        None => {
+                            found += 1;
+                            more.push((target_index, (name.to_owned(), version.clone())));
+                        }
+                    }
+                }
+            }
+        }
+        more.sort();
+        more.dedup();
+        more
     }
 
     /// The releases some run published that a target's client could pick but no run on
@@ -406,12 +519,21 @@ impl PypiMirror {
     /// sha256 over the settings and every page read.
     fn fingerprint(&self, resolved: &Resolved) -> String {
         let mut hasher = Hasher::new();
+        let requirements: Vec<String> = self
+            .settings
+            .policy
+            .requirements
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let settings = serde_json::json!({
             "url": self.settings.index,
-            "requirements": self.config.requirements,
+            "requirements": requirements,
             "python": self.config.python,
             "platforms": self.config.platforms,
             "sdists": self.config.sdists,
+            "keep_versions": self.settings.keep_versions,
+            "exclude": self.config.exclude,
         });
         hasher.update(settings.to_string().as_bytes());
         for (url, digest) in &resolved.pages {

@@ -128,6 +128,9 @@ pub struct Policy {
     pub requirements: Vec<Req>,
     /// Whether sdists are candidates (and published).
     pub sdists: bool,
+    /// Releases never taken (`name`, or `name` with versions: `urllib3<2`): not
+    /// candidates, as roots or as dependencies.
+    pub exclude: Vec<Req>,
 }
 
 impl Policy {
@@ -146,11 +149,22 @@ impl Policy {
 
     /// Whether a requirement on `name` names a pre-release (then pre-releases of it are
     /// candidates, as pip decides).
-    fn allows_prereleases(&self, name: &str) -> bool {
+    pub fn allows_prereleases(&self, name: &str) -> bool {
         self.requirements.iter().any(|r| {
             r.name.as_ref() == name
                 && matches!(&r.version_or_url, Some(VersionOrUrl::VersionSpecifier(s))
                     if s.iter().any(|s| s.version().any_prerelease()))
+        })
+    }
+
+    /// Whether an `exclude` entry names `version` of `name`.
+    pub fn excluded(&self, name: &str, version: &Version) -> bool {
+        self.exclude.iter().any(|r| {
+            r.name.as_ref() == name
+                && match &r.version_or_url {
+                    Some(VersionOrUrl::VersionSpecifier(s)) => s.contains(version),
+                    _ => true,
+                }
         })
     }
 
@@ -174,7 +188,7 @@ impl Policy {
                 .is_ok_and(|specifiers| specifiers.contains(&target.python)),
         };
         let yank_ok = file.yanked.is_none() || self.pins_exactly(name, version);
-        kind_ok && python_ok && yank_ok
+        kind_ok && python_ok && yank_ok && !self.excluded(name, version)
     }
 }
 

@@ -73,6 +73,7 @@ fn policy(requirements: &[&str]) -> Policy {
             .map(|r| r.parse().expect("valid in the test"))
             .collect(),
         sdists: false,
+        exclude: Vec::new(),
     }
 }
 
@@ -239,4 +240,24 @@ fn no_solution_names_the_requirement_and_what_was_found() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn excluded_releases_are_never_candidates() {
+    let catalog = catalog(vec![
+        f("a-1.0-py3-none-any.whl", &["b"]),
+        f("b-2.0-py3-none-any.whl", &[]),
+        f("b-1.0-py3-none-any.whl", &[]),
+    ]);
+    let mut policy = policy(&["a"]);
+    policy.exclude = vec!["b>=2".parse().expect("valid")];
+    assert_eq!(
+        pins(resolve(&catalog, &linux311(), &policy)),
+        ["a==1.0", "b==1.0"]
+    );
+    policy.exclude = vec!["b".parse().expect("valid")];
+    assert!(matches!(
+        resolve(&catalog, &linux311(), &policy),
+        Outcome::Unsatisfiable(_)
+    ));
 }

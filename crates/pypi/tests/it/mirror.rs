@@ -35,6 +35,9 @@ fn config(url: &str, requirements: &[&str]) -> PypiConfig {
         python: vec!["3.11".into()],
         platforms: vec!["manylinux_2_28_x86_64".into()],
         sdists: false,
+        requirements_file: None,
+        keep_versions: None,
+        exclude: Vec::new(),
     }
 }
 
@@ -420,4 +423,51 @@ async fn a_release_one_target_chose_has_its_dependencies_for_every_target_that_c
             "{installed:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn keep_versions_exclude_and_a_requirements_file_shape_the_selection() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    index
+        .add(&Wheel::new("app", "1.0").requires(&["lib"]))
+        .add(&Wheel::new("app", "2.0").requires(&["lib>=2"]))
+        .add(&Wheel::new("app", "3.0").requires(&["lib>=3"]))
+        .add(&Wheel::new("lib", "1.0"))
+        .add(&Wheel::new("lib", "2.0"))
+        .add(&Wheel::new("lib", "3.0"))
+        .add(&Wheel::new("tool", "1.0"));
+    index.write_pages();
+    let server = TestServer::serve_dir(upstream.path());
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("requirements.txt");
+    std::fs::write(
+        &file,
+        "# from pip freeze\ntool==1.0 \\\n    --hash=sha256:00\n",
+    )
+    .expect("write");
+    let mut config = config(&server.url_for("simple"), &["app"]);
+    config.requirements_file = Some(file);
+    config.keep_versions = Some(2);
+    config.exclude = vec!["lib>=3".into()];
+    let (_dir, store) = temp_store();
+    let report = sync_mirror(&store, config).await.expect("sync");
+    let summary = report.summary.expect("summary").to_json();
+    // app 3.0 needs lib>=3, which is excluded: the newest two that resolve are 2.0 and
+    // 1.0, each with its own closure (lib 2.0 serves both).
+    assert_eq!(
+        summary["releases"]["app"],
+        serde_json::json!(["1.0", "2.0"]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["releases"]["lib"],
+        serde_json::json!(["2.0"]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["releases"]["tool"],
+        serde_json::json!(["1.0"]),
+        "{summary}"
+    );
 }
