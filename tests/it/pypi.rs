@@ -108,3 +108,54 @@ fn pip_and_uv_install_from_the_served_mirror_and_after_a_bundle_round_trip() {
     let served = Served::start(&inside_config);
     clients_install(&format!("{}/pypi/simple/", served.url));
 }
+
+/// `init --pip-freeze FILE --pypi-url URL` writes a `[[pypi]]` section that syncs.
+#[test]
+fn init_seeds_a_mirror_from_pip_freeze_and_it_syncs() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    upstream(&dir.join("upstream"));
+    let server = TestServer::serve_dir(dir.join("upstream"));
+    let freeze = dir.join("freeze.txt");
+    std::fs::write(
+        &freeze,
+        "app==1.0\nlib==1.0\n-e git+https://example.invalid/me.git#egg=me\n",
+    )
+    .expect("freeze");
+    let config = dir.join("mirror.toml");
+    let (out, json) = cli_json(
+        &config,
+        &[
+            "init",
+            "--pip-freeze",
+            freeze.to_str().expect("utf8"),
+            "--pypi-url",
+            &server.url_for("simple"),
+        ],
+    );
+    ok(&out);
+    assert_eq!(json["mirrors"], 1, "{json}");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("[[pypi]]"), "{text}");
+    // The environment's interpreter is not known from a freeze: pick the suite's.
+    let text = text.replace("python = [\"3.12\"]", "python = [\"3.11\"]");
+    std::fs::write(&config, text).expect("config");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(
+        json["mirrors"][0]["summary"]["releases"]["app"][0], "1.0",
+        "{json}"
+    );
+    // A file that is no freeze is a configuration error.
+    std::fs::write(&freeze, "-r other.txt\n").expect("freeze");
+    let out = cli(
+        &dir.join("other.toml"),
+        &["init", "--pip-freeze", freeze.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

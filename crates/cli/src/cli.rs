@@ -46,6 +46,13 @@ pub enum Command {
         /// Upstream channel URL for --conda-env.
         #[arg(long, value_name = "URL", requires = "conda_env")]
         conda_url: Option<String>,
+        /// Seed a PyPI mirror's requirements from `pip freeze` output (or a requirements
+        /// file).
+        #[arg(long, value_name = "FILE")]
+        pip_freeze: Option<PathBuf>,
+        /// Upstream simple index URL for --pip-freeze.
+        #[arg(long, value_name = "URL", requires = "pip_freeze")]
+        pypi_url: Option<String>,
     },
     /// Generate a signing key: PATH (armored secret) and PATH.pub (armored public).
     Keygen {

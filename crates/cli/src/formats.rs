@@ -29,6 +29,9 @@ pub struct Format {
     pub from_system: Option<fn(&Path) -> anyhow::Result<Seeded>>,
     /// `init --conda-env FILE [--conda-url URL]`: a section seeded from an environment.
     pub from_env: Option<SeedFromEnv>,
+    /// `init --pip-freeze FILE [--pypi-url URL]`: a section seeded from what a Python
+    /// environment has installed.
+    pub from_pip_freeze: Option<SeedFromEnv>,
     /// `inspect`: whether the file or URL (its last path segment, compression suffix
     /// removed) is this format's, and its summary (JSON, line).
     pub inspect: Inspect,
@@ -78,6 +81,7 @@ pub const FORMATS: &[Format] = &[
         example: APT_EXAMPLE,
         from_system: Some(apt_from_system),
         from_env: None,
+        from_pip_freeze: None,
         inspect: Inspect {
             claims: |stem| {
                 ["Packages", "Sources", "Release", "InRelease", "Translation"]
@@ -103,6 +107,7 @@ pub const FORMATS: &[Format] = &[
         example: CONDA_EXAMPLE,
         from_system: None,
         from_env: Some(conda_from_env),
+        from_pip_freeze: None,
         inspect: Inspect {
             claims: |stem| stem.starts_with("repodata") || stem.ends_with(".json"),
             summarise: |raw, target| summary(mirror_conda::inspect_repodata(raw, target)?, target),
@@ -116,6 +121,7 @@ pub const FORMATS: &[Format] = &[
         example: PYPI_EXAMPLE,
         from_system: None,
         from_env: None,
+        from_pip_freeze: Some(pypi_from_freeze),
         inspect: Inspect {
             // A simple page is an `index.html` or `index.json` like many others: `inspect`
             // claims none yet (issue 15).
@@ -209,6 +215,21 @@ fn conda_from_env(env_file: &Path, url: Option<&str>) -> anyhow::Result<Seeded> 
         ),
         mirrors: 1,
         notes: Vec::new(),
+    })
+}
+
+fn pypi_from_freeze(freeze: &Path, url: Option<&str>) -> anyhow::Result<Seeded> {
+    // The file the operator named is unusable: a configuration error (exit 3).
+    let (settings, notes) = mirror_pypi::seed::from_freeze(freeze, url)
+        .map_err(|e| crate::exit::ConfigError(format!("--pip-freeze: {e}")))?;
+    Ok(Seeded {
+        text: format!(
+            "# seeded from {}\n{}\n",
+            freeze.display(),
+            section_toml("pypi", &settings)?
+        ),
+        mirrors: 1,
+        notes,
     })
 }
 

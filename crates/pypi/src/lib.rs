@@ -5,7 +5,8 @@
 //! - [`PypiConfig`] (`[[pypi]]` in `mirror.toml`) and [`PypiMirror`], the
 //!   [`Repository`](mirror_core::repository::Repository): resolve, fetch, publish;
 //! - [`resolve`]: the closure of the requirements for one target, by PubGrub;
-//! - [`requirements_file`]: requirements files as pip reads them (`pip freeze`);
+//! - [`requirements_file`]: requirements files as pip reads them (`pip freeze`), and
+//!   [`seed`]: `init --pip-freeze`;
 //! - [`environment`]: the targets (a Python on a system) and their marker values;
 //! - [`name`]: project names, normalised as PEP 503 compares them;
 //! - [`filename`]: wheel and sdist file names, parsed and checked, so a hostile index
@@ -32,6 +33,7 @@ pub mod mirror;
 pub mod name;
 pub mod requirements_file;
 pub mod resolve;
+pub mod seed;
 pub mod simple;
 pub mod tags;
 mod wheel;

@@ -17,14 +17,25 @@ use super::keygen::{public_path, write_key};
 use super::{Context, Output};
 use crate::formats::FORMATS;
 
+/// The files (and upstream URLs) `init` seeds mirrors from.
+pub struct Seeds<'a> {
+    /// `--conda-env FILE`.
+    pub conda_env: Option<&'a Path>,
+    /// `--conda-url URL`.
+    pub conda_url: Option<&'a str>,
+    /// `--pip-freeze FILE`.
+    pub pip_freeze: Option<&'a Path>,
+    /// `--pypi-url URL`.
+    pub pypi_url: Option<&'a str>,
+}
+
 /// `from_system`: the root whose apt configuration and dpkg status to read (`/` for this
 /// machine), when `--from-system` is given.
 pub fn run(
     ctx: &Context,
     from_system: Option<PathBuf>,
     force: bool,
-    conda_env: Option<&Path>,
-    conda_url: Option<&str>,
+    seeds: Seeds<'_>,
 ) -> anyhow::Result<Output> {
     let config_path = &ctx.config_path;
     if config_path.exists() && !force {
@@ -67,10 +78,15 @@ pub fn run(
     // commented example when nothing seeds it.
     let mut mirrors = 0;
     for format in FORMATS {
-        let seeded = match (&from_system, format.from_system, conda_env, format.from_env) {
-            (Some(root), Some(seed), _, _) => Some(seed(root)?),
-            (_, _, Some(env_file), Some(seed)) => Some(seed(env_file, conda_url)?),
-            _ => None,
+        let seeded = match (&from_system, format.from_system) {
+            (Some(root), Some(seed)) => Some(seed(root)?),
+            _ => match (seeds.conda_env, format.from_env) {
+                (Some(env_file), Some(seed)) => Some(seed(env_file, seeds.conda_url)?),
+                _ => match (seeds.pip_freeze, format.from_pip_freeze) {
+                    (Some(freeze), Some(seed)) => Some(seed(freeze, seeds.pypi_url)?),
+                    _ => None,
+                },
+            },
         };
         match seeded {
             Some(seeded) => {

@@ -96,12 +96,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
             force,
             conda_env,
             conda_url,
+            pip_freeze,
+            pypi_url,
         } => init::run(
             &ctx,
             from_system.then(|| root.unwrap_or_else(|| PathBuf::from("/"))),
             force,
-            conda_env.as_deref(),
-            conda_url.as_deref(),
+            init::Seeds {
+                conda_env: conda_env.as_deref(),
+                conda_url: conda_url.as_deref(),
+                pip_freeze: pip_freeze.as_deref(),
+                pypi_url: pypi_url.as_deref(),
+            },
         ),
         Command::Keygen { out, user_id } => keygen::run(&out, &user_id),
         Command::Sync {
