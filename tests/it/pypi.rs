@@ -159,3 +159,122 @@ fn init_seeds_a_mirror_from_pip_freeze_and_it_syncs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Real wheels (requests and its dependencies, as `scripts/setup-pypi-clients.sh`
+/// downloads them, digests pinned), served by a loopback index writing PEP 691 JSON pages:
+/// the mirror resolves for CPython 3.11 and 3.12, and pip and uv install requests from it
+/// through `serve`; a wheel changed after its page was written is refused (exit 4) and
+/// nothing is published.
+#[test]
+fn real_wheels_from_a_json_index_install_with_pip_and_uv_and_a_tampered_one_is_refused() {
+    let wheels = mirror_test_support::workspace_root().join(".cache/pypi-wheels");
+    let found: Vec<std::path::PathBuf> = std::fs::read_dir(&wheels)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if found.len() < 6 {
+        mirror_test_support::skip(&format!(
+            "the real wheels are missing from {} (scripts/setup-pypi-clients.sh)",
+            wheels.display()
+        ));
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let mut index = Index::new(&dir.join("upstream"));
+    for wheel in &found {
+        index.add_wheel_file(wheel);
+    }
+    index.write_pages();
+    let server = TestServer::serve_dir(dir.join("upstream"));
+    let files_url = server.url_for("files");
+    for project in index.projects() {
+        server.inject_always(
+            &format!("/simple/{project}/"),
+            mirror_test_support::Fault::Replace {
+                content_type: "application/vnd.pypi.simple.v1+json".into(),
+                body: index.json_page(&project, &files_url),
+            },
+        );
+    }
+    let write_config = |path: &std::path::Path, store: &str| {
+        std::fs::write(
+            path,
+            format!(
+                "store = \"{store}\"\n[[pypi]]\nname = \"pypi\"\nurl = \"{}\"\n\
+                 requirements = [\"requests\"]\npython = [\"3.11\", \"3.12\"]\n",
+                server.url_for("simple")
+            ),
+        )
+        .expect("config");
+    };
+    let config = dir.join("mirror.toml");
+    write_config(&config, "store");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let releases = &json["mirrors"][0]["summary"]["releases"];
+    let names: Vec<&String> = releases.as_object().expect("releases").keys().collect();
+    assert_eq!(
+        names,
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "requests",
+            "urllib3"
+        ],
+        "{json}"
+    );
+    let packages = dir.join("store/public/pypi/packages/charset-normalizer");
+    let published = std::fs::read_dir(&packages).expect("published").count();
+    assert_eq!(published, 4, "both CPython wheels and their metadata");
+    let served = Served::start(&config);
+    let url = format!("{}/pypi/simple/", served.url);
+    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
+    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
+    for (client, install) in clients {
+        let target = tempfile::tempdir().expect("tempdir");
+        if let Some(result) = install(&url, &["requests"], target.path()) {
+            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
+            let names: Vec<&str> = installed
+                .iter()
+                .map(|d| d.split("==").next().unwrap_or(d))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "certifi",
+                    "charset-normalizer",
+                    "idna",
+                    "requests",
+                    "urllib3"
+                ],
+                "{client}"
+            );
+        }
+    }
+    drop(served);
+
+    // The wheel changes after its page stated its digest: a fresh store refuses it.
+    let urllib3 = found
+        .iter()
+        .find_map(|p| p.file_name()?.to_str().filter(|n| n.starts_with("urllib3")))
+        .expect("urllib3's wheel")
+        .to_owned();
+    let upstream_wheel = dir.join("upstream/files").join(&urllib3);
+    let mut bytes = std::fs::read(&upstream_wheel).expect("wheel");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&upstream_wheel, bytes).expect("tamper");
+    let tampered = dir.join("tampered.toml");
+    write_config(&tampered, "tampered-store");
+    let out = cli(&tampered, &["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&urllib3), "{stderr}");
+    assert!(!dir.join("tampered-store/public/pypi").exists());
+}

@@ -185,12 +185,24 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// One file of a project page.
+#[derive(Debug, Clone)]
+struct Entry {
+    filename: String,
+    version: String,
+    sha256: String,
+    /// The digest of `files/<filename>.metadata`, when the page announces it.
+    metadata_sha256: Option<String>,
+    requires_python: Option<String>,
+    yanked: bool,
+}
+
 /// A simple index being written.
 #[derive(Debug)]
 pub struct Index {
     root: PathBuf,
-    /// Per project: (wheel, file sha256, metadata sha256).
-    projects: BTreeMap<String, Vec<(Wheel, String, String)>>,
+    /// Per normalised project, its files.
+    projects: BTreeMap<String, Vec<Entry>>,
 }
 
 impl Index {
@@ -207,19 +219,81 @@ impl Index {
     pub fn add(&mut self, wheel: &Wheel) -> &mut Self {
         let bytes = wheel.build();
         let metadata = wheel.metadata();
-        let files = self.root.join("files");
-        std::fs::write(files.join(wheel.filename()), &bytes).expect("write wheel");
-        std::fs::write(
-            files.join(format!("{}.metadata", wheel.filename())),
+        self.insert(
+            wheel.project(),
+            Entry {
+                filename: wheel.filename(),
+                version: wheel.version.clone(),
+                sha256: hex(&Sha256::digest(&bytes)),
+                metadata_sha256: wheel
+                    .announce_metadata
+                    .then(|| hex(&Sha256::digest(metadata.as_bytes()))),
+                requires_python: wheel.requires_python.clone(),
+                yanked: wheel.yanked,
+            },
+            &bytes,
             metadata.as_bytes(),
-        )
-        .expect("write metadata");
-        self.projects.entry(wheel.project()).or_default().push((
-            wheel.clone(),
-            hex(&Sha256::digest(&bytes)),
-            hex(&Sha256::digest(metadata.as_bytes())),
-        ));
+        );
         self
+    }
+
+    /// A real wheel (one `pip download` fetched): copied into `files/`, its METADATA
+    /// read from it and served beside it, its project, version and `Requires-Python`
+    /// taken from that METADATA, as an index that extracts them (PyPI) writes its page.
+    pub fn add_wheel_file(&mut self, path: &Path) -> &mut Self {
+        let bytes = std::fs::read(path).expect("read the wheel");
+        let mut archive =
+            zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("the wheel is a zip");
+        let name = archive
+            .file_names()
+            .filter_map(Result::ok)
+            .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+            .expect("the wheel has a METADATA")
+            .into_owned();
+        let mut metadata = String::new();
+        std::io::Read::read_to_string(
+            &mut archive.by_name(&name).expect("METADATA"),
+            &mut metadata,
+        )
+        .expect("METADATA is text");
+        let header = |key: &str| {
+            metadata
+                .lines()
+                .take_while(|line| !line.is_empty())
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(": "))
+                .map(str::to_owned)
+        };
+        let project = header("Name")
+            .expect("Name")
+            .to_lowercase()
+            .replace(['_', '.'], "-");
+        let filename = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a file name")
+            .to_owned();
+        self.insert(
+            project,
+            Entry {
+                filename,
+                version: header("Version").expect("Version"),
+                sha256: hex(&Sha256::digest(&bytes)),
+                metadata_sha256: Some(hex(&Sha256::digest(metadata.as_bytes()))),
+                requires_python: header("Requires-Python"),
+                yanked: false,
+            },
+            &bytes,
+            metadata.as_bytes(),
+        );
+        self
+    }
+
+    fn insert(&mut self, project: String, entry: Entry, bytes: &[u8], metadata: &[u8]) {
+        let files = self.root.join("files");
+        std::fs::write(files.join(&entry.filename), bytes).expect("write wheel");
+        std::fs::write(files.join(format!("{}.metadata", entry.filename)), metadata)
+            .expect("write metadata");
+        self.projects.entry(project).or_default().push(entry);
     }
 
     /// The path of a file under the index's root (`files/<wheel>`).
@@ -236,26 +310,26 @@ impl Index {
     /// `size`, `upload-time`, `core-metadata` with its digest), absolute file URLs under
     /// `files_url` (`http://HOST/files`).
     pub fn json_page(&self, project: &str, files_url: &str) -> Vec<u8> {
-        let wheels = &self.projects[project];
-        let mut versions: Vec<&str> = wheels.iter().map(|(w, _, _)| w.version.as_str()).collect();
+        let entries = &self.projects[project];
+        let mut versions: Vec<&str> = entries.iter().map(|e| e.version.as_str()).collect();
         versions.dedup();
-        let files: Vec<serde_json::Value> = wheels
+        let files: Vec<serde_json::Value> = entries
             .iter()
-            .map(|(wheel, sha256, metadata_sha256)| {
-                let size = std::fs::metadata(self.root.join("files").join(wheel.filename()))
+            .map(|entry| {
+                let size = std::fs::metadata(self.root.join("files").join(&entry.filename))
                     .expect("the wheel")
                     .len();
                 let mut file = serde_json::json!({
-                    "filename": wheel.filename(),
-                    "url": format!("{files_url}/{}", wheel.filename()),
-                    "hashes": {"sha256": sha256},
-                    "requires-python": wheel.requires_python,
-                    "yanked": wheel.yanked,
+                    "filename": entry.filename,
+                    "url": format!("{files_url}/{}", entry.filename),
+                    "hashes": {"sha256": entry.sha256},
+                    "requires-python": entry.requires_python,
+                    "yanked": entry.yanked,
                     "size": size,
                     "upload-time": "2026-01-02T03:04:05.678901Z",
                 });
-                if wheel.announce_metadata {
-                    file["core-metadata"] = serde_json::json!({"sha256": metadata_sha256});
+                if let Some(metadata) = &entry.metadata_sha256 {
+                    file["core-metadata"] = serde_json::json!({"sha256": metadata});
                 }
                 file
             })
@@ -273,30 +347,30 @@ impl Index {
     pub fn write_pages(&self) {
         let simple = self.root.join("simple");
         let mut root = String::from("<!DOCTYPE html>\n<html><body>\n");
-        for (project, wheels) in &self.projects {
+        for (project, entries) in &self.projects {
             let _ = writeln!(root, "<a href=\"{project}/\">{project}</a>");
             let mut page = format!(
                 "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" \
                  content=\"1.0\"></head><body><h1>Links for {project}</h1>\n"
             );
-            for (wheel, sha256, metadata_sha256) in wheels {
-                let filename = wheel.filename();
+            for entry in entries {
+                let (filename, sha256) = (&entry.filename, &entry.sha256);
                 let _ = write!(page, "<a href=\"../../files/{filename}#sha256={sha256}\"");
-                if let Some(requires) = &wheel.requires_python {
+                if let Some(requires) = &entry.requires_python {
                     let escaped = requires
                         .replace('&', "&amp;")
                         .replace('<', "&lt;")
                         .replace('>', "&gt;");
                     let _ = write!(page, " data-requires-python=\"{escaped}\"");
                 }
-                if wheel.yanked {
+                if entry.yanked {
                     page.push_str(" data-yanked=\"\"");
                 }
-                if wheel.announce_metadata {
+                if let Some(metadata) = &entry.metadata_sha256 {
                     let _ = write!(
                         page,
-                        " data-core-metadata=\"sha256={metadata_sha256}\" \
-                         data-dist-info-metadata=\"sha256={metadata_sha256}\""
+                        " data-core-metadata=\"sha256={metadata}\" \
+                         data-dist-info-metadata=\"sha256={metadata}\""
                     );
                 }
                 let _ = writeln!(page, ">{filename}</a><br/>");
