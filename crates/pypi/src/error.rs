@@ -25,6 +25,17 @@ pub enum PypiError {
     /// A metadata file cannot be read.
     #[error(transparent)]
     Metadata(#[from] crate::metadata::MetadataError),
+    /// A project page redirected off the index's origin.
+    #[error(
+        "{url}: redirected to {to}, off the index's origin; refused (the index is what the \
+         mirror trusts; configure the URL it redirects to if that is intended)"
+    )]
+    RedirectedOffSite {
+        /// The page asked for.
+        url: String,
+        /// Where it redirected.
+        to: String,
+    },
     /// A file's URL on a project page cannot be used.
     #[error("{page}: file {file}: {reason}")]
     FileUrl {
@@ -100,6 +111,7 @@ impl Classify for PypiError {
             PypiError::Fetch(e) => e.class(),
             PypiError::Store(e) => e.class(),
             PypiError::InvalidConfig { .. } => ErrorClass::Config,
+            PypiError::RedirectedOffSite { .. } => ErrorClass::Upstream,
             PypiError::MetadataMismatch { .. } => ErrorClass::Verification,
             PypiError::Page(_)
             | PypiError::Metadata(_)

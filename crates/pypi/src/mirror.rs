@@ -378,18 +378,29 @@ impl PypiMirror {
                             .fetcher
                             .get_negotiated(&url, cap, &known, Some(ACCEPT))
                             .await?;
-                        let (page, digest) = match answer {
+                        let (page, digest, base) = match answer {
                             Some(Conditional::Modified {
-                                body, content_type, ..
+                                body,
+                                content_type,
+                                redirected_to,
+                                ..
                             }) => {
+                                let base = match redirected_to {
+                                    Some(to) => same_origin(&url, &to)?,
+                                    None => url.clone(),
+                                };
                                 let page = read_page(&body, content_type.as_deref(), &name, &url)?;
-                                (page, Sha256Digest::of(&body))
+                                (page, Sha256Digest::of(&body), base)
                             }
                             // No such project: no versions, which the solver explains
                             // (a 304 cannot come back: no validators were sent).
-                            _ => (ProjectPage::empty(&name), Sha256Digest::of(b"")),
+                            _ => (
+                                ProjectPage::empty(&name),
+                                Sha256Digest::of(b""),
+                                url.clone(),
+                            ),
                         };
-                        Ok((url.clone(), Project::new(url, page), digest))
+                        Ok((url, Project::new(base, page), digest))
                     })
                     .buffer_unordered(CONCURRENCY)
                     .collect()
@@ -710,6 +721,29 @@ impl PypiMirror {
         Ok(TreePlan {
             files,
             summary: Box::new(summary),
+        })
+    }
+}
+
+/// Where a page redirected to, when it stays on the index's origin (scheme, host and
+/// port): its links are relative to it. A page redirected elsewhere is refused: the
+/// index's origin is what the operator chose to trust, and its pages name the digests.
+fn same_origin(asked: &str, to: &str) -> Result<String, PypiError> {
+    let origin = |url: &str| {
+        url::Url::parse(url).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_owned),
+                u.port_or_known_default(),
+            )
+        })
+    };
+    if origin(asked).is_some() && origin(asked) == origin(to) {
+        Ok(to.to_owned())
+    } else {
+        Err(PypiError::RedirectedOffSite {
+            url: asked.to_owned(),
+            to: to.to_owned(),
         })
     }
 }

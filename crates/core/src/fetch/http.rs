@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{FetchError, Fetcher, Tally, blocking};
 use crate::digest::Hasher;
+use crate::redact::redact_url;
 use crate::reporter::Reporter;
 use crate::store::{Expected, ObjectStore, StoreError};
 
@@ -103,6 +104,8 @@ pub(super) async fn get_once_conditional(
             .map(str::to_owned)
     };
     let content_type = header(reqwest::header::CONTENT_TYPE);
+    let redirected_to =
+        (response.url() != parsed).then(|| redact_url(response.url().as_str()).into_owned());
     let validators = super::Validators {
         etag: header(ETAG),
         last_modified: header(LAST_MODIFIED)
@@ -139,6 +142,7 @@ pub(super) async fn get_once_conditional(
         body: body.freeze(),
         validators,
         content_type,
+        redirected_to,
     })
 }
 

@@ -79,6 +79,9 @@ pub enum Conditional {
         validators: Validators,
         /// Its `Content-Type`, when the server sent one (`file://`: none).
         content_type: Option<String>,
+        /// Where the body came from after redirects, when that is not the URL asked
+        /// for (links in it are relative to this one).
+        redirected_to: Option<String>,
     },
 }
 
@@ -394,6 +397,7 @@ impl Fetcher {
                         body,
                         validators: Validators::default(),
                         content_type: None,
+                        redirected_to: None,
                     }
                 }),
                 Source::Http(parsed) => {

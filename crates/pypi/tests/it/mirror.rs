@@ -471,3 +471,49 @@ async fn keep_versions_exclude_and_a_requirements_file_shape_the_selection() {
         "{summary}"
     );
 }
+
+#[tokio::test]
+async fn a_page_redirected_off_the_index_origin_is_refused_and_on_it_is_followed() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    standard_index(upstream.path());
+    // On the same origin: the page's relative links resolve against where it ended up.
+    std::fs::create_dir_all(upstream.path().join("moved/lib")).expect("dir");
+    std::fs::copy(
+        upstream.path().join("simple/lib/index.html"),
+        upstream.path().join("moved/lib/index.html"),
+    )
+    .expect("copy");
+    let server = TestServer::serve_dir(upstream.path());
+    server.inject_always(
+        "/simple/lib/",
+        Fault::Redirect {
+            status: 301,
+            location: "/moved/lib/".into(),
+        },
+    );
+    let (_dir, store) = temp_store();
+    sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect("a redirect on the index's origin is followed");
+
+    // Elsewhere (another port is another origin): refused, naming both.
+    let elsewhere = TestServer::serve_dir(upstream.path());
+    let server = TestServer::serve_dir(upstream.path());
+    server.inject_always(
+        "/simple/lib/",
+        Fault::Redirect {
+            status: 302,
+            location: elsewhere.url_for("simple/lib/"),
+        },
+    );
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("off-site");
+    assert_eq!(error.class(), ErrorClass::Upstream, "{error}");
+    assert!(
+        error.to_string().contains("off the index's origin"),
+        "{error}"
+    );
+    assert!(!store.public_dir().join("pypi").exists());
+}
