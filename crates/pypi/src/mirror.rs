@@ -75,7 +75,7 @@ impl PypiMirror {
             let origin = file.display().to_string();
             let text = std::fs::read_to_string(file)
                 .map_err(|e| invalid(format!("requirements_file {origin}: {e}")))?;
-            let lines = crate::requirements_file::parse(&text, &origin)
+            let lines = crate::requirements_file::read(&text, &origin)
                 .map_err(|e| invalid(format!("requirements_file {e}")))?;
             for (line, text) in lines {
                 let requirement: crate::resolve::Req = text

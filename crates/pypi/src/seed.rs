@@ -62,7 +62,7 @@ pub fn from_freeze(
         .collect::<Vec<_>>()
         .join("\n");
     let mut requirements = Vec::new();
-    for (line, text) in requirements_file::parse(&kept, &origin)? {
+    for (line, text) in requirements_file::read(&kept, &origin)? {
         let requirement: Req = text.parse().map_err(|e| RequirementsError {
             origin: origin.clone(),
             line,
