@@ -20,6 +20,7 @@ mod apt;
 mod bundle;
 mod conda;
 mod config;
+mod pypi;
 mod serve;
 mod world;
 
@@ -31,7 +32,7 @@ use crate::common::cli;
 
 /// One attack.
 pub struct Row {
-    /// `apt`, `conda`, `bundle`, `serve` or `config`.
+    /// `apt`, `conda`, `pypi`, `bundle`, `serve` or `config`.
     pub area: &'static str,
     /// What the hostile side does.
     pub case: &'static str,
@@ -65,6 +66,7 @@ const ESCAPES: [&str; 2] = ["/tmp/attack-matrix-evil", "/tmp/attack-matrix-evil.
 fn all_rows() -> Vec<Row> {
     let mut rows = apt::rows();
     rows.extend(conda::rows());
+    rows.extend(pypi::rows());
     rows.extend(bundle::rows());
     rows.extend(serve::rows());
     rows.extend(config::rows());
@@ -73,11 +75,12 @@ fn all_rows() -> Vec<Row> {
 
 /// Rows per area: a row lost (a refactor dropping an attack) fails here, and a row added
 /// says so by changing this table in the same change.
-const ROWS_PER_AREA: [(&str, usize); 5] = [
+const ROWS_PER_AREA: [(&str, usize); 6] = [
     ("apt", 54),
     ("bundle", 33),
     ("conda", 19),
     ("config", 37),
+    ("pypi", 11),
     ("serve", 14),
 ];
 

@@ -1,5 +1,5 @@
-//! The world every row of the matrix attacks, built once: a signed APT upstream and a
-//! conda channel on one loopback server, an outside store mirroring both (published, and
+//! The world every row of the matrix attacks, built once: a signed APT upstream, a
+//! conda channel and a PyPI simple index (app 1.0 needing lib) on one loopback server, an outside store mirroring both (published, and
 //! exported as four bundles), an inside store that imported the second, and `serve` on
 //! the outside store. Each row starts from the pristine upstream; what must never change
 //! is captured once as the baseline.
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use mirror_core::Sha256Digest;
 use mirror_core::signing::SigningKey;
 use mirror_test_support::conda_channel::{Channel, PackageFormat, Pkg};
+use mirror_test_support::pypi_index::{Index, Wheel};
 use mirror_test_support::{TestServer, copy_tree, dir_state};
 
 use crate::common::apt::{packages_files, upstream_key, write_suite_valid_until};
@@ -88,6 +89,7 @@ impl World {
         for dir in [
             "upstream/apt",
             "upstream/conda",
+            "upstream/pypi",
             "outside",
             "inside/keys",
             "bundles",
@@ -116,6 +118,13 @@ impl World {
             .add(&Pkg::new("noarch", "gamma", "3.0", PackageFormat::Conda));
         channel.write_repodata(false);
 
+        // The PyPI index: app 1.0 needs lib; both with PEP 658 metadata.
+        let mut index = Index::new(&root.join("upstream/pypi"));
+        index
+            .add(&Wheel::new("app", "1.0").requires(&["lib"]))
+            .add(&Wheel::new("lib", "1.0"));
+        index.write_pages();
+
         let outside = root.join("outside");
         let outside_public = keygen(&outside);
         let outside_config = outside.join("mirror.toml");
@@ -127,7 +136,9 @@ impl World {
                  rate_window = \"1s\"\nrequest_deadline = \"20s\"\nmax_index_size = \"4MiB\"\n\
                  [[apt]]\nname = \"debian\"\nurl = \"{url}/apt\"\nsuites = [\"bookworm\"]\n\
                  keyring = \"{keyring}\"\n\
-                 [[conda]]\nname = \"conda\"\nurl = \"{url}/conda\"\nsubdirs = [\"linux-64\"]\n",
+                 [[conda]]\nname = \"conda\"\nurl = \"{url}/conda\"\nsubdirs = [\"linux-64\"]\n\
+                 [[pypi]]\nname = \"pypi\"\nurl = \"{url}/pypi/simple\"\nrequirements = [\"app\"]\n\
+                 python = [\"3.11\"]\n",
                 store = outside.join("store").display(),
                 key = outside.join("keys/signing.asc").display(),
                 url = server.url(),
@@ -369,6 +380,43 @@ impl World {
             doc["packages.conda"][key.as_str()] = record;
         });
         filename
+    }
+
+    // --- PyPI --------------------------------------------------------------------
+
+    pub fn pypi_root(&self) -> PathBuf {
+        self.root.join("upstream/pypi")
+    }
+
+    /// Edit `project`'s served page (HTML).
+    pub fn pypi_page(&self, project: &str, change: impl FnOnce(String) -> String) {
+        let path = self
+            .pypi_root()
+            .join("simple")
+            .join(project)
+            .join("index.html");
+        let page = std::fs::read_to_string(&path).expect("page");
+        std::fs::write(&path, change(page)).expect("write page");
+    }
+
+    /// A new release of lib (never seen, so the sync must fetch it), its page written
+    /// again listing only it; returns its file name.
+    pub fn pypi_fresh(&self, wheel: impl FnOnce(Wheel) -> Wheel) -> String {
+        let n = self.fresh.get() + 1;
+        self.fresh.set(n);
+        let wheel = wheel(Wheel::new("lib", &format!("1.{n}")));
+        let mut index = Index::new(&self.pypi_root());
+        index.add(&wheel);
+        index.write_pages();
+        // The root page the index just wrote lists lib alone: list app again.
+        let root = self.pypi_root().join("simple/index.html");
+        let text = std::fs::read_to_string(&root).expect("root page");
+        std::fs::write(
+            &root,
+            text.replace("<body>", "<body>\n<a href=\"app/\">app</a>"),
+        )
+        .expect("root page");
+        wheel.filename()
     }
 
     // --- commands ----------------------------------------------------------------
