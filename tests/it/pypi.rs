@@ -278,3 +278,44 @@ fn real_wheels_from_a_json_index_install_with_pip_and_uv_and_a_tampered_one_is_r
     assert!(stderr.contains(&urllib3), "{stderr}");
     assert!(!dir.join("tampered-store/public/pypi").exists());
 }
+
+/// Opt-in, against a live index: `MIRROR_LIVE_PYPI_URL=https://HOST/simple cargo test -p
+/// mirror-cli --test it pypi::a_live_index` mirrors the closure of `requests` for the
+/// client's CPython and installs it with pip and uv through `serve`. Without the variable
+/// it does nothing (no index host is written into the repository).
+#[test]
+fn a_live_index_mirrors_requests_when_asked() {
+    let Ok(index) = std::env::var("MIRROR_LIVE_PYPI_URL") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[[pypi]]\nname = \"pypi\"\nurl = \"{index}\"\n\
+             requirements = [\"requests\"]\npython = [\"3.11\"]\n"
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert!(
+        json["mirrors"][0]["summary"]["releases"]["requests"].is_array(),
+        "{json}"
+    );
+    let served = Served::start(&config);
+    let url = format!("{}/pypi/simple/", served.url);
+    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
+    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
+    for (client, install) in clients {
+        let target = tempfile::tempdir().expect("tempdir");
+        if let Some(result) = install(&url, &["requests"], target.path()) {
+            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
+            assert!(
+                installed.iter().any(|d| d.starts_with("requests==")),
+                "{client}: {installed:?}"
+            );
+        }
+    }
+}

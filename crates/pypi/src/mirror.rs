@@ -37,6 +37,11 @@ use crate::simple::{CoreMetadata, File, ProjectPage};
 /// A metadata file fetched and stored: what it says, its digest and size.
 type Fetched = (Metadata, Sha256Digest, u64);
 
+/// A run asking this many times for a project's metadata is walking back through its
+/// releases (the first ask is the project's newest; a second can be another target's
+/// wheel).
+const WALK_BACK: usize = 3;
+
 /// Requests in flight at once.
 const CONCURRENCY: usize = 8;
 /// Bound on a metadata file (PyPI's largest are a few hundred KB).
@@ -135,8 +140,11 @@ impl PypiMirror {
             .collect();
         let mut outcomes: Vec<Option<BTreeMap<String, Version>>> = vec![None; runs.len()];
         let mut settled = vec![false; runs.len()];
+        let mut walked: BTreeMap<(usize, String), usize> = BTreeMap::new();
+        let mut early: Vec<String> = Vec::new();
         for _ in 0..MAX_ROUNDS {
             self.fetch(ctx, &mut resolved, &pending).await?;
+            resolved.catalog.early.clone_from(&early);
             let mut needs = BTreeSet::new();
             for (position, (target_index, pin)) in runs.iter().enumerate() {
                 if settled[position] {
@@ -162,7 +170,20 @@ impl PypiMirror {
                         outcomes[position] = Some(pins);
                         settled[position] = true;
                     }
-                    Outcome::Needs(more) => needs.extend(more),
+                    Outcome::Needs(more) => {
+                        // A run asking again and again for older releases of a project
+                        // is walking back through it: decide it earlier next time.
+                        for need in &more {
+                            if let Need::Metadata(name, _) = need {
+                                let count = walked.entry((position, name.clone())).or_insert(0);
+                                *count += 1;
+                                if *count == WALK_BACK && !early.contains(name) {
+                                    early.push(name.clone());
+                                }
+                            }
+                        }
+                        needs.extend(more);
+                    }
                     // A pinned release no solution on this target holds: a client
                     // backtracks from it too.
                     Outcome::Unsatisfiable(_) if pin.is_some() => settled[position] = true,
@@ -182,6 +203,13 @@ impl PypiMirror {
                 }
             }
             if !needs.is_empty() {
+                tracing::debug!(
+                    runs = runs.len(),
+                    settled = settled.iter().filter(|s| **s).count(),
+                    needs = needs.len(),
+                    first = ?needs.iter().next(),
+                    "resolution round"
+                );
                 pending = needs;
                 continue;
             }

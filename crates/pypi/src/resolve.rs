@@ -110,6 +110,11 @@ pub struct Catalog {
     pub projects: HashMap<String, Project>,
     /// Metadata files read and checked.
     pub metadata: HashMap<(String, String), Metadata>,
+    /// Projects to decide before all others, first first: the caller adds a project a
+    /// resolution kept walking back through (its older releases asked for again and
+    /// again), so that the next one decides it while the packages it conflicts with are
+    /// still open (uv's "conflict early").
+    pub early: Vec<String>,
 }
 
 /// Something a resolution needs that is not in the catalog.
@@ -240,6 +245,8 @@ struct Provider<'c> {
     target: &'c TargetEnv,
     policy: &'c Policy,
     needs: RefCell<BTreeSet<Need>>,
+    /// The order packages were first seen in.
+    found: RefCell<HashMap<String, usize>>,
 }
 
 impl Provider<'_> {
@@ -332,26 +339,44 @@ impl DependencyProvider for Provider<'_> {
     type V = Version;
     type VS = Ranges<Version>;
     type M = String;
-    // Projects in more conflicts first, then the fewest candidates (uv's heuristic is
-    // similar): backtracking happens where it is cheap.
-    type Priority = (u32, std::cmp::Reverse<usize>);
+    // Packages known to be backtracked through first (`Catalog::early`), then those in
+    // more conflicts, then in the order they were found (the requirements' own order
+    // first), as uv and pip decide: deciding the package with the fewest versions first
+    // picked python-dateutil 4 before botocore, whose every release needs < 3, and walked
+    // back through all of them.
+    type Priority = (usize, u32, std::cmp::Reverse<usize>);
     type Err = Stop;
 
     fn prioritize(
         &self,
         package: &Package,
-        range: &Ranges<Version>,
+        _range: &Ranges<Version>,
         statistics: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        let candidates = match package {
-            Package::Root => 0,
-            Package::Project(name) | Package::Extra(name, _) => {
-                self.catalog.projects.get(name).map_or(0, |p| {
-                    p.versions.iter().filter(|(v, _)| range.contains(v)).count()
-                })
-            }
+        let name = match package {
+            Package::Root => return (usize::MAX, u32::MAX, std::cmp::Reverse(0)),
+            Package::Project(name) | Package::Extra(name, _) => name,
         };
-        (statistics.conflict_count(), std::cmp::Reverse(candidates))
+        let early = self
+            .catalog
+            .early
+            .iter()
+            .position(|e| e == name)
+            .map_or(0, |rank| self.catalog.early.len() - rank);
+        let mut found = self.found.borrow_mut();
+        let next = found.len();
+        let order = match self
+            .policy
+            .requirements
+            .iter()
+            .position(|r| r.name.as_ref() == name.as_str())
+        {
+            Some(position) => position,
+            None => *found
+                .entry(name.clone())
+                .or_insert(self.policy.requirements.len() + next),
+        };
+        (early, statistics.conflict_count(), std::cmp::Reverse(order))
     }
 
     fn choose_version(
@@ -395,6 +420,7 @@ impl DependencyProvider for Provider<'_> {
         };
         let project = self.project(name)?;
         let Some(position) = self.representative(project, version) else {
+            tracing::trace!(%name, %version, "no representative");
             return Ok(Dependencies::Unavailable(format!(
                 "no file of {name} {version} installs on {}",
                 self.target.label
@@ -411,6 +437,7 @@ impl DependencyProvider for Provider<'_> {
             && let Ok(specifiers) = requires.parse::<VersionSpecifiers>()
             && !specifiers.contains(&self.target.python)
         {
+            tracing::trace!(%name, %version, %requires, "requires-python");
             return Ok(Dependencies::Unavailable(format!(
                 "{name} {version} requires Python {requires}"
             )));
@@ -424,6 +451,7 @@ impl DependencyProvider for Provider<'_> {
             );
         }
         self.requirements_of(metadata, extra, &mut constraints)?;
+        tracing::trace!(%name, %version, ?constraints, "dependencies");
         // A project requiring itself (`foo[a]` needing `foo[b]` is fine, plain `foo`
         // needing `foo` is not a constraint pubgrub takes).
         if extra.is_none() {
@@ -440,6 +468,7 @@ pub fn resolve(catalog: &Catalog, target: &TargetEnv, policy: &Policy) -> Outcom
         target,
         policy,
         needs: RefCell::new(BTreeSet::new()),
+        found: RefCell::new(HashMap::new()),
     };
     let result = pubgrub::resolve(&provider, Package::Root, Version::new([0]));
     let needs = provider.needs.into_inner();

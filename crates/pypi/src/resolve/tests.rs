@@ -261,3 +261,45 @@ fn excluded_releases_are_never_candidates() {
         Outcome::Unsatisfiable(_)
     ));
 }
+
+/// pip's and uv's order, not the fewest versions first: deciding python-dateutil (two
+/// releases) before botocore (many, each needing dateutil < 3) would pick dateutil 4 and
+/// then ask for the metadata of every older botocore, one round of fetching each.
+#[test]
+fn packages_are_decided_in_the_order_found_so_a_pin_does_not_walk_back_through_releases() {
+    let mut files = vec![
+        f("python_dateutil-2.9-py3-none-any.whl", &[]),
+        f("python_dateutil-4.0-py3-none-any.whl", &[]),
+    ];
+    let names: Vec<&'static str> = (0..10)
+        .map(|minor| &*Box::leak(format!("botocore-1.{minor}-py3-none-any.whl").into_boxed_str()))
+        .collect();
+    for name in &names {
+        files.push(f(name, &["python-dateutil<3"]));
+    }
+    let mut catalog = catalog(files);
+    // Only the newest botocore's metadata has been read.
+    catalog
+        .metadata
+        .retain(|(project, file), _| project != "botocore" || file.starts_with("botocore-1.9-"));
+    assert_eq!(
+        pins(resolve(
+            &catalog,
+            &linux311(),
+            &policy(&["botocore", "python-dateutil"])
+        )),
+        ["botocore==1.9", "python-dateutil==2.9"]
+    );
+    // Found later than python-dateutil, botocore is walked back through, until the
+    // caller says to decide it early.
+    let later = policy(&["python-dateutil", "botocore"]);
+    assert!(matches!(
+        resolve(&catalog, &linux311(), &later),
+        Outcome::Needs(_)
+    ));
+    catalog.early = vec!["botocore".into()];
+    assert_eq!(
+        pins(resolve(&catalog, &linux311(), &later)),
+        ["botocore==1.9", "python-dateutil==2.9"]
+    );
+}
