@@ -261,6 +261,29 @@ fn init_from_system_mirrors_what_the_machine_runs() {
          Package: not-in-this-upstream\nStatus: install ok installed\n",
     )
     .expect("status");
+    // And what pip installed, from the index pip is configured with (issue 15, item 6).
+    let pypi_dir = tempfile::tempdir().expect("tempdir");
+    let mut index = mirror_test_support::pypi_index::Index::new(pypi_dir.path());
+    index
+        .add(&mirror_test_support::pypi_index::Wheel::new("app", "1.0").requires(&["lib"]))
+        .add(&mirror_test_support::pypi_index::Wheel::new("lib", "1.0"));
+    index.write_pages();
+    let pypi = TestServer::serve_dir(pypi_dir.path());
+    std::fs::write(
+        system.path().join("etc/pip.conf"),
+        format!("[global]\nindex-url = {}\n", pypi.url_for("simple")),
+    )
+    .expect("pip.conf");
+    let site = system.path().join("usr/local/lib/python3.11/dist-packages");
+    for (name, version) in [("app", "1.0"), ("lib", "1.0")] {
+        let dist = site.join(format!("{name}-{version}.dist-info"));
+        std::fs::create_dir_all(&dist).expect("mkdir");
+        std::fs::write(
+            dist.join("METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+        )
+        .expect("METADATA");
+    }
 
     let work = tempfile::tempdir().expect("tempdir");
     let config = work.path().join("mirror.toml");
@@ -297,6 +320,9 @@ fn init_from_system_mirrors_what_the_machine_runs() {
     );
     let warnings = json["mirrors"][0]["summary"]["warnings"].to_string();
     assert!(warnings.contains("not-in-this-upstream"), "{warnings}");
+    let pypi = &json["mirrors"][1];
+    assert_eq!(pypi["mirror"], "pypi", "{json}");
+    assert_eq!(pypi["summary"]["releases"]["app"][0], "1.0", "{json}");
 }
 
 /// A small upstream signed by a key of the test's own: the fixture's 13 pool files and

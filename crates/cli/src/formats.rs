@@ -119,7 +119,7 @@ pub const FORMATS: &[Format] = &[
         indices: "",
         load: load::<mirror_pypi::PypiConfig>,
         example: PYPI_EXAMPLE,
-        from_system: None,
+        from_system: Some(pypi_from_system),
         from_env: None,
         from_pip_freeze: Some(pypi_from_freeze),
         inspect: Inspect {
@@ -215,6 +215,26 @@ fn conda_from_env(env_file: &Path, url: Option<&str>) -> anyhow::Result<Seeded> 
         ),
         mirrors: 1,
         notes: Vec::new(),
+    })
+}
+
+fn pypi_from_system(root: &Path) -> anyhow::Result<Seeded> {
+    let seed = mirror_pypi::seed::from_system(root)
+        .map_err(|e| crate::exit::ConfigError(format!("--from-system (PyPI): {e}")))?;
+    Ok(match seed.config {
+        Some(settings) => Seeded {
+            text: format!(
+                "# every distribution pip installed on this machine, with its dependencies\n{}\n",
+                section_toml("pypi", &settings)?
+            ),
+            mirrors: 1,
+            notes: seed.notes,
+        },
+        None => Seeded {
+            text: PYPI_EXAMPLE.to_owned(),
+            mirrors: 0,
+            notes: seed.notes,
+        },
     })
 }
 

@@ -1,5 +1,6 @@
-//! `init --pip-freeze FILE`: a `[[pypi]]` section whose requirements are what a Python
-//! environment has installed, as `pip freeze` lists it (`name==version` lines). What
+//! `init --pip-freeze FILE` and `init --from-system`: a `[[pypi]]` section whose
+//! requirements are what a Python environment has installed, as `pip freeze` lists it
+//! (`name==version` lines) or as the machine's `*.dist-info` directories say. What
 //! the index cannot serve is left out with a note: editable installs (`-e ...`) and
 //! direct references (`name @ file:///...`), which name source trees, not releases.
 
@@ -126,5 +127,200 @@ mod tests {
             from_freeze(&freeze, None),
             Err(SeedError::Empty(_))
         ));
+    }
+}
+
+/// What `init --from-system` found for PyPI under a root.
+#[derive(Debug)]
+pub struct SystemSeed {
+    /// The section, when the machine has packages installed with pip and an index
+    /// configured for pip.
+    pub config: Option<PypiConfig>,
+    /// For the operator.
+    pub notes: Vec<String>,
+}
+
+/// `init --from-system`: a `[[pypi]]` mirror of what pip installed on the machine under
+/// `root` (`/` for this one): every distribution in `usr/local/lib/python3.N/
+/// {dist,site}-packages` (where pip installs on Debian; `usr/lib/python3.N/dist-packages`
+/// is apt's, and is left to the APT mirror) and `usr/lib/python3.N/site-packages` (other
+/// distributions), pinned at its installed version, for the Python versions found, from
+/// the index `etc/pip.conf` names (`index-url` under `[global]`, `[install]` or
+/// `[download]`). Without such an index there is no section (a note says so): the
+/// mirror's upstream is never guessed. Distributions installed from a URL or a source
+/// tree (`direct_url.json`) are left out with a note.
+pub fn from_system(root: &Path) -> Result<SystemSeed, SeedError> {
+    let mut notes = Vec::new();
+    let mut pythons = std::collections::BTreeSet::new();
+    let mut requirements = std::collections::BTreeSet::new();
+    for (lib, kinds) in [
+        ("usr/local/lib", &["dist-packages", "site-packages"][..]),
+        ("usr/lib", &["site-packages"][..]),
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(lib)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let dir_name = entry.file_name().to_string_lossy().into_owned();
+            let Some(minor) = dir_name
+                .strip_prefix("python3.")
+                .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            for kind in kinds {
+                let Ok(dists) = std::fs::read_dir(entry.path().join(kind)) else {
+                    continue;
+                };
+                for dist in dists.flatten() {
+                    let name = dist.file_name().to_string_lossy().into_owned();
+                    if !name.ends_with(".dist-info") {
+                        continue;
+                    }
+                    let path = dist.path();
+                    if path.join("direct_url.json").is_file() {
+                        notes.push(format!(
+                            "{}: left out, installed from a URL or a source tree",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                    let Ok(metadata) = std::fs::read(path.join("METADATA")) else {
+                        continue;
+                    };
+                    let origin = path.join("METADATA").display().to_string();
+                    match crate::metadata::Metadata::parse(&metadata, &origin) {
+                        Ok(m) => {
+                            requirements.insert(format!("{}=={}", m.name, m.version));
+                            pythons.insert(format!("3.{minor}"));
+                        }
+                        Err(e) => notes.push(format!("left out: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    if requirements.is_empty() {
+        return Ok(SystemSeed {
+            config: None,
+            notes,
+        });
+    }
+    let conf = root.join("etc/pip.conf");
+    let Some(url) = std::fs::read_to_string(&conf)
+        .ok()
+        .and_then(|text| index_url(&text))
+    else {
+        notes.push(format!(
+            "{} distributions installed with pip, but {} names no index-url: no [[pypi]] \
+             section written (add one, or run init --pip-freeze FILE --pypi-url URL)",
+            requirements.len(),
+            conf.display()
+        ));
+        return Ok(SystemSeed {
+            config: None,
+            notes,
+        });
+    };
+    notes.push(format!(
+        "[[pypi]] seeded with {} distributions installed with pip, from {url} ({})",
+        requirements.len(),
+        conf.display()
+    ));
+    Ok(SystemSeed {
+        config: Some(PypiConfig {
+            name: "pypi".into(),
+            url,
+            requirements: requirements.into_iter().collect(),
+            python: pythons.into_iter().collect(),
+            platforms: vec!["manylinux_2_28_x86_64".into()],
+            sdists: false,
+            requirements_file: None,
+            keep_versions: None,
+            exclude: Vec::new(),
+        }),
+        notes,
+    })
+}
+
+/// pip's `index-url` from a `pip.conf` (INI: `[global]`, `[install]` or `[download]`).
+fn index_url(text: &str) -> Option<String> {
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_ascii_lowercase();
+            continue;
+        }
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            continue;
+        };
+        let key = key.trim().to_ascii_lowercase().replace('_', "-");
+        if key == "index-url" && matches!(section.as_str(), "global" | "install" | "download") {
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn pip_installs_and_pips_index_seed_a_section_and_nothing_is_guessed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let site = root.path().join("usr/local/lib/python3.11/dist-packages");
+        for (name, version) in [("Requests", "2.32.3"), ("idna", "3.10")] {
+            let dist = site.join(format!("{name}-{version}.dist-info"));
+            std::fs::create_dir_all(&dist).expect("mkdir");
+            std::fs::write(
+                dist.join("METADATA"),
+                format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+            )
+            .expect("write");
+        }
+        let local = site.join("mine-0.1.dist-info");
+        std::fs::create_dir_all(&local).expect("mkdir");
+        std::fs::write(
+            local.join("METADATA"),
+            "Metadata-Version: 2.1\nName: mine\nVersion: 0.1\n",
+        )
+        .expect("write");
+        std::fs::write(local.join("direct_url.json"), "{}").expect("write");
+        // apt's own Python packages are the APT mirror's.
+        let apt = root
+            .path()
+            .join("usr/lib/python3/dist-packages/six-1.16.dist-info");
+        std::fs::create_dir_all(&apt).expect("mkdir");
+
+        let seed = from_system(root.path()).expect("reads");
+        assert!(
+            seed.config.is_none(),
+            "no index configured: {:?}",
+            seed.notes
+        );
+        assert!(
+            seed.notes.iter().any(|n| n.contains("names no index-url")),
+            "{:?}",
+            seed.notes
+        );
+
+        std::fs::create_dir_all(root.path().join("etc")).expect("mkdir");
+        std::fs::write(
+            root.path().join("etc/pip.conf"),
+            "[global]\ntimeout = 60\nindex-url = http://mirror.invalid/simple\n",
+        )
+        .expect("write");
+        let seed = from_system(root.path()).expect("reads");
+        let config = seed.config.expect("seeded");
+        assert_eq!(config.requirements, ["idna==3.10", "requests==2.32.3"]);
+        assert_eq!(config.python, ["3.11"]);
+        assert_eq!(config.url, "http://mirror.invalid/simple");
+        assert!(
+            seed.notes.iter().any(|n| n.contains("mine-0.1")),
+            "{:?}",
+            seed.notes
+        );
     }
 }
