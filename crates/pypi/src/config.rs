@@ -51,6 +51,12 @@ pub struct PypiConfig {
     /// versions (`torch`, `urllib3<2`). A requirement that needs one fails the sync.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Take a file its page gives no sha256 for: downloaded (within `max_index_size`),
+    /// stored under the digest it turns out to have, which our page then states, listed
+    /// in the sync summary (`unverified`) and logged. Default `false`: such a file fails
+    /// the sync, since nothing would vouch for its bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unhashed: bool,
     /// Target CPython versions (`3.11`, taken as 3.11.0, or `3.11.9`). Default `["3.12"]`.
     #[serde(default = "default_python")]
     pub python: Vec<String>,
@@ -200,6 +206,7 @@ mod tests {
             requirements_file: None,
             keep_versions: None,
             exclude: Vec::new(),
+            allow_unhashed: false,
         }
     }
 

@@ -502,6 +502,9 @@ impl PypiMirror {
                 };
                 (url, MetadataSource::Wheel(expected))
             }
+            (None, None) if wheel && self.config.allow_unhashed => {
+                (url, MetadataSource::UnverifiedWheel)
+            }
             (None, None) if wheel => {
                 return Err(PypiError::Unhashed {
                     page: project.url.clone(),
@@ -571,6 +574,7 @@ impl PypiMirror {
             "python": self.config.python,
             "platforms": self.config.platforms,
             "sdists": self.config.sdists,
+            "allow_unhashed": self.config.allow_unhashed,
             "keep_versions": self.settings.keep_versions,
             "exclude": self.config.exclude,
         });
@@ -602,6 +606,8 @@ impl PypiMirror {
         let mut files = Vec::new();
         let mut published: Vec<(String, Vec<File>, Vec<String>)> = Vec::new();
         let mut wanted_metadata = Vec::new();
+        // `allow_unhashed`: (published path, URL) of files their page gives no digest for.
+        let mut unhashed: Vec<(String, String)> = Vec::new();
         for (&name, versions) in &releases {
             let project =
                 resolved
@@ -627,22 +633,26 @@ impl PypiMirror {
                     if !installs {
                         continue;
                     }
-                    let sha256: Sha256Digest = file
-                        .sha256()
-                        .and_then(|h| h.parse().ok())
-                        .ok_or_else(|| PypiError::Unhashed {
-                            page: project.url.clone(),
-                            file: file.filename.clone(),
-                        })?;
                     let path = format!("packages/{name}/{}", file.filename);
-                    files.push(PlannedFile {
-                        path,
-                        expected: Expected {
-                            sha256,
-                            size: file.size,
-                        },
-                        source: Source::Url(self.file_url(project, file)?),
-                    });
+                    match file.sha256().and_then(|h| h.parse::<Sha256Digest>().ok()) {
+                        Some(sha256) => files.push(PlannedFile {
+                            path,
+                            expected: Expected {
+                                sha256,
+                                size: file.size,
+                            },
+                            source: Source::Url(self.file_url(project, file)?),
+                        }),
+                        None if self.config.allow_unhashed => {
+                            unhashed.push((path, self.file_url(project, file)?));
+                        }
+                        None => {
+                            return Err(PypiError::Unhashed {
+                                page: project.url.clone(),
+                                file: file.filename.clone(),
+                            });
+                        }
+                    }
                     let key = (name.to_owned(), file.filename.clone());
                     if !resolved.metadata.contains_key(&key)
                         && matches!(file.core_metadata, CoreMetadata::Hashes(_))
@@ -666,6 +676,22 @@ impl PypiMirror {
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
+        // Files taken without a digest: stored under the one they turn out to have.
+        let mut taken: BTreeMap<String, Sha256Digest> = BTreeMap::new();
+        let unverified: Vec<Result<(String, Sha256Digest, u64), PypiError>> =
+            stream::iter(unhashed)
+                .map(|(path, url)| async move {
+                    let (sha256, size) = fetch_unverified(ctx, objects, &url).await?;
+                    Ok((path, sha256, size))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        for result in unverified {
+            let (path, sha256, size) = result?;
+            files.push(stored(path.clone(), sha256, size));
+            taken.insert(path, sha256);
+        }
         let mut metadata = resolved.metadata;
         for result in fetched {
             let (request, (_, sha256, size)) = result?;
@@ -688,14 +714,19 @@ impl PypiMirror {
                     }
                     None => CoreMetadata::Absent,
                 };
-                links.push(File {
-                    url: format!("../../packages/{name}/{}", file.filename),
-                    hashes: file
+                let path = format!("packages/{name}/{}", file.filename);
+                let hashes = match taken.get(&path) {
+                    Some(sha256) => [("sha256".to_owned(), sha256.to_hex())].into(),
+                    None => file
                         .hashes
                         .iter()
                         .filter(|(algorithm, _)| *algorithm == "sha256")
                         .map(|(a, h)| (a.clone(), h.clone()))
                         .collect(),
+                };
+                links.push(File {
+                    url: format!("../../packages/{name}/{}", file.filename),
+                    hashes,
                     core_metadata,
                     ..file
                 });
@@ -745,6 +776,7 @@ impl PypiMirror {
                 .collect(),
             files: summary_files,
             pages_read: resolved.pages.len(),
+            unverified: taken.into_keys().collect(),
         };
         Ok(TreePlan {
             files,
@@ -851,6 +883,8 @@ enum MetadataSource {
     File(Sha256Digest),
     /// The wheel itself, with the digest (and size) its page states.
     Wheel(Expected),
+    /// The wheel itself, which its page gives no digest for (`allow_unhashed`).
+    UnverifiedWheel,
 }
 
 /// Fetch a file's metadata, check it (against the digest its page states, or the wheel's
@@ -874,6 +908,17 @@ async fn fetch_metadata(
                 .fetch_object(&request.url, expected, objects, ctx.reporter)
                 .await?;
             let (file, _) = objects.open(&expected.sha256)?.into_parts();
+            let url = request.url.clone();
+            tokio::task::spawn_blocking(move || crate::wheel::read_metadata(file, &url))
+                .await
+                .map_err(|e| PypiError::Resolution {
+                    mirror: String::new(),
+                    reason: e.to_string(),
+                })??
+        }
+        MetadataSource::UnverifiedWheel => {
+            let (sha256, _) = fetch_unverified(ctx, objects, &request.url).await?;
+            let (file, _) = objects.open(&sha256)?.into_parts();
             let url = request.url.clone();
             tokio::task::spawn_blocking(move || crate::wheel::read_metadata(file, &url))
                 .await
@@ -908,6 +953,23 @@ async fn fetch_metadata(
     Ok((metadata, sha256, body.len() as u64))
 }
 
+/// A file its page gives no digest for (`allow_unhashed`): downloaded whole (within
+/// `max_index_size`) and stored under the digest it turns out to have, which our page
+/// then states. Logged: nothing vouches for these bytes.
+async fn fetch_unverified(
+    ctx: &SyncContext<'_>,
+    objects: &ObjectStore,
+    url: &str,
+) -> Result<(Sha256Digest, u64), PypiError> {
+    let body = ctx
+        .fetcher
+        .get(url, ctx.fetcher.options().max_index_size)
+        .await?;
+    tracing::warn!(%url, "taken without a digest to check it by (allow_unhashed)");
+    let sha256 = objects.insert_bytes(&body)?;
+    Ok((sha256, body.len() as u64))
+}
+
 /// `bytes` put into the store, as the file at `path`.
 fn store(objects: &ObjectStore, path: String, bytes: &[u8]) -> Result<PlannedFile, PypiError> {
     let sha256 = objects.insert_bytes(bytes)?;
@@ -937,6 +999,9 @@ pub struct PypiSummary {
     pub files: usize,
     /// Project pages read upstream.
     pub pages_read: usize,
+    /// Files taken without a digest on their page (`allow_unhashed`), by published path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
 }
 
 impl PlanSummary for PypiSummary {

@@ -96,6 +96,7 @@ pub fn from_freeze(
         requirements_file: None,
         keep_versions: None,
         exclude: Vec::new(),
+        allow_unhashed: false,
     };
     Ok((config, notes))
 }
@@ -238,6 +239,7 @@ pub fn from_system(root: &Path) -> Result<SystemSeed, SeedError> {
             requirements_file: None,
             keep_versions: None,
             exclude: Vec::new(),
+            allow_unhashed: false,
         }),
         notes,
     })

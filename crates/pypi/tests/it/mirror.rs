@@ -38,6 +38,7 @@ fn config(url: &str, requirements: &[&str]) -> PypiConfig {
         requirements_file: None,
         keep_versions: None,
         exclude: Vec::new(),
+        allow_unhashed: false,
     }
 }
 
@@ -516,4 +517,53 @@ async fn a_page_redirected_off_the_index_origin_is_refused_and_on_it_is_followed
         "{error}"
     );
     assert!(!store.public_dir().join("pypi").exists());
+}
+
+#[tokio::test]
+async fn a_file_without_a_digest_is_taken_only_when_the_mirror_allows_it() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = Index::new(upstream.path());
+    let lib = Wheel::new("lib", "1.0").without_metadata();
+    index
+        .add(&Wheel::new("app", "1.0").requires(&["lib"]))
+        .add(&lib);
+    index.write_pages();
+    // lib's page gives no digest (and no metadata file): only the wheel itself says
+    // what it needs.
+    let page = upstream.path().join("simple/lib/index.html");
+    let text = std::fs::read_to_string(&page).expect("page");
+    let start = text.find("#sha256=").expect("digest");
+    let text = format!("{}{}", &text[..start], &text[start + 8 + 64..]);
+    std::fs::write(&page, text).expect("page");
+    let server = TestServer::serve_dir(upstream.path());
+
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
+        .await
+        .expect_err("refused by default");
+    assert!(error.to_string().contains("no sha256"), "{error}");
+
+    let mut allowing = config(&server.url_for("simple"), &["app"]);
+    allowing.allow_unhashed = true;
+    let report = sync_mirror(&store, allowing).await.expect("allowed");
+    let summary = report.summary.expect("summary").to_json();
+    assert_eq!(
+        summary["unverified"],
+        serde_json::json!(["packages/lib/lib-1.0-py3-none-any.whl"]),
+        "{summary}"
+    );
+    // Our page states the digest the bytes turned out to have.
+    let public = store.public_dir().join("pypi");
+    let wheel = std::fs::read(public.join("packages/lib/lib-1.0-py3-none-any.whl")).expect("wheel");
+    assert_eq!(wheel, lib.build());
+    let page = std::fs::read(public.join("simple/lib/index.json")).expect("page");
+    let page = mirror_pypi::simple::ProjectPage::from_json(&page, "lib").expect("page");
+    assert_eq!(
+        page.files[0].sha256(),
+        Some(
+            mirror_core::digest::Sha256Digest::of(&wheel)
+                .to_hex()
+                .as_str()
+        )
+    );
 }
