@@ -82,6 +82,16 @@ fn pip_and_uv_install_from_the_served_mirror_and_after_a_bundle_round_trip() {
     assert_eq!(redirect.header("location"), Some("lib/"));
     clients_install(&format!("{}/pypi/simple/", served.url));
     drop(served);
+    // The store's own commands know the mirror as any other.
+    let (out, status) = cli_json(&config, &["status"]);
+    ok(&out);
+    assert!(status.to_string().contains("\"pypi\""), "{status}");
+    ok(&cli(&config, &["verify"]));
+    ok(&cli(&config, &["prune", "--keep", "1"]));
+    assert!(
+        dir.join("store/public/pypi/simple/lib/index.json")
+            .is_file()
+    );
 
     // Across the gap: a bundle, imported inside, served and installed from.
     let bundle = dir.join("bundle");

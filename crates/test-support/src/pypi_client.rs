@@ -5,10 +5,11 @@ use std::path::Path;
 
 use crate::workspace_root;
 
-/// `pip install --only-binary :all: --target TARGET REQUIREMENT...` from the simple index
-/// at `index_url` (no other index); the installed distributions (`name==version`,
-/// sorted), or `Err` with pip's output, or `None` (after saying why) when the client's
-/// venv is absent ([`crate::skip`]: a failure when `CI` is set).
+/// `pip install --only-binary :all: REQUIREMENT...` into a fresh venv made at `target`
+/// (an empty directory), from the simple index at `index_url` (no other index); the
+/// installed distributions (`name==version`, sorted), or `Err` with pip's output, or
+/// `None` (after saying why) when the client's venv is absent ([`crate::skip`]: a failure
+/// when `CI` is set).
 pub fn pip_install(
     index_url: &str,
     requirements: &[&str],
@@ -22,14 +23,21 @@ pub fn pip_install(
         ));
         return None;
     }
+    // The user's machine: a venv of its own, pip driving its interpreter.
+    let made = std::process::Command::new(&python)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(target)
+        .output()
+        .expect("python -m venv runs");
+    assert!(
+        made.status.success(),
+        "venv: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let output = std::process::Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--isolated",
-            "--disable-pip-version-check",
-        ])
+        .args(["-m", "pip", "--python"])
+        .arg(target.join("bin/python"))
+        .args(["install", "--isolated", "--disable-pip-version-check"])
         .args([
             "--no-cache-dir",
             "--only-binary",
@@ -37,8 +45,6 @@ pub fn pip_install(
             "--index-url",
             index_url,
         ])
-        .arg("--target")
-        .arg(target)
         .args(requirements)
         .env_remove("PIP_CONFIG_FILE")
         .env("PIP_NO_INPUT", "1")
@@ -55,9 +61,9 @@ pub fn pip_install(
     Some(Ok(installed(target)))
 }
 
-/// `uv pip install --only-binary :all: --target TARGET REQUIREMENT...` from the simple
-/// index at `index_url` alone, for the venv's Python, with no cache and no configuration;
-/// as [`pip_install`].
+/// `uv venv TARGET`, then `uv pip install --only-binary :all: REQUIREMENT...` into it from
+/// the simple index at `index_url` alone, with no cache and no configuration; as
+/// [`pip_install`].
 pub fn uv_install(
     index_url: &str,
     requirements: &[&str],
@@ -72,13 +78,29 @@ pub fn uv_install(
         ));
         return None;
     }
+    let made = std::process::Command::new(&uv)
+        .args([
+            "venv",
+            "--no-config",
+            "--quiet",
+            "--allow-existing",
+            "--python",
+        ])
+        .arg(venv.join("bin/python"))
+        .arg(target)
+        .env("UV_NO_PROGRESS", "1")
+        .output()
+        .expect("uv venv runs");
+    assert!(
+        made.status.success(),
+        "uv venv: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let output = std::process::Command::new(&uv)
         .args(["pip", "install", "--no-config", "--no-cache", "--quiet"])
         .args(["--only-binary", ":all:", "--index-url", index_url])
         .arg("--python")
-        .arg(venv.join("bin/python"))
-        .arg("--target")
-        .arg(target)
+        .arg(target.join("bin/python"))
         .args(requirements)
         .env("UV_NO_PROGRESS", "1")
         .env_remove("UV_INDEX_URL")
@@ -96,10 +118,25 @@ pub fn uv_install(
     Some(Ok(installed(target)))
 }
 
-/// The distributions installed into `target`: `name==version`, sorted.
+/// The distributions installed into the venv at `target`: `name==version`, sorted.
 fn installed(target: &Path) -> Vec<String> {
-    let mut installed: Vec<String> = std::fs::read_dir(target)
-        .expect("pip's target dir")
+    let lib = target.join("lib");
+    let site = std::fs::read_dir(&lib)
+        .expect("the venv's lib")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("site-packages"))
+        .find(|path| path.is_dir())
+        .unwrap_or_else(|| {
+            let listing: Vec<_> = std::fs::read_dir(&lib)
+                .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            panic!(
+                "no site-packages in the venv {}: {listing:?}",
+                target.display()
+            )
+        });
+    let mut installed: Vec<String> = std::fs::read_dir(site)
+        .expect("site-packages")
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
             let stem = name.strip_suffix(".dist-info")?;
