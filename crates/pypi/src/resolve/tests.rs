@@ -303,3 +303,16 @@ fn packages_are_decided_in_the_order_found_so_a_pin_does_not_walk_back_through_r
         ["botocore==1.9", "python-dateutil==2.9"]
     );
 }
+
+/// A dependency cycle (a needs b, b needs a) is a closure like any other.
+#[test]
+fn a_dependency_cycle_resolves() {
+    let catalog = catalog(vec![
+        f("a-1.0-py3-none-any.whl", &["b"]),
+        f("b-1.0-py3-none-any.whl", &["a>=1"]),
+    ]);
+    assert_eq!(
+        pins(resolve(&catalog, &linux311(), &policy(&["a"]))),
+        ["a==1.0", "b==1.0"]
+    );
+}
