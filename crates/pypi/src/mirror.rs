@@ -25,6 +25,7 @@ use mirror_core::repository::{
     BoxFuture, PlanSummary, PlannedFile, Probe, Repository, Source, SyncContext, TreePlan,
 };
 use mirror_core::store::{Expected, ObjectStore};
+use mirror_core::upstream_cache::{CachedBody, UpstreamCache};
 use pep508_rs::pep440_rs::Version;
 use serde::Serialize;
 
@@ -64,6 +65,8 @@ struct Resolved {
     pages: BTreeMap<String, Sha256Digest>,
     /// Each metadata file read: its digest and size (it is in the store).
     metadata: BTreeMap<(String, String), (Sha256Digest, u64)>,
+    /// The pages' validators and bodies, for the next sync's conditional requests.
+    cache: UpstreamCache,
     /// Each resolution's target and the versions it installs there.
     pins: Vec<(usize, BTreeMap<String, Version>)>,
 }
@@ -125,6 +128,7 @@ impl PypiMirror {
             pages: BTreeMap::new(),
             metadata: BTreeMap::new(),
             pins: Vec::new(),
+            cache: ctx.store.upstream_cache(&self.config.name),
         };
         let mut pending: BTreeSet<Need> = self
             .settings
@@ -230,6 +234,11 @@ impl PypiMirror {
                     .zip(outcomes)
                     .filter_map(|((target, _), pins)| Some((*target, pins?)))
                     .collect();
+                // Pages no longer read are no longer asked for.
+                let read = &resolved.pages;
+                resolved.cache.retain(|url| read.contains_key(url));
+                ctx.store
+                    .save_upstream_cache(&self.config.name, &resolved.cache)?;
                 return Ok(resolved);
             }
             for leak in leaks {
@@ -397,42 +406,19 @@ impl PypiMirror {
             }
             let index = &self.settings.index;
             let cap = ctx.fetcher.options().max_index_size;
-            let fetched_pages: Vec<Result<(String, Project, Sha256Digest), PypiError>> =
-                stream::iter(pages)
-                    .map(|name| async move {
-                        let url = format!("{index}/{name}/");
-                        let known = Validators::default();
-                        let answer = ctx
-                            .fetcher
-                            .get_negotiated(&url, cap, &known, Some(ACCEPT))
-                            .await?;
-                        let (page, digest, base) = match answer {
-                            Some(Conditional::Modified {
-                                body,
-                                content_type,
-                                redirected_to,
-                                ..
-                            }) => {
-                                let base = match redirected_to {
-                                    Some(to) => same_origin(&url, &to)?,
-                                    None => url.clone(),
-                                };
-                                let page = read_page(&body, content_type.as_deref(), &name, &url)?;
-                                (page, Sha256Digest::of(&body), base)
-                            }
-                            // No such project: no versions, which the solver explains
-                            // (a 304 cannot come back: no validators were sent).
-                            _ => (
-                                ProjectPage::empty(&name),
-                                Sha256Digest::of(b""),
-                                url.clone(),
-                            ),
-                        };
-                        Ok((url, Project::new(base, page), digest))
-                    })
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await;
+            let cache = &resolved.cache;
+            let fetched_pages: Vec<Result<FetchedPage, PypiError>> = stream::iter(pages)
+                .map(|name| {
+                    let url = format!("{index}/{name}/");
+                    let cached = cache
+                        .get(&url)
+                        .filter(|c| ctx.store.objects().contains(&c.sha256))
+                        .cloned();
+                    async move { self.fetch_page(ctx, name, url, cached, cap).await }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
             let objects = ctx.store.objects();
             let fetched_metadata: Vec<Result<(MetadataRequest, Fetched), PypiError>> =
                 stream::iter(metadata)
@@ -445,7 +431,17 @@ impl PypiMirror {
                     .await;
             needs = BTreeSet::new();
             for result in fetched_pages {
-                let (url, project, digest) = result?;
+                let FetchedPage {
+                    url,
+                    project,
+                    digest,
+                    remember,
+                } = result?;
+                match remember {
+                    Remember::Keep => {}
+                    Remember::Forget => resolved.cache.remove(&url),
+                    Remember::Body(cached) => resolved.cache.insert(&url, cached),
+                }
                 resolved.pages.insert(url, digest);
                 resolved
                     .catalog
@@ -476,6 +472,85 @@ impl PypiMirror {
             }
         }
         Ok(())
+    }
+
+    /// One project page, asked for with the validators `cached` holds (a 304 reads the
+    /// body back from the store, hashed again; a copy gone or damaged is fetched whole).
+    async fn fetch_page(
+        &self,
+        ctx: &SyncContext<'_>,
+        name: String,
+        url: String,
+        cached: Option<CachedBody>,
+        cap: u64,
+    ) -> Result<FetchedPage, PypiError> {
+        let known = match &cached {
+            Some(cached) if cached.younger_than(REVALIDATE_AFTER) => cached.validators.clone(),
+            _ => Validators::default(),
+        };
+        let mut answer = ctx
+            .fetcher
+            .get_negotiated(&url, cap, &known, Some(ACCEPT))
+            .await?;
+        if let (Some(Conditional::NotModified), Some(cached)) = (&answer, &cached) {
+            if let Some(body) = ctx.store.cached_body(cached) {
+                tracing::debug!(%url, "project page unchanged upstream (304)");
+                // It was read as its type said when it came; stored, it is told apart
+                // by its first byte.
+                let page = read_page(&body, None, &name, &url)?;
+                return Ok(FetchedPage {
+                    project: Project::new(url.clone(), page),
+                    url,
+                    digest: cached.sha256,
+                    remember: Remember::Keep,
+                });
+            }
+            answer = ctx
+                .fetcher
+                .get_negotiated(&url, cap, &Validators::default(), Some(ACCEPT))
+                .await?;
+        }
+        match answer {
+            Some(Conditional::Modified {
+                body,
+                validators,
+                content_type,
+                redirected_to,
+            }) => {
+                let base = match &redirected_to {
+                    Some(to) => same_origin(&url, to)?,
+                    None => url.clone(),
+                };
+                let page = read_page(&body, content_type.as_deref(), &name, &url)?;
+                let digest = Sha256Digest::of(&body);
+                // A body is kept for a conditional request next time when the server gave
+                // validators and the links in it are relative to the URL asked.
+                let remember = if validators.is_empty() || redirected_to.is_some() {
+                    Remember::Forget
+                } else {
+                    ctx.store.objects().insert_bytes(&body)?;
+                    Remember::Body(CachedBody::received_now(
+                        validators,
+                        digest,
+                        body.len() as u64,
+                    ))
+                };
+                Ok(FetchedPage {
+                    project: Project::new(base, page),
+                    url,
+                    digest,
+                    remember,
+                })
+            }
+            // No such project: no versions, which the solver explains. (A 304 to a
+            // request without validators is refused by the fetcher.)
+            _ => Ok(FetchedPage {
+                project: Project::new(url.clone(), ProjectPage::empty(&name)),
+                url,
+                digest: Sha256Digest::of(b""),
+                remember: Remember::Forget,
+            }),
+        }
     }
 
     /// Where a file's metadata is and the digest it must have.
@@ -865,6 +940,30 @@ fn read_page(
     Ok(page)
 }
 
+/// A project page read, and what to remember of it for the next sync.
+struct FetchedPage {
+    url: String,
+    project: Project,
+    /// The SHA-256 of its body as served.
+    digest: Sha256Digest,
+    remember: Remember,
+}
+
+/// What the upstream cache keeps of a page.
+enum Remember {
+    /// Its entry as it is (a 304).
+    Keep,
+    /// No entry (no validators, a redirect, a 404).
+    Forget,
+    /// This body, stored.
+    Body(CachedBody),
+}
+
+/// How long a 304 is trusted: a page last received whole longer ago is asked for without
+/// validators, so that an ETag that stays while the page changes leaves the mirror at
+/// most a day stale (as for conda's repodata).
+const REVALIDATE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// A file's metadata to fetch: its PEP 658 metadata file, or the `METADATA` inside the
 /// wheel when the index serves none.
 struct MetadataRequest {
@@ -896,6 +995,14 @@ async fn fetch_metadata(
     request: &MetadataRequest,
 ) -> Result<(Metadata, Sha256Digest, u64), PypiError> {
     let body: Vec<u8> = match request.source {
+        // Named by its digest: a whole copy already in the store (an earlier sync) is it.
+        MetadataSource::File(sha256)
+            if objects
+                .read(&sha256)
+                .is_ok_and(|held| Sha256Digest::of(&held) == sha256) =>
+        {
+            objects.read(&sha256)?
+        }
         MetadataSource::File(sha256) => {
             let body = ctx.fetcher.get(&request.url, METADATA_CAP).await?;
             let expected = Expected { sha256, size: None };

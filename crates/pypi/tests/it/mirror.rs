@@ -567,3 +567,50 @@ async fn a_file_without_a_digest_is_taken_only_when_the_mirror_allows_it() {
         )
     );
 }
+
+/// A second sync of an unchanged index asks for each page with the validators the server
+/// gave (304: no body), reads no metadata file again (held by digest), and is a no-op; a
+/// page that changed is read whole and its new release taken.
+#[tokio::test]
+async fn a_no_op_asks_conditionally_and_reads_no_metadata_again() {
+    let upstream = tempfile::tempdir().expect("tempdir");
+    let mut index = standard_index(upstream.path());
+    // Pages modified a while ago: a Last-Modified in the second served is not sent back.
+    let age = |dir: &Path, seconds: u64| {
+        for project in ["app", "lib"] {
+            let page = dir.join(format!("simple/{project}/index.html"));
+            std::fs::File::options()
+                .write(true)
+                .open(&page)
+                .and_then(|f| {
+                    f.set_modified(
+                        std::time::SystemTime::now() - std::time::Duration::from_secs(seconds),
+                    )
+                })
+                .expect("mtime");
+        }
+    };
+    age(upstream.path(), 120);
+    let server = TestServer::serve_dir(upstream.path());
+    let (_dir, store) = temp_store();
+    let config = config(&server.url_for("simple"), &["app"]);
+    sync_mirror(&store, config.clone())
+        .await
+        .expect("first sync");
+    server.clear_requests();
+    let again = sync_mirror(&store, config.clone()).await.expect("no-op");
+    assert_eq!(again.outcome, SyncOutcome::Unchanged);
+    assert_eq!(again.fetched.bytes, 0, "304s only: {again:?}");
+    assert!(
+        server.requests().iter().all(|r| r.starts_with("/simple/")),
+        "{:?}",
+        server.requests()
+    );
+    index.add(&Wheel::new("lib", "1.5"));
+    index.write_pages();
+    // Newer than the copy held (whole seconds apart), still older than a second.
+    age(upstream.path(), 60);
+    let changed = sync_mirror(&store, config).await.expect("changed");
+    assert_eq!(changed.outcome, SyncOutcome::Synced);
+    assert!(published_files(&store).contains(&"packages/lib/lib-1.5-py3-none-any.whl".into()));
+}
