@@ -4,7 +4,7 @@
 //! inside store, imported, served and installed from again.
 
 use mirror_test_support::pypi_index::{Index, Wheel};
-use mirror_test_support::{TestServer, pip_install, uv_install};
+use mirror_test_support::{TestServer, install_with_each_client};
 
 use crate::common::{Served, cli, cli_json, keygen, ok};
 
@@ -20,14 +20,8 @@ fn upstream(dir: &std::path::Path) {
 
 /// pip and uv install `app` from `index_url` into fresh directories.
 fn clients_install(index_url: &str) {
-    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
-    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
-    for (client, install) in clients {
-        let target = tempfile::tempdir().expect("tempdir");
-        if let Some(result) = install(index_url, &["app"], target.path()) {
-            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
-            assert_eq!(installed, ["app==1.0", "lib==1.0"], "{client}");
-        }
+    for (client, installed) in install_with_each_client(index_url, &["app"]) {
+        assert_eq!(installed, ["app==1.0", "lib==1.0"], "{client}");
     }
 }
 
@@ -244,28 +238,22 @@ fn real_wheels_from_a_json_index_install_with_pip_and_uv_and_a_tampered_one_is_r
     assert_eq!(published, 4, "both CPython wheels and their metadata");
     let served = Served::start(&config);
     let url = format!("{}/pypi/simple/", served.url);
-    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
-    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
-    for (client, install) in clients {
-        let target = tempfile::tempdir().expect("tempdir");
-        if let Some(result) = install(&url, &["requests"], target.path()) {
-            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
-            let names: Vec<&str> = installed
-                .iter()
-                .map(|d| d.split("==").next().unwrap_or(d))
-                .collect();
-            assert_eq!(
-                names,
-                [
-                    "certifi",
-                    "charset-normalizer",
-                    "idna",
-                    "requests",
-                    "urllib3"
-                ],
-                "{client}"
-            );
-        }
+    for (client, installed) in install_with_each_client(&url, &["requests"]) {
+        let names: Vec<&str> = installed
+            .iter()
+            .map(|d| d.split("==").next().unwrap_or(d))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "certifi",
+                "charset-normalizer",
+                "idna",
+                "requests",
+                "urllib3"
+            ],
+            "{client}"
+        );
     }
     drop(served);
 
@@ -316,16 +304,10 @@ fn a_live_index_mirrors_requests_when_asked() {
     );
     let served = Served::start(&config);
     let url = format!("{}/pypi/simple/", served.url);
-    type Install = fn(&str, &[&str], &std::path::Path) -> Option<Result<Vec<String>, String>>;
-    let clients: [(&str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
-    for (client, install) in clients {
-        let target = tempfile::tempdir().expect("tempdir");
-        if let Some(result) = install(&url, &["requests"], target.path()) {
-            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
-            assert!(
-                installed.iter().any(|d| d.starts_with("requests==")),
-                "{client}: {installed:?}"
-            );
-        }
+    for (client, installed) in install_with_each_client(&url, &["requests"]) {
+        assert!(
+            installed.iter().any(|d| d.starts_with("requests==")),
+            "{client}: {installed:?}"
+        );
     }
 }

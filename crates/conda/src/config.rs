@@ -140,16 +140,8 @@ impl CondaConfig {
             reason,
         };
         mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
-        let channel = self.url.trim_end_matches('/').to_owned();
-        let parsed =
-            url::Url::parse(&channel).map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
-        if !matches!(parsed.scheme(), "http" | "https" | "file") {
-            return Err(invalid(format!(
-                "url {:?}: expected an http://, https:// or file:// channel URL",
-                self.url
-            )));
-        }
-        mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
+        let channel =
+            mirror_core::settings::upstream_url(&self.url, "channel URL").map_err(invalid)?;
         let mut subdirs = Vec::new();
         for subdir in self.subdirs.iter().map(String::as_str).chain([NOARCH]) {
             let valid = !subdir.is_empty()

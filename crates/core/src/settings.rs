@@ -53,6 +53,23 @@ impl ConfigDir {
     }
 }
 
+/// A mirror's upstream URL as its settings give it, checked when the config is loaded:
+/// `http://`, `https://` or `file://` (`what` names the kind in the message: "channel
+/// URL"), parseable, with no user name or password in it (credentials go in files the
+/// settings name, never in a URL that is logged and recorded). Returned without its
+/// trailing `/`.
+pub fn upstream_url(url: &str, what: &str) -> Result<String, String> {
+    let trimmed = url.trim_end_matches('/').to_owned();
+    let parsed = url::Url::parse(&trimmed).map_err(|e| format!("url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https" | "file") {
+        return Err(format!(
+            "url {url:?}: expected an http://, https:// or file:// {what}"
+        ));
+    }
+    crate::redact::check_no_userinfo(url)?;
+    Ok(trimmed)
+}
+
 /// One mirror's settings, as a format crate defines them.
 pub trait MirrorSettings: fmt::Debug + Send + Sync {
     /// The mirror's name: its directory under `public/` and its URL prefix.

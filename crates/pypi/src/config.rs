@@ -124,6 +124,23 @@ pub(crate) struct Settings {
 }
 
 impl PypiConfig {
+    /// A mirror named `name` of the index at `url` carrying `requirements`, every other
+    /// setting at its default (what `init` seeds and tests start from).
+    pub fn new(name: &str, url: &str, requirements: Vec<String>) -> Self {
+        PypiConfig {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            requirements,
+            requirements_file: None,
+            keep_versions: None,
+            exclude: Vec::new(),
+            allow_unhashed: false,
+            python: default_python(),
+            platforms: default_platforms(),
+            sdists: false,
+        }
+    }
+
     /// Check the settings: mirror name, URL, every requirement, python and platform.
     pub(crate) fn validate(&self) -> Result<Settings, PypiError> {
         let invalid = |reason: String| PypiError::InvalidConfig {
@@ -131,16 +148,8 @@ impl PypiConfig {
             reason,
         };
         mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
-        let index = self.url.trim_end_matches('/').to_owned();
-        let parsed =
-            url::Url::parse(&index).map_err(|e| invalid(format!("url {:?}: {e}", self.url)))?;
-        if !matches!(parsed.scheme(), "http" | "https" | "file") {
-            return Err(invalid(format!(
-                "url {:?}: expected an http://, https:// or file:// simple index URL",
-                self.url
-            )));
-        }
-        mirror_core::redact::check_no_userinfo(&self.url).map_err(invalid)?;
+        let index =
+            mirror_core::settings::upstream_url(&self.url, "simple index URL").map_err(invalid)?;
         if self.requirements.is_empty() && self.requirements_file.is_none() {
             return Err(invalid(
                 "requirements is empty and no requirements_file is given: name what the \
@@ -196,18 +205,11 @@ mod tests {
     use super::*;
 
     fn config() -> PypiConfig {
-        PypiConfig {
-            name: "pypi".into(),
-            url: "http://127.0.0.1:1/simple/".into(),
-            requirements: vec!["requests>=2.31".into()],
-            python: default_python(),
-            platforms: default_platforms(),
-            sdists: false,
-            requirements_file: None,
-            keep_versions: None,
-            exclude: Vec::new(),
-            allow_unhashed: false,
-        }
+        PypiConfig::new(
+            "pypi",
+            "http://127.0.0.1:1/simple/",
+            vec!["requests>=2.31".into()],
+        )
     }
 
     #[test]

@@ -86,18 +86,7 @@ pub fn from_freeze(
          the machines that install from the mirror",
         requirements.len()
     ));
-    let config = PypiConfig {
-        name: "pypi".into(),
-        url: url.unwrap_or("http://HOST/simple").into(),
-        requirements,
-        python: vec!["3.12".into()],
-        platforms: vec!["manylinux_2_28_x86_64".into()],
-        sdists: false,
-        requirements_file: None,
-        keep_versions: None,
-        exclude: Vec::new(),
-        allow_unhashed: false,
-    };
+    let config = PypiConfig::new("pypi", url.unwrap_or("http://HOST/simple"), requirements);
     Ok((config, notes))
 }
 
@@ -230,16 +219,8 @@ pub fn from_system(root: &Path) -> Result<SystemSeed, SeedError> {
     ));
     Ok(SystemSeed {
         config: Some(PypiConfig {
-            name: "pypi".into(),
-            url,
-            requirements: requirements.into_iter().collect(),
             python: pythons.into_iter().collect(),
-            platforms: vec!["manylinux_2_28_x86_64".into()],
-            sdists: false,
-            requirements_file: None,
-            keep_versions: None,
-            exclude: Vec::new(),
-            allow_unhashed: false,
+            ..PypiConfig::new("pypi", &url, requirements.into_iter().collect())
         }),
         notes,
     })

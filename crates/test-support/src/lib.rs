@@ -47,5 +47,5 @@ pub use conda_client::conda_client_install;
 pub use dir_state::dir_state;
 pub use fixtures::{copy_tree, fixtures, skip, workspace_root};
 pub use provenance::verify_fixtures;
-pub use pypi_client::{pip_install, uv_install};
+pub use pypi_client::{install_with_each_client, pip_install, uv_install};
 pub use server::{Fault, RecordedRequest, TestServer};

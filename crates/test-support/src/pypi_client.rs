@@ -118,6 +118,26 @@ pub fn uv_install(
     Some(Ok(installed(target)))
 }
 
+/// pip, then uv, each installing `requirements` into a fresh venv from `index_url`:
+/// (client, what it installed) for each client present (an absent one is skipped as
+/// [`pip_install`] says); a client that fails panics with its output.
+pub fn install_with_each_client(
+    index_url: &str,
+    requirements: &[&str],
+) -> Vec<(&'static str, Vec<String>)> {
+    type Install = fn(&str, &[&str], &Path) -> Option<Result<Vec<String>, String>>;
+    let clients: [(&'static str, Install); 2] = [("pip", pip_install), ("uv", uv_install)];
+    let mut outcomes = Vec::new();
+    for (client, install) in clients {
+        let target = tempfile::tempdir().expect("tempdir");
+        if let Some(result) = install(index_url, requirements, target.path()) {
+            let installed = result.unwrap_or_else(|e| panic!("{client}: {e}"));
+            outcomes.push((client, installed));
+        }
+    }
+    outcomes
+}
+
 /// The distributions installed into the venv at `target`: `name==version`, sorted.
 fn installed(target: &Path) -> Vec<String> {
     let lib = target.join("lib");

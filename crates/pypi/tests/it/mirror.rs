@@ -28,17 +28,10 @@ fn standard_index(dir: &Path) -> Index {
 }
 
 fn config(url: &str, requirements: &[&str]) -> PypiConfig {
+    let requirements = requirements.iter().map(|r| (*r).to_owned()).collect();
     PypiConfig {
-        name: "pypi".into(),
-        url: url.into(),
-        requirements: requirements.iter().map(|r| (*r).to_owned()).collect(),
         python: vec!["3.11".into()],
-        platforms: vec!["manylinux_2_28_x86_64".into()],
-        sdists: false,
-        requirements_file: None,
-        keep_versions: None,
-        exclude: Vec::new(),
-        allow_unhashed: false,
+        ..PypiConfig::new("pypi", url, requirements)
     }
 }
 
@@ -46,6 +39,15 @@ fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
     (dir, store)
+}
+
+/// A sync into a fresh store that must fail: its error, once it is checked that nothing
+/// was published.
+async fn refused(config: PypiConfig, why: &str) -> SyncError {
+    let (_dir, store) = temp_store();
+    let error = sync_mirror(&store, config).await.expect_err(why);
+    assert!(!store.public_dir().join("pypi").exists(), "{error}");
+    error
 }
 
 async fn sync_mirror(store: &Store, config: PypiConfig) -> Result<SyncReport, SyncError> {
@@ -187,16 +189,12 @@ async fn a_wheel_that_does_not_match_its_digest_is_refused_and_nothing_is_publis
     )
     .expect("write");
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("a digest lie");
+    let error = refused(config(&server.url_for("simple"), &["app"]), "a digest lie").await;
     assert_eq!(error.class(), ErrorClass::Verification, "{error}");
     assert!(
         error.to_string().contains("lib-1.0-py3-none-any.whl"),
         "{error}"
     );
-    assert!(!store.public_dir().join("pypi").exists());
 }
 
 #[tokio::test]
@@ -210,10 +208,11 @@ async fn metadata_that_contradicts_its_file_or_digest_is_refused() {
     )
     .expect("write");
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("a metadata digest lie");
+    let error = refused(
+        config(&server.url_for("simple"), &["app"]),
+        "a metadata digest lie",
+    )
+    .await;
     assert_eq!(error.class(), ErrorClass::Verification, "{error}");
     assert!(server.request_count("/simple/evil/") == 0);
 }
@@ -223,14 +222,14 @@ async fn a_requirement_nothing_satisfies_names_the_target_and_what_was_found() {
     let upstream = tempfile::tempdir().expect("tempdir");
     standard_index(upstream.path());
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["lib>=2"]))
-        .await
-        .expect_err("lib 2.0 has no wheel for CPython 3.11");
+    let error = refused(
+        config(&server.url_for("simple"), &["lib>=2"]),
+        "lib 2.0 has no wheel for CPython 3.11",
+    )
+    .await;
     let message = error.to_string();
     assert!(message.contains("cp311-manylinux_2_28_x86_64"), "{message}");
     assert!(message.contains("lib"), "{message}");
-    assert!(!store.public_dir().join("pypi").exists());
 }
 
 #[tokio::test]
@@ -241,15 +240,15 @@ async fn a_page_linking_outside_http_is_refused() {
     let text = std::fs::read_to_string(&page).expect("page");
     std::fs::write(&page, text.replace("../../files/", "file:///etc/")).expect("write");
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("a file:// link from an http index");
+    let error = refused(
+        config(&server.url_for("simple"), &["app"]),
+        "a file:// link from an http index",
+    )
+    .await;
     assert!(
         error.to_string().contains("scheme \"file\" refused"),
         "{error}"
     );
-    assert!(!store.public_dir().join("pypi").exists());
 }
 
 #[tokio::test]
@@ -299,13 +298,13 @@ async fn a_wheel_whose_metadata_claims_another_version_is_refused() {
     );
     index.write_pages();
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("METADATA contradicts the file name");
+    let error = refused(
+        config(&server.url_for("simple"), &["app"]),
+        "METADATA contradicts the file name",
+    )
+    .await;
     assert_eq!(error.class(), ErrorClass::Verification, "{error}");
     assert!(error.to_string().contains("6.6.6"), "{error}");
-    assert!(!store.public_dir().join("pypi").exists());
 }
 
 #[tokio::test]
@@ -347,10 +346,11 @@ async fn a_json_index_is_read_as_its_content_type_says() {
             body: index.json_page("app", &files_url),
         },
     );
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("application/json");
+    let error = refused(
+        config(&server.url_for("simple"), &["app"]),
+        "application/json",
+    )
+    .await;
     assert!(error.to_string().contains("no simple API type"), "{error}");
 }
 
@@ -361,10 +361,11 @@ async fn a_dependency_the_index_does_not_have_is_explained() {
     index.add(&Wheel::new("app", "1.0").requires(&["ghost>=1"]));
     index.write_pages();
     let server = TestServer::serve_dir(upstream.path());
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("ghost is on no page");
+    let error = refused(
+        config(&server.url_for("simple"), &["app"]),
+        "ghost is on no page",
+    )
+    .await;
     let message = error.to_string();
     assert!(message.contains("ghost"), "{message}");
     assert!(message.contains("app"), "{message}");
@@ -507,16 +508,12 @@ async fn a_page_redirected_off_the_index_origin_is_refused_and_on_it_is_followed
             location: elsewhere.url_for("simple/lib/"),
         },
     );
-    let (_dir, store) = temp_store();
-    let error = sync_mirror(&store, config(&server.url_for("simple"), &["app"]))
-        .await
-        .expect_err("off-site");
+    let error = refused(config(&server.url_for("simple"), &["app"]), "off-site").await;
     assert_eq!(error.class(), ErrorClass::Upstream, "{error}");
     assert!(
         error.to_string().contains("off the index's origin"),
         "{error}"
     );
-    assert!(!store.public_dir().join("pypi").exists());
 }
 
 #[tokio::test]
