@@ -328,6 +328,14 @@ async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: N
         request.headers_mut().remove(name);
     }
     let plain_method = request.method() == Method::GET || request.method() == Method::HEAD;
+    if plain_method && !request.headers().contains_key(header::RANGE) {
+        let head = request.method() == Method::HEAD;
+        if let Some(plain) = served.plain(decoded, request.headers().get(header::IF_NONE_MATCH)) {
+            return plain.into_response(head);
+        }
+    }
+    // Not a whole file: a directory's page, when it has one (checked only here, after
+    // the file path, so a file request pays no extra look at the disk).
     if plain_method {
         let accept = request
             .headers()
@@ -336,12 +344,6 @@ async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: N
         if let Some(index) = directory_index::choose(&served.public, decoded, accept) {
             let head = request.method() == Method::HEAD;
             return directory_page(served, index, head, &request);
-        }
-    }
-    if plain_method && !request.headers().contains_key(header::RANGE) {
-        let head = request.method() == Method::HEAD;
-        if let Some(plain) = served.plain(decoded, request.headers().get(header::IF_NONE_MATCH)) {
-            return plain.into_response(head);
         }
     }
     // `If-Range` with a date would resume a download across a rollback: drop it, so a
