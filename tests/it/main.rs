@@ -20,6 +20,7 @@ mod conformance;
 mod exit_codes;
 mod failpoints;
 mod operations;
+mod proxy;
 mod pypi;
 mod schedule;
 mod serve_limits;

@@ -97,6 +97,15 @@ pub enum Command {
         #[arg(long, default_value_t = 512,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         max_connections: usize,
+        /// Mirrors in proxy mode: the longest a client waits for a file to be fetched and
+        /// verified before it gets 504 (the fetch goes on for the next client).
+        #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = duration_flag)]
+        proxy_timeout: std::time::Duration,
+        /// Mirrors in proxy mode: upstream fetches in flight at most; a miss beyond gets
+        /// 503 with `Retry-After`.
+        #[arg(long, default_value_t = 64,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        proxy_fills: usize,
     },
     /// Write a signed bundle of the newest snapshots for the other side of the gap.
     Export {

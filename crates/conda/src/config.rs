@@ -3,7 +3,7 @@
 
 use mirror_core::error::RepositoryError;
 use mirror_core::repository::Repository;
-use mirror_core::settings::{ConfigDir, MirrorSettings};
+use mirror_core::settings::{ConfigDir, MirrorSettings, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CondaError;
@@ -23,6 +23,16 @@ use crate::select::{Filter, NOARCH, parse_spec};
 /// licenses = ["MIT", "BSD-3-Clause"]
 /// allow_empty = false               # true: publishing nothing (or emptying a subdir) is fine
 /// skip_bad_records = false          # true: skip (and count) malformed or hostile records
+/// ```
+///
+/// A pull-through cache instead (`serve` fetches what clients ask for, verified):
+///
+/// ```toml
+/// [[conda]]
+/// name = "conda-forge"
+/// url = "https://HOST/conda-forge"
+/// mode = "proxy"
+/// revalidate_after = "10m"          # ask upstream whether repodata changed this often
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +81,15 @@ pub struct CondaConfig {
     /// Default `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub upstream_shards: bool,
+    /// `mirror` (the default): `sync` fetches the selection. `proxy`: `serve` fetches
+    /// what clients ask for, checked as `sync` checks it, and keeps it (a selection,
+    /// `specs`/`exclude`/`keep_versions`/`licenses`, is refused: clients select).
+    #[serde(default, skip_serializing_if = "Mode::is_mirror")]
+    pub mode: Mode,
+    /// Proxy mode: how long a subdir's repodata is served before upstream is asked
+    /// again, with a conditional request, whether it changed. Default `"10m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate_after: Option<String>,
 }
 
 fn default_subdirs() -> Vec<String> {
@@ -91,6 +110,8 @@ impl Default for CondaConfig {
             allow_empty: false,
             skip_bad_records: false,
             upstream_shards: false,
+            mode: Mode::Mirror,
+            revalidate_after: None,
         }
     }
 }
@@ -118,6 +139,23 @@ impl MirrorSettings for CondaConfig {
         ))
     }
 
+    fn is_proxy(&self) -> bool {
+        self.mode == Mode::Proxy
+    }
+
+    fn proxy(
+        &self,
+        ctx: &mirror_core::proxy::ProxyContext,
+    ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
+        self.is_proxy().then(|| {
+            crate::proxy::CondaProxy::new(self, ctx)
+                .map(|p| {
+                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
+                })
+                .map_err(RepositoryError::new)
+        })
+    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -130,6 +168,8 @@ pub(crate) struct Settings {
     pub subdirs: Vec<String>,
     pub filter: Filter,
     pub licenses: Vec<String>,
+    /// Proxy mode: how long repodata is served before it is revalidated.
+    pub revalidate_after: std::time::Duration,
 }
 
 impl CondaConfig {
@@ -184,11 +224,24 @@ impl CondaConfig {
                     .into(),
             ));
         }
+        if self.mode == Mode::Proxy
+            && !(filter.selects_everything() && self.licenses.is_empty() && !self.upstream_shards)
+        {
+            return Err(invalid(
+                "mode = \"proxy\" serves what clients ask for: specs, exclude, \
+                 keep_versions, licenses and upstream_shards belong to a mirror"
+                    .into(),
+            ));
+        }
+        let revalidate_after =
+            mirror_core::settings::revalidate_after(self.mode, self.revalidate_after.as_deref())
+                .map_err(invalid)?;
         Ok(Settings {
             channel,
             subdirs,
             filter,
             licenses: self.licenses.clone(),
+            revalidate_after,
         })
     }
 }
@@ -246,6 +299,20 @@ mod tests {
                 specs: vec!["numpy >=>1".into()],
                 ..config()
             },
+            CondaConfig {
+                mode: Mode::Proxy,
+                ..config()
+            },
+            CondaConfig {
+                revalidate_after: Some("10m".into()),
+                ..config()
+            },
+            CondaConfig {
+                mode: Mode::Proxy,
+                specs: vec![],
+                revalidate_after: Some("soon".into()),
+                ..config()
+            },
         ];
         for case in cases {
             let err = case.validate().expect_err("invalid");
@@ -261,6 +328,23 @@ mod tests {
         .validate()
         .expect_err("bad exclude");
         assert!(err.to_string().contains("numpy >=>1"), "{err}");
+    }
+
+    #[test]
+    fn proxy_mode_takes_an_interval_and_no_selection() {
+        let proxy = CondaConfig {
+            mode: Mode::Proxy,
+            specs: vec![],
+            revalidate_after: Some("30s".into()),
+            ..config()
+        };
+        let settings = proxy.validate().expect("valid");
+        assert_eq!(
+            settings.revalidate_after,
+            std::time::Duration::from_secs(30)
+        );
+        assert!(MirrorSettings::is_proxy(&proxy));
+        assert!(!MirrorSettings::is_proxy(&config()));
     }
 
     #[test]

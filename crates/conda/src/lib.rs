@@ -101,6 +101,7 @@ mod error;
 pub mod inspect;
 mod mirror;
 pub mod package_check;
+pub mod proxy;
 pub mod record;
 pub mod repodata;
 pub mod seed;

@@ -495,24 +495,11 @@ impl CondaMirror {
                 Ok(_) => {}
             }
         }
-        let everything_kept = selected.iter().all(|s| *s);
-        // An index whose every record is kept is published as served: same bytes as
-        // upstream, whatever the filter.
-        let keep_upstream = everything_kept
-            && view.info.base_url.is_none()
-            && view.duplicates == 0
-            && index.source != IndexSource::Absent;
-        let (json, zst): (Cow<'_, [u8]>, Cow<'_, [u8]>) = if keep_upstream {
-            let zst = match &index.zst {
-                Some(zst) => Cow::Borrowed(&zst[..]),
-                None => Cow::Owned(compress(&index.json, Compression::Zstd)?),
-            };
-            (Cow::Borrowed(&index.json[..]), zst)
-        } else {
-            let ours = write_repodata(view, subdir, |i| selected[i]);
-            let zst = compress(&ours, Compression::Zstd)?;
-            (Cow::Owned(ours), Cow::Owned(zst))
-        };
+        let PublishedIndex {
+            json,
+            zst,
+            keep_upstream,
+        } = published_index(index, view, selected)?;
         for (name, bytes) in [("repodata.json", &json), ("repodata.json.zst", &zst)] {
             files.push(store(objects, format!("{subdir}/{name}"), bytes)?);
         }
@@ -605,6 +592,46 @@ impl CondaMirror {
             upstream_index_kept: keep_upstream,
         })
     }
+}
+
+/// A subdir's `repodata.json` as published (by `sync`) or served (by the proxy), and
+/// its `.zst`.
+pub(crate) struct PublishedIndex<'i> {
+    pub json: Cow<'i, [u8]>,
+    pub zst: Cow<'i, [u8]>,
+    /// Upstream's bytes, unchanged.
+    pub keep_upstream: bool,
+}
+
+/// The index to publish from upstream's `index` (parsed as `view`) when the records
+/// `selected` marks are kept: upstream's own bytes when every record is kept (and
+/// nothing in the index would point a client elsewhere or is ambiguous), else ours,
+/// written from the kept records.
+pub(crate) fn published_index<'i>(
+    index: &'i UpstreamIndex,
+    view: &RepoDataView<'_>,
+    selected: &[bool],
+) -> Result<PublishedIndex<'i>, CondaError> {
+    let keep_upstream = selected.iter().all(|s| *s)
+        && view.info.base_url.is_none()
+        && view.duplicates == 0
+        && index.source != IndexSource::Absent;
+    let (json, zst): (Cow<'_, [u8]>, Cow<'_, [u8]>) = if keep_upstream {
+        let zst = match &index.zst {
+            Some(zst) => Cow::Borrowed(&zst[..]),
+            None => Cow::Owned(compress(&index.json, Compression::Zstd)?),
+        };
+        (Cow::Borrowed(&index.json[..]), zst)
+    } else {
+        let ours = write_repodata(view, &index.subdir, |i| selected[i]);
+        let zst = compress(&ours, Compression::Zstd)?;
+        (Cow::Owned(ours), Cow::Owned(zst))
+    };
+    Ok(PublishedIndex {
+        json,
+        zst,
+        keep_upstream,
+    })
 }
 
 /// What a conda plan decided, for the sync report and the audit log.

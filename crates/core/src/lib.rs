@@ -42,6 +42,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fetch;
 pub mod paths;
+pub mod proxy;
 pub mod prune;
 pub mod publish;
 pub mod redact;

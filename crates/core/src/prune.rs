@@ -69,6 +69,8 @@ impl Store {
         // Upstream's bodies that a mirror's cache names (a filtered conda mirror's
         // repodata as served): without them the next sync would fetch everything again.
         referenced.extend(self.cached_digests()?);
+        // What proxies filled and serve (`proxy::ProxyLog`).
+        referenced.extend(self.proxy_digests()?);
         let mut unreferenced = Vec::new();
         let mut bytes_freed = 0u64;
         for digest in self.objects().list()? {

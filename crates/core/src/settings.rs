@@ -70,6 +70,37 @@ pub fn upstream_url(url: &str, what: &str) -> Result<String, String> {
     Ok(trimmed)
 }
 
+/// How a mirror is filled (`mode = ...` in its section).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `sync` fetches what the settings select; `serve` serves the published snapshot.
+    #[default]
+    Mirror,
+    /// `serve` fetches what clients ask for, verified as `sync` would, and keeps it: a
+    /// pull-through cache (see [`crate::proxy`]).
+    Proxy,
+}
+
+impl Mode {
+    /// The default, which configs need not write.
+    pub fn is_mirror(&self) -> bool {
+        *self == Mode::Mirror
+    }
+}
+
+/// A proxy's `revalidate_after` setting (`"10m"`, `"30s"`), checked; the default when
+/// absent. A mirror refuses the key: it means nothing there.
+pub fn revalidate_after(mode: Mode, setting: Option<&str>) -> Result<std::time::Duration, String> {
+    match (mode, setting) {
+        (Mode::Mirror, Some(_)) => Err("revalidate_after applies to mode = \"proxy\" only".into()),
+        (_, None) => Ok(crate::proxy::DEFAULT_REVALIDATE_AFTER),
+        (Mode::Proxy, Some(text)) => crate::time_util::parse_duration(text).ok_or_else(|| {
+            format!("revalidate_after {text:?}: expected a duration such as \"10m\"")
+        }),
+    }
+}
+
 /// One mirror's settings, as a format crate defines them.
 pub trait MirrorSettings: fmt::Debug + Send + Sync {
     /// The mirror's name: its directory under `public/` and its URL prefix.
@@ -92,6 +123,21 @@ pub trait MirrorSettings: fmt::Debug + Send + Sync {
     /// The default needs none.
     fn credentials(&self) -> Result<Vec<crate::fetch::Credential>, RepositoryError> {
         Ok(Vec::new())
+    }
+
+    /// True when the mirror is in proxy mode (`mode = "proxy"`): `serve` fills it on
+    /// demand and `sync` leaves it alone. The default is a mirror.
+    fn is_proxy(&self) -> bool {
+        false
+    }
+
+    /// The proxy that fills this mirror on demand, when it is in proxy mode; `None` for
+    /// a mirror (the default, and formats without a proxy).
+    fn proxy(
+        &self,
+        _ctx: &crate::proxy::ProxyContext,
+    ) -> Option<Result<std::sync::Arc<dyn crate::proxy::ProxySource>, RepositoryError>> {
+        None
     }
 
     /// The concrete settings, for [`link`](Self::link) to read a sibling's.

@@ -121,6 +121,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
             header_timeout,
             send_timeout,
             max_connections,
+            proxy_timeout,
+            proxy_fills,
         } => runtime()?.block_on(serve::run(
             &ctx,
             &listen,
@@ -128,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
                 header_timeout,
                 send_timeout,
                 max_connections,
+                proxy_timeout,
+                proxy_fills,
             },
         )),
         Command::Export {

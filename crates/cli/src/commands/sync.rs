@@ -24,6 +24,19 @@ pub async fn run(
 ) -> anyhow::Result<Output> {
     let config = ctx.config()?;
     let names = config.select(wanted)?;
+    // A proxy mirror is filled by `serve` as clients ask: there is nothing to sync. Named
+    // on its own it is a usage error; among all mirrors it is passed over (and said so).
+    let (proxies, names): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|name| config.mirror(name).is_some_and(|m| m.is_proxy()));
+    if let Some(proxy) = proxies.iter().find(|name| wanted.contains(name)) {
+        return Err(anyhow::Error::new(ConfigError(format!(
+            "mirror {proxy} is in proxy mode: `serve` fills it as clients ask, `sync` has nothing to do"
+        ))));
+    }
+    for proxy in &proxies {
+        tracing::info!(mirror = %proxy, "proxy mode: filled by serve, not synced");
+    }
     // A dry run changes nothing: no lock, no store created, nothing written into it. It
     // plans against the real store (read only) with a scratch store above it for what
     // planning stores, and a throwaway key when none is configured.
@@ -42,23 +55,7 @@ pub async fn run(
         None if dry_run => Some(SigningKey::generate("mirror-cli dry run")?),
         key => key,
     };
-    let mut credentials = Credentials::default();
-    for settings in &config.mirrors {
-        credentials.extend(
-            settings
-                .credentials()
-                .with_context(|| format!("mirror {}", settings.name()))?,
-        );
-    }
-    // (The config loader has checked these settings already.)
-    let options = config
-        .fetch
-        .options()
-        .map_err(|e| anyhow::Error::new(ConfigError(e)))?;
-    let fetcher = Fetcher::new(FetchOptions {
-        credentials,
-        ..options
-    })?;
+    let fetcher = Fetcher::new(fetch_options(&config, config.mirrors.iter().map(|m| &**m))?)?;
     let progress = Progress::new(ctx.json);
     let options = SyncOptions { dry_run, publish };
 
@@ -119,6 +116,31 @@ pub async fn run(
     }
     let report = SyncRunReport { mirrors: reports };
     Ok(Output::new(serde_json::to_value(&report)?, lines.join("\n")).failed(worst))
+}
+
+/// `[fetch]` of the config, with the credentials of `mirrors` (read from the files their
+/// settings name).
+pub fn fetch_options<'m>(
+    config: &Config,
+    mirrors: impl IntoIterator<Item = &'m dyn mirror_core::settings::MirrorSettings>,
+) -> anyhow::Result<FetchOptions> {
+    let mut credentials = Credentials::default();
+    for settings in mirrors {
+        credentials.extend(
+            settings
+                .credentials()
+                .with_context(|| format!("mirror {}", settings.name()))?,
+        );
+    }
+    // (The config loader has checked these settings already.)
+    let options = config
+        .fetch
+        .options()
+        .map_err(|e| anyhow::Error::new(ConfigError(e)))?;
+    Ok(FetchOptions {
+        credentials,
+        ..options
+    })
 }
 
 /// What `sync --json` prints: each mirror's outcome, in the order synced.

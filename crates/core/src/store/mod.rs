@@ -151,6 +151,38 @@ impl Store {
         Ok(lock)
     }
 
+    /// This store as a proxy's fills use it: the same `objects/`, with objects waiting in
+    /// `tmp/proxy-<pid>/`, a directory a writer taking the lock leaves alone (it removes
+    /// only its own kind of temp file), so a `sync` starting mid-fill never deletes what
+    /// a proxy is about to keep. Such directories of processes that are gone are removed
+    /// here. The caller makes each fill durable itself ([`ObjectStore::make_durable`]),
+    /// after recording it.
+    pub fn for_proxy(&self) -> Result<Store, StoreError> {
+        let tmp = self.tmp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for entry in entries.filter_map(|e| e.ok()) {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("proxy-"))
+                    .and_then(|p| p.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    tracing::debug!(path = %entry.path().display(), "removing a stopped proxy's temp files");
+                    let _ = fs_err::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let own = tmp.join(format!("proxy-{}", std::process::id()));
+        fs_err::create_dir_all(&own)?;
+        Ok(Store {
+            root: self.root.clone(),
+            objects: ObjectStore::new(self.root.join("objects/sha256"), own),
+        })
+    }
+
     /// Temp files a killed writer left: objects being streamed in (`tmp/object-*`) or
     /// waiting to be made durable (`tmp/unsynced-*`), and atomic writes that never
     /// reached their rename (`.tmp-*` beside snapshots, state and transfer records).

@@ -174,6 +174,13 @@ impl ObjectStore {
         }
     }
 
+    /// A handle on the same directories with a batch of its own: what it writes waits
+    /// until *its* [`make_durable`](Self::make_durable), whatever other handles do (a
+    /// proxy fill keeps a package out of `objects/` until it has passed every check).
+    pub fn detached(&self) -> ObjectStore {
+        ObjectStore::new(self.dir.clone(), self.tmp.clone())
+    }
+
     /// Make every object this handle has written durable and move it into place (see
     /// the module docs); returns how many. Whoever commits something that names objects
     /// (a snapshot, a live switch) calls this first.

@@ -73,6 +73,26 @@ impl WholeFile {
         })
     }
 
+    /// An object of the store served under the name `name` (which gives its content
+    /// type), when it is a regular file of length `len` (a proxy's hit: anything else is
+    /// damage, and not served).
+    pub fn open_object(path: &Path, len: u64, name: &str, immutable: bool) -> Option<Self> {
+        let file = std::fs::File::open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() != len {
+            tracing::warn!(path = %path.display(), "object missing or of the wrong length");
+            return None;
+        }
+        Some(Self {
+            file,
+            len,
+            content_type: mime_guess::from_path(name)
+                .first_raw()
+                .unwrap_or("application/octet-stream"),
+            immutable,
+        })
+    }
+
     /// As a response of the hyper path: read whole up to [`SMALL_FILE`], in chunks of
     /// that size beyond (one read per chunk as hyper asks for it, so memory stays flat
     /// under slow readers); `head`: the headers only.

@@ -40,6 +40,10 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Proxy mirrors: the longest a client waits for a fill before a 504.
+    pub proxy_timeout: Duration,
+    /// Proxy mirrors: fills in flight at most (beyond: 503).
+    pub proxy_fills: usize,
 }
 
 /// One open connection: how many of its requests are in progress (a response counts

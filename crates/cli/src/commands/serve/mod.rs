@@ -40,6 +40,7 @@ mod files;
 mod handoff;
 mod hosts;
 mod listener;
+mod proxy;
 use hosts::Routes;
 pub use listener::Limits;
 
@@ -54,7 +55,8 @@ pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<
     // Tests and scripts read this line to learn the port when they pass :0.
     eprintln!("serving {} on http://{addr}/", store.public_dir().display());
     tracing::info!(%addr, "serving");
-    let (served, router) = app(&store, routes);
+    let proxies = proxy_mirrors(&config, &store, limits)?;
+    let (served, router) = app(&store, routes, proxies);
     listener::serve(listener, served, router, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -63,6 +65,52 @@ pub async fn run(ctx: &Context, listen: &str, limits: Limits) -> anyhow::Result<
     Ok(Output::new(
         serde_json::to_value(Stopped { stopped: true })?,
         "",
+    ))
+}
+
+/// The config's mirrors in proxy mode, each ready to fill. Fetches for a waiting client
+/// retry once and give up on a stalled upstream after 15 s (the client's own deadline
+/// is `--proxy-timeout`).
+fn proxy_mirrors(
+    config: &crate::config::Config,
+    store: &Store,
+    limits: Limits,
+) -> anyhow::Result<proxy::Proxies> {
+    let mut sources = Vec::new();
+    let wanted: Vec<_> = config
+        .mirrors
+        .iter()
+        .map(|m| &**m)
+        .filter(|m| m.is_proxy())
+        .collect();
+    if !wanted.is_empty() {
+        let options = super::sync::fetch_options(config, wanted.iter().copied())?;
+        let fetch = mirror_core::fetch::FetchOptions {
+            retries: options.retries.min(1),
+            read_timeout: options.read_timeout.min(std::time::Duration::from_secs(15)),
+            concurrency: limits.proxy_fills,
+            ..options
+        };
+        let ctx = mirror_core::proxy::ProxyContext {
+            store: store.clone(),
+            fetch,
+        };
+        for settings in wanted {
+            if let Some(source) = settings.proxy(&ctx) {
+                sources.push(source.with_context(|| format!("mirror {}", settings.name()))?);
+                tracing::info!(
+                    mirror = settings.name(),
+                    upstream = settings.upstream(),
+                    "proxy mirror"
+                );
+            }
+        }
+    }
+    Ok(proxy::Proxies::new(
+        sources,
+        store.objects().clone(),
+        limits.proxy_fills,
+        limits.proxy_timeout,
     ))
 }
 
@@ -75,11 +123,12 @@ struct Stopped {
 /// The HTTP app: static files from `public/`, upstream host names routed to their
 /// mirrors, hidden paths refused, digest ETags, requests logged. The [`Served`] state is
 /// shared with the connection loop's own plain-file path (`connection.rs`).
-fn app(store: &Store, routes: Routes) -> (Arc<Served>, Router) {
+fn app(store: &Store, routes: Routes, proxies: proxy::Proxies) -> (Arc<Served>, Router) {
     let state = Arc::new(Served {
         etags: Etags::new(store),
         routes,
         public: store.public_dir(),
+        proxies,
     });
     let router = Router::new()
         .fallback_service(ServeDir::new(store.public_dir()).append_index_html_on_directories(false))
@@ -96,6 +145,8 @@ pub struct Served {
     routes: Routes,
     /// `<store>/public`, for the whole-file paths (`files.rs`).
     public: std::path::PathBuf,
+    /// Mirrors in proxy mode, answered from what they verified, never from `public/`.
+    proxies: proxy::Proxies,
 }
 
 /// Where a request points: its path after host routing, and that path decoded.
@@ -164,6 +215,21 @@ impl Served {
     /// The answer to a GET or HEAD of `decoded` without `Range`, when it is a validator
     /// match or a whole regular file; `None` leaves it to `ServeDir` (404, a directory).
     pub fn plain(&self, decoded: &str, if_none_match: Option<&HeaderValue>) -> Option<Plain> {
+        if let Some((source, rest)) = self.proxies.route(decoded) {
+            // A hit only; a miss waits for upstream, which the hyper path does.
+            let mirror_core::proxy::Lookup::Hit(hit) = source.lookup(rest) else {
+                return None;
+            };
+            let etag = proxy::etag(&hit);
+            if if_none_match.is_some_and(|wanted| matches_etag(wanted, &etag)) {
+                return Some(Plain::NotModified { etag });
+            }
+            let file = self.proxies.open(&hit, rest)?;
+            return Some(Plain::File {
+                file,
+                etag: Some(etag),
+            });
+        }
         let etag = self.etag(decoded);
         if let Some((etag, _)) = &etag
             && if_none_match.is_some_and(|wanted| matches_etag(wanted, etag))
@@ -326,6 +392,10 @@ fn servable(decoded: &str) -> bool {
 async fn with_etag(served: &Served, decoded: &str, mut request: Request, next: Next) -> Response {
     for name in [header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE] {
         request.headers_mut().remove(name);
+    }
+    if let Some((source, rest)) = served.proxies.route(decoded) {
+        let source = Arc::clone(source);
+        return proxy::answer(&served.proxies, &source, rest, request).await;
     }
     let plain_method = request.method() == Method::GET || request.method() == Method::HEAD;
     if plain_method && !request.headers().contains_key(header::RANGE) {

@@ -1,0 +1,249 @@
+//! Proxy mode (issue 16), conda: `mirror-cli serve` in front of a loopback channel,
+//! filling on demand what the real py-rattler client asks for, verified, and serving it
+//! again with no upstream request; refusing what fails verification; coalescing
+//! concurrent misses; serving what it holds when upstream is gone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::conda::{self, channel};
+use crate::common::{Served, cli, ok};
+use mirror_test_support::{Fault, TestServer};
+
+const LIBGCC: &str = "linux-64/libgcc-ng-8.2.0-hdf63c60_1.tar.bz2";
+
+/// A loopback channel (the fixture's, made installable) and `serve` in front of it, its
+/// `[[conda]]` section in proxy mode with `extra` settings.
+struct Proxied {
+    work: tempfile::TempDir,
+    upstream_dir: PathBuf,
+    upstream: TestServer,
+    config: PathBuf,
+    served: Served,
+}
+
+impl Proxied {
+    fn start(extra: &str) -> Option<Proxied> {
+        let work = tempfile::tempdir().expect("tempdir");
+        let upstream_dir = channel(work.path(), false)?;
+        let upstream = TestServer::serve_dir(&upstream_dir);
+        let config = work.path().join("mirror.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "store = \"store\"\n[fetch]\nretries = 1\n[[conda]]\nname = \"conda\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\nmode = \"proxy\"\n{extra}",
+                upstream.url()
+            ),
+        )
+        .expect("config");
+        let served = Served::start(&config);
+        Some(Proxied {
+            work,
+            upstream_dir,
+            upstream,
+            config,
+            served,
+        })
+    }
+}
+
+fn package_requests(upstream: &TestServer) -> usize {
+    upstream
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with(".tar.bz2") || p.ends_with(".conda"))
+        .count()
+}
+
+/// Item 5: py-rattler installs through the proxy; a second client is served from the
+/// cache with no upstream request at all; a name no index lists costs no upstream
+/// request; `sync` passes the proxy over and `prune` keeps what it filled.
+#[test]
+fn py_rattler_installs_through_the_proxy_and_a_second_client_costs_upstream_nothing() {
+    let Some(proxied) = Proxied::start("") else {
+        return;
+    };
+    let Proxied {
+        work,
+        upstream_dir,
+        upstream,
+        config,
+        served,
+        ..
+    } = &proxied;
+    let channel_url = format!("{}/conda", served.url);
+
+    let Some(installed) = conda::install(&channel_url, "libgcc-ng >=7.3.0", &work.path().join("a"))
+    else {
+        return;
+    };
+    assert!(installed.contains(&"libgcc-ng".to_owned()), "{installed:?}");
+    assert_eq!(
+        std::fs::read(work.path().join("a/lib/libgcc-ng-marker.txt")).expect("installed"),
+        b"ok\n"
+    );
+    assert_eq!(upstream.request_count(&format!("/{LIBGCC}")), 1);
+
+    upstream.clear_requests();
+    let installed = conda::install(&channel_url, "libgcc-ng >=7.3.0", &work.path().join("b"))
+        .expect("client present");
+    assert!(installed.contains(&"libgcc-ng".to_owned()), "{installed:?}");
+    assert_eq!(
+        upstream.requests(),
+        Vec::<String>::new(),
+        "the second client was served from the cache"
+    );
+
+    // Not listed: 404 here, nothing asked upstream.
+    for path in [
+        "/conda/linux-64/nothing-1.0-0.tar.bz2",
+        "/conda/osx-64/repodata.json",
+        "/conda/linux-64/README",
+    ] {
+        assert_eq!(served.get(path, &[]).status, 404, "{path}");
+    }
+    assert_eq!(upstream.requests(), Vec::<String>::new());
+
+    // What is served is the object filled: upstream's bytes, with its digest as ETag.
+    let response = served.get(&format!("/conda/{LIBGCC}"), &[]);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        std::fs::read(upstream_dir.join(LIBGCC)).expect("upstream")
+    );
+    let etag = response.header("etag").expect("etag").to_owned();
+    assert_eq!(
+        served
+            .get(&format!("/conda/{LIBGCC}"), &[("If-None-Match", &etag)])
+            .status,
+        304
+    );
+    // A range of the object (the hyper path).
+    let range = served.get(&format!("/conda/{LIBGCC}"), &[("Range", "bytes=0-9")]);
+    assert_eq!(range.status, 206);
+    assert_eq!(range.body, response.body[..10]);
+
+    // `sync` has nothing to do for a proxy: passed over among all, refused by name.
+    ok(&cli(config, &["sync"]));
+    let named = cli(config, &["sync", "conda"]);
+    assert_eq!(named.status.code(), Some(3), "{named:?}");
+    // `prune` keeps what the proxy filled (its log names it).
+    ok(&cli(config, &["prune"]));
+    assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
+    assert_eq!(upstream.requests(), Vec::<String>::new());
+}
+
+/// Item 1 and "bad input": a package whose bytes are not what its record says is never
+/// served nor stored, the client gets 502 and the log names it; a good one still fills.
+#[test]
+fn a_tampered_package_is_refused_and_never_stored() {
+    let Some(proxied) = Proxied::start("") else {
+        return;
+    };
+    let Proxied {
+        work,
+        upstream_dir,
+        upstream,
+        served,
+        ..
+    } = &proxied;
+
+    upstream.inject_always(&format!("/{LIBGCC}"), Fault::WrongBytes);
+    let response = served.get(&format!("/conda/{LIBGCC}"), &[]);
+    assert_eq!(response.status, 502);
+    let reason = String::from_utf8_lossy(&response.body).into_owned();
+    assert!(reason.contains("libgcc-ng"), "{reason}");
+    let log = std::fs::read_to_string(work.path().join("store/proxy/conda.log")).expect("log");
+    assert!(
+        !log.contains("libgcc-ng"),
+        "a refused file is never recorded: {log}"
+    );
+    // Asked again, asked upstream again: a refusal is not cached.
+    upstream.clear_faults();
+    let response = served.get(&format!("/conda/{LIBGCC}"), &[]);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        std::fs::read(upstream_dir.join(LIBGCC)).expect("upstream")
+    );
+    assert_eq!(upstream.request_count(&format!("/{LIBGCC}")), 2);
+}
+
+/// Item 3: fifty clients missing the same package cause one upstream fetch.
+#[test]
+fn concurrent_misses_are_one_upstream_fetch() {
+    let Some(proxied) = Proxied::start("") else {
+        return;
+    };
+    let Proxied {
+        upstream_dir,
+        upstream,
+        served,
+        ..
+    } = &proxied;
+    upstream.inject_always(
+        &format!("/{LIBGCC}"),
+        Fault::Delay(Duration::from_millis(500)),
+    );
+    let expected = std::fs::read(upstream_dir.join(LIBGCC)).expect("upstream");
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..50)
+            .map(|_| scope.spawn(|| served.get(&format!("/conda/{LIBGCC}"), &[])))
+            .collect();
+        for client in clients {
+            let response = client.join().expect("client");
+            assert_eq!(response.status, 200);
+            assert_eq!(response.body, expected);
+        }
+    });
+    assert_eq!(upstream.request_count(&format!("/{LIBGCC}")), 1);
+    assert_eq!(
+        upstream.request_count("/linux-64/repodata.json.zst")
+            + upstream.request_count("/linux-64/repodata.json"),
+        2,
+        "one index fill (zst asked, absent; then json)"
+    );
+    assert_eq!(package_requests(upstream), 1);
+}
+
+/// Item 2 and 5: repodata is revalidated after `revalidate_after`; when upstream has
+/// gone, what is held is still served (repodata and packages), and what is not held is a
+/// timely error.
+#[test]
+fn upstream_gone_still_serves_what_is_cached() {
+    let Some(proxied) = Proxied::start("revalidate_after = \"1s\"\n") else {
+        return;
+    };
+    let Proxied {
+        upstream,
+        served,
+        work: _work,
+        upstream_dir: _upstream_dir,
+        config: _config,
+    } = proxied;
+    let first = served.get("/conda/linux-64/repodata.json", &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
+
+    // Past the interval, upstream is asked again.
+    std::thread::sleep(Duration::from_millis(1200));
+    upstream.clear_requests();
+    assert_eq!(served.get("/conda/linux-64/repodata.json", &[]).status, 200);
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .any(|p| p.starts_with("/linux-64/repodata.json")),
+        "revalidated: {:?}",
+        upstream.requests()
+    );
+
+    drop(upstream);
+    std::thread::sleep(Duration::from_millis(1200));
+    let again = served.get("/conda/linux-64/repodata.json", &[]);
+    assert_eq!(again.status, 200, "the held index is served");
+    assert_eq!(again.body, first.body);
+    assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
+    let zlib = served.get("/conda/linux-64/zlib-1.2.11-h7b6447c_3.tar.bz2", &[]);
+    assert_eq!(zlib.status, 502, "listed, not held, upstream gone");
+}
