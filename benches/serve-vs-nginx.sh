@@ -36,40 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # --- the store ---------------------------------------------------------------------
-python3 - "$work/channel" <<'PY'
-import bz2, hashlib, io, json, os, sys, tarfile
-root = sys.argv[1]
-subdir = os.path.join(root, "linux-64")
-os.makedirs(subdir)
-os.makedirs(os.path.join(root, "noarch"))
-packages = {}
-for n in range(1000):
-    name = f"shard{n:04d}"
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        body = json.dumps({"name": name, "version": "1.0", "build": "0",
-                           "build_number": 0, "subdir": "linux-64"}).encode()
-        info = tarfile.TarInfo("info/index.json")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    blob = bz2.compress(data.getvalue())
-    filename = f"{name}-1.0-0.tar.bz2"
-    with open(os.path.join(subdir, filename), "wb") as f:
-        f.write(blob)
-    packages[filename] = {
-        "name": name, "version": "1.0", "build": "0", "build_number": 0,
-        "depends": [], "subdir": "linux-64", "size": len(blob),
-        "sha256": hashlib.sha256(blob).hexdigest(), "md5": hashlib.md5(blob).hexdigest(),
-    }
-for sub, pkgs in (("linux-64", packages), ("noarch", {})):
-    with open(os.path.join(root, sub, "repodata.json"), "w") as f:
-        json.dump({"info": {"subdir": sub}, "packages": pkgs, "packages.conda": {}}, f)
-PY
+python3 "$repo/benches/small_conda_channel.py" "$work/channel"
 
 mkdir -p "$work/keys"
 "$cli" --config "$work/keygen.toml" keygen --out "$work/keys/signing.asc" >/dev/null
@@ -140,34 +108,6 @@ for port in "$ours_port" "$nginx_port"; do
 done
 
 # --- the cases ---------------------------------------------------------------------
-# run NAME PORT CONNECTIONS THREADS PATH [LUA]: one wrk run; prints
-# "req/s mean_ms p50_ms p99_ms bytes_per_s".
-to_ms() { # wrk's "1.23ms" / "456.00us" / "1.50s" -> milliseconds
-    python3 -c 'import re,sys
-v=sys.argv[1]; m=re.fullmatch(r"([0-9.]+)(us|ms|s|m)",v)
-n=float(m.group(1)); print(round(n*{"us":0.001,"ms":1,"s":1000,"m":60000}[m.group(2)],3))' "$1"
-}
-to_bytes() { # "1.23GB" -> bytes
-    python3 -c 'import re,sys
-v=sys.argv[1]; m=re.fullmatch(r"([0-9.]+)(B|KB|MB|GB|TB)",v)
-print(int(float(m.group(1))*{"B":1,"KB":1024,"MB":1024**2,"GB":1024**3,"TB":1024**4}[m.group(2)]))' "$1"
-}
-run() {
-    local port=$2 conns=$3 threads=$4 path=$5 lua=${6:-} out
-    local args=(-t"$threads" -c"$conns" -d"${duration}s" --latency)
-    [ -n "$lua" ] && args+=(-s "$lua")
-    out=$(wrk "${args[@]}" "http://127.0.0.1:$port$path")
-    local rps mean p50 p99 tps
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    mean=$(to_ms "$(awk '/^ +Latency/ {print $2; exit}' <<<"$out")")
-    p50=$(to_ms "$(awk '/^ +50%/ {print $2}' <<<"$out")")
-    p99=$(to_ms "$(awk '/^ +99%/ {print $2}' <<<"$out")")
-    tps=$(to_bytes "$(awk '/^Transfer\/sec/ {print $2}' <<<"$out")")
-    local errors
-    errors=$(awk '/Non-2xx|Socket errors/' <<<"$out")
-    [ -n "$errors" ] && echo "  ($1: $errors)" >&2
-    echo "$rps $mean $p50 $p99 $tps"
-}
 
 printf '| case | server | req/s | mean ms | p50 ms | p99 ms | MB/s |\n|---|---|---|---|---|---|---|\n'
 summary=()
@@ -175,8 +115,8 @@ for case in "small 64 2 $small" "small-1conn 1 1 $small" "large 32 2 $large" "sh
     read -r name conns threads path <<<"$case"
     lua=
     [ "$name" = shards ] && lua=$work/shards.lua
-    nginx_row=$(run "$name" "$nginx_port" "$conns" "$threads" "$path" "$lua")
-    ours_row=$(run "$name" "$ours_port" "$conns" "$threads" "$path" "$lua")
+    nginx_row=$(wrk_run "$name" "$nginx_port" "$conns" "$threads" "$path" "$lua")
+    ours_row=$(wrk_run "$name" "$ours_port" "$conns" "$threads" "$path" "$lua")
     for pair in "nginx:$nginx_row" "mirror-cli:$ours_row"; do
         server=${pair%%:*}
         read -r rps mean p50 p99 tps <<<"${pair#*:}"

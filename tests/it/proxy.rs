@@ -207,8 +207,8 @@ fn concurrent_misses_are_one_upstream_fetch() {
 }
 
 /// Item 2 and 5: repodata is revalidated after `revalidate_after`; when upstream has
-/// gone, what is held is still served (repodata and packages), and what is not held is a
-/// timely error.
+/// gone, what is held is still served (repodata and packages), also after a restart, and
+/// what is not held is a timely error.
 #[test]
 fn upstream_gone_still_serves_what_is_cached() {
     let Some(proxied) = Proxied::start("revalidate_after = \"1s\"\n") else {
@@ -219,7 +219,7 @@ fn upstream_gone_still_serves_what_is_cached() {
         served,
         work: _work,
         upstream_dir: _upstream_dir,
-        config: _config,
+        config,
     } = proxied;
     let first = served.get("/conda/linux-64/repodata.json", &[]);
     assert_eq!(first.status, 200);
@@ -246,4 +246,20 @@ fn upstream_gone_still_serves_what_is_cached() {
     assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
     let zlib = served.get("/conda/linux-64/zlib-1.2.11-h7b6447c_3.tar.bz2", &[]);
     assert_eq!(zlib.status, 502, "listed, not held, upstream gone");
+
+    // Restarted with upstream still gone: the index is taken up from the log and the
+    // store, checked again, and served with what is held.
+    drop(served);
+    let served = Served::start(&config);
+    let restarted = served.get("/conda/linux-64/repodata.json", &[]);
+    assert_eq!(restarted.status, 200, "the index held before the restart");
+    assert_eq!(restarted.body, first.body);
+    assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
+    assert_eq!(
+        served
+            .get("/conda/linux-64/nothing-1.0-0.tar.bz2", &[])
+            .status,
+        404,
+        "names not listed stay unknown after the restart"
+    );
 }

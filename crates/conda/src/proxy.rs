@@ -36,7 +36,7 @@ use crate::error::CondaError;
 use crate::mirror::{PublishedIndex, published_index};
 use crate::record::RecordChecks;
 use crate::repodata::RepoDataView;
-use crate::upstream::{Probed, UpstreamIndex, fetch_index, package_base};
+use crate::upstream::{IndexSource, Probed, UpstreamIndex, fetch_index, package_base};
 
 /// The index files a proxy serves for each subdir.
 const INDEX_FILES: [&str; 3] = [
@@ -105,7 +105,7 @@ impl CondaProxy {
             .iter()
             .map(|s| (s.clone(), tokio::sync::Mutex::default()))
             .collect();
-        Ok(Self {
+        let proxy = Self {
             name: config.name.clone(),
             channel: settings.channel,
             subdirs: settings.subdirs,
@@ -116,7 +116,64 @@ impl CondaProxy {
             log,
             state: RwLock::default(),
             caches,
-        })
+        };
+        proxy.restore();
+        Ok(proxy)
+    }
+
+    /// Take up each subdir's index as last served, from the log and the store, without
+    /// upstream: checked again as on a fill, and due for revalidation at once (so a
+    /// reachable upstream is asked on the first request, and an unreachable one leaves
+    /// it served). A damaged or missing object, or a log that cannot be read, leaves the
+    /// subdir to be filled as on a first start.
+    fn restore(&self) {
+        let records = match self.store.proxy_records(&self.name) {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(mirror = %self.name, %error, "cannot read the proxy log; starting empty");
+                return;
+            }
+        };
+        for subdir in &self.subdirs {
+            let path = format!("{subdir}/repodata.json");
+            let Some(record) = records
+                .iter()
+                .rev()
+                .find(|r| r.kind == RecordKind::Index && r.path == path)
+            else {
+                continue;
+            };
+            let json = match self.store.objects().read(&record.sha256) {
+                Ok(json) if Sha256Digest::of(&json) == record.sha256 => json,
+                _ => {
+                    tracing::warn!(mirror = %self.name, %path, "the index served last is gone or damaged; filling it again");
+                    continue;
+                }
+            };
+            let index = UpstreamIndex {
+                subdir: subdir.clone(),
+                url: format!("{}/{path}", self.channel),
+                source: IndexSource::Plain,
+                served: None,
+                zst: None,
+                json: json.into(),
+            };
+            match self.build(&index) {
+                Ok(built) => self.adopt(
+                    subdir,
+                    SubdirState {
+                        index: built.index,
+                        packages: Arc::new(built.packages),
+                        older: None,
+                        served: None,
+                        next_check: Instant::now(),
+                    },
+                ),
+                Err(error) => {
+                    tracing::warn!(mirror = %self.name, %path, reason = %error, "the index served last fails its checks now; filling it again");
+                }
+            }
+        }
     }
 
     fn subdir_state(&self, subdir: &str) -> Option<Arc<SubdirState>> {
@@ -497,12 +554,20 @@ impl ProxySource for CondaProxy {
                 ));
             };
             let (subdir, rest) = (subdir.to_owned(), rest.to_owned());
-            let known = self.subdir_state(&subdir);
-            if INDEX_FILES.contains(&rest.as_str()) || known.is_none() {
-                self.fill_index(subdir).await
-            } else {
-                self.fill_package(subdir, rest).await
+            // A package of an index due for revalidation: the index first, so that the
+            // package is fetched from where upstream's current index says (an index
+            // restored after a restart has lost upstream's `base_url`).
+            let stale = self
+                .subdir_state(&subdir)
+                .is_none_or(|state| Instant::now() >= state.next_check);
+            let index = INDEX_FILES.contains(&rest.as_str());
+            if index || stale {
+                Arc::clone(&self).fill_index(subdir.clone()).await?;
             }
+            if index {
+                return Ok(());
+            }
+            self.fill_package(subdir, rest).await
         })
     }
 }
