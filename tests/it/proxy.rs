@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::conda::{self, channel};
-use crate::common::{Served, cli, ok};
+use crate::common::{Served, cli, cli_json, ok};
 use mirror_test_support::{Fault, TestServer};
 
 const LIBGCC: &str = "linux-64/libgcc-ng-8.2.0-hdf63c60_1.tar.bz2";
@@ -262,4 +262,90 @@ fn upstream_gone_still_serves_what_is_cached() {
         404,
         "names not listed stay unknown after the restart"
     );
+}
+
+/// Item 4: what clients pulled becomes a snapshot (published, served by a plain static
+/// server, installed from by py-rattler) and an allow-list that selects the same on a
+/// mirror; with nothing pulled, there is nothing to snapshot (exit 7, never an empty
+/// channel).
+#[test]
+fn what_was_pulled_becomes_a_snapshot_and_an_allow_list() {
+    let Some(proxied) = Proxied::start("") else {
+        return;
+    };
+    let Proxied {
+        work,
+        upstream,
+        config,
+        served,
+        ..
+    } = &proxied;
+    let empty = cli(config, &["snapshot", "--from-proxy", "conda"]);
+    assert_eq!(empty.status.code(), Some(7), "{empty:?}");
+
+    assert_eq!(served.get(&format!("/conda/{LIBGCC}"), &[]).status, 200);
+    let allow = work.path().join("allow.toml");
+    let (out, json) = cli_json(
+        config,
+        &[
+            "snapshot",
+            "--from-proxy",
+            "conda",
+            "--allow-list",
+            allow.to_str().expect("utf8"),
+        ],
+    );
+    ok(&out);
+    assert_eq!(json["summary"]["packages"], 1, "{json}");
+    assert!(json["published"].is_string(), "{json}");
+    // The same pulls again: the same snapshot.
+    let (out, again) = cli_json(config, &["snapshot", "--from-proxy", "conda"]);
+    ok(&out);
+    assert_eq!(again["snapshot"], json["snapshot"]);
+
+    // The published channel holds what was pulled, and only that.
+    let public = work.path().join("store/public/conda");
+    let repodata: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(public.join("linux-64/repodata.json")).expect("published index"),
+    )
+    .expect("json");
+    let names: Vec<&String> = repodata["packages"]
+        .as_object()
+        .expect("packages")
+        .keys()
+        .collect();
+    assert_eq!(names, ["libgcc-ng-8.2.0-hdf63c60_1.tar.bz2"]);
+    assert!(public.join("noarch/repodata.json").is_file());
+    let static_server = TestServer::serve_dir(work.path().join("store/public"));
+    let installed = conda::install(
+        &format!("{}/conda", static_server.url()),
+        "libgcc-ng",
+        &work.path().join("from-snapshot"),
+    )
+    .expect("client present");
+    assert!(installed.contains(&"libgcc-ng".to_owned()), "{installed:?}");
+
+    // The allow-list selects the same on a mirror synced from the same upstream.
+    let allow_list = std::fs::read_to_string(&allow).expect("allow-list written");
+    assert!(
+        allow_list.contains("libgcc-ng==8.2.0=hdf63c60_1"),
+        "{allow_list}"
+    );
+    let mirror_dir = work.path().join("mirror");
+    std::fs::create_dir_all(&mirror_dir).expect("mkdir");
+    let mirror_config = mirror_dir.join("mirror.toml");
+    std::fs::write(
+        &mirror_config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 1\n[[conda]]\nname = \"picked\"\nurl = \"{}\"\nsubdirs = [\"linux-64\"]\n{allow_list}",
+            upstream.url()
+        ),
+    )
+    .expect("config");
+    let (out, json) = cli_json(&mirror_config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "synced", "{json}");
+    let picked = mirror_dir.join("store/public/picked/linux-64");
+    assert!(picked.join("libgcc-ng-8.2.0-hdf63c60_1.tar.bz2").is_file());
+    assert!(!picked.join("zlib-1.2.11-h7b6447c_3.tar.bz2").exists());
 }

@@ -80,6 +80,19 @@ pub enum Command {
         #[arg(long)]
         snapshot: Option<String>,
     },
+    /// Make a snapshot of what clients pulled through a mirror in proxy mode, and publish
+    /// it (for `export`, or a first selection for a mirror).
+    Snapshot {
+        /// The mirror in proxy mode.
+        #[arg(long, value_name = "MIRROR")]
+        from_proxy: String,
+        /// Also write the settings that select what was pulled (`specs = [...]`) to FILE.
+        #[arg(long, value_name = "FILE")]
+        allow_list: Option<PathBuf>,
+        /// Save the snapshot without publishing it.
+        #[arg(long)]
+        no_publish: bool,
+    },
     /// Serve the store's published trees over HTTP.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]

@@ -9,6 +9,7 @@ mod keygen;
 mod prune;
 mod publish;
 mod serve;
+mod snapshot;
 mod status;
 mod sync;
 mod verify;
@@ -116,6 +117,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
             dry_run,
         } => runtime()?.block_on(sync::run(&ctx, &mirrors, !no_publish, dry_run)),
         Command::Publish { mirrors, snapshot } => publish::run(&ctx, &mirrors, snapshot.as_deref()),
+        Command::Snapshot {
+            from_proxy,
+            allow_list,
+            no_publish,
+        } => snapshot::run(&ctx, &from_proxy, allow_list.as_deref(), !no_publish),
         Command::Serve {
             listen,
             header_timeout,

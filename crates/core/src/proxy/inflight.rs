@@ -114,6 +114,9 @@ mod tests {
         fn lookup(&self, _path: &str) -> Lookup {
             Lookup::NotListed
         }
+        fn pulled(&self) -> Result<crate::proxy::Pulled, crate::error::RepositoryError> {
+            unreachable!("not asked in these tests")
+        }
         fn fill(self: Arc<Self>, _path: String) -> BoxFuture<'static, Result<(), ProxyError>> {
             Box::pin(async move {
                 self.fills.fetch_add(1, Ordering::SeqCst);

@@ -25,7 +25,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::digest::Sha256Digest;
+use crate::error::RepositoryError;
 use crate::fetch::FetchOptions;
+use crate::snapshot::SnapshotFile;
 use crate::store::Store;
 
 pub use inflight::Inflight;
@@ -116,6 +118,25 @@ pub trait ProxySource: Send + Sync {
     /// store it and record it; the next [`lookup`](Self::lookup) of `path` then hits,
     /// or says why not. Runs as its own task: a client hanging up does not cancel it.
     fn fill(self: Arc<Self>, path: String) -> BoxFuture<'static, Result<(), ProxyError>>;
+
+    /// What clients pulled (as the log and the store hold it), as a tree a snapshot can
+    /// name, with the selection that reproduces it on a mirror. Nothing pulled is
+    /// [`ErrorClass::EmptySelection`](crate::error::ErrorClass::EmptySelection).
+    fn pulled(&self) -> Result<Pulled, RepositoryError>;
+}
+
+/// What clients pulled through a proxy, made into a tree (`snapshot --from-proxy`).
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The format (`conda`), the snapshot's `kind`.
+    pub kind: &'static str,
+    /// Every file of the tree, generated indices stored already.
+    pub files: Vec<SnapshotFile>,
+    /// A fragment of the mirror's settings section selecting what was pulled (for a
+    /// mirror in `mode = "mirror"`, to carry across a full air gap).
+    pub allow_list: String,
+    /// Counts for the report (format-specific).
+    pub summary: serde_json::Value,
 }
 
 /// How long after it was fetched a proxy asks upstream whether its metadata changed,

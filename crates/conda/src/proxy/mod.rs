@@ -16,16 +16,19 @@
 //! the index changes (the previous generation's listing is kept), so a client never
 //! receives an index naming a file the proxy would then refuse.
 
+mod pulled;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use mirror_core::digest::Sha256Digest;
+use mirror_core::error::RepositoryError;
 use mirror_core::fetch::{FetchError, Fetcher};
 use mirror_core::proxy::{
     Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
-    RecordKind,
+    Pulled, RecordKind,
 };
 use mirror_core::reporter::NoReporter;
 use mirror_core::store::{Expected, Store};
@@ -543,6 +546,10 @@ impl ProxySource for CondaProxy {
         Lookup::Miss {
             key: format!("package:{}", expected.sha256.to_hex()),
         }
+    }
+
+    fn pulled(&self) -> Result<Pulled, RepositoryError> {
+        self.pulled_tree().map_err(RepositoryError::new)
     }
 
     fn fill(self: Arc<Self>, path: String) -> BoxFuture<'static, Result<(), ProxyError>> {
