@@ -21,6 +21,7 @@ mod exit_codes;
 mod failpoints;
 mod operations;
 mod proxy;
+mod proxy_apt;
 mod pypi;
 mod schedule;
 mod serve_limits;

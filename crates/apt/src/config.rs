@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mirror_core::error::RepositoryError;
 use mirror_core::repository::Repository;
-use mirror_core::settings::{ConfigDir, MirrorSettings};
+use mirror_core::settings::{ConfigDir, MirrorSettings, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AptError;
@@ -112,6 +112,15 @@ pub struct AptConfig {
     /// `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<PathBuf>,
+    /// `mirror` (the default): `sync` fetches the selection. `proxy`: `serve` fetches
+    /// what clients ask for, verified from the keyring down as `sync` verifies it, and
+    /// keeps it (a selection, `packages` and what shapes one, is refused: clients select).
+    #[serde(default, skip_serializing_if = "Mode::is_mirror")]
+    pub mode: Mode,
+    /// Proxy mode: how long a suite's Release is served before upstream is asked again.
+    /// Default `"10m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate_after: Option<String>,
     /// The settings of the `resolve_with` mirrors, filled in by [`MirrorSettings::link`].
     #[serde(skip)]
     pub group: Vec<AptConfig>,
@@ -188,8 +197,16 @@ impl AptConfig {
             max_date_skew: None,
             auth_file: None,
             bearer_token_file: None,
+            mode: Mode::Mirror,
+            revalidate_after: None,
             group: Vec::new(),
         }
+    }
+
+    /// Proxy mode's `revalidate_after`, or the default (checked by [`check`](Self::check)).
+    pub fn revalidate_interval(&self) -> std::time::Duration {
+        mirror_core::settings::revalidate_after(self.mode, self.revalidate_after.as_deref())
+            .unwrap_or(mirror_core::proxy::DEFAULT_REVALIDATE_AFTER)
     }
 
     /// `max_date_skew`, or [`crate::freshness::DEFAULT_DATE_SKEW`].
@@ -257,6 +274,20 @@ impl AptConfig {
         if self.keyring.paths().is_empty() {
             return Err(invalid("keyring must name at least one file".into()));
         }
+        if self.mode == Mode::Proxy
+            && (self.packages.is_some()
+                || !self.resolve_with.is_empty()
+                || self.keep_versions.is_some()
+                || self.sources)
+        {
+            return Err(invalid(
+                "mode = \"proxy\" serves what clients ask for: packages, resolve_with, \
+                 keep_versions and sources belong to a mirror"
+                    .into(),
+            ));
+        }
+        mirror_core::settings::revalidate_after(self.mode, self.revalidate_after.as_deref())
+            .map_err(invalid)?;
         Ok(())
     }
 }
@@ -374,6 +405,23 @@ impl MirrorSettings for AptConfig {
         ))
     }
 
+    fn is_proxy(&self) -> bool {
+        self.mode == Mode::Proxy
+    }
+
+    fn proxy(
+        &self,
+        ctx: &mirror_core::proxy::ProxyContext,
+    ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
+        self.is_proxy().then(|| {
+            crate::proxy::AptProxy::new(self, ctx)
+                .map(|p| {
+                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
+                })
+                .map_err(RepositoryError::new)
+        })
+    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -432,6 +480,26 @@ mod tests {
         )
         .expect_err("typo");
         assert!(typo.to_string().contains("package"), "{typo}");
+    }
+
+    #[test]
+    fn proxy_mode_refuses_a_selection_and_takes_an_interval() {
+        let mut config = AptConfig::new(
+            "d",
+            "http://h/x",
+            vec!["s".into()],
+            Keyrings::One("k".into()),
+        );
+        config.revalidate_after = Some("5m".into());
+        let err = config.check().expect_err("a mirror has no interval").to_string();
+        assert!(err.contains("revalidate_after"), "{err}");
+        config.mode = Mode::Proxy;
+        config.check().expect("a proxy");
+        assert_eq!(config.revalidate_interval(), std::time::Duration::from_secs(300));
+        assert!(MirrorSettings::is_proxy(&config));
+        config.packages = Some(vec!["jq".into()]);
+        let err = config.check().expect_err("no selection").to_string();
+        assert!(err.contains("proxy") && err.contains("d"), "{err}");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub mod inspect;
 #[cfg(feature = "mirror")]
 pub mod machine;
 #[cfg(feature = "mirror")]
+pub mod proxy;
+#[cfg(feature = "mirror")]
 pub mod repository;
 #[cfg(feature = "mirror")]
 pub mod select;

@@ -793,7 +793,7 @@ fn parse_release<'r>(release: &'r VerifiedRelease, dists: &str) -> Result<Releas
         .map_err(|e| AptError::malformed_release(&format!("{dists}/Release"), &e))
 }
 
-fn check_not_expired(release: &Release<'_>, dists: &str) -> Result<(), AptError> {
+pub(crate) fn check_not_expired(release: &Release<'_>, dists: &str) -> Result<(), AptError> {
     let origin = format!("{dists}/Release");
     let valid_until = release.valid_until().map_err(|e| AptError::Malformed {
         origin: origin.clone(),

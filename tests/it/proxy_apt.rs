@@ -1,0 +1,202 @@
+//! Proxy mode (issue 16), APT: `mirror-cli serve` in front of a loopback repository (the
+//! fixture's real .debs and their real stanzas, in a suite signed here with a test key),
+//! filling what the real apt-get asks for, verified from the keyring down to each .deb;
+//! a second machine costs upstream no package request; a .deb changed under its name is
+//! refused and never reaches a client.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::apt::{self, AptRoot, complaints, fixture_stanzas, packages_files, show};
+use crate::common::{Served, cli};
+use mirror_test_support::{Fault, TestServer};
+
+/// The fixture's 13 pool files under `<dir>/upstream`, in a suite `bookworm` signed by a
+/// key whose public half is returned.
+fn signed_upstream(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let fixture = mirror_test_support::fixtures()?.join("debian-bookworm");
+    let root = dir.join("upstream");
+    for entry in walk(&fixture.join("pool")) {
+        let dest = root.join(entry.strip_prefix(&fixture).expect("below"));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &dest).expect("copy");
+    }
+    let (key, public) = apt::upstream_key(dir);
+    apt::write_signed_suite(
+        &root,
+        "bookworm",
+        packages_files("main", &fixture_stanzas(&fixture)),
+        &key,
+    );
+    Some((root, public))
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn proxy_config(dir: &Path, upstream: &str, keyring: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 1\n[[apt]]\nname = \"debian\"\nurl = \"{upstream}\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nkeyring = \"{}\"\nmode = \"proxy\"\n{extra}",
+            keyring.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// Item 5 for APT: apt-get (stock settings: by-hash, every index target the Release
+/// lists) updates and installs through the proxy; a second machine is served from the
+/// cache with no upstream request for a package; names no index lists cost nothing.
+#[test]
+fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_package() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key)) = signed_upstream(work.path()) else {
+        return;
+    };
+    if !apt::available() {
+        return;
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(work.path(), &upstream.url(), &key, "");
+    let served = Served::start(&config);
+    let url = format!("{}/debian", served.url);
+
+    let first = AptRoot::new(&url, "bookworm", "main", &key);
+    let update = first.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", show(&update));
+    assert_eq!(
+        complaints(&update),
+        Vec::<String>::new(),
+        "{}",
+        show(&update)
+    );
+    let install = first.apt_get(&["-q", "install", "-y", "--download-only", "jq", "sl", "tree"]);
+    assert!(install.status.success(), "{}", show(&install));
+    let downloaded = first.downloaded();
+    assert!(
+        downloaded.iter().any(|d| d.starts_with("jq_")),
+        "{downloaded:?}"
+    );
+    let fetched = upstream
+        .requests()
+        .iter()
+        .filter(|p| p.starts_with("/pool/"))
+        .count();
+    assert!(
+        fetched >= 3,
+        "packages came from upstream: {:?}",
+        upstream.requests()
+    );
+
+    upstream.clear_requests();
+    let second = AptRoot::new(&url, "bookworm", "main", &key);
+    let update = second.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", show(&update));
+    let install = second.apt_get(&["-q", "install", "-y", "--download-only", "jq", "sl", "tree"]);
+    assert!(install.status.success(), "{}", show(&install));
+    assert_eq!(second.downloaded(), downloaded);
+    assert_eq!(
+        upstream.requests(),
+        Vec::<String>::new(),
+        "the second machine was served from the cache"
+    );
+
+    for path in [
+        "/debian/pool/main/e/evil/evil_1.0_amd64.deb",
+        "/debian/dists/sid/InRelease",
+        "/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        assert_eq!(served.get(path, &[]).status, 404, "{path}");
+    }
+    assert_eq!(upstream.requests(), Vec::<String>::new());
+
+    let named = cli(&config, &["sync", "debian"]);
+    assert_eq!(named.status.code(), Some(3), "{named:?}");
+}
+
+/// "Bad input" for APT: a .deb changed under its name upstream is refused (502), never
+/// stored, and apt-get's install fails instead of getting the bytes; a Release signed by
+/// another key is never served.
+#[test]
+fn a_changed_deb_and_a_foreign_signature_are_refused() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key)) = signed_upstream(work.path()) else {
+        return;
+    };
+    if !apt::available() {
+        return;
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(
+        work.path(),
+        &upstream.url(),
+        &key,
+        "revalidate_after = \"1s\"\n",
+    );
+    let served = Served::start(&config);
+    let url = format!("{}/debian", served.url);
+    let jq = walk(&upstream_dir.join("pool"))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("jq_"))
+        })
+        .expect("jq in the fixture");
+    let jq_path = format!(
+        "/{}",
+        jq.strip_prefix(&upstream_dir).expect("below").display()
+    );
+    upstream.inject_always(&jq_path, Fault::WrongBytes);
+
+    let client = AptRoot::new(&url, "bookworm", "main", &key);
+    let update = client.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", show(&update));
+    let install = client.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(!install.status.success(), "{}", show(&install));
+    assert!(!client.downloaded().iter().any(|d| d.starts_with("jq_")));
+    assert_eq!(served.get(&format!("/debian{jq_path}"), &[]).status, 502);
+    let log = std::fs::read_to_string(work.path().join("store/proxy/debian.log")).expect("log");
+    assert!(
+        !log.contains("jq_"),
+        "a refused file is never recorded: {log}"
+    );
+
+    // Another key re-signs the suite upstream: once the interval has passed, the proxy
+    // asks again, refuses the new Release, and keeps serving the one it verified.
+    let held = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(held.status, 200);
+    let other_dir = work.path().join("other");
+    std::fs::create_dir_all(&other_dir).expect("mkdir");
+    let (other, _) = apt::upstream_key(&other_dir);
+    apt::write_signed_suite(
+        &upstream_dir,
+        "bookworm",
+        packages_files("main", b""),
+        &other,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    upstream.clear_requests();
+    let after = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(after.status, 200);
+    assert_eq!(
+        after.body, held.body,
+        "the foreign-signed Release is never served"
+    );
+    assert!(
+        upstream.request_count("/dists/bookworm/InRelease") >= 1,
+        "revalidated: {:?}",
+        upstream.requests()
+    );
+}
