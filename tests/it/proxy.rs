@@ -349,3 +349,61 @@ fn what_was_pulled_becomes_a_snapshot_and_an_allow_list() {
     assert!(picked.join("libgcc-ng-8.2.0-hdf63c60_1.tar.bz2").is_file());
     assert!(!picked.join("zlib-1.2.11-h7b6447c_3.tar.bz2").exists());
 }
+
+/// "Bad input" for conda: an index with a hostile record is refused whole (502, naming
+/// the record) unless `skip_bad_records`, which serves our index without it; an index
+/// whose `info.subdir` is another subdir is refused.
+#[test]
+fn hostile_records_and_a_wrong_subdir_refuse_the_index() {
+    fn poison(upstream_dir: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+        let path = upstream_dir.join("linux-64/repodata.json");
+        let mut repodata: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        edit(&mut repodata);
+        std::fs::write(&path, serde_json::to_vec(&repodata).expect("json")).expect("write");
+    }
+    let traversal = |repodata: &mut serde_json::Value| {
+        let good = repodata["packages"]["libgcc-ng-8.2.0-hdf63c60_1.tar.bz2"].clone();
+        repodata["packages"]["../evil-1.0-0.tar.bz2"] = good;
+    };
+    for (extra, status) in [("", 502), ("skip_bad_records = true\n", 200)] {
+        let Some(proxied) = Proxied::start(extra) else {
+            return;
+        };
+        let Proxied {
+            upstream_dir,
+            served,
+            ..
+        } = &proxied;
+        poison(upstream_dir, traversal);
+        let response = served.get("/conda/linux-64/repodata.json", &[]);
+        assert_eq!(response.status, status, "{extra:?}");
+        let body = String::from_utf8_lossy(&response.body);
+        // The refusal names the record; the index served without it does not.
+        assert_eq!(body.contains("evil"), status == 502, "{body}");
+        if status == 200 {
+            let index: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
+            assert!(index["packages"].get("../evil-1.0-0.tar.bz2").is_none());
+            assert!(
+                index["packages"]
+                    .get("libgcc-ng-8.2.0-hdf63c60_1.tar.bz2")
+                    .is_some()
+            );
+        }
+        assert_eq!(
+            served
+                .get("/conda/linux-64/..%2Fevil-1.0-0.tar.bz2", &[])
+                .status,
+            404
+        );
+    }
+    let Some(proxied) = Proxied::start("") else {
+        return;
+    };
+    poison(&proxied.upstream_dir, |repodata| {
+        repodata["info"]["subdir"] = "osx-64".into();
+    });
+    let response = proxied.served.get("/conda/linux-64/repodata.json", &[]);
+    assert_eq!(response.status, 502);
+    assert!(String::from_utf8_lossy(&response.body).contains("osx-64"));
+}

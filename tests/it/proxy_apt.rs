@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use crate::common::apt::{self, AptRoot, complaints, fixture_stanzas, packages_files, show};
 use crate::common::{Served, cli};
+use mirror_core::signing::SigningKey;
 use mirror_test_support::{Fault, TestServer};
 
 /// The fixture's 13 pool files under `<dir>/upstream`, in a suite `bookworm` signed by a
-/// key whose public half is returned.
-fn signed_upstream(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+/// key whose public half (a file) is returned, with the key.
+fn signed_upstream(dir: &Path) -> Option<(PathBuf, PathBuf, SigningKey)> {
     let fixture = mirror_test_support::fixtures()?.join("debian-bookworm");
     let root = dir.join("upstream");
     for entry in walk(&fixture.join("pool")) {
@@ -27,7 +28,7 @@ fn signed_upstream(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         packages_files("main", &fixture_stanzas(&fixture)),
         &key,
     );
-    Some((root, public))
+    Some((root, public, key))
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -62,7 +63,7 @@ fn proxy_config(dir: &Path, upstream: &str, keyring: &Path, extra: &str) -> Path
 #[test]
 fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_package() {
     let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key)) = signed_upstream(work.path()) else {
+    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
         return;
     };
     if !apt::available() {
@@ -132,7 +133,7 @@ fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_pac
 #[test]
 fn a_changed_deb_and_a_foreign_signature_are_refused() {
     let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key)) = signed_upstream(work.path()) else {
+    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
         return;
     };
     if !apt::available() {
@@ -199,4 +200,105 @@ fn a_changed_deb_and_a_foreign_signature_are_refused() {
         "revalidated: {:?}",
         upstream.requests()
     );
+}
+
+/// "Bad input" on the request path: a Release re-signed with an older Date (a rollback
+/// with the right key) is refused and the held one served; an index changed under its
+/// Release entry is refused; a thousand names no index lists cost upstream nothing; a
+/// trickling upstream gives the waiting client a timely 504 while a hit is answered at
+/// once.
+#[test]
+fn rollbacks_tampered_indices_floods_and_trickles_are_refused_on_the_request_path() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key_file, key)) = signed_upstream(work.path()) else {
+        return;
+    };
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(
+        work.path(),
+        &upstream.url(),
+        &key_file,
+        "revalidate_after = \"1s\"\n",
+    );
+    let served = Served::start_under(&config, ":", &["--proxy-timeout", "2s"]);
+    let held = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(held.status, 200);
+
+    // The same key, an older Date: a replayed Release is refused, the held one served.
+    apt::write_dated_suite(
+        &upstream_dir,
+        "bookworm",
+        packages_files("main", b""),
+        &key,
+        "Mon, 01 Jan 2024 00:00:00 UTC",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    upstream.clear_requests();
+    let after = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body, held.body, "the older Release is never served");
+    assert!(upstream.request_count("/dists/bookworm/InRelease") >= 1);
+
+    // A signed index changed under its Release entry (same name, other bytes).
+    let xz = "/dists/bookworm/main/binary-amd64/Packages.xz";
+    upstream.inject_always(xz, Fault::WrongBytes);
+    let tampered = served.get(&format!("/debian{xz}"), &[]);
+    assert_eq!(
+        tampered.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&tampered.body)
+    );
+    upstream.clear_faults();
+
+    // A flood of names no index lists: 404s, and upstream hears nothing of them.
+    upstream.clear_requests();
+    for n in 0..1000 {
+        let path = format!("/debian/pool/main/f/flood/flood_{n}_amd64.deb");
+        assert_eq!(served.get(&path, &[]).status, 404, "{path}");
+    }
+    assert_eq!(upstream.requests(), Vec::<String>::new());
+
+    // A trickling upstream: the client waiting for that .deb gets 504 in time, and a
+    // client asking for something held is answered meanwhile.
+    let sl = walk(&upstream_dir.join("pool"))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sl_"))
+        })
+        .expect("sl in the fixture");
+    let sl_path = format!(
+        "/{}",
+        sl.strip_prefix(&upstream_dir).expect("below").display()
+    );
+    upstream.inject_always(
+        &sl_path,
+        Fault::Trickle {
+            bytes: 1,
+            every: std::time::Duration::from_millis(200),
+        },
+    );
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let start = std::time::Instant::now();
+            let response = served.get(&format!("/debian{sl_path}"), &[]);
+            (response.status, start.elapsed())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        let hit = served.get("/debian/dists/bookworm/InRelease", &[]);
+        assert_eq!(hit.status, 200);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "a hit waited {:?} behind a trickle",
+            start.elapsed()
+        );
+        let (status, took) = slow.join().expect("client");
+        assert_eq!(status, 504);
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "504 after {took:?}"
+        );
+    });
 }

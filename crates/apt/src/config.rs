@@ -491,11 +491,17 @@ mod tests {
             Keyrings::One("k".into()),
         );
         config.revalidate_after = Some("5m".into());
-        let err = config.check().expect_err("a mirror has no interval").to_string();
+        let err = config
+            .check()
+            .expect_err("a mirror has no interval")
+            .to_string();
         assert!(err.contains("revalidate_after"), "{err}");
         config.mode = Mode::Proxy;
         config.check().expect("a proxy");
-        assert_eq!(config.revalidate_interval(), std::time::Duration::from_secs(300));
+        assert_eq!(
+            config.revalidate_interval(),
+            std::time::Duration::from_secs(300)
+        );
         assert!(MirrorSettings::is_proxy(&config));
         config.packages = Some(vec!["jq".into()]);
         let err = config.check().expect_err("no selection").to_string();
