@@ -407,3 +407,45 @@ fn hostile_records_and_a_wrong_subdir_refuse_the_index() {
     assert_eq!(response.status, 502);
     assert!(String::from_utf8_lossy(&response.body).contains("osx-64"));
 }
+
+/// A proxy whose upstream name leads back to itself answers 508 instead of fetching from
+/// itself for ever; a fill through another proxy (a tier: another server's `Via`) is not
+/// a loop.
+#[test]
+fn a_fill_that_comes_back_to_its_own_server_is_a_loop() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[fetch]\nretries = 1\n[[conda]]\nname = \"conda\"\nurl = \"http://127.0.0.1:{port}/conda\"\nsubdirs = [\"linux-64\"]\nmode = \"proxy\"\n"
+        ),
+    )
+    .expect("config");
+    let listen = format!("127.0.0.1:{port}");
+    let served = Served::start_under(&config, ":", &["--listen", &listen]);
+    let response = served.get("/conda/linux-64/repodata.json", &[]);
+    // Our fill reached us again and was answered 508; the client sees the fill fail.
+    assert_eq!(
+        response.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        String::from_utf8_lossy(&response.body).contains("508"),
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    // Another server's mark is a tier, not a loop: that request is filled (and fails
+    // here only because this upstream is ourselves).
+    let tier = served.get(
+        "/conda/linux-64/repodata.json",
+        &[("Via", "1.1 airgap-mirror-0000000000000000")],
+    );
+    assert_ne!(tier.status, 508);
+}

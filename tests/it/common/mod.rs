@@ -88,7 +88,13 @@ impl Served {
             .arg(bin())
             .arg("--config")
             .arg(config)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("serve")
+            // A `--listen` among `flags` (a port the config already names) replaces ours.
+            .args(if flags.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
             .args(flags)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -118,6 +118,9 @@ pub struct FetchOptions {
     pub user_agent: String,
     /// What to send to upstreams that demand authentication, by URL. Default none.
     pub credentials: Credentials,
+    /// A `Via` header for every request (a proxy's, so that it can recognise its own
+    /// requests coming back to it). Default none.
+    pub via: Option<String>,
 }
 
 impl Default for FetchOptions {
@@ -134,6 +137,7 @@ impl Default for FetchOptions {
             retry_base_delay: Duration::from_millis(500),
             user_agent: concat!("airgap-mirror/", env!("CARGO_PKG_VERSION")).to_owned(),
             credentials: Credentials::default(),
+            via: None,
         }
     }
 }
@@ -283,8 +287,15 @@ impl Fetcher {
     pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
         // Stalls are detected per chunk by the fetcher itself (see `read_timeout`), so the
         // client gets only the connect limit.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(via) = &options.via
+            && let Ok(value) = reqwest::header::HeaderValue::from_str(via)
+        {
+            headers.insert(reqwest::header::VIA, value);
+        }
         let client = reqwest::Client::builder()
             .user_agent(options.user_agent.as_str())
+            .default_headers(headers)
             .connect_timeout(options.connect_timeout)
             .redirect(credentials::redirect_policy(options.credentials.clone()))
             .build()

@@ -76,6 +76,15 @@ fn proxy_mirrors(
     store: &Store,
     limits: Limits,
 ) -> anyhow::Result<proxy::Proxies> {
+    // This server's own mark: a miss that arrives carrying it is our own fill come back
+    // (an upstream name resolving to this server), answered 508 instead of fetched
+    // again for ever. Random per process, so a tier of proxies is not a loop.
+    let mark = {
+        use std::hash::BuildHasher as _;
+        // Keyed randomly per process by the standard library: no RNG crate needed.
+        std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+    };
+    let proxies_via = format!("1.1 airgap-mirror-{mark:016x}");
     let mut sources = Vec::new();
     let wanted: Vec<_> = config
         .mirrors
@@ -86,6 +95,7 @@ fn proxy_mirrors(
     if !wanted.is_empty() {
         let options = super::sync::fetch_options(config, wanted.iter().copied())?;
         let fetch = mirror_core::fetch::FetchOptions {
+            via: Some(proxies_via.clone()),
             retries: options.retries.min(1),
             read_timeout: options.read_timeout.min(std::time::Duration::from_secs(15)),
             concurrency: limits.proxy_fills,
@@ -111,6 +121,7 @@ fn proxy_mirrors(
         store.objects().clone(),
         limits.proxy_fills,
         limits.proxy_timeout,
+        proxies_via,
     ))
 }
 

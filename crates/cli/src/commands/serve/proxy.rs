@@ -29,6 +29,8 @@ pub struct Proxies {
     inflight: Inflight,
     objects: ObjectStore,
     timeout: Duration,
+    /// The `Via` this server's fills send.
+    via: String,
 }
 
 impl Proxies {
@@ -39,6 +41,7 @@ impl Proxies {
         objects: ObjectStore,
         fills: usize,
         timeout: Duration,
+        via: String,
     ) -> Self {
         Self {
             by_name: sources
@@ -48,6 +51,7 @@ impl Proxies {
             inflight: Inflight::new(fills),
             objects,
             timeout,
+            via,
         }
     }
 
@@ -84,10 +88,27 @@ pub async fn answer(
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
+    let looped = request
+        .headers()
+        .get_all(header::VIA)
+        .iter()
+        .any(|via| via.to_str().is_ok_and(|v| v.contains(proxies.via.as_str())));
     for _ in 0..ROUNDS {
         match source.lookup(rest) {
             Lookup::Hit(hit) => return serve_hit(proxies, &hit, rest, request).await,
             Lookup::NotListed => return StatusCode::NOT_FOUND.into_response(),
+            Lookup::Miss { .. } if looped => {
+                tracing::warn!(
+                    mirror = source.name(),
+                    path = rest,
+                    "a fill of ours came back to us: the upstream name resolves to this server"
+                );
+                return (
+                    StatusCode::LOOP_DETECTED,
+                    "this server's own fill came back to it\n",
+                )
+                    .into_response();
+            }
             Lookup::Miss { key } => {
                 if let Err(error) = proxies
                     .inflight
