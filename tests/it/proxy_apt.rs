@@ -302,3 +302,59 @@ fn rollbacks_tampered_indices_floods_and_trickles_are_refused_on_the_request_pat
         );
     });
 }
+
+/// Item 5 for APT: an upstream that goes away still serves what is cached, across a
+/// restart of the proxy: the Release served before is verified again and taken up, and
+/// a new machine updates and downloads what the first one pulled.
+#[test]
+fn upstream_gone_and_a_restart_still_serve_what_is_cached() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+        return;
+    };
+    if !apt::available() {
+        return;
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(work.path(), &upstream.url(), &key, "");
+    let served = Served::start(&config);
+    let url = format!("{}/debian", served.url);
+    let first = AptRoot::new(&url, "bookworm", "main", &key);
+    assert!(first.apt_get(&["-q", "update"]).status.success());
+    let install = first.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(install.status.success(), "{}", show(&install));
+    let in_release = served.get("/debian/dists/bookworm/InRelease", &[]);
+
+    drop(upstream);
+    drop(served);
+    let served = Served::start(&config);
+    let again = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, in_release.body);
+    let url = format!("{}/debian", served.url);
+    let second = AptRoot::new(&url, "bookworm", "main", &key);
+    let update = second.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", show(&update));
+    assert_eq!(
+        complaints(&update),
+        Vec::<String>::new(),
+        "{}",
+        show(&update)
+    );
+    let install = second.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(install.status.success(), "{}", show(&install));
+    assert_eq!(second.downloaded(), first.downloaded());
+    // What was never pulled is a timely error, not a hang.
+    let sl = walk(&upstream_dir.join("pool"))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sl_"))
+        })
+        .expect("sl in the fixture");
+    let sl_path = format!(
+        "/debian/{}",
+        sl.strip_prefix(&upstream_dir).expect("below").display()
+    );
+    assert_eq!(served.get(&sl_path, &[]).status, 502);
+}

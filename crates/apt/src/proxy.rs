@@ -39,7 +39,9 @@ use time::OffsetDateTime;
 use crate::config::AptConfig;
 use crate::error::AptError;
 use crate::release::Release;
-use crate::upstream::{by_hash_path, dists_url, expected_of, fetch_index, fetch_release};
+use crate::upstream::{
+    VerifiedRelease, by_hash_path, dists_url, expected_of, fetch_index, fetch_release,
+};
 
 /// The signed files of a suite, as clients ask for them.
 const RELEASE_FILES: [&str; 3] = ["InRelease", "Release", "Release.gpg"];
@@ -194,17 +196,30 @@ impl AptProxy {
 
     /// Fetch, verify and adopt `suite`'s Release and the indices it names.
     async fn fill_suite(self: Arc<Self>, suite: String) -> Result<(), ProxyError> {
-        let held = self.suite_state(&suite);
         let Some(lock) = self.fills.get(&suite) else {
             return Err(ProxyError::new(ProxyFailure::Internal, "unknown suite"));
         };
+        let before = self.suite_state(&suite);
         let _one = lock.lock().await;
+        // Another fill may have adopted it while this one waited.
         if let Some(now) = self.suite_state(&suite)
             && Instant::now() < now.next_check
-            && !held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &now))
+            && !before.as_ref().is_some_and(|b| Arc::ptr_eq(b, &now))
         {
             return Ok(());
         }
+        let held = match self.suite_state(&suite) {
+            Some(held) => Some(held),
+            // Nothing adopted since the start: the Release served before, if any.
+            None => self.restore(&suite).await.map(|state| {
+                let state = Arc::new(state);
+                self.state
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(suite.clone(), Arc::clone(&state));
+                state
+            }),
+        };
         match self.adopt_suite(&suite, held.as_deref()).await {
             Ok(state) => {
                 self.set(&suite, state);
@@ -224,6 +239,48 @@ impl AptProxy {
         }
     }
 
+    /// The InRelease this proxy served last (from its log and the store), verified
+    /// against the keyring again and staged from the indices held (no upstream request
+    /// for those), due for revalidation at once: after a restart it is the floor for the
+    /// next Release's Date, and what is served while upstream is away.
+    async fn restore(&self, suite: &str) -> Option<SuiteState> {
+        let records = self.store.proxy_records(&self.name).ok()?;
+        let path = format!("dists/{suite}/InRelease");
+        let record = records
+            .iter()
+            .rev()
+            .find(|r| r.kind == RecordKind::Index && r.path == path)?;
+        let bytes = self.store.objects().read(&record.sha256).ok()?;
+        if Sha256Digest::of(&bytes) != record.sha256 {
+            return None;
+        }
+        let origin = format!("{}/InRelease (served before)", dists_url(&self.base, suite));
+        let checked = match mirror_core::signing::verify_cleartext(&self.keyring, &bytes, &origin) {
+            Ok(checked) => checked,
+            Err(error) => {
+                tracing::warn!(mirror = %self.name, %suite, %error, "the Release served before fails verification now");
+                return None;
+            }
+        };
+        let verified = VerifiedRelease {
+            suite: suite.to_owned(),
+            text: checked.text,
+            signer: checked.signer,
+            raw: vec![("InRelease", bytes.into())],
+        };
+        match self.stage(suite, &verified, None).await {
+            Ok(mut state) => {
+                state.next_check = Instant::now();
+                tracing::info!(mirror = %self.name, %suite, "Release served before taken up again");
+                Some(state)
+            }
+            Err(error) => {
+                tracing::warn!(mirror = %self.name, %suite, %error, "the Release served before cannot be taken up again");
+                None
+            }
+        }
+    }
+
     fn set(&self, suite: &str, state: SuiteState) {
         self.state
             .write()
@@ -237,17 +294,28 @@ impl AptProxy {
         suite: &str,
         held: Option<&SuiteState>,
     ) -> Result<SuiteState, AptError> {
-        let dists = dists_url(&self.base, suite);
         let verified = fetch_release(&self.fetcher, &self.keyring, &self.base, suite, true).await?;
-        let signed = Sha256Digest::of(verified.text.as_bytes());
         if let Some(held) = held
-            && held.signed == signed
+            && held.signed == Sha256Digest::of(verified.text.as_bytes())
         {
             tracing::debug!(mirror = %self.name, %suite, "Release unchanged upstream");
             return Ok(held.renewed(Instant::now() + self.revalidate_after));
         }
+        self.stage(suite, &verified, held).await
+    }
+
+    /// Check a verified Release (dates, expiry, rollback against `held`), fetch and
+    /// decode every configured index it lists, store and record what is served.
+    async fn stage(
+        &self,
+        suite: &str,
+        verified: &VerifiedRelease,
+        held: Option<&SuiteState>,
+    ) -> Result<SuiteState, AptError> {
+        let dists = dists_url(&self.base, suite);
+        let signed = Sha256Digest::of(verified.text.as_bytes());
         let origin = format!("{dists}/InRelease");
-        crate::freshness::check_dates(&verified, &origin, &self.store, None, true, self.skew)?;
+        crate::freshness::check_dates(verified, &origin, &self.store, None, true, self.skew)?;
         let release =
             Release::parse(&verified.text).map_err(|e| AptError::malformed_release(&origin, &e))?;
         let date = release
