@@ -22,6 +22,7 @@ mod failpoints;
 mod operations;
 mod proxy;
 mod proxy_apt;
+mod proxy_pypi;
 mod pypi;
 mod schedule;
 mod serve_limits;

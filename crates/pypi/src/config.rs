@@ -3,7 +3,7 @@
 
 use mirror_core::error::RepositoryError;
 use mirror_core::repository::Repository;
-use mirror_core::settings::{ConfigDir, MirrorSettings};
+use mirror_core::settings::{ConfigDir, MirrorSettings, Mode};
 use pep508_rs::VersionOrUrl;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +71,16 @@ pub struct PypiConfig {
     /// an sdist needs its build dependencies to install, which the closure does not hold.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sdists: bool,
+    /// `mirror` (the default): `sync` fetches the closure of the requirements. `proxy`:
+    /// `serve` fetches the pages and files clients ask for, each file verified against
+    /// its page's sha256 (`requirements`, `requirements_file`, `keep_versions`, `exclude`
+    /// and `allow_unhashed` belong to a mirror and are refused).
+    #[serde(default, skip_serializing_if = "Mode::is_mirror")]
+    pub mode: Mode,
+    /// Proxy mode: how long a project page is served before upstream is asked again.
+    /// Default `"10m"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate_after: Option<String>,
 }
 
 fn default_python() -> Vec<String> {
@@ -98,7 +108,28 @@ impl MirrorSettings for PypiConfig {
     }
 
     fn validate(&self) -> Result<(), RepositoryError> {
-        self.validate().map(drop).map_err(RepositoryError::new)
+        match self.mode {
+            Mode::Proxy => self.validate_proxy().map(drop),
+            Mode::Mirror => self.validate().map(drop),
+        }
+        .map_err(RepositoryError::new)
+    }
+
+    fn is_proxy(&self) -> bool {
+        self.mode == Mode::Proxy
+    }
+
+    fn proxy(
+        &self,
+        ctx: &mirror_core::proxy::ProxyContext,
+    ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
+        self.is_proxy().then(|| {
+            crate::proxy::PypiProxy::new(self, ctx)
+                .map(|p| {
+                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
+                })
+                .map_err(RepositoryError::new)
+        })
     }
 
     fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {
@@ -138,7 +169,35 @@ impl PypiConfig {
             python: default_python(),
             platforms: default_platforms(),
             sdists: false,
+            mode: Mode::Mirror,
+            revalidate_after: None,
         }
+    }
+
+    /// Check the settings of a mirror in proxy mode; returns the index URL.
+    pub(crate) fn validate_proxy(&self) -> Result<String, PypiError> {
+        let invalid = |reason: String| PypiError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason,
+        };
+        mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
+        let index =
+            mirror_core::settings::upstream_url(&self.url, "simple index URL").map_err(invalid)?;
+        if !self.requirements.is_empty()
+            || self.requirements_file.is_some()
+            || self.keep_versions.is_some()
+            || !self.exclude.is_empty()
+            || self.allow_unhashed
+        {
+            return Err(invalid(
+                "mode = \"proxy\" serves what clients ask for: requirements, \
+                 requirements_file, keep_versions, exclude and allow_unhashed belong to a mirror"
+                    .into(),
+            ));
+        }
+        mirror_core::settings::revalidate_after(self.mode, self.revalidate_after.as_deref())
+            .map_err(invalid)?;
+        Ok(index)
     }
 
     /// Check the settings: mirror name, URL, every requirement, python and platform.
@@ -160,6 +219,8 @@ impl PypiConfig {
         if self.keep_versions == Some(0) {
             return Err(invalid("keep_versions must be at least 1".into()));
         }
+        mirror_core::settings::revalidate_after(self.mode, self.revalidate_after.as_deref())
+            .map_err(invalid)?;
         let parse = |key: &str, text: &str| -> Result<Req, PypiError> {
             let requirement: Req = text
                 .parse()
@@ -210,6 +271,23 @@ mod tests {
             "http://127.0.0.1:1/simple/",
             vec!["requests>=2.31".into()],
         )
+    }
+
+    #[test]
+    fn proxy_mode_refuses_a_selection() {
+        let mut config = PypiConfig::new("pypi", "http://127.0.0.1:1/simple/", vec![]);
+        config.mode = Mode::Proxy;
+        assert_eq!(
+            config.validate_proxy().expect("a proxy"),
+            "http://127.0.0.1:1/simple"
+        );
+        assert!(MirrorSettings::is_proxy(&config));
+        config.requirements = vec!["requests".into()];
+        let err = config.validate_proxy().expect_err("no selection").to_string();
+        assert!(err.contains("proxy") && err.contains("pypi"), "{err}");
+        let mut mirror = PypiConfig::new("pypi", "http://h/simple", vec!["a".into()]);
+        mirror.revalidate_after = Some("1m".into());
+        assert!(mirror.validate().is_err(), "an interval means nothing to a mirror");
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub enum PypiError {
     /// The store refused an object (a digest or size lie is a verification error).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Our side failed (a proxy's log could not be written).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Classify for PypiError {
@@ -120,7 +123,8 @@ impl Classify for PypiError {
             | PypiError::NoMetadata { .. }
             | PypiError::BadWheel { .. }
             | PypiError::Unsatisfiable { .. }
-            | PypiError::Resolution { .. } => ErrorClass::Other,
+            | PypiError::Resolution { .. }
+            | PypiError::Internal(_) => ErrorClass::Other,
         }
     }
 }

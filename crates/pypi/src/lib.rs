@@ -31,6 +31,7 @@ pub mod filename;
 pub mod metadata;
 pub mod mirror;
 pub mod name;
+pub mod proxy;
 pub mod requirements_file;
 pub mod resolve;
 pub mod seed;

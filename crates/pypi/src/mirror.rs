@@ -42,6 +42,7 @@ use crate::simple::{CoreMetadata, File, ProjectPage};
 mod closure;
 mod tree;
 mod upstream;
+pub(crate) use upstream::{ACCEPT, file_url, read_page, same_origin};
 
 pub use tree::PypiSummary;
 

@@ -231,35 +231,41 @@ impl PypiMirror {
         })
     }
 
-    /// A file's absolute URL: its page's link resolved against the page. Only `http(s)`
-    /// (or `file` for a `file://` index): a page must not point us at other schemes.
+    /// A file's absolute URL (see [`file_url`]).
     pub(super) fn file_url(&self, project: &Project, file: &File) -> Result<String, PypiError> {
-        let error = |reason: String| PypiError::FileUrl {
-            page: project.url.clone(),
-            file: file.filename.clone(),
-            reason,
-        };
-        let base = url::Url::parse(&project.url).map_err(|e| error(e.to_string()))?;
-        let url = base.join(&file.url).map_err(|e| error(e.to_string()))?;
-        let local_index = self.settings.index.starts_with("file:");
-        match url.scheme() {
-            "http" | "https" => {}
-            "file" if local_index => {}
-            other => return Err(error(format!("{url}: scheme {other:?} refused"))),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(error("a URL with credentials in it is refused".into()));
-        }
-        let mut url = url;
-        url.set_fragment(None);
-        Ok(url.into())
+        file_url(&self.settings.index, &project.url, file)
     }
+}
+
+/// A file's absolute URL: its link on the page at `page_url` resolved against the page.
+/// Only `http(s)` (or `file` for a `file://` index): a page must not point us at other
+/// schemes.
+pub(crate) fn file_url(index: &str, page_url: &str, file: &File) -> Result<String, PypiError> {
+    let error = |reason: String| PypiError::FileUrl {
+        page: page_url.to_owned(),
+        file: file.filename.clone(),
+        reason,
+    };
+    let base = url::Url::parse(page_url).map_err(|e| error(e.to_string()))?;
+    let url = base.join(&file.url).map_err(|e| error(e.to_string()))?;
+    let local_index = index.starts_with("file:");
+    match url.scheme() {
+        "http" | "https" => {}
+        "file" if local_index => {}
+        other => return Err(error(format!("{url}: scheme {other:?} refused"))),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(error("a URL with credentials in it is refused".into()));
+    }
+    let mut url = url;
+    url.set_fragment(None);
+    Ok(url.into())
 }
 
 /// Where a page redirected to, when it stays on the index's origin (scheme, host and
 /// port): its links are relative to it. A page redirected elsewhere is refused: the
 /// index's origin is what the operator chose to trust, and its pages name the digests.
-fn same_origin(asked: &str, to: &str) -> Result<String, PypiError> {
+pub(crate) fn same_origin(asked: &str, to: &str) -> Result<String, PypiError> {
     let origin = |url: &str| {
         url::Url::parse(url).ok().map(|u| {
             (
@@ -280,14 +286,14 @@ fn same_origin(asked: &str, to: &str) -> Result<String, PypiError> {
 }
 
 /// What a page is asked for with, as uv asks: PEP 691 JSON first, HTML accepted.
-const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
+pub(crate) const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
      application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
 /// A project page's body, read as its `Content-Type` says (PEP 691 JSON, or PEP 503 HTML
 /// as `text/html` or its `vnd` alias); with none (a `file://` index), JSON when it is a
 /// JSON object. Another type is refused, as pip and uv refuse it. Its name must be the
 /// one asked for.
-fn read_page(
+pub(crate) fn read_page(
     body: &[u8],
     content_type: Option<&str>,
     name: &str,

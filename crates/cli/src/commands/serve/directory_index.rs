@@ -17,7 +17,7 @@
 use std::path::Path;
 
 /// The types a directory page is offered as: (media type, the file it is).
-const OFFERS: [(&str, &str); 3] = [
+pub const OFFERS: [(&str, &str); 3] = [
     ("application/vnd.pypi.simple.v1+json", "index.json"),
     ("application/vnd.pypi.simple.v1+html", "index.html"),
     ("text/html", "index.html"),
@@ -54,6 +54,21 @@ pub fn choose(public: &Path, decoded: &str, accept: Option<&str>) -> Option<Dire
     if !decoded.ends_with('/') {
         return Some(DirectoryIndex::Redirect(format!("{decoded}/")));
     }
+    Some(match negotiate(&offered, accept) {
+        Some((media, file)) => DirectoryIndex::Page {
+            path: format!("{decoded}{file}"),
+            content_type: media,
+        },
+        None => DirectoryIndex::NotAcceptable,
+    })
+}
+
+/// Which of `offered` (media type, file) `accept` prefers; `None`: none is acceptable.
+/// Every page type is offered for a proxy's pages ([`OFFERS`]).
+pub fn negotiate(
+    offered: &[(&'static str, &'static str)],
+    accept: Option<&str>,
+) -> Option<(&'static str, &'static str)> {
     let ranges = parse_accept(accept.unwrap_or("*/*"));
     let best = offered
         .iter()
@@ -71,13 +86,7 @@ pub fn choose(public: &Path, decoded: &str, accept: Option<&str>) -> Option<Dire
         })
         .filter(|((q, _, _), _, _)| *q > 0)
         .max_by_key(|(key, _, _)| *key);
-    Some(match best {
-        Some((_, media, file)) => DirectoryIndex::Page {
-            path: format!("{decoded}{file}"),
-            content_type: media,
-        },
-        None => DirectoryIndex::NotAcceptable,
-    })
+    best.map(|(_, media, file)| (*media, *file))
 }
 
 /// An `Accept` header's media ranges with their `q` in thousandths.

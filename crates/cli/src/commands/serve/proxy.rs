@@ -17,6 +17,7 @@ use mirror_core::proxy::{Hit, Inflight, Lookup, ProxyFailure, ProxySource};
 use mirror_core::store::ObjectStore;
 use tower::ServiceExt as _;
 
+use super::directory_index::OFFERS;
 use super::files::{IMMUTABLE, WholeFile};
 
 /// Lookups and fills per request at most: an index, then the package it lists, then
@@ -87,6 +88,31 @@ pub async fn answer(
 ) -> Response {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    // A directory (a PyPI project's page): the page the `Accept` header prefers, as
+    // for a published tree (`directory_index`), with `Vary: Accept`.
+    if rest.is_empty() || rest.ends_with('/') {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let Some((media, file)) = super::directory_index::negotiate(&OFFERS, accept) else {
+            let mut response = StatusCode::NOT_ACCEPTABLE.into_response();
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept"));
+            return response;
+        };
+        let page = format!("{rest}{file}");
+        let mut response = Box::pin(answer(proxies, source, &page, request)).await;
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        if response.status().is_success() {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+        }
+        return response;
     }
     let looped = request
         .headers()

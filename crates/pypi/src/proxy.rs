@@ -1,0 +1,484 @@
+//! Proxy mode (`mode = "proxy"`): a Python package index filled on demand by `serve`.
+//!
+//! A project's page is fetched when a client first asks for it (or for one of its
+//! files), as uv asks for it (PEP 691 JSON preferred, read by its `Content-Type`, kept on
+//! the index's origin), checked as `sync` checks it (file names, digests in the right
+//! form, links only `http(s)`, no credentials in them), and served as ours: every file
+//! with a sha256 (wheels; sdists too with `sdists = true`) linked below our `packages/`,
+//! each with its digest, and its PEP 658 metadata file when upstream states a digest for
+//! it. A file is fetched when a client asks for a name its page lists, streamed against
+//! that sha256 (and size, when stated) before it is stored and served. A file upstream
+//! gives no digest for is not served: nothing unverified enters the store. A project
+//! upstream does not have is a 404, remembered until the page is due again.
+//!
+//! Pages are asked for again (conditionally) after `revalidate_after`; if upstream
+//! cannot be reached then, the page held is served. Files are never revalidated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use mirror_core::digest::Sha256Digest;
+use mirror_core::error::RepositoryError;
+use mirror_core::fetch::{Conditional, FetchError, Fetcher, Validators};
+use mirror_core::proxy::{
+    Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
+    Pulled, RecordKind,
+};
+use mirror_core::reporter::NoReporter;
+use mirror_core::store::{Expected, Store};
+
+use crate::config::PypiConfig;
+use crate::error::PypiError;
+use crate::mirror::{ACCEPT, file_url, read_page, same_origin};
+use crate::simple::{CoreMetadata, File, ProjectPage};
+
+/// After upstream failed to revalidate a page, how long the held one is served before
+/// upstream is asked again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// One `[[pypi]]` mirror in proxy mode.
+pub struct PypiProxy {
+    name: String,
+    index: String,
+    sdists: bool,
+    revalidate_after: Duration,
+    store: Store,
+    fetcher: Fetcher,
+    log: ProxyLog,
+    projects: RwLock<HashMap<String, Arc<ProjectState>>>,
+}
+
+/// A file a served page links, and where upstream has it.
+#[derive(Debug, Clone)]
+struct Listed {
+    url: String,
+    expected: Expected,
+    /// Its PEP 658 metadata file: upstream URL and digest.
+    metadata: Option<(String, Sha256Digest)>,
+}
+
+/// One project as the proxy serves it now.
+struct ProjectState {
+    /// `index.json` and `index.html`; `None`: upstream has no such project.
+    pages: Option<[Hit; 2]>,
+    files: Arc<HashMap<Box<str>, Listed>>,
+    /// The files of the page served before (clients holding it).
+    older: Option<Arc<HashMap<Box<str>, Listed>>>,
+    /// Upstream's validators and the digest of its body, for a conditional request.
+    validators: Validators,
+    served: Option<Sha256Digest>,
+    next_check: Instant,
+}
+
+impl ProjectState {
+    fn renewed(&self, next_check: Instant) -> ProjectState {
+        ProjectState {
+            pages: self.pages,
+            files: Arc::clone(&self.files),
+            older: self.older.clone(),
+            validators: self.validators.clone(),
+            served: self.served,
+            next_check,
+        }
+    }
+
+    fn listed(&self, filename: &str) -> Option<&Listed> {
+        self.files
+            .get(filename)
+            .or_else(|| self.older.as_ref()?.get(filename))
+    }
+}
+
+/// What a path below the mirror names.
+enum Path<'p> {
+    /// `simple/<name>/index.json` (0) or `index.html` (1).
+    Page(&'p str, usize),
+    /// `packages/<name>/<file>`.
+    File(&'p str, &'p str),
+    /// `packages/<name>/<file>.metadata`.
+    Metadata(&'p str, &'p str),
+}
+
+impl PypiProxy {
+    /// A proxy for `config` (checked here) filling `ctx.store`.
+    pub fn new(config: &PypiConfig, ctx: &ProxyContext) -> Result<Self, PypiError> {
+        let index = config.validate_proxy()?;
+        let store = ctx.store.for_proxy()?;
+        let log = ProxyLog::open(&store, &config.name)?;
+        Ok(Self {
+            name: config.name.clone(),
+            index,
+            sdists: config.sdists,
+            revalidate_after: mirror_core::settings::revalidate_after(
+                config.mode,
+                config.revalidate_after.as_deref(),
+            )
+            .unwrap_or(mirror_core::proxy::DEFAULT_REVALIDATE_AFTER),
+            store,
+            fetcher: Fetcher::new(ctx.fetch.clone())?,
+            log,
+            projects: RwLock::default(),
+        })
+    }
+
+    fn project(&self, name: &str) -> Option<Arc<ProjectState>> {
+        self.projects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    fn set(&self, name: &str, state: ProjectState) {
+        self.projects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::new(state));
+    }
+
+    /// A path of ours, its project name normalised (anything else is not ours).
+    fn split<'p>(path: &'p str) -> Option<Path<'p>> {
+        let normal = |name: &str| crate::name::normalize(name).is_ok_and(|n| n == name);
+        if let Some(rest) = path.strip_prefix("simple/") {
+            let (name, page) = rest.split_once('/')?;
+            let which = match page {
+                "index.json" => 0,
+                "index.html" => 1,
+                _ => return None,
+            };
+            return normal(name).then_some(Path::Page(name, which));
+        }
+        let (name, file) = path.strip_prefix("packages/")?.split_once('/')?;
+        if !normal(name) || file.contains('/') {
+            return None;
+        }
+        Some(match file.strip_suffix(".metadata") {
+            Some(wheel) => Path::Metadata(name, wheel),
+            None => Path::File(name, file),
+        })
+    }
+
+    fn object(&self, expected: Expected) -> Lookup {
+        let objects = self.store.objects();
+        if !objects.contains(&expected.sha256) {
+            return Lookup::Miss {
+                key: format!("object:{}", expected.sha256.to_hex()),
+            };
+        }
+        match expected
+            .size
+            .map_or_else(|| objects.size(&expected.sha256).ok(), Some)
+        {
+            Some(size) => Lookup::Hit(Hit {
+                sha256: expected.sha256,
+                size,
+                immutable: true,
+            }),
+            None => Lookup::NotListed,
+        }
+    }
+
+    /// Fetch `name`'s page (conditionally when one is held), check it, serve ours.
+    async fn fill_page(&self, name: &str) -> Result<(), ProxyError> {
+        let held = self.project(name);
+        if let Some(now) = &held
+            && Instant::now() < now.next_check
+        {
+            return Ok(());
+        }
+        match self.fetch_page(name, held.as_deref()).await {
+            Ok(state) => {
+                self.set(name, state);
+                Ok(())
+            }
+            Err(error) => match held {
+                Some(held) => {
+                    tracing::warn!(mirror = %self.name, project = name, reason = %error, "cannot revalidate the page; serving the one held");
+                    self.set(name, held.renewed(Instant::now() + RETRY_AFTER_FAILURE));
+                    Ok(())
+                }
+                None => Err(refusal(&self.name, &error)),
+            },
+        }
+    }
+
+    async fn fetch_page(
+        &self,
+        name: &str,
+        held: Option<&ProjectState>,
+    ) -> Result<ProjectState, PypiError> {
+        let url = format!("{}/{name}/", self.index);
+        let cap = self.fetcher.options().max_index_size;
+        let known = held.map(|h| h.validators.clone()).unwrap_or_default();
+        let answer = self
+            .fetcher
+            .get_negotiated(&url, cap, &known, Some(ACCEPT))
+            .await?;
+        let next_check = Instant::now() + self.revalidate_after;
+        let (body, validators, content_type, redirected_to) = match answer {
+            Some(Conditional::NotModified) => {
+                let held = held.ok_or_else(|| {
+                    PypiError::Page(crate::simple::PageError {
+                        origin: url.clone(),
+                        reason: "304 Not Modified to a request that named no page".into(),
+                    })
+                })?;
+                return Ok(held.renewed(next_check));
+            }
+            Some(Conditional::Modified {
+                body,
+                validators,
+                content_type,
+                redirected_to,
+            }) => (body, validators, content_type, redirected_to),
+            None => {
+                // No such project: a 404 until the page is due again.
+                return Ok(ProjectState {
+                    pages: None,
+                    files: Arc::default(),
+                    older: held.map(|h| Arc::clone(&h.files)),
+                    validators: Validators::default(),
+                    served: None,
+                    next_check,
+                });
+            }
+        };
+        let served = Sha256Digest::of(&body);
+        if let Some(held) = held
+            && held.served == Some(served)
+        {
+            return Ok(held.renewed(next_check));
+        }
+        let base = match &redirected_to {
+            Some(to) => same_origin(&url, to)?,
+            None => url.clone(),
+        };
+        let page = read_page(&body, content_type.as_deref(), name, &url)?;
+        let mut files = HashMap::new();
+        let mut links = Vec::new();
+        for file in page.files {
+            let wheel = file.filename.ends_with(".whl");
+            if !wheel && !self.sdists {
+                continue;
+            }
+            let Some(sha256) = file.sha256().and_then(|h| h.parse::<Sha256Digest>().ok()) else {
+                // Nothing to verify it by: not served.
+                continue;
+            };
+            let url = file_url(&self.index, &base, &file)?;
+            let metadata = match &file.core_metadata {
+                CoreMetadata::Hashes(hashes) => hashes
+                    .get("sha256")
+                    .and_then(|h| h.parse::<Sha256Digest>().ok())
+                    .map(|digest| (format!("{url}.metadata"), digest)),
+                CoreMetadata::Absent | CoreMetadata::Unhashed => None,
+            };
+            links.push(File {
+                url: format!("../../packages/{name}/{}", file.filename),
+                hashes: [("sha256".to_owned(), sha256.to_hex())].into(),
+                core_metadata: match &metadata {
+                    Some((_, digest)) => {
+                        CoreMetadata::Hashes([("sha256".to_owned(), digest.to_hex())].into())
+                    }
+                    None => CoreMetadata::Absent,
+                },
+                ..file.clone()
+            });
+            files.insert(
+                file.filename.clone().into_boxed_str(),
+                Listed {
+                    url,
+                    expected: Expected {
+                        sha256,
+                        size: file.size,
+                    },
+                    metadata,
+                },
+            );
+        }
+        let ours = ProjectPage {
+            name: page.name,
+            versions: page.versions,
+            files: links,
+            other_files: 0,
+        };
+        let objects = self.store.objects();
+        let mut pages = Vec::new();
+        for (file, bytes) in [
+            ("index.json", ours.to_json()),
+            ("index.html", ours.to_html().into_bytes()),
+        ] {
+            let sha256 = objects.insert_bytes(&bytes)?;
+            self.record(
+                &format!("simple/{name}/{file}"),
+                sha256,
+                bytes.len() as u64,
+                RecordKind::Index,
+            )
+            .map_err(|e| PypiError::Internal(e.to_string()))?;
+            pages.push(Hit {
+                sha256,
+                size: bytes.len() as u64,
+                immutable: false,
+            });
+        }
+        objects.make_durable()?;
+        tracing::info!(mirror = %self.name, project = name, files = files.len(), "page adopted");
+        Ok(ProjectState {
+            pages: Some([pages[0], pages[1]]),
+            files: Arc::new(files),
+            older: held.map(|h| Arc::clone(&h.files)),
+            validators,
+            served: Some(served),
+            next_check,
+        })
+    }
+
+    /// Fetch a listed file (or its metadata) against its digest, keep and record it.
+    async fn fill_file(&self, path: &str, url: &str, expected: Expected) -> Result<(), ProxyError> {
+        if self.store.objects().contains(&expected.sha256) {
+            return Ok(());
+        }
+        let objects = self.store.objects().detached();
+        self.fetcher
+            .fetch_object(url, expected, &objects, &NoReporter)
+            .await
+            .map_err(|e| refusal(&self.name, &PypiError::from(e)))?;
+        let size = objects
+            .size(&expected.sha256)
+            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
+        self.record(path, expected.sha256, size, RecordKind::Package)?;
+        objects
+            .make_durable()
+            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
+        tracing::info!(mirror = %self.name, %path, %url, bytes = size, "file filled");
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        path: &str,
+        sha256: Sha256Digest,
+        size: u64,
+        kind: RecordKind,
+    ) -> Result<(), ProxyError> {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.log
+            .append(&ProxyRecord {
+                t,
+                path: path.to_owned(),
+                sha256,
+                size,
+                kind,
+            })
+            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))
+    }
+}
+
+/// A failed fill, classed for the client's status (the reason names the URL or file).
+fn refusal(mirror: &str, error: &PypiError) -> ProxyError {
+    let failure = match error {
+        PypiError::Fetch(FetchError::Stalled { .. } | FetchError::TooSlow { .. }) => {
+            ProxyFailure::TimedOut
+        }
+        PypiError::Fetch(
+            FetchError::NotFound { .. } | FetchError::Http { .. } | FetchError::Network { .. },
+        ) => ProxyFailure::Upstream,
+        PypiError::Store(_) | PypiError::Internal(_) => ProxyFailure::Internal,
+        _ => ProxyFailure::Refused,
+    };
+    ProxyError::new(failure, format!("pypi mirror {mirror}: {error}"))
+}
+
+impl ProxySource for PypiProxy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lookup(&self, path: &str) -> Lookup {
+        let Some(parsed) = Self::split(path) else {
+            return Lookup::NotListed;
+        };
+        let name = match parsed {
+            Path::Page(name, _) | Path::File(name, _) | Path::Metadata(name, _) => name,
+        };
+        let page_key = || Lookup::Miss {
+            key: format!("page:{name}"),
+        };
+        let Some(state) = self.project(name) else {
+            return page_key();
+        };
+        match parsed {
+            Path::Page(_, which) => {
+                if Instant::now() >= state.next_check {
+                    return page_key();
+                }
+                state
+                    .pages
+                    .map_or(Lookup::NotListed, |pages| Lookup::Hit(pages[which]))
+            }
+            Path::File(_, file) => match state.listed(file) {
+                Some(listed) => self.object(listed.expected),
+                None => Lookup::NotListed,
+            },
+            Path::Metadata(_, file) => match state.listed(file).and_then(|l| l.metadata.as_ref()) {
+                Some((_, sha256)) => self.object(Expected {
+                    sha256: *sha256,
+                    size: None,
+                }),
+                None => Lookup::NotListed,
+            },
+        }
+    }
+
+    fn fill(self: Arc<Self>, path: String) -> BoxFuture<'static, Result<(), ProxyError>> {
+        Box::pin(async move {
+            let Some(parsed) = Self::split(&path) else {
+                return Err(ProxyError::new(
+                    ProxyFailure::Upstream,
+                    format!("{path}: not served"),
+                ));
+            };
+            let name = match parsed {
+                Path::Page(name, _) | Path::File(name, _) | Path::Metadata(name, _) => name,
+            };
+            let stale = self
+                .project(name)
+                .is_none_or(|state| Instant::now() >= state.next_check);
+            if matches!(parsed, Path::Page(..)) || stale {
+                self.fill_page(name).await?;
+            }
+            let Some(state) = self.project(name) else {
+                return Ok(());
+            };
+            match parsed {
+                Path::Page(..) => Ok(()),
+                Path::File(_, file) => match state.listed(file) {
+                    Some(listed) => self.fill_file(&path, &listed.url, listed.expected).await,
+                    None => Ok(()),
+                },
+                Path::Metadata(_, file) => {
+                    match state.listed(file).and_then(|l| l.metadata.clone()) {
+                        Some((url, sha256)) => {
+                            self.fill_file(&path, &url, Expected { sha256, size: None })
+                                .await
+                        }
+                        None => Ok(()),
+                    }
+                }
+            }
+        })
+    }
+
+    fn pulled(&self) -> Result<Pulled, RepositoryError> {
+        Err(RepositoryError::new(PypiError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason: "snapshot --from-proxy is not available for PyPI mirrors yet (conda only)"
+                .into(),
+        }))
+    }
+}
