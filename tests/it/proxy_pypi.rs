@@ -121,4 +121,23 @@ fn pip_and_uv_install_through_the_proxy_and_files_are_verified() {
     );
     let log = std::fs::read_to_string(dir.join("store/proxy/pypi.log")).expect("log");
     assert!(!log.contains("extra_only-1.0-py3-none-any.whl\""), "{log}");
+
+    // Upstream gone and the proxy restarted: the pages it served are taken up again and
+    // both clients install what was pulled.
+    drop(upstream);
+    drop(served);
+    let served = Served::start(&config);
+    let index_url = format!("{}/pypi/simple/", served.url);
+    for (client, installed) in install_with_each_client(&index_url, &["app"]) {
+        assert_eq!(
+            installed,
+            ["app==1.0", "lib==1.0"],
+            "{client} after a restart"
+        );
+    }
+    let missing = served.get(
+        "/pypi/packages/extra-only/extra_only-1.0-py3-none-any.whl",
+        &[],
+    );
+    assert_eq!(missing.status, 502, "never pulled, upstream gone");
 }

@@ -283,11 +283,17 @@ mod tests {
         );
         assert!(MirrorSettings::is_proxy(&config));
         config.requirements = vec!["requests".into()];
-        let err = config.validate_proxy().expect_err("no selection").to_string();
+        let err = config
+            .validate_proxy()
+            .expect_err("no selection")
+            .to_string();
         assert!(err.contains("proxy") && err.contains("pypi"), "{err}");
         let mut mirror = PypiConfig::new("pypi", "http://h/simple", vec!["a".into()]);
         mirror.revalidate_after = Some("1m".into());
-        assert!(mirror.validate().is_err(), "an interval means nothing to a mirror");
+        assert!(
+            mirror.validate().is_err(),
+            "an interval means nothing to a mirror"
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl PypiProxy {
         let index = config.validate_proxy()?;
         let store = ctx.store.for_proxy()?;
         let log = ProxyLog::open(&store, &config.name)?;
-        Ok(Self {
+        let proxy = Self {
             name: config.name.clone(),
             index,
             sdists: config.sdists,
@@ -120,7 +120,82 @@ impl PypiProxy {
             fetcher: Fetcher::new(ctx.fetch.clone())?,
             log,
             projects: RwLock::default(),
-        })
+        };
+        proxy.restore();
+        Ok(proxy)
+    }
+
+    /// Take up the pages served before (from the log and the store), due for
+    /// revalidation at once: while upstream is away they are served, with the files
+    /// held. Their upstream URLs are not known until a page is fetched again, so a file
+    /// not held waits for that.
+    fn restore(&self) {
+        let Ok(records) = self.store.proxy_records(&self.name) else {
+            return;
+        };
+        let mut newest: HashMap<&str, [Option<Hit>; 2]> = HashMap::new();
+        for record in records.iter().filter(|r| r.kind == RecordKind::Index) {
+            let Some(Path::Page(name, which)) = Self::split(&record.path) else {
+                continue;
+            };
+            newest.entry(name).or_default()[which] = Some(Hit {
+                sha256: record.sha256,
+                size: record.size,
+                immutable: false,
+            });
+        }
+        let objects = self.store.objects();
+        for (name, pages) in newest {
+            let [Some(json), Some(html)] = pages else {
+                continue;
+            };
+            let Ok(bytes) = objects.read(&json.sha256) else {
+                continue;
+            };
+            if Sha256Digest::of(&bytes) != json.sha256 || !objects.contains(&html.sha256) {
+                continue;
+            }
+            let Ok(page) = ProjectPage::from_json(&bytes, &format!("{}/simple/{name}/", self.name))
+            else {
+                continue;
+            };
+            let files = page
+                .files
+                .iter()
+                .filter_map(|file| {
+                    let sha256 = file.sha256()?.parse().ok()?;
+                    let metadata = match &file.core_metadata {
+                        CoreMetadata::Hashes(h) => h
+                            .get("sha256")
+                            .and_then(|d| d.parse().ok())
+                            .map(|d| (String::new(), d)),
+                        _ => None,
+                    };
+                    Some((
+                        file.filename.clone().into_boxed_str(),
+                        Listed {
+                            url: String::new(),
+                            expected: Expected {
+                                sha256,
+                                size: file.size,
+                            },
+                            metadata,
+                        },
+                    ))
+                })
+                .collect();
+            self.set(
+                name,
+                ProjectState {
+                    pages: Some([json, html]),
+                    files: Arc::new(files),
+                    older: None,
+                    validators: Validators::default(),
+                    served: None,
+                    next_check: Instant::now(),
+                },
+            );
+        }
     }
 
     fn project(&self, name: &str) -> Option<Arc<ProjectState>> {
@@ -340,6 +415,13 @@ impl PypiProxy {
     async fn fill_file(&self, path: &str, url: &str, expected: Expected) -> Result<(), ProxyError> {
         if self.store.objects().contains(&expected.sha256) {
             return Ok(());
+        }
+        if url.is_empty() {
+            // A page taken up after a restart, its upstream not reached since.
+            return Err(ProxyError::new(
+                ProxyFailure::Upstream,
+                format!("{path}: upstream has not been reached since the proxy started"),
+            ));
         }
         let objects = self.store.objects().detached();
         self.fetcher
