@@ -358,3 +358,76 @@ fn upstream_gone_and_a_restart_still_serve_what_is_cached() {
     );
     assert_eq!(served.get(&sl_path, &[]).status, 502);
 }
+
+/// Item 4 for APT: what apt-get pulled becomes a snapshot, a filtered mirror signed with
+/// our key that a machine trusting that key installs from (served by a plain static
+/// server), holding only what was pulled; and the `packages` allow-list. Nothing pulled:
+/// exit 7.
+#[test]
+fn what_apt_get_pulled_becomes_a_signed_snapshot_and_an_allow_list() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+        return;
+    };
+    if !apt::available() {
+        return;
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    crate::common::keygen(work.path());
+    let config = work.path().join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n[fetch]\nretries = 1\n[[apt]]\nname = \"debian\"\nurl = \"{}\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nkeyring = \"{}\"\nmode = \"proxy\"\n",
+            upstream.url(),
+            key.display()
+        ),
+    )
+    .expect("config");
+    let empty = cli(&config, &["snapshot", "--from-proxy", "debian"]);
+    assert_eq!(empty.status.code(), Some(7), "{}", show(&empty));
+
+    let served = Served::start(&config);
+    let first = AptRoot::new(&format!("{}/debian", served.url), "bookworm", "main", &key);
+    assert!(first.apt_get(&["-q", "update"]).status.success());
+    let install = first.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(install.status.success(), "{}", show(&install));
+
+    let allow = work.path().join("allow.toml");
+    let out = cli(
+        &config,
+        &[
+            "snapshot",
+            "--from-proxy",
+            "debian",
+            "--allow-list",
+            allow.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let allow_list = std::fs::read_to_string(&allow).expect("allow-list");
+    assert!(allow_list.contains("\"jq\""), "{allow_list}");
+    assert!(!allow_list.contains("\"sl\""), "{allow_list}");
+
+    let static_server = TestServer::serve_dir(work.path().join("store/public"));
+    let ours = work.path().join("keys/signing.asc.pub");
+    let inside = AptRoot::new(
+        &format!("{}/debian", static_server.url()),
+        "bookworm",
+        "main",
+        &ours,
+    );
+    let update = inside.apt_get(&["-q", "update"]);
+    assert!(update.status.success(), "{}", show(&update));
+    assert_eq!(
+        complaints(&update),
+        Vec::<String>::new(),
+        "{}",
+        show(&update)
+    );
+    let install = inside.apt_get(&["-q", "install", "-y", "--download-only", "jq"]);
+    assert!(install.status.success(), "{}", show(&install));
+    assert_eq!(inside.downloaded(), first.downloaded());
+    let sl = inside.apt_get(&["-q", "install", "-y", "--download-only", "sl"]);
+    assert!(!sl.status.success(), "only what was pulled: {}", show(&sl));
+}

@@ -73,6 +73,37 @@ fn pip_and_uv_install_through_the_proxy_and_files_are_verified() {
         "served from the cache"
     );
 
+    // What was pulled becomes a snapshot (a static server of the published tree serves
+    // both clients) and the requirements that select the same.
+    let allow = dir.join("allow.toml");
+    let out = crate::common::cli(
+        &config,
+        &[
+            "snapshot",
+            "--from-proxy",
+            "pypi",
+            "--allow-list",
+            allow.to_str().expect("utf8"),
+        ],
+    );
+    crate::common::ok(&out);
+    let allow_list = std::fs::read_to_string(&allow).expect("allow-list");
+    assert!(
+        allow_list.contains("\"app==1.0\"") && allow_list.contains("\"lib==1.0\""),
+        "{allow_list}"
+    );
+    assert!(!allow_list.contains("lib==2.0"), "{allow_list}");
+    let published = TestServer::serve_dir(dir.join("store/public"));
+    for (client, installed) in
+        install_with_each_client(&format!("{}/pypi/simple/", published.url()), &["app"])
+    {
+        assert_eq!(
+            installed,
+            ["app==1.0", "lib==1.0"],
+            "{client} from the snapshot"
+        );
+    }
+
     // Pages as a published mirror's: chosen by Accept, links below our packages/.
     let uv_accept = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
     let page = served.get("/pypi/simple/lib/", &[("Accept", uv_accept)]);

@@ -23,10 +23,11 @@ use mirror_core::digest::Sha256Digest;
 use mirror_core::error::RepositoryError;
 use mirror_core::fetch::{Conditional, FetchError, Fetcher, Validators};
 use mirror_core::proxy::{
-    Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
-    Pulled, RecordKind,
+    Hit, Lookup, NothingPulled, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord,
+    ProxySource, Pulled, RecordKind,
 };
 use mirror_core::reporter::NoReporter;
+use mirror_core::snapshot::SnapshotFile;
 use mirror_core::store::{Expected, Store};
 
 use crate::config::PypiConfig;
@@ -461,6 +462,132 @@ impl PypiProxy {
     }
 }
 
+impl PypiProxy {
+    /// `snapshot --from-proxy`: every page served last, cut down to the files held (by
+    /// name *and* digest) and their metadata files, as a synced mirror's tree, with the
+    /// root page; and `requirements` pinning what was pulled.
+    /// `None`: nothing pulled.
+    fn pulled_tree(&self) -> Result<Option<Pulled>, PypiError> {
+        let records = self.store.proxy_records(&self.name)?;
+        let objects = self.store.objects();
+        let mut held: HashMap<&str, (Sha256Digest, u64)> = HashMap::new();
+        for record in records.iter().filter(|r| r.kind == RecordKind::Package) {
+            held.insert(&record.path, (record.sha256, record.size));
+        }
+        held.retain(|_, (sha256, _)| objects.contains(sha256));
+        let mut pages: HashMap<&str, Sha256Digest> = HashMap::new();
+        for record in records.iter().filter(|r| r.kind == RecordKind::Index) {
+            if let Some(Path::Page(name, 0)) = Self::split(&record.path) {
+                pages.insert(name, record.sha256);
+            }
+        }
+        let mut files = Vec::new();
+        let mut names = Vec::new();
+        let mut pins = std::collections::BTreeSet::new();
+        let store = |path: String, bytes: &[u8]| -> Result<SnapshotFile, PypiError> {
+            let sha256 = objects.insert_bytes(bytes)?;
+            Ok(SnapshotFile {
+                path,
+                sha256,
+                size: bytes.len() as u64,
+            })
+        };
+        let mut sorted: Vec<_> = pages.into_iter().collect();
+        sorted.sort();
+        for (name, digest) in sorted {
+            let bytes = objects.read(&digest)?;
+            if Sha256Digest::of(&bytes) != digest {
+                continue;
+            }
+            let page = ProjectPage::from_json(&bytes, &format!("{}/simple/{name}/", self.name))?;
+            let mut links = Vec::new();
+            let mut tree = Vec::new();
+            for file in page.files {
+                let path = format!("packages/{name}/{}", file.filename);
+                let Some(&(sha256, size)) = held.get(path.as_str()) else {
+                    continue;
+                };
+                if file.sha256() != Some(sha256.to_hex().as_str()) {
+                    continue;
+                }
+                tree.push(SnapshotFile {
+                    path: path.clone(),
+                    sha256,
+                    size,
+                });
+                let stated = match &file.core_metadata {
+                    CoreMetadata::Hashes(h) => h.get("sha256").cloned(),
+                    _ => None,
+                };
+                let metadata_path = format!("{path}.metadata");
+                let core_metadata = match (stated, held.get(metadata_path.as_str())) {
+                    (Some(stated), Some(&(sha256, size))) if stated == sha256.to_hex() => {
+                        tree.push(SnapshotFile {
+                            path: metadata_path,
+                            sha256,
+                            size,
+                        });
+                        CoreMetadata::Hashes([("sha256".to_owned(), stated)].into())
+                    }
+                    // Not held: clients read the wheel itself.
+                    _ => CoreMetadata::Absent,
+                };
+                if let Ok(parsed) = crate::filename::DistFilename::parse(&file.filename) {
+                    pins.insert(format!("{}=={}", parsed.project, parsed.version));
+                }
+                links.push(File {
+                    core_metadata,
+                    ..file
+                });
+            }
+            if links.is_empty() {
+                continue;
+            }
+            let ours = ProjectPage {
+                name: page.name,
+                versions: Vec::new(),
+                files: links,
+                other_files: 0,
+            };
+            files.extend(tree);
+            files.push(store(format!("simple/{name}/index.json"), &ours.to_json())?);
+            files.push(store(
+                format!("simple/{name}/index.html"),
+                ours.to_html().as_bytes(),
+            )?);
+            names.push(name.to_owned());
+        }
+        if names.is_empty() {
+            return Ok(None);
+        }
+        files.push(store(
+            "simple/index.html".into(),
+            crate::simple::root_html(&names).as_bytes(),
+        )?);
+        files.push(store(
+            "simple/index.json".into(),
+            &crate::simple::root_json(&names),
+        )?);
+        objects.make_durable()?;
+        let mut allow_list = format!(
+            "# What clients pulled through the proxy mirror {}: the `requirements` of a\n\
+             # [[pypi]] mirror (mode = \"mirror\") that selects the same (with their closure).\n\
+             requirements = [\n",
+            self.name
+        );
+        for pin in &pins {
+            allow_list.push_str(&format!("    {pin:?},\n"));
+        }
+        allow_list.push_str("]\n");
+        Ok(Some(Pulled {
+            kind: "pypi",
+            summary: serde_json::json!({ "projects": names.len(), "releases": pins.len() }),
+            files,
+            allow_list,
+        }))
+    }
+}
+
 /// A failed fill, classed for the client's status (the reason names the URL or file).
 fn refusal(mirror: &str, error: &PypiError) -> ProxyError {
     let failure = match error {
@@ -556,11 +683,16 @@ impl ProxySource for PypiProxy {
         })
     }
 
-    fn pulled(&self) -> Result<Pulled, RepositoryError> {
-        Err(RepositoryError::new(PypiError::InvalidConfig {
-            mirror: self.name.clone(),
-            reason: "snapshot --from-proxy is not available for PyPI mirrors yet (conda only)"
-                .into(),
-        }))
+    fn pulled(
+        &self,
+        _key: Option<&mirror_core::signing::SigningKey>,
+    ) -> Result<Pulled, RepositoryError> {
+        match self.pulled_tree() {
+            Ok(Some(pulled)) => Ok(pulled),
+            Ok(None) => Err(RepositoryError::new(NothingPulled {
+                mirror: self.name.clone(),
+            })),
+            Err(error) => Err(RepositoryError::new(error)),
+        }
     }
 }

@@ -45,7 +45,8 @@ pub fn run(
             fetch,
         })
         .ok_or_else(|| ConfigError(format!("mirror {mirror}: its format has no proxy mode")))??;
-    let pulled = source.pulled()?;
+    let key = super::sync::load_signing_key(&config)?;
+    let pulled = source.pulled(key.as_ref())?;
     // What the tree is made of: its own file list (there is no upstream metadata to
     // fingerprint; the same pulls give the same fingerprint, and the same id is kept).
     let mut hasher = Hasher::new();

@@ -548,7 +548,10 @@ impl ProxySource for CondaProxy {
         }
     }
 
-    fn pulled(&self) -> Result<Pulled, RepositoryError> {
+    fn pulled(
+        &self,
+        _key: Option<&mirror_core::signing::SigningKey>,
+    ) -> Result<Pulled, RepositoryError> {
         self.pulled_tree().map_err(RepositoryError::new)
     }
 

@@ -114,7 +114,10 @@ mod tests {
         fn lookup(&self, _path: &str) -> Lookup {
             Lookup::NotListed
         }
-        fn pulled(&self) -> Result<crate::proxy::Pulled, crate::error::RepositoryError> {
+        fn pulled(
+            &self,
+            _key: Option<&crate::signing::SigningKey>,
+        ) -> Result<crate::proxy::Pulled, crate::error::RepositoryError> {
             unreachable!("not asked in these tests")
         }
         fn fill(self: Arc<Self>, _path: String) -> BoxFuture<'static, Result<(), ProxyError>> {

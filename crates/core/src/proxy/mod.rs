@@ -27,6 +27,7 @@ use futures_util::future::BoxFuture;
 use crate::digest::Sha256Digest;
 use crate::error::RepositoryError;
 use crate::fetch::FetchOptions;
+use crate::signing::SigningKey;
 use crate::snapshot::SnapshotFile;
 use crate::store::Store;
 
@@ -120,9 +121,24 @@ pub trait ProxySource: Send + Sync {
     fn fill(self: Arc<Self>, path: String) -> BoxFuture<'static, Result<(), ProxyError>>;
 
     /// What clients pulled (as the log and the store hold it), as a tree a snapshot can
-    /// name, with the selection that reproduces it on a mirror. Nothing pulled is
-    /// [`ErrorClass::EmptySelection`](crate::error::ErrorClass::EmptySelection).
-    fn pulled(&self) -> Result<Pulled, RepositoryError>;
+    /// name, with the selection that reproduces it on a mirror; `key` signs what the
+    /// format signs (an APT Release). Nothing pulled is [`NothingPulled`].
+    fn pulled(&self, key: Option<&SigningKey>) -> Result<Pulled, RepositoryError>;
+}
+
+/// `snapshot --from-proxy` of a proxy through which nothing was pulled: an empty tree
+/// would be published as if it were a selection.
+#[derive(Debug, thiserror::Error)]
+#[error("mirror {mirror}: clients have pulled nothing through the proxy yet; nothing to snapshot")]
+pub struct NothingPulled {
+    /// The mirror.
+    pub mirror: String,
+}
+
+impl crate::error::Classify for NothingPulled {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::EmptySelection
+    }
 }
 
 /// What clients pulled through a proxy, made into a tree (`snapshot --from-proxy`).

@@ -19,6 +19,8 @@
 //! `Valid-Until` itself). Pool files listed by the Packages adopted before stay
 //! servable after a change, for clients that have not updated yet.
 
+mod pulled;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -32,7 +34,7 @@ use mirror_core::proxy::{
     Pulled, RecordKind,
 };
 use mirror_core::reporter::NoReporter;
-use mirror_core::signing::Keyring;
+use mirror_core::signing::{Keyring, SigningKey};
 use mirror_core::store::{Expected, Store};
 use time::OffsetDateTime;
 
@@ -576,11 +578,7 @@ impl ProxySource for AptProxy {
         })
     }
 
-    fn pulled(&self) -> Result<Pulled, RepositoryError> {
-        Err(RepositoryError::new(AptError::InvalidConfig {
-            mirror: self.name.clone(),
-            reason: "snapshot --from-proxy is not available for APT mirrors yet (conda only)"
-                .into(),
-        }))
+    fn pulled(&self, key: Option<&SigningKey>) -> Result<Pulled, RepositoryError> {
+        self.pulled_tree(key)
     }
 }
