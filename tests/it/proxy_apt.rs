@@ -431,3 +431,37 @@ fn what_apt_get_pulled_becomes_a_signed_snapshot_and_an_allow_list() {
     let sl = inside.apt_get(&["-q", "install", "-y", "--download-only", "sl"]);
     assert!(!sl.status.success(), "only what was pulled: {}", show(&sl));
 }
+
+/// Item 2 for APT: once `revalidate_after` has passed, the InRelease is asked for with
+/// the validators upstream sent; an unchanged one costs that one request (a 304), not
+/// the Release, Release.gpg and indices again.
+#[test]
+fn an_unchanged_release_is_revalidated_with_one_conditional_request() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+        return;
+    };
+    // A Last-Modified of the second being served is not sent back (it could hide a
+    // change within that second): let the files be a second old.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(
+        work.path(),
+        &upstream.url(),
+        &key,
+        "revalidate_after = \"1s\"\n",
+    );
+    let served = Served::start(&config);
+    let first = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(first.status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    upstream.clear_requests();
+    let again = served.get("/debian/dists/bookworm/InRelease", &[]);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        upstream.requests(),
+        ["/dists/bookworm/InRelease"],
+        "one conditional request"
+    );
+}

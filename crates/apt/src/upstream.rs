@@ -20,7 +20,7 @@ use crate::error::AptError;
 use crate::release::{Release, ReleaseFile};
 
 /// Upper bound for a Release/InRelease download.
-const RELEASE_LIMIT: u64 = 64 << 20;
+pub(crate) const RELEASE_LIMIT: u64 = 64 << 20;
 
 /// A suite's Release after its signature verified.
 #[derive(Debug)]

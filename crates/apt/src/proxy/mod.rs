@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use mirror_core::digest::Sha256Digest;
 use mirror_core::error::RepositoryError;
-use mirror_core::fetch::{FetchError, Fetcher};
+use mirror_core::fetch::{Conditional, FetchError, Fetcher, Validators};
 use mirror_core::proxy::{
     Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
     Pulled, RecordKind,
@@ -88,6 +88,8 @@ struct SuiteState {
     date: Option<OffsetDateTime>,
     /// SHA-256 of the InRelease (or Release) text adopted.
     signed: Sha256Digest,
+    /// What upstream sent with its InRelease, for the next (conditional) request.
+    validators: Validators,
     next_check: Instant,
 }
 
@@ -100,6 +102,7 @@ impl SuiteState {
             older_pool: self.older_pool.clone(),
             date: self.date,
             signed: self.signed,
+            validators: self.validators.clone(),
             next_check,
         }
     }
@@ -296,6 +299,25 @@ impl AptProxy {
         suite: &str,
         held: Option<&SuiteState>,
     ) -> Result<SuiteState, AptError> {
+        // Asked conditionally first: an unchanged InRelease costs one small request and
+        // a 304. (A changed one is fetched again with its detached siblings.)
+        let in_release = format!("{}/InRelease", dists_url(&self.base, suite));
+        let known = held.map(|h| h.validators.clone()).unwrap_or_default();
+        let validators = match self
+            .fetcher
+            .get_conditional(&in_release, crate::upstream::RELEASE_LIMIT, &known)
+            .await?
+        {
+            Some(Conditional::NotModified) => match held {
+                Some(held) => {
+                    tracing::debug!(mirror = %self.name, %suite, "InRelease unchanged upstream (304)");
+                    return Ok(held.renewed(Instant::now() + self.revalidate_after));
+                }
+                None => Validators::default(),
+            },
+            Some(Conditional::Modified { validators, .. }) => validators,
+            None => Validators::default(),
+        };
         let verified = fetch_release(&self.fetcher, &self.keyring, &self.base, suite, true).await?;
         if let Some(held) = held
             && held.signed == Sha256Digest::of(verified.text.as_bytes())
@@ -303,7 +325,9 @@ impl AptProxy {
             tracing::debug!(mirror = %self.name, %suite, "Release unchanged upstream");
             return Ok(held.renewed(Instant::now() + self.revalidate_after));
         }
-        self.stage(suite, &verified, held).await
+        let mut state = self.stage(suite, &verified, held).await?;
+        state.validators = validators;
+        Ok(state)
     }
 
     /// Check a verified Release (dates, expiry, rollback against `held`), fetch and
@@ -414,6 +438,7 @@ impl AptProxy {
             older_pool: held.map(|h| Arc::clone(&h.pool)),
             date,
             signed,
+            validators: Validators::default(),
             next_check: Instant::now() + self.revalidate_after,
         })
     }
