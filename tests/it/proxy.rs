@@ -124,7 +124,9 @@ fn py_rattler_installs_through_the_proxy_and_a_second_client_costs_upstream_noth
     assert_eq!(range.body, response.body[..10]);
 
     // `sync` has nothing to do for a proxy: passed over among all, refused by name.
-    ok(&cli(config, &["sync"]));
+    let (out, json) = cli_json(config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["outcome"], "proxy", "{json}");
     let named = cli(config, &["sync", "conda"]);
     assert_eq!(named.status.code(), Some(3), "{named:?}");
     // `prune` keeps what the proxy filled (its log names it).

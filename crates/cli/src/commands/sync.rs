@@ -34,9 +34,6 @@ pub async fn run(
             "mirror {proxy} is in proxy mode: `serve` fills it as clients ask, `sync` has nothing to do"
         ))));
     }
-    for proxy in &proxies {
-        tracing::info!(mirror = %proxy, "proxy mode: filled by serve, not synced");
-    }
     // A dry run changes nothing: no lock, no store created, nothing written into it. It
     // plans against the real store (read only) with a scratch store above it for what
     // planning stores, and a throwaway key when none is configured.
@@ -61,6 +58,15 @@ pub async fn run(
 
     let mut reports = Vec::new();
     let mut lines = Vec::new();
+    for proxy in proxies {
+        lines.push(format!(
+            "{proxy}: proxy mode, filled by `serve` (not synced)"
+        ));
+        reports.push(MirrorOutcome::Proxy(ProxyMirror {
+            mirror: proxy,
+            outcome: "proxy",
+        }));
+    }
     let mut worst: Option<anyhow::Error> = None;
     for name in &names {
         let sync_one = async {
@@ -155,6 +161,15 @@ struct SyncRunReport {
 enum MirrorOutcome {
     Synced(Box<mirror_core::sync::SyncReport>),
     Failed(FailedMirror),
+    Proxy(ProxyMirror),
+}
+
+/// A mirror in proxy mode: `serve` fills it, there is nothing to sync.
+#[derive(serde::Serialize)]
+struct ProxyMirror {
+    mirror: String,
+    /// Always `proxy`.
+    outcome: &'static str,
 }
 
 /// A mirror whose sync failed; the others went on.
