@@ -57,20 +57,53 @@ fn proxy_config(dir: &Path, upstream: &str, keyring: &Path, extra: &str) -> Path
     config
 }
 
+/// A signed loopback upstream ([`signed_upstream`]) and a proxy config for it with
+/// `extra` settings; `None` (the test skips) without the fixture or apt-get.
+struct Setup {
+    work: tempfile::TempDir,
+    upstream_dir: PathBuf,
+    /// The upstream key's public half, which clients and the proxy trust.
+    key: PathBuf,
+    /// The upstream key itself, to sign the suite again.
+    signing: SigningKey,
+    upstream: TestServer,
+    config: PathBuf,
+}
+
+fn setup(extra: &str) -> Option<Setup> {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (upstream_dir, key, signing) = signed_upstream(work.path())?;
+    if !apt::available() {
+        return None;
+    }
+    let upstream = TestServer::serve_dir(&upstream_dir);
+    let config = proxy_config(work.path(), &upstream.url(), &key, extra);
+    Some(Setup {
+        work,
+        upstream_dir,
+        key,
+        signing,
+        upstream,
+        config,
+    })
+}
+
 /// Item 5 for APT: apt-get (stock settings: by-hash, every index target the Release
 /// lists) updates and installs through the proxy; a second machine is served from the
 /// cache with no upstream request for a package; names no index lists cost nothing.
 #[test]
 fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_package() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work: _work,
+        upstream_dir: _upstream_dir,
+        key,
+        signing: _signing,
+        upstream,
+        config,
+    }) = setup("")
+    else {
         return;
     };
-    if !apt::available() {
-        return;
-    }
-    let upstream = TestServer::serve_dir(&upstream_dir);
-    let config = proxy_config(work.path(), &upstream.url(), &key, "");
     let served = Served::start(&config);
     let url = format!("{}/debian", served.url);
 
@@ -132,20 +165,17 @@ fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_pac
 /// another key is never served.
 #[test]
 fn a_changed_deb_and_a_foreign_signature_are_refused() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work,
+        upstream_dir,
+        key,
+        signing: _signing,
+        upstream,
+        config,
+    }) = setup("revalidate_after = \"1s\"\n")
+    else {
         return;
     };
-    if !apt::available() {
-        return;
-    }
-    let upstream = TestServer::serve_dir(&upstream_dir);
-    let config = proxy_config(
-        work.path(),
-        &upstream.url(),
-        &key,
-        "revalidate_after = \"1s\"\n",
-    );
     let served = Served::start(&config);
     let url = format!("{}/debian", served.url);
     let jq = walk(&upstream_dir.join("pool"))
@@ -209,17 +239,17 @@ fn a_changed_deb_and_a_foreign_signature_are_refused() {
 /// once.
 #[test]
 fn rollbacks_tampered_indices_floods_and_trickles_are_refused_on_the_request_path() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key_file, key)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work: _work,
+        upstream_dir,
+        key: _key,
+        signing,
+        upstream,
+        config,
+    }) = setup("revalidate_after = \"1s\"\n")
+    else {
         return;
     };
-    let upstream = TestServer::serve_dir(&upstream_dir);
-    let config = proxy_config(
-        work.path(),
-        &upstream.url(),
-        &key_file,
-        "revalidate_after = \"1s\"\n",
-    );
     let served = Served::start_under(&config, ":", &["--proxy-timeout", "2s"]);
     let held = served.get("/debian/dists/bookworm/InRelease", &[]);
     assert_eq!(held.status, 200);
@@ -229,7 +259,7 @@ fn rollbacks_tampered_indices_floods_and_trickles_are_refused_on_the_request_pat
         &upstream_dir,
         "bookworm",
         packages_files("main", b""),
-        &key,
+        &signing,
         "Mon, 01 Jan 2024 00:00:00 UTC",
     );
     std::thread::sleep(std::time::Duration::from_millis(1200));
@@ -308,15 +338,17 @@ fn rollbacks_tampered_indices_floods_and_trickles_are_refused_on_the_request_pat
 /// a new machine updates and downloads what the first one pulled.
 #[test]
 fn upstream_gone_and_a_restart_still_serve_what_is_cached() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work: _work,
+        upstream_dir,
+        key,
+        signing: _signing,
+        upstream,
+        config,
+    }) = setup("")
+    else {
         return;
     };
-    if !apt::available() {
-        return;
-    }
-    let upstream = TestServer::serve_dir(&upstream_dir);
-    let config = proxy_config(work.path(), &upstream.url(), &key, "");
     let served = Served::start(&config);
     let url = format!("{}/debian", served.url);
     let first = AptRoot::new(&url, "bookworm", "main", &key);
@@ -365,25 +397,18 @@ fn upstream_gone_and_a_restart_still_serve_what_is_cached() {
 /// exit 7.
 #[test]
 fn what_apt_get_pulled_becomes_a_signed_snapshot_and_an_allow_list() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work,
+        upstream_dir: _upstream_dir,
+        key,
+        signing: _signing,
+        upstream: _upstream,
+        config,
+    }) = setup("[signing]\nkey = \"keys/signing.asc\"\n")
+    else {
         return;
     };
-    if !apt::available() {
-        return;
-    }
-    let upstream = TestServer::serve_dir(&upstream_dir);
     crate::common::keygen(work.path());
-    let config = work.path().join("mirror.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"store\"\n[signing]\nkey = \"keys/signing.asc\"\n[fetch]\nretries = 1\n[[apt]]\nname = \"debian\"\nurl = \"{}\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nkeyring = \"{}\"\nmode = \"proxy\"\n",
-            upstream.url(),
-            key.display()
-        ),
-    )
-    .expect("config");
     let empty = cli(&config, &["snapshot", "--from-proxy", "debian"]);
     assert_eq!(empty.status.code(), Some(7), "{}", show(&empty));
 
@@ -437,20 +462,20 @@ fn what_apt_get_pulled_becomes_a_signed_snapshot_and_an_allow_list() {
 /// the Release, Release.gpg and indices again.
 #[test]
 fn an_unchanged_release_is_revalidated_with_one_conditional_request() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let Some((upstream_dir, key, _)) = signed_upstream(work.path()) else {
+    let Some(Setup {
+        work: _work,
+        upstream_dir: _upstream_dir,
+        key: _key,
+        signing: _signing,
+        upstream,
+        config,
+    }) = setup("revalidate_after = \"1s\"\n")
+    else {
         return;
     };
     // A Last-Modified of the second being served is not sent back (it could hide a
     // change within that second): let the files be a second old.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let upstream = TestServer::serve_dir(&upstream_dir);
-    let config = proxy_config(
-        work.path(),
-        &upstream.url(),
-        &key,
-        "revalidate_after = \"1s\"\n",
-    );
     let served = Served::start(&config);
     let first = served.get("/debian/dists/bookworm/InRelease", &[]);
     assert_eq!(first.status, 200);

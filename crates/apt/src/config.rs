@@ -413,13 +413,8 @@ impl MirrorSettings for AptConfig {
         &self,
         ctx: &mirror_core::proxy::ProxyContext,
     ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
-        self.is_proxy().then(|| {
-            crate::proxy::AptProxy::new(self, ctx)
-                .map(|p| {
-                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
-                })
-                .map_err(RepositoryError::new)
-        })
+        self.is_proxy()
+            .then(|| mirror_core::proxy::shared(crate::proxy::AptProxy::new(self, ctx)))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -147,13 +147,8 @@ impl MirrorSettings for CondaConfig {
         &self,
         ctx: &mirror_core::proxy::ProxyContext,
     ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
-        self.is_proxy().then(|| {
-            crate::proxy::CondaProxy::new(self, ctx)
-                .map(|p| {
-                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
-                })
-                .map_err(RepositoryError::new)
-        })
+        self.is_proxy()
+            .then(|| mirror_core::proxy::shared(crate::proxy::CondaProxy::new(self, ctx)))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -123,13 +123,8 @@ impl MirrorSettings for PypiConfig {
         &self,
         ctx: &mirror_core::proxy::ProxyContext,
     ) -> Option<Result<std::sync::Arc<dyn mirror_core::proxy::ProxySource>, RepositoryError>> {
-        self.is_proxy().then(|| {
-            crate::proxy::PypiProxy::new(self, ctx)
-                .map(|p| {
-                    std::sync::Arc::new(p) as std::sync::Arc<dyn mirror_core::proxy::ProxySource>
-                })
-                .map_err(RepositoryError::new)
-        })
+        self.is_proxy()
+            .then(|| mirror_core::proxy::shared(crate::proxy::PypiProxy::new(self, ctx)))
     }
 
     fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {

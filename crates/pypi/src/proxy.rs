@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use mirror_core::digest::Sha256Digest;
 use mirror_core::error::RepositoryError;
-use mirror_core::fetch::{Conditional, FetchError, Fetcher, Validators};
+use mirror_core::fetch::{Conditional, Fetcher, Validators};
 use mirror_core::proxy::{
-    Hit, Lookup, NothingPulled, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord,
-    ProxySource, Pulled, RecordKind,
+    Hit, Lookup, NothingPulled, ObjectFill, ProxyContext, ProxyError, ProxyFailure, ProxyLog,
+    ProxySource, Pulled, RecordKind, fetch_failure, fill_object, held,
 };
-use mirror_core::reporter::NoReporter;
 use mirror_core::snapshot::SnapshotFile;
 use mirror_core::store::{Expected, Store};
 
@@ -237,23 +236,7 @@ impl PypiProxy {
     }
 
     fn object(&self, expected: Expected) -> Lookup {
-        let objects = self.store.objects();
-        if !objects.contains(&expected.sha256) {
-            return Lookup::Miss {
-                key: format!("object:{}", expected.sha256.to_hex()),
-            };
-        }
-        match expected
-            .size
-            .map_or_else(|| objects.size(&expected.sha256).ok(), Some)
-        {
-            Some(size) => Lookup::Hit(Hit {
-                sha256: expected.sha256,
-                size,
-                immutable: true,
-            }),
-            None => Lookup::NotListed,
-        }
+        held(self.store.objects(), expected, true)
     }
 
     /// Fetch `name`'s page (conditionally when one is held), check it, serve ours.
@@ -387,13 +370,14 @@ impl PypiProxy {
             ("index.html", ours.to_html().into_bytes()),
         ] {
             let sha256 = objects.insert_bytes(&bytes)?;
-            self.record(
-                &format!("simple/{name}/{file}"),
-                sha256,
-                bytes.len() as u64,
-                RecordKind::Index,
-            )
-            .map_err(|e| PypiError::Internal(e.to_string()))?;
+            self.log
+                .record(
+                    &format!("simple/{name}/{file}"),
+                    sha256,
+                    bytes.len() as u64,
+                    RecordKind::Index,
+                )
+                .map_err(|e| PypiError::Internal(e.to_string()))?;
             pages.push(Hit {
                 sha256,
                 size: bytes.len() as u64,
@@ -424,41 +408,19 @@ impl PypiProxy {
                 format!("{path}: upstream has not been reached since the proxy started"),
             ));
         }
-        let objects = self.store.objects().detached();
-        self.fetcher
-            .fetch_object(url, expected, &objects, &NoReporter)
-            .await
-            .map_err(|e| refusal(&self.name, &PypiError::from(e)))?;
-        let size = objects
-            .size(&expected.sha256)
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        self.record(path, expected.sha256, size, RecordKind::Package)?;
-        objects
-            .make_durable()
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        tracing::info!(mirror = %self.name, %path, %url, bytes = size, "file filled");
+        let label = format!("pypi mirror {}", self.name);
+        let fill = ObjectFill {
+            path,
+            url,
+            expected,
+            kind: RecordKind::Package,
+            label: &label,
+        };
+        fill_object(&self.fetcher, self.store.objects(), &self.log, fill, |_| {
+            Ok(())
+        })
+        .await?;
         Ok(())
-    }
-
-    fn record(
-        &self,
-        path: &str,
-        sha256: Sha256Digest,
-        size: u64,
-        kind: RecordKind,
-    ) -> Result<(), ProxyError> {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        self.log
-            .append(&ProxyRecord {
-                t,
-                path: path.to_owned(),
-                sha256,
-                size,
-                kind,
-            })
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))
     }
 }
 
@@ -470,11 +432,7 @@ impl PypiProxy {
     fn pulled_tree(&self) -> Result<Option<Pulled>, PypiError> {
         let records = self.store.proxy_records(&self.name)?;
         let objects = self.store.objects();
-        let mut held: HashMap<&str, (Sha256Digest, u64)> = HashMap::new();
-        for record in records.iter().filter(|r| r.kind == RecordKind::Package) {
-            held.insert(&record.path, (record.sha256, record.size));
-        }
-        held.retain(|_, (sha256, _)| objects.contains(sha256));
+        let held = self.store.proxy_held(&records);
         let mut pages: HashMap<&str, Sha256Digest> = HashMap::new();
         for record in records.iter().filter(|r| r.kind == RecordKind::Index) {
             if let Some(Path::Page(name, 0)) = Self::split(&record.path) {
@@ -591,12 +549,7 @@ impl PypiProxy {
 /// A failed fill, classed for the client's status (the reason names the URL or file).
 fn refusal(mirror: &str, error: &PypiError) -> ProxyError {
     let failure = match error {
-        PypiError::Fetch(FetchError::Stalled { .. } | FetchError::TooSlow { .. }) => {
-            ProxyFailure::TimedOut
-        }
-        PypiError::Fetch(
-            FetchError::NotFound { .. } | FetchError::Http { .. } | FetchError::Network { .. },
-        ) => ProxyFailure::Upstream,
+        PypiError::Fetch(fetch) => fetch_failure(fetch),
         PypiError::Store(_) | PypiError::Internal(_) => ProxyFailure::Internal,
         _ => ProxyFailure::Refused,
     };

@@ -28,12 +28,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use mirror_core::digest::Sha256Digest;
 use mirror_core::error::RepositoryError;
-use mirror_core::fetch::{Conditional, FetchError, Fetcher, Validators};
+use mirror_core::fetch::{Conditional, Fetcher, Validators};
 use mirror_core::proxy::{
-    Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
-    Pulled, RecordKind,
+    Hit, Lookup, ObjectFill, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxySource, Pulled,
+    RecordKind, fetch_failure, fill_object, held,
 };
-use mirror_core::reporter::NoReporter;
 use mirror_core::signing::{Keyring, SigningKey};
 use mirror_core::store::{Expected, Store};
 use time::OffsetDateTime;
@@ -179,24 +178,7 @@ impl AptProxy {
 
     /// What the proxy holds for a file of known digest.
     fn object(&self, expected: Expected, immutable: bool) -> Lookup {
-        let objects = self.store.objects();
-        if !objects.contains(&expected.sha256) {
-            return Lookup::Miss {
-                key: format!("object:{}", expected.sha256.to_hex()),
-            };
-        }
-        let size = match expected.size {
-            Some(size) => size,
-            None => match objects.size(&expected.sha256) {
-                Ok(size) => size,
-                Err(_) => return Lookup::NotListed,
-            },
-        };
-        Lookup::Hit(Hit {
-            sha256: expected.sha256,
-            size,
-            immutable,
-        })
+        held(self.store.objects(), expected, immutable)
     }
 
     /// Fetch, verify and adopt `suite`'s Release and the indices it names.
@@ -386,13 +368,14 @@ impl AptProxy {
                 )
                 .await?;
                 if let Some(expected) = listed.get(fetched.path.as_str()) {
-                    self.record(
-                        &format!("dists/{suite}/{}", fetched.path),
-                        expected.sha256,
-                        expected.size.unwrap_or(0),
-                        RecordKind::Index,
-                    )
-                    .map_err(|e| AptError::Internal(e.to_string()))?;
+                    self.log
+                        .record(
+                            &format!("dists/{suite}/{}", fetched.path),
+                            expected.sha256,
+                            expected.size.unwrap_or(0),
+                            RecordKind::Index,
+                        )
+                        .map_err(|e| AptError::Internal(e.to_string()))?;
                 }
                 for i in 0..fetched.packages.len() {
                     let file = fetched.packages.file(i)?;
@@ -413,13 +396,14 @@ impl AptProxy {
         let mut served = HashMap::new();
         for (name, bytes) in &verified.raw {
             let sha256 = objects.insert_bytes(bytes)?;
-            self.record(
-                &format!("dists/{suite}/{name}"),
-                sha256,
-                bytes.len() as u64,
-                RecordKind::Index,
-            )
-            .map_err(|e| AptError::Internal(e.to_string()))?;
+            self.log
+                .record(
+                    &format!("dists/{suite}/{name}"),
+                    sha256,
+                    bytes.len() as u64,
+                    RecordKind::Index,
+                )
+                .map_err(|e| AptError::Internal(e.to_string()))?;
             served.insert(
                 *name,
                 Hit {
@@ -450,58 +434,28 @@ impl AptProxy {
         expected: Expected,
         kind: RecordKind,
     ) -> Result<(), ProxyError> {
-        if self.store.objects().contains(&expected.sha256) {
-            return Ok(());
-        }
         let url = format!("{}/{path}", self.base);
-        // A batch of its own: the file reaches `objects/` only after its log line.
-        let objects = self.store.objects().detached();
-        self.fetcher
-            .fetch_object(&url, expected, &objects, &NoReporter)
-            .await
-            .map_err(|e| refusal(&self.name, &AptError::from(e)))?;
-        let size = objects
-            .size(&expected.sha256)
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        self.record(path, expected.sha256, size, kind)?;
-        objects
-            .make_durable()
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        tracing::info!(mirror = %self.name, %path, bytes = size, "file filled");
+        let label = format!("apt mirror {}", self.name);
+        let fill = ObjectFill {
+            path,
+            url: &url,
+            expected,
+            kind,
+            label: &label,
+        };
+        fill_object(&self.fetcher, self.store.objects(), &self.log, fill, |_| {
+            Ok(())
+        })
+        .await?;
         Ok(())
-    }
-
-    fn record(
-        &self,
-        path: &str,
-        sha256: Sha256Digest,
-        size: u64,
-        kind: RecordKind,
-    ) -> Result<(), ProxyError> {
-        let t = OffsetDateTime::now_utc().unix_timestamp();
-        self.log
-            .append(&ProxyRecord {
-                t,
-                path: path.to_owned(),
-                sha256,
-                size,
-                kind,
-            })
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))
     }
 }
 
 /// A failed fill, classed for the client's status (the reason names the URL or file).
 fn refusal(mirror: &str, error: &AptError) -> ProxyError {
     let failure = match error {
-        AptError::Fetch(FetchError::Stalled { .. } | FetchError::TooSlow { .. }) => {
-            ProxyFailure::TimedOut
-        }
-        AptError::Fetch(
-            FetchError::NotFound { .. } | FetchError::Http { .. } | FetchError::Network { .. },
-        )
-        | AptError::NoRelease { .. }
-        | AptError::NoIndex { .. } => ProxyFailure::Upstream,
+        AptError::Fetch(fetch) => fetch_failure(fetch),
+        AptError::NoRelease { .. } | AptError::NoIndex { .. } => ProxyFailure::Upstream,
         AptError::Store(_) | AptError::Internal(_) => ProxyFailure::Internal,
         _ => ProxyFailure::Refused,
     };

@@ -4,7 +4,7 @@
 //! down to the stanzas of the pool files held (by path *and* SHA-256), regenerated and
 //! signed with our key as a filtered sync publishes it; and those pool files.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use mirror_core::compression::{Compression, decompress};
 use mirror_core::digest::Sha256Digest;
@@ -35,14 +35,8 @@ impl AptProxy {
             .proxy_records(&self.name)
             .map_err(|e| RepositoryError::new(AptError::from(e)))?;
         let objects = self.store.objects();
-        let mut held: HashMap<&str, (Sha256Digest, u64)> = HashMap::new();
-        for record in records
-            .iter()
-            .filter(|r| r.kind == RecordKind::Package && r.path.starts_with("pool/"))
-        {
-            held.insert(&record.path, (record.sha256, record.size));
-        }
-        held.retain(|_, (sha256, _)| objects.contains(sha256));
+        let mut held = self.store.proxy_held(&records);
+        held.retain(|path, _| path.starts_with("pool/"));
         let mut files = Vec::new();
         let mut taken = HashSet::new();
         let mut names = BTreeSet::new();

@@ -25,12 +25,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use mirror_core::digest::Sha256Digest;
 use mirror_core::error::RepositoryError;
-use mirror_core::fetch::{FetchError, Fetcher};
+use mirror_core::fetch::Fetcher;
 use mirror_core::proxy::{
-    Hit, Lookup, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxyRecord, ProxySource,
-    Pulled, RecordKind,
+    Hit, Lookup, ObjectFill, ProxyContext, ProxyError, ProxyFailure, ProxyLog, ProxySource, Pulled,
+    RecordKind, fetch_failure, fill_object, held,
 };
-use mirror_core::reporter::NoReporter;
 use mirror_core::store::{Expected, Store};
 use mirror_core::upstream_cache::UpstreamCache;
 
@@ -251,7 +250,8 @@ impl CondaProxy {
         // The validators' body, kept so the next conditional request can be answered.
         if let Some(body) = cache.get(&index.url) {
             let path = format!("{subdir}/{}", index.source.label());
-            self.record(&path, body.sha256, body.size, RecordKind::Upstream)?;
+            self.log
+                .record(&path, body.sha256, body.size, RecordKind::Upstream)?;
         }
         drop(cache);
         // Parsing and checking a large index is seconds of CPU: off the runtime.
@@ -340,7 +340,7 @@ impl CondaProxy {
                 .objects()
                 .insert_bytes(bytes)
                 .map_err(|e| refuse(e.into()))?;
-            self.record(
+            self.log.record(
                 &format!("{subdir}/{name}"),
                 sha256,
                 bytes.len() as u64,
@@ -403,62 +403,28 @@ impl CondaProxy {
                 format!("{path}: no index served lists it"),
             ));
         };
-        if self.store.objects().contains(&expected.sha256) {
-            return Ok(());
-        }
-        // A batch of its own: the package reaches `objects/` only after every check
-        // and its log line, whatever other fills flush meanwhile.
-        let objects = self.store.objects().detached();
-        self.fetcher
-            .fetch_object(&url, expected, &objects, &NoReporter)
-            .await
-            .map_err(|e| refusal(&self.name, &CondaError::Fetch(e)))?;
-        let object = objects.path(&expected.sha256);
-        let checked = {
-            let (object, name) = (object.clone(), filename.clone());
-            tokio::task::spawn_blocking(move || {
-                crate::package_check::check_package_file(&object, &name)
-            })
-            .await
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?
+        let label = format!("conda mirror {}", self.name);
+        let fill = ObjectFill {
+            path: &path,
+            url: &url,
+            expected,
+            kind: RecordKind::Package,
+            label: &label,
         };
-        if let Err(source) = checked {
-            let _ = objects.remove(&expected.sha256);
-            return Err(refusal(
-                &self.name,
-                &CondaError::MalformedPackage { path, source },
-            ));
-        }
-        let size = objects
-            .size(&expected.sha256)
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        self.record(&path, expected.sha256, size, RecordKind::Package)?;
-        objects
-            .make_durable()
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
-        tracing::info!(mirror = %self.name, %path, %url, bytes = size, "package filled");
-        Ok(())
-    }
-
-    fn record(
-        &self,
-        path: &str,
-        sha256: Sha256Digest,
-        size: u64,
-        kind: RecordKind,
-    ) -> Result<(), ProxyError> {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        self.log
-            .append(&ProxyRecord {
-                t,
-                path: path.to_owned(),
-                sha256,
-                size,
-                kind,
+        // Bytes that match the record can still be a malformed archive: never served.
+        let (checked_path, checked_label) = (path.clone(), label.clone());
+        let check = move |object: &std::path::Path| {
+            crate::package_check::check_package_file(object, &filename).map_err(|source| {
+                let error = CondaError::MalformedPackage {
+                    path: checked_path,
+                    source,
+                };
+                ProxyError::new(ProxyFailure::Refused, format!("{checked_label}: {error}"))
             })
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))
+        };
+        let objects = self.store.objects();
+        fill_object(&self.fetcher, objects, &self.log, fill, check).await?;
+        Ok(())
     }
 }
 
@@ -485,13 +451,8 @@ struct Built {
 /// A failed fill, classed for the client's status (the reason names the URL or file).
 fn refusal(mirror: &str, error: &CondaError) -> ProxyError {
     let failure = match error {
-        CondaError::Fetch(FetchError::Stalled { .. } | FetchError::TooSlow { .. }) => {
-            ProxyFailure::TimedOut
-        }
-        CondaError::Fetch(
-            FetchError::NotFound { .. } | FetchError::Http { .. } | FetchError::Network { .. },
-        )
-        | CondaError::RepodataMissing { .. } => ProxyFailure::Upstream,
+        CondaError::Fetch(fetch) => fetch_failure(fetch),
+        CondaError::RepodataMissing { .. } => ProxyFailure::Upstream,
         CondaError::Store(_) | CondaError::Io(_) => ProxyFailure::Internal,
         _ => ProxyFailure::Refused,
     };
@@ -528,24 +489,7 @@ impl ProxySource for CondaProxy {
         let Some((_, expected)) = Self::listed(&state, rest) else {
             return Lookup::NotListed;
         };
-        let objects = self.store.objects();
-        if objects.contains(&expected.sha256) {
-            let size = match expected.size {
-                Some(size) => size,
-                None => match objects.size(&expected.sha256) {
-                    Ok(size) => size,
-                    Err(_) => return Lookup::NotListed,
-                },
-            };
-            return Lookup::Hit(Hit {
-                sha256: expected.sha256,
-                size,
-                immutable: true,
-            });
-        }
-        Lookup::Miss {
-            key: format!("package:{}", expected.sha256.to_hex()),
-        }
+        held(self.store.objects(), expected, true)
     }
 
     fn pulled(

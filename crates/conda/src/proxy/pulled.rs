@@ -8,7 +8,7 @@
 //! as a sync publishes it. A package pulled under an older index that the newest no
 //! longer lists is left out and counted.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use mirror_core::compression::{Compression, compress};
 use mirror_core::digest::Sha256Digest;
@@ -26,11 +26,7 @@ impl CondaProxy {
         let records = self.store.proxy_records(&self.name)?;
         let objects = self.store.objects();
         // Each package path's newest record, when its object is still held.
-        let mut held: HashMap<&str, (Sha256Digest, u64)> = HashMap::new();
-        for record in records.iter().filter(|r| r.kind == RecordKind::Package) {
-            held.insert(&record.path, (record.sha256, record.size));
-        }
-        held.retain(|_, (sha256, _)| objects.contains(sha256));
+        let held = self.store.proxy_held(&records);
         let mut files = Vec::new();
         let mut specs = BTreeSet::new();
         let mut taken = 0usize;

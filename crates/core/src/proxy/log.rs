@@ -67,6 +67,27 @@ impl ProxyLog {
         })
     }
 
+    /// Record a verified file now, as a proxy's fill does (a failure is the client's 500).
+    pub fn record(
+        &self,
+        path: &str,
+        sha256: Sha256Digest,
+        size: u64,
+        kind: RecordKind,
+    ) -> Result<(), super::ProxyError> {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.append(&ProxyRecord {
+            t,
+            path: path.to_owned(),
+            sha256,
+            size,
+            kind,
+        })
+        .map_err(|e| super::ProxyError::new(super::ProxyFailure::Internal, e.to_string()))
+    }
+
     /// Append `record` and flush it to disk.
     pub fn append(&self, record: &ProxyRecord) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(record).expect("a record always serialises");
@@ -107,6 +128,20 @@ impl Store {
             .filter(|line| !line.is_empty())
             .filter_map(|line| serde_json::from_slice(line).ok())
             .collect())
+    }
+
+    /// The packages `mirror`'s log records (path -> digest and size, the newest record of
+    /// each path) whose objects the store still holds: what clients pulled.
+    pub fn proxy_held<'r>(
+        &self,
+        records: &'r [ProxyRecord],
+    ) -> std::collections::HashMap<&'r str, (Sha256Digest, u64)> {
+        let mut held = std::collections::HashMap::new();
+        for record in records.iter().filter(|r| r.kind == RecordKind::Package) {
+            held.insert(record.path.as_str(), (record.sha256, record.size));
+        }
+        held.retain(|_, (sha256, _)| self.objects().contains(sha256));
+        held
     }
 
     /// Every object any proxy log names (what `prune` keeps besides snapshots).

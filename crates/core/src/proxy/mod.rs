@@ -16,6 +16,7 @@
 //! every object a fill keeps is first recorded in the mirror's [`ProxyLog`], so `prune`
 //! (which keeps what the logs name) never removes an object a proxy serves.
 
+mod fill;
 mod inflight;
 mod log;
 
@@ -31,6 +32,7 @@ use crate::signing::SigningKey;
 use crate::snapshot::SnapshotFile;
 use crate::store::Store;
 
+pub use fill::{ObjectFill, fetch_failure, fill_object, held};
 pub use inflight::Inflight;
 pub use log::{ProxyLog, ProxyRecord, RecordKind};
 
@@ -153,6 +155,18 @@ pub struct Pulled {
     pub allow_list: String,
     /// Counts for the report (format-specific).
     pub summary: serde_json::Value,
+}
+
+/// `Arc<dyn ProxySource>` of a format's proxy as it was built (for
+/// [`MirrorSettings::proxy`](crate::settings::MirrorSettings::proxy)).
+pub fn shared<P, E>(built: Result<P, E>) -> Result<Arc<dyn ProxySource>, RepositoryError>
+where
+    P: ProxySource + 'static,
+    E: std::error::Error + crate::error::Classify + Send + Sync + 'static,
+{
+    built
+        .map(|proxy| Arc::new(proxy) as Arc<dyn ProxySource>)
+        .map_err(RepositoryError::new)
 }
 
 /// How long after it was fetched a proxy asks upstream whether its metadata changed,
