@@ -26,4 +26,5 @@ mod proxy_pypi;
 mod pypi;
 mod schedule;
 mod serve_limits;
+mod simplestreams;
 mod transfer;

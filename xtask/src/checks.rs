@@ -150,6 +150,11 @@ const CRATES: &[(&str, Option<u8>, Option<&str>)] = &[
     ("mirror-conda", Some(2), Some("crates/conda/src/lib.rs")),
     ("mirror-pypi", Some(2), Some("crates/pypi/src/lib.rs")),
     (
+        "mirror-simplestreams",
+        Some(2),
+        Some("crates/simplestreams/src/lib.rs"),
+    ),
+    (
         "mirror-transfer",
         Some(2),
         Some("crates/transfer/src/lib.rs"),

@@ -130,6 +130,22 @@ pub const FORMATS: &[Format] = &[
             stream: None,
         },
     },
+    Format {
+        section: "simplestreams",
+        indices: "",
+        load: load::<mirror_simplestreams::SimplestreamsConfig>,
+        example: SIMPLESTREAMS_EXAMPLE,
+        from_system: None,
+        from_env: None,
+        from_pip_freeze: None,
+        inspect: Inspect {
+            // Stream files are JSON named like many others: `inspect` claims none yet
+            // (issue 34).
+            claims: |_| false,
+            summarise: |_, target| anyhow::bail!("{target}: stream files are not inspected yet"),
+            stream: None,
+        },
+    },
 ];
 
 /// The format `inspect` hands a file named `stem` to (compression suffix removed).
@@ -273,6 +289,15 @@ const PYPI_EXAMPLE: &str = r#"# A Python package index mirror (pip and uv use it
 # requirements = ["requests>=2.31"]          # PEP 508; their closure is mirrored
 # python = ["3.11", "3.12"]                  # target interpreters
 # platforms = ["manylinux_2_28_x86_64"]      # plus pure-Python wheels, always
+"#;
+
+const SIMPLESTREAMS_EXAMPLE: &str = r#"# An image stream mirror (MAAS boot images, cloud and LXD images):
+# [[simplestreams]]
+# name = "maas"                              # index at /maas/streams/v1/index.sjson
+# url = "http://HOST/ephemeral-v3/stable"    # the directory holding streams/v1/
+# keyring = ["/usr/share/keyrings/IMAGES-KEYRING.gpg"]
+# filters = ["release~(jammy|noble)", "arch=amd64"]   # sstream-mirror's syntax
+# keep_versions = 1                          # newest version names per product
 "#;
 
 const CONDA_EXAMPLE: &str = r#"# A conda channel mirror:

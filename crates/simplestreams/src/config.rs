@@ -1,0 +1,122 @@
+//! [`SimplestreamsConfig`]: one `[[simplestreams]]` mirror's settings.
+
+use std::path::PathBuf;
+
+use mirror_core::error::RepositoryError;
+use mirror_core::repository::Repository;
+use mirror_core::settings::{ConfigDir, MirrorSettings};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimplestreamsError;
+use crate::filter::Filter;
+use crate::mirror::SimplestreamsMirror;
+
+/// One simplestreams mirror (MAAS boot images, cloud images, LXD images).
+///
+/// ```toml
+/// [[simplestreams]]
+/// name = "maas"                            # index at /maas/streams/v1/index.sjson
+/// url = "http://HOST/ephemeral-v3/stable/" # the directory holding streams/v1/
+/// keyring = "/usr/share/keyrings/...gpg"   # verifies upstream's .sjson files
+/// filters = ["release~(jammy|noble)", "arch=amd64"]   # sstream-mirror's syntax
+/// keep_versions = 1                        # newest version names per product
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimplestreamsConfig {
+    /// The mirror's name: its directory under `public/` and its URL prefix.
+    pub name: String,
+    /// The stream root (`http://`, `https://` or `file://`): the directory holding
+    /// `streams/v1/index.sjson`.
+    pub url: String,
+    /// OpenPGP keys (binary keyrings or armored files) that sign upstream's `.sjson`.
+    pub keyring: Vec<PathBuf>,
+    /// `sstream-mirror` filters (`key=value`, `key!=value`, `key~regex`, `key!~regex`)
+    /// on each item's attributes, its own and inherited (`content_id`, `release`,
+    /// `arch`, `subarch`, `os`, `ftype`, ...). Every filter must match. Empty: everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// Keep the newest N version names of each product (after the filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<usize>,
+    /// Publishing a selection with no item is fine. Default `false`: filters that match
+    /// nothing fail the sync (exit 7).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
+}
+
+/// Settings checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub url: String,
+    pub filters: Vec<Filter>,
+}
+
+impl SimplestreamsConfig {
+    /// A mirror of everything under `url`, verified with `keyring`.
+    pub fn new(name: &str, url: &str, keyring: Vec<PathBuf>) -> Self {
+        Self {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            keyring,
+            filters: Vec::new(),
+            keep_versions: None,
+            allow_empty: false,
+        }
+    }
+
+    /// True when every item is kept: upstream's signed files are published as they are.
+    pub fn unfiltered(&self) -> bool {
+        self.filters.is_empty() && self.keep_versions.is_none()
+    }
+
+    pub(crate) fn check(&self) -> Result<Settings, SimplestreamsError> {
+        let invalid = |reason: String| SimplestreamsError::InvalidConfig {
+            mirror: self.name.clone(),
+            reason,
+        };
+        mirror_core::paths::check_mirror_name(&self.name).map_err(|e| invalid(e.to_string()))?;
+        let url = mirror_core::settings::upstream_url(&self.url, "stream URL").map_err(invalid)?;
+        if self.keyring.is_empty() {
+            return Err(invalid("keyring must name at least one file".into()));
+        }
+        if self.keep_versions == Some(0) {
+            return Err(invalid("keep_versions must be at least 1".into()));
+        }
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| Filter::parse(f).map_err(invalid))
+            .collect::<Result<_, _>>()?;
+        Ok(Settings { url, filters })
+    }
+}
+
+impl MirrorSettings for SimplestreamsConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn upstream(&self) -> &str {
+        &self.url
+    }
+
+    fn resolve_paths(&mut self, dir: &ConfigDir) {
+        self.url = dir.url(&self.url);
+        self.keyring = self.keyring.iter().map(|p| dir.path(p)).collect();
+    }
+
+    fn validate(&self) -> Result<(), RepositoryError> {
+        self.check().map(drop).map_err(RepositoryError::new)
+    }
+
+    fn build(&self) -> Result<Box<dyn Repository>, RepositoryError> {
+        Ok(Box::new(
+            SimplestreamsMirror::new(self.clone()).map_err(RepositoryError::new)?,
+        ))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

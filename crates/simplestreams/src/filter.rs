@@ -1,0 +1,109 @@
+//! `sstream-mirror`'s filters: `key=value`, `key!=value`, `key~regex`, `key!~regex`,
+//! matched against an item's attributes as the stream gives them (an item inherits its
+//! version's, its product's and its product file's). A filter on a key an item does not
+//! have does not match (`!=` and `!~` do). Every filter must match.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+
+/// One filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    key: String,
+    matcher: Matcher,
+    negated: bool,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Equals(String),
+    Search(Regex),
+}
+
+impl Filter {
+    /// Parse `key=value`, `key!=value`, `key~regex` or `key!~regex`.
+    pub fn parse(text: &str) -> Result<Filter, String> {
+        let position = text
+            .find(['=', '~'])
+            .ok_or_else(|| format!("filter {text:?}: expected key=value or key~regex"))?;
+        let (key, rest) = text.split_at(position);
+        let (key, negated) = match key.strip_suffix('!') {
+            Some(key) => (key, true),
+            None => (key, false),
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!("filter {text:?}: the key must be a field name"));
+        }
+        let value = &rest[1..];
+        let matcher = if rest.starts_with('~') {
+            Matcher::Search(Regex::new(value).map_err(|e| format!("filter {text:?}: {e}"))?)
+        } else {
+            Matcher::Equals(value.to_owned())
+        };
+        Ok(Filter {
+            key: key.to_owned(),
+            matcher,
+            negated,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Whether an item with `attributes` passes.
+    pub fn matches(&self, attributes: &BTreeMap<String, String>) -> bool {
+        let found = attributes
+            .get(&self.key)
+            .is_some_and(|value| match &self.matcher {
+                Matcher::Equals(wanted) => value == wanted,
+                Matcher::Search(regex) => regex.is_match(value),
+            });
+        found != self.negated
+    }
+
+    /// As written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_four_operators_and_missing_keys() {
+        let noble = item(&[("release", "noble"), ("arch", "amd64")]);
+        let focal = item(&[("release", "focal"), ("arch", "arm64")]);
+        let releases = Filter::parse("release~(jammy|noble)").expect("parses");
+        assert!(releases.matches(&noble) && !releases.matches(&focal));
+        let amd64 = Filter::parse("arch=amd64").expect("parses");
+        assert!(amd64.matches(&noble) && !amd64.matches(&focal));
+        let not_arm = Filter::parse("arch!=arm64").expect("parses");
+        assert!(not_arm.matches(&noble) && !not_arm.matches(&focal));
+        let not_old = Filter::parse("release!~^f").expect("parses");
+        assert!(not_old.matches(&noble) && !not_old.matches(&focal));
+        let missing = Filter::parse("subarch=hwe-24.04").expect("parses");
+        assert!(!missing.matches(&noble));
+        assert!(
+            Filter::parse("subarch!=ga")
+                .expect("parses")
+                .matches(&noble)
+        );
+        for bad in ["release", "=noble", "a b=c", "arch~("] {
+            assert!(Filter::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
