@@ -1,5 +1,5 @@
 //! The conformance suite every format passes (`mirror_core::conformance`, issue 29 item
-//! 3): APT and conda each provide a loopback upstream they control, and the same checks
+//! 3): APT, conda and simplestreams each provide a loopback upstream they control, and the same checks
 //! run against both through the `Repository` trait and the real sync driver.
 
 use std::path::PathBuf;
@@ -153,4 +153,70 @@ async fn apt_conforms() {
     let stanzas = upstream.stanzas.clone();
     upstream.write(&stanzas, "Sat, 11 Jul 2026 10:16:37 UTC");
     check(&mut upstream).await;
+}
+
+/// A stream generated and signed here (`simplestreams::write_stream`).
+struct StreamUpstream {
+    root: PathBuf,
+    key: SigningKey,
+    key_file: PathBuf,
+    server: TestServer,
+}
+
+/// The version `change` adds, whose item `lie_about_a_file` serves wrong.
+const NEW_ITEM: &str = "noble/amd64/20240303/root";
+
+impl Upstream for StreamUpstream {
+    fn repository(&self) -> Box<dyn Repository> {
+        mirror_simplestreams::SimplestreamsConfig::new(
+            "maas",
+            &self.server.url(),
+            vec![self.key_file.clone()],
+        )
+        .build()
+        .expect("builds")
+    }
+    fn requests(&self) -> usize {
+        self.server.requests().len()
+    }
+    fn top_level_requests(&self) -> usize {
+        // The index and the one product file.
+        2
+    }
+    fn change(&mut self) {
+        let bytes = b"a new version\n";
+        let file = self.root.join(NEW_ITEM);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, bytes).expect("write");
+        crate::simplestreams::write_stream(&self.root, &self.key, |doc| {
+            doc["products"]["com.example.maas:v3:noble:amd64:ga"]["versions"]["20240303"] = serde_json::json!({ "items": { "root": {
+                "ftype": "squashfs",
+                "path": NEW_ITEM,
+                "sha256": mirror_core::Sha256Digest::of(bytes).to_hex(),
+                "size": bytes.len(),
+            }}});
+        });
+    }
+    fn lie_about_a_file(&mut self) {
+        self.server
+            .inject_always(&format!("/{NEW_ITEM}"), Fault::WrongBytes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simplestreams_conforms() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("upstream");
+    let key = SigningKey::generate("conformance stream").expect("key");
+    let key_file = work.path().join("upstream.asc");
+    std::fs::write(&key_file, key.armored_public().expect("armor")).expect("key");
+    crate::simplestreams::write_stream(&root, &key, |_| {});
+    let server = TestServer::serve_dir(&root);
+    check(&mut StreamUpstream {
+        root,
+        key,
+        key_file,
+        server,
+    })
+    .await;
 }

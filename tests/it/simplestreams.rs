@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use crate::common::{cli, cli_json, keygen, ok};
 
-const CONTENT_ID: &str = "com.example.maas:stable:v3:download";
+pub const CONTENT_ID: &str = "com.example.maas:stable:v3:download";
 
 /// The stream under `root`, signed by `key`; `edit` may change the product file first.
-fn write_stream(root: &Path, key: &SigningKey, edit: impl Fn(&mut Value)) {
+pub fn write_stream(root: &Path, key: &SigningKey, edit: impl Fn(&mut Value)) {
     let mut products = serde_json::Map::new();
     for release in ["jammy", "noble"] {
         for arch in ["amd64", "arm64"] {
