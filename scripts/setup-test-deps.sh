@@ -7,6 +7,7 @@
 # - python3 with its venv module (python3-venv);
 # - py-rattler in .venv-conda-client: the real conda client (scripts/setup-conda-client.sh).
 # - pip in .venv-pypi-client: the real PyPI client (scripts/setup-pypi-clients.sh).
+# - sstream-query/sstream-mirror in .venv-simplestreams (scripts/setup-simplestreams-client.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -33,4 +34,7 @@ if [ -f scripts/setup-conda-client.sh ]; then
 fi
 if [ -f scripts/setup-pypi-clients.sh ]; then
   bash scripts/setup-pypi-clients.sh
+fi
+if [ -f scripts/setup-simplestreams-client.sh ]; then
+  bash scripts/setup-simplestreams-client.sh
 fi

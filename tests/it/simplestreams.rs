@@ -312,3 +312,84 @@ fn hostile_streams_are_refused_and_nothing_is_published() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tool` (`sstream-query`, `sstream-mirror`) of the real python-simplestreams client
+/// (scripts/setup-simplestreams-client.sh) with `args`; `None` (skipped) without it.
+fn sstream(tool: &str, args: &[&str]) -> Option<std::process::Output> {
+    let bin = mirror_test_support::workspace_root()
+        .join(".venv-simplestreams/bin")
+        .join(tool);
+    if !bin.is_file() {
+        mirror_test_support::skip(&format!(
+            "{} is missing (scripts/setup-simplestreams-client.sh)",
+            bin.display()
+        ));
+        return None;
+    }
+    Some(
+        std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("the simplestreams client runs"),
+    )
+}
+
+/// Item 4: the real `sstream-query` and `sstream-mirror` read the served filtered
+/// mirror with our public key (gpgv checks every signature), list exactly the selected
+/// items, and mirror them with every checksum checked; with upstream's key instead, the
+/// signatures are refused.
+#[test]
+fn sstream_query_and_sstream_mirror_read_the_served_mirror_with_our_key() {
+    let s = stream();
+    let config = s.config("filters = [\"release~(noble)\", \"arch=amd64\"]\nkeep_versions = 1\n");
+    ok(&cli(&config, &["sync"]));
+    let served = crate::common::Served::start(&config);
+    // gpgv reads binary keyrings.
+    let ours = SigningKey::load(&s.dir.join("keys/signing.asc")).expect("our key");
+    let keyring = s.dir.join("ours.gpg");
+    std::fs::write(&keyring, ours.public_binary().expect("binary")).expect("keyring");
+    let index = format!("{}/maas/streams/v1/index.sjson", served.url);
+    let keyring_arg = format!("--keyring={}", keyring.display());
+    let Some(query) = sstream("sstream-query", &[&keyring_arg, "--json", &index]) else {
+        return;
+    };
+    assert!(
+        query.status.success(),
+        "sstream-query: {}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let listed: Vec<Value> = serde_json::from_slice(&query.stdout).expect("a JSON list");
+    let mut paths: Vec<&str> = listed.iter().filter_map(|i| i["path"].as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        ["noble/amd64/20240202/kernel", "noble/amd64/20240202/root"],
+        "{listed:?}"
+    );
+    let target = s.dir.join("client-mirror");
+    let mirrored = sstream(
+        "sstream-mirror",
+        &[&keyring_arg, &index, target.to_str().expect("utf8")],
+    )
+    .expect("client present");
+    assert!(
+        mirrored.status.success(),
+        "sstream-mirror: {}",
+        String::from_utf8_lossy(&mirrored.stderr)
+    );
+    assert_eq!(
+        std::fs::read(target.join("noble/amd64/20240202/root")).expect("mirrored item"),
+        b"noble/amd64/20240202/root bytes\n"
+    );
+    assert!(!target.join("jammy").exists());
+
+    // Upstream's key does not vouch for what we re-signed.
+    let theirs = s.dir.join("theirs.gpg");
+    std::fs::write(&theirs, s.key.public_binary().expect("binary")).expect("keyring");
+    let refused = sstream(
+        "sstream-query",
+        &[&format!("--keyring={}", theirs.display()), "--json", &index],
+    )
+    .expect("client present");
+    assert!(!refused.status.success(), "a wrong key must fail");
+}
