@@ -336,8 +336,8 @@ fn sstream(tool: &str, args: &[&str]) -> Option<std::process::Output> {
 
 /// Item 4: the real `sstream-query` and `sstream-mirror` read the served filtered
 /// mirror with our public key (gpgv checks every signature), list exactly the selected
-/// items, and mirror them with every checksum checked; with upstream's key instead, the
-/// signatures are refused.
+/// items, and mirror them with every checksum checked, also inside after a bundle round
+/// trip; with upstream's key instead, the signatures are refused.
 #[test]
 fn sstream_query_and_sstream_mirror_read_the_served_mirror_with_our_key() {
     let s = stream();
@@ -383,13 +383,58 @@ fn sstream_query_and_sstream_mirror_read_the_served_mirror_with_our_key() {
     );
     assert!(!target.join("jammy").exists());
 
+    // Across the gap: a bundle, imported inside, served, read by the same client.
+    drop(served);
+    let bundle = s.dir.join("bundle");
+    ok(&cli(
+        &config,
+        &["export", "--out", bundle.to_str().expect("utf8")],
+    ));
+    let inside = s.dir.join("inside");
+    std::fs::create_dir_all(&inside).expect("inside");
+    let inside_config = inside.join("mirror.toml");
+    std::fs::write(
+        &inside_config,
+        format!(
+            "store = \"store\"\n[transfer]\ntrusted_keys = [\"{}\"]\n",
+            s.dir.join("keys/signing.asc.pub").display()
+        ),
+    )
+    .expect("inside config");
+    ok(&cli(
+        &inside_config,
+        &["import", bundle.to_str().expect("utf8")],
+    ));
+    ok(&cli(&inside_config, &["verify"]));
+    let inside_served = crate::common::Served::start(&inside_config);
+    let inside_index = format!("{}/maas/streams/v1/index.sjson", inside_served.url);
+    let query =
+        sstream("sstream-query", &[&keyring_arg, "--json", &inside_index]).expect("client present");
+    assert!(
+        query.status.success(),
+        "inside: {}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let inside_listed: Vec<Value> = serde_json::from_slice(&query.stdout).expect("a JSON list");
+    assert_eq!(inside_listed.len(), 2, "{inside_listed:?}");
+
     // Upstream's key does not vouch for what we re-signed.
     let theirs = s.dir.join("theirs.gpg");
     std::fs::write(&theirs, s.key.public_binary().expect("binary")).expect("keyring");
     let refused = sstream(
         "sstream-query",
-        &[&format!("--keyring={}", theirs.display()), "--json", &index],
+        &[
+            &format!("--keyring={}", theirs.display()),
+            "--json",
+            &inside_index,
+        ],
     )
     .expect("client present");
     assert!(!refused.status.success(), "a wrong key must fail");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("gpg")
+            || String::from_utf8_lossy(&refused.stderr).contains("signature"),
+        "refused for its signature: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
