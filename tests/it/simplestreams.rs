@@ -438,3 +438,40 @@ fn sstream_query_and_sstream_mirror_read_the_served_mirror_with_our_key() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// Item 5: `init --maas-images` writes a section that selects those releases and
+/// architectures, newest version each, and its first `sync` publishes exactly that.
+#[test]
+fn init_seeds_a_maas_selection_that_syncs() {
+    let s = stream();
+    let dir = s.dir.join("seeded");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let config = dir.join("mirror.toml");
+    let url = s.upstream.url();
+    let keyring = s.dir.join("upstream.asc");
+    let out = cli(
+        &config,
+        &[
+            "init",
+            "--maas-images",
+            "noble,jammy",
+            "--arch",
+            "arm64",
+            "--images-url",
+            &url,
+            "--images-keyring",
+            keyring.to_str().expect("utf8"),
+        ],
+    );
+    ok(&out);
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("[[simplestreams]]"), "{text}");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    let summary = &json["mirrors"][0]["summary"];
+    assert_eq!(
+        summary["selected"], 4,
+        "noble and jammy on arm64, newest: {json}"
+    );
+    assert_eq!(summary["products"], 2, "{json}");
+}

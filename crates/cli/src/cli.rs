@@ -53,6 +53,29 @@ pub enum Command {
         /// Upstream simple index URL for --pip-freeze.
         #[arg(long, value_name = "URL", requires = "pip_freeze")]
         pypi_url: Option<String>,
+        /// Seed a MAAS image mirror (simplestreams) with these releases: noble,jammy.
+        #[arg(
+            long,
+            value_name = "RELEASES",
+            value_delimiter = ',',
+            requires = "images_url"
+        )]
+        maas_images: Vec<String>,
+        /// Architectures for --maas-images.
+        #[arg(
+            long,
+            value_name = "ARCHES",
+            value_delimiter = ',',
+            default_value = "amd64",
+            requires = "maas_images"
+        )]
+        arch: Vec<String>,
+        /// The image stream for --maas-images: the directory holding streams/v1/.
+        #[arg(long, value_name = "URL", requires = "maas_images")]
+        images_url: Option<String>,
+        /// The keyring that signs that stream (default: Ubuntu's image keyring).
+        #[arg(long, value_name = "FILE", requires = "maas_images")]
+        images_keyring: Option<PathBuf>,
     },
     /// Generate a signing key: PATH (armored secret) and PATH.pub (armored public).
     Keygen {

@@ -32,9 +32,24 @@ pub struct Format {
     /// `init --pip-freeze FILE [--pypi-url URL]`: a section seeded from what a Python
     /// environment has installed.
     pub from_pip_freeze: Option<SeedFromEnv>,
+    /// `init --maas-images RELEASES --images-url URL`: an image mirror's section.
+    pub from_images: Option<fn(&Images<'_>) -> anyhow::Result<Seeded>>,
     /// `inspect`: whether the file or URL (its last path segment, compression suffix
     /// removed) is this format's, and its summary (JSON, line).
     pub inspect: Inspect,
+}
+
+/// What `init --maas-images RELEASES --arch ARCHES --images-url URL [--images-keyring
+/// FILE]` seeds an image mirror from.
+pub struct Images<'a> {
+    /// Releases (empty: no image mirror).
+    pub releases: &'a [String],
+    /// Architectures.
+    pub arches: &'a [String],
+    /// The stream's URL.
+    pub url: Option<&'a str>,
+    /// Its keyring.
+    pub keyring: Option<&'a Path>,
 }
 
 /// `init --conda-env FILE [--conda-url URL]` for one format.
@@ -82,6 +97,7 @@ pub const FORMATS: &[Format] = &[
         from_system: Some(apt_from_system),
         from_env: None,
         from_pip_freeze: None,
+        from_images: None,
         inspect: Inspect {
             claims: |stem| {
                 ["Packages", "Sources", "Release", "InRelease", "Translation"]
@@ -108,6 +124,7 @@ pub const FORMATS: &[Format] = &[
         from_system: None,
         from_env: Some(conda_from_env),
         from_pip_freeze: None,
+        from_images: None,
         inspect: Inspect {
             claims: |stem| stem.starts_with("repodata") || stem.ends_with(".json"),
             summarise: |raw, target| summary(mirror_conda::inspect_repodata(raw, target)?, target),
@@ -122,6 +139,7 @@ pub const FORMATS: &[Format] = &[
         from_system: Some(pypi_from_system),
         from_env: None,
         from_pip_freeze: Some(pypi_from_freeze),
+        from_images: None,
         inspect: Inspect {
             // A simple page is an `index.html` or `index.json` like many others: `inspect`
             // claims none yet (issue 15).
@@ -138,6 +156,7 @@ pub const FORMATS: &[Format] = &[
         from_system: None,
         from_env: None,
         from_pip_freeze: None,
+        from_images: Some(maas_images),
         inspect: Inspect {
             // Stream files are JSON named like many others: `inspect` claims none yet
             // (issue 34).
@@ -263,6 +282,28 @@ fn pypi_from_freeze(freeze: &Path, url: Option<&str>) -> anyhow::Result<Seeded> 
             "# seeded from {}\n{}\n",
             freeze.display(),
             section_toml("pypi", &settings)?
+        ),
+        mirrors: 1,
+        notes,
+    })
+}
+
+fn maas_images(images: &Images<'_>) -> anyhow::Result<Seeded> {
+    let url = images
+        .url
+        .ok_or_else(|| crate::exit::ConfigError("--maas-images needs --images-url".into()))?;
+    let (settings, notes) = mirror_simplestreams::seed::maas(
+        images.releases,
+        images.arches,
+        url,
+        images.keyring.map(Path::to_path_buf),
+    )
+    .map_err(crate::exit::ConfigError)?;
+    Ok(Seeded {
+        text: format!(
+            "# MAAS images: {}\n{}\n",
+            images.releases.join(", "),
+            section_toml("simplestreams", &settings)?
         ),
         mirrors: 1,
         notes,

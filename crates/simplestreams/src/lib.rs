@@ -24,6 +24,7 @@ mod config;
 mod error;
 pub mod filter;
 mod mirror;
+pub mod seed;
 pub mod stream;
 
 pub use config::SimplestreamsConfig;

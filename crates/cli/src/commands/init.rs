@@ -27,6 +27,8 @@ pub struct Seeds<'a> {
     pub pip_freeze: Option<&'a Path>,
     /// `--pypi-url URL`.
     pub pypi_url: Option<&'a str>,
+    /// `--maas-images RELEASES --arch ARCHES --images-url URL [--images-keyring FILE]`.
+    pub maas_images: crate::formats::Images<'a>,
 }
 
 /// `from_system`: the root whose apt configuration and dpkg status to read (`/` for this
@@ -84,7 +86,10 @@ pub fn run(
                 (Some(env_file), Some(seed)) => Some(seed(env_file, seeds.conda_url)?),
                 _ => match (seeds.pip_freeze, format.from_pip_freeze) {
                     (Some(freeze), Some(seed)) => Some(seed(freeze, seeds.pypi_url)?),
-                    _ => None,
+                    _ => match (&seeds.maas_images, format.from_images) {
+                        (images, Some(seed)) if !images.releases.is_empty() => Some(seed(images)?),
+                        _ => None,
+                    },
                 },
             },
         };

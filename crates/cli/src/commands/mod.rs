@@ -99,6 +99,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
             conda_url,
             pip_freeze,
             pypi_url,
+            maas_images,
+            arch,
+            images_url,
+            images_keyring,
         } => init::run(
             &ctx,
             from_system.then(|| root.unwrap_or_else(|| PathBuf::from("/"))),
@@ -108,6 +112,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Output> {
                 conda_url: conda_url.as_deref(),
                 pip_freeze: pip_freeze.as_deref(),
                 pypi_url: pypi_url.as_deref(),
+                maas_images: crate::formats::Images {
+                    releases: &maas_images,
+                    arches: &arch,
+                    url: images_url.as_deref(),
+                    keyring: images_keyring.as_deref(),
+                },
             },
         ),
         Command::Keygen { out, user_id } => keygen::run(&out, &user_id),

@@ -1,0 +1,86 @@
+//! `init --maas-images noble,jammy --arch amd64 --images-url URL`: a MAAS image mirror's
+//! section (the releases and architectures as filters, the newest version of each
+//! product). The URL is the operator's: no image host is written here.
+
+use std::path::PathBuf;
+
+use crate::config::SimplestreamsConfig;
+
+/// Where Ubuntu installs the key that signs the MAAS and cloud image streams.
+pub const UBUNTU_IMAGES_KEYRING: &str = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg";
+
+/// The section, and lines for the operator.
+pub fn maas(
+    releases: &[String],
+    arches: &[String],
+    url: &str,
+    keyring: Option<PathBuf>,
+) -> Result<(SimplestreamsConfig, Vec<String>), String> {
+    let word = |s: &String| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if releases.is_empty() || !releases.iter().all(word) {
+        return Err(format!(
+            "--maas-images {releases:?}: expected release names such as noble,jammy"
+        ));
+    }
+    if arches.is_empty() || !arches.iter().all(word) {
+        return Err(format!(
+            "--arch {arches:?}: expected architectures such as amd64,arm64"
+        ));
+    }
+    let mut config = SimplestreamsConfig::new(
+        "maas",
+        url,
+        vec![keyring.unwrap_or_else(|| PathBuf::from(UBUNTU_IMAGES_KEYRING))],
+    );
+    config.filters = vec![
+        format!("release~^({})$", releases.join("|")),
+        format!("arch~^({})$", arches.join("|")),
+    ];
+    config.keep_versions = Some(1);
+    config.check().map_err(|e| e.to_string())?;
+    let mut notes = vec![format!(
+        "simplestreams mirror maas: {} on {}, the newest version of each product",
+        releases.join(", "),
+        arches.join(", ")
+    )];
+    if !config.keyring[0].is_file() {
+        notes.push(format!(
+            "{} is not on this machine: set `keyring` to the key that signs the stream",
+            config.keyring[0].display()
+        ));
+    }
+    notes.push(
+        "bootloader products name no release: a filter on `release` leaves them out (mirror \
+         them in a section of their own, filters = [\"content_id~bootloader\"])"
+            .into(),
+    );
+    Ok((config, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_of_releases_and_architectures() {
+        let (config, notes) = maas(
+            &["noble".into(), "jammy".into()],
+            &["amd64".into()],
+            "http://127.0.0.1:1/ephemeral-v3/stable",
+            None,
+        )
+        .expect("seeds");
+        assert_eq!(
+            config.filters,
+            ["release~^(noble|jammy)$", "arch~^(amd64)$"]
+        );
+        assert_eq!(config.keep_versions, Some(1));
+        assert!(!notes.is_empty());
+        assert!(maas(&["no ble".into()], &["amd64".into()], "http://h/x", None).is_err());
+        assert!(maas(&["noble".into()], &[], "http://h/x", None).is_err());
+    }
+}
