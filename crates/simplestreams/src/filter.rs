@@ -3,7 +3,7 @@
 //! version's, its product's and its product file's). A filter on a key an item does not
 //! have does not match (`!=` and `!~` do). Every filter must match.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use regex::Regex;
 
@@ -55,14 +55,12 @@ impl Filter {
         })
     }
 
-    /// Whether an item with `attributes` passes.
-    pub fn matches(&self, attributes: &BTreeMap<String, String>) -> bool {
-        let found = attributes
-            .get(&self.key)
-            .is_some_and(|value| match &self.matcher {
-                Matcher::Equals(wanted) => value == wanted,
-                Matcher::Search(regex) => regex.is_match(value),
-            });
+    /// Whether an item passes, its attributes looked up by `attribute`.
+    pub fn matches<'v>(&self, attribute: impl Fn(&str) -> Option<Cow<'v, str>>) -> bool {
+        let found = attribute(&self.key).is_some_and(|value| match &self.matcher {
+            Matcher::Equals(wanted) => *value == **wanted,
+            Matcher::Search(regex) => regex.is_match(&value),
+        });
         found != self.negated
     }
 
@@ -76,7 +74,14 @@ impl Filter {
 mod tests {
     use super::*;
 
-    fn item(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    type Item = std::collections::BTreeMap<String, String>;
+
+    /// `filter` against `item`.
+    fn passes(filter: &Filter, item: &Item) -> bool {
+        filter.matches(|key| item.get(key).map(|v| Cow::Borrowed(v.as_str())))
+    }
+
+    fn item(pairs: &[(&str, &str)]) -> Item {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -88,20 +93,19 @@ mod tests {
         let noble = item(&[("release", "noble"), ("arch", "amd64")]);
         let focal = item(&[("release", "focal"), ("arch", "arm64")]);
         let releases = Filter::parse("release~(jammy|noble)").expect("parses");
-        assert!(releases.matches(&noble) && !releases.matches(&focal));
+        assert!(passes(&releases, &noble) && !passes(&releases, &focal));
         let amd64 = Filter::parse("arch=amd64").expect("parses");
-        assert!(amd64.matches(&noble) && !amd64.matches(&focal));
+        assert!(passes(&amd64, &noble) && !passes(&amd64, &focal));
         let not_arm = Filter::parse("arch!=arm64").expect("parses");
-        assert!(not_arm.matches(&noble) && !not_arm.matches(&focal));
+        assert!(passes(&not_arm, &noble) && !passes(&not_arm, &focal));
         let not_old = Filter::parse("release!~^f").expect("parses");
-        assert!(not_old.matches(&noble) && !not_old.matches(&focal));
+        assert!(passes(&not_old, &noble) && !passes(&not_old, &focal));
         let missing = Filter::parse("subarch=hwe-24.04").expect("parses");
-        assert!(!missing.matches(&noble));
-        assert!(
-            Filter::parse("subarch!=ga")
-                .expect("parses")
-                .matches(&noble)
-        );
+        assert!(!passes(&missing, &noble));
+        assert!(passes(
+            &Filter::parse("subarch!=ga").expect("parses"),
+            &noble
+        ));
         for bad in ["release", "=noble", "a b=c", "arch~("] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }

@@ -179,13 +179,17 @@ impl StreamProbe<'_> {
             summary.selected += chosen.len();
             let mut kept = BTreeSet::new();
             for item in &chosen {
-                kept.insert(item.key.clone());
+                kept.insert((
+                    item.key.0.to_owned(),
+                    item.key.1.to_owned(),
+                    item.key.2.to_owned(),
+                ));
                 kept_products
                     .entry(entry.content_id.clone())
                     .or_default()
-                    .insert(item.key.0.clone());
+                    .insert(item.key.0.to_owned());
                 // One path, one file: two items naming it must agree on its bytes.
-                match item_paths.get(&item.path) {
+                match item_paths.get(item.path) {
                     Some(sha256) if *sha256 != item.sha256 => {
                         return Err(SimplestreamsError::Malformed {
                             origin: signed.url.clone(),
@@ -195,7 +199,7 @@ impl StreamProbe<'_> {
                     Some(_) => continue,
                     None => {}
                 }
-                item_paths.insert(item.path.clone(), item.sha256.clone());
+                item_paths.insert(item.path.to_owned(), item.sha256.clone());
                 summary.bytes += item.size.unwrap_or(0);
                 let sha256 = item
                     .sha256
@@ -205,7 +209,7 @@ impl StreamProbe<'_> {
                         reason: format!("{}: bad sha256", item.path),
                     })?;
                 files.push(PlannedFile {
-                    path: item.path.clone(),
+                    path: item.path.to_owned(),
                     expected: Expected {
                         sha256,
                         size: item.size,

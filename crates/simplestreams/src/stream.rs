@@ -4,6 +4,7 @@
 //! items). An item's attributes are its own and those it inherits from its version, its
 //! product and its file, as `sstream-mirror`'s filters see them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
@@ -59,40 +60,51 @@ pub fn index_entries(index: &Value, origin: &str) -> Result<Vec<IndexEntry>, Sim
     Ok(out)
 }
 
-/// One downloadable item of a product file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
+/// One downloadable item of a product file, borrowing from the parsed file: its
+/// attributes are looked up through its layers (the item, its version, its product, the
+/// file) rather than copied, which at MAAS scale (tens of thousands of items) was most
+/// of the plan's time.
+#[derive(Debug, Clone)]
+pub struct Item<'d> {
     /// `(product, version, item)` names.
-    pub key: (String, String, String),
+    pub key: (&'d str, &'d str, &'d str),
     /// Its path below the stream root, checked.
-    pub path: String,
-    /// SHA-256, 64 hex digits.
+    pub path: &'d str,
+    /// SHA-256, 64 lowercase hex digits.
     pub sha256: String,
     /// Size in bytes, when stated.
     pub size: Option<u64>,
-    /// Every attribute it has or inherits (scalars as text), plus `content_id`,
-    /// `product_name`, `version_name` and `item_name`.
-    pub attributes: BTreeMap<String, String>,
+    /// The item's object, its version's, its product's, the file's: the first that has a
+    /// key gives its value.
+    layers: [&'d Map<String, Value>; 4],
 }
 
-fn scalars(object: &Map<String, Value>, skip: &str, into: &mut BTreeMap<String, String>) {
-    for (key, value) in object {
-        if key == skip {
-            continue;
+/// Keys that hold the levels below, never attributes.
+const NESTING: [&str; 3] = ["products", "versions", "items"];
+
+impl<'d> Item<'d> {
+    /// An attribute as filters see it: `product_name`, `version_name`, `item_name`, or
+    /// a scalar of the item or inherited from its version, product or file (as text).
+    pub fn attribute(&self, key: &str) -> Option<Cow<'d, str>> {
+        match key {
+            "product_name" => return Some(Cow::Borrowed(self.key.0)),
+            "version_name" => return Some(Cow::Borrowed(self.key.1)),
+            "item_name" => return Some(Cow::Borrowed(self.key.2)),
+            _ if NESTING.contains(&key) => return None,
+            _ => {}
         }
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => continue,
-        };
-        into.insert(key.clone(), text);
+        self.layers.iter().find_map(|layer| match layer.get(key)? {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+            _ => None,
+        })
     }
 }
 
 /// Every item of the product file `doc`, checked: a path that is not a plain relative
 /// path, or an item with no usable SHA-256 (md5 or sha1 only), is refused.
-pub fn items(doc: &Value, origin: &str) -> Result<Vec<Item>, SimplestreamsError> {
+pub fn items<'d>(doc: &'d Value, origin: &str) -> Result<Vec<Item<'d>>, SimplestreamsError> {
     let bad = |reason: String| SimplestreamsError::Malformed {
         origin: origin.to_owned(),
         reason,
@@ -109,15 +121,11 @@ pub fn items(doc: &Value, origin: &str) -> Result<Vec<Item>, SimplestreamsError>
         .get("products")
         .and_then(Value::as_object)
         .ok_or_else(|| bad("no \"products\" object".into()))?;
-    let mut inherited = BTreeMap::new();
-    scalars(top, "products", &mut inherited);
     let mut out = Vec::new();
     for (product_name, product) in products {
         let product = product
             .as_object()
             .ok_or_else(|| bad(format!("product {product_name}: not an object")))?;
-        let mut of_product = inherited.clone();
-        scalars(product, "versions", &mut of_product);
         let Some(versions) = product.get("versions").and_then(Value::as_object) else {
             continue;
         };
@@ -125,63 +133,52 @@ pub fn items(doc: &Value, origin: &str) -> Result<Vec<Item>, SimplestreamsError>
             let Some(version) = version.as_object() else {
                 return Err(bad(format!("{product_name} {version_name}: not an object")));
             };
-            let mut of_version = of_product.clone();
-            scalars(version, "items", &mut of_version);
             let Some(items) = version.get("items").and_then(Value::as_object) else {
                 continue;
             };
             for (item_name, item) in items {
-                let Some(item) = item.as_object() else {
-                    return Err(bad(format!(
-                        "{product_name} {version_name} {item_name}: not an object"
-                    )));
+                let name = || format!("{product_name} {version_name} {item_name}");
+                let Some(object) = item.as_object() else {
+                    return Err(bad(format!("{}: not an object", name())));
                 };
-                let mut attributes = of_version.clone();
-                scalars(item, "", &mut attributes);
-                let name = format!("{product_name} {version_name} {item_name}");
-                let path = attributes
-                    .get("path")
-                    .cloned()
-                    .ok_or_else(|| bad(format!("{name}: no path")))?;
-                mirror_paths::check_relative(&path)
-                    .map_err(|e| bad(format!("{name}: path {path:?}: {e}")))?;
-                let sha256 = match attributes.get("sha256") {
+                let mut item = Item {
+                    key: (product_name, version_name, item_name),
+                    path: "",
+                    sha256: String::new(),
+                    size: None,
+                    layers: [object, version, product, top],
+                };
+                item.path = match item.attribute("path") {
+                    Some(Cow::Borrowed(path)) => path,
+                    _ => return Err(bad(format!("{}: no path", name()))),
+                };
+                mirror_paths::check_relative(item.path)
+                    .map_err(|e| bad(format!("{}: path {:?}: {e}", name(), item.path)))?;
+                item.sha256 = match item.attribute("sha256") {
                     Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
                         hex.to_ascii_lowercase()
                     }
                     Some(other) => {
                         return Err(bad(format!(
-                            "{name}: sha256 {other:?} is not 64 hex digits"
+                            "{}: sha256 {other:?} is not 64 hex digits",
+                            name()
                         )));
                     }
                     None => {
                         return Err(SimplestreamsError::WeakChecksum {
                             origin: origin.to_owned(),
-                            item: name,
+                            item: name(),
                         });
                     }
                 };
-                let size = match attributes.get("size") {
-                    Some(text) => Some(
-                        text.parse()
-                            .map_err(|_| bad(format!("{name}: size {text:?} is not a number")))?,
-                    ),
-                    None => None,
-                };
-                attributes.insert("product_name".into(), product_name.clone());
-                attributes.insert("version_name".into(), version_name.clone());
-                attributes.insert("item_name".into(), item_name.clone());
-                out.push(Item {
-                    key: (
-                        product_name.clone(),
-                        version_name.clone(),
-                        item_name.clone(),
-                    ),
-                    path,
-                    sha256,
-                    size,
-                    attributes,
-                });
+                item.size =
+                    match item.attribute("size") {
+                        Some(text) => Some(text.parse().map_err(|_| {
+                            bad(format!("{}: size {text:?} is not a number", name()))
+                        })?),
+                        None => None,
+                    };
+                out.push(item);
             }
         }
     }
@@ -190,24 +187,21 @@ pub fn items(doc: &Value, origin: &str) -> Result<Vec<Item>, SimplestreamsError>
 
 /// The items that pass every filter, then the newest `keep_versions` version names of
 /// each product among them (version names sort as text, as simplestreams sorts them).
-pub fn select<'i>(
-    items: &'i [Item],
+pub fn select<'i, 'd>(
+    items: &'i [Item<'d>],
     filters: &[crate::filter::Filter],
     keep_versions: Option<usize>,
-) -> Vec<&'i Item> {
-    let passing: Vec<&Item> = items
+) -> Vec<&'i Item<'d>> {
+    let passing: Vec<&Item<'d>> = items
         .iter()
-        .filter(|item| filters.iter().all(|f| f.matches(&item.attributes)))
+        .filter(|item| filters.iter().all(|f| f.matches(|key| item.attribute(key))))
         .collect();
     let Some(keep) = keep_versions else {
         return passing;
     };
     let mut versions: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for item in &passing {
-        versions
-            .entry(item.key.0.as_str())
-            .or_default()
-            .insert(item.key.1.as_str());
+        versions.entry(item.key.0).or_default().insert(item.key.1);
     }
     let newest: BTreeSet<(&str, &str)> = versions
         .iter()
@@ -215,35 +209,73 @@ pub fn select<'i>(
         .collect();
     passing
         .into_iter()
-        .filter(|item| newest.contains(&(item.key.0.as_str(), item.key.1.as_str())))
+        .filter(|item| newest.contains(&(item.key.0, item.key.1)))
         .collect()
 }
 
-/// `doc` with only the items `kept` names (and no version or product left empty).
+/// `doc` with only the items `kept` names (and no version or product left empty). Only
+/// what is kept is copied: a MAAS product file is tens of MB of JSON, a selection a few
+/// products of it.
 pub fn cut(doc: &Value, kept: &BTreeSet<(String, String, String)>) -> Value {
-    let mut doc = doc.clone();
-    if let Some(products) = doc.get_mut("products").and_then(Value::as_object_mut) {
-        products.retain(|product_name, product| {
-            let Some(versions) = product.get_mut("versions").and_then(Value::as_object_mut) else {
-                return false;
-            };
-            versions.retain(|version_name, version| {
-                let Some(items) = version.get_mut("items").and_then(Value::as_object_mut) else {
-                    return false;
-                };
-                items.retain(|item_name, _| {
-                    kept.contains(&(
-                        product_name.clone(),
-                        version_name.clone(),
-                        item_name.clone(),
-                    ))
-                });
-                !items.is_empty()
-            });
-            !versions.is_empty()
-        });
+    let Some(top) = doc.as_object() else {
+        return doc.clone();
+    };
+    let mut tree: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
+    for (product, version, item) in kept {
+        tree.entry(product)
+            .or_default()
+            .entry(version)
+            .or_default()
+            .insert(item);
     }
-    doc
+    // An object's fields but `nested`, and under `nested` what `fill` makes of it.
+    let without = |object: &Map<String, Value>, nested: &str| -> Map<String, Value> {
+        object
+            .iter()
+            .filter(|(key, _)| *key != nested)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    let products = top.get("products").and_then(Value::as_object);
+    let mut kept_products = Map::new();
+    for (product_name, versions) in &tree {
+        let Some(product) = products
+            .and_then(|p| p.get(*product_name))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        let all_versions = product.get("versions").and_then(Value::as_object);
+        let mut kept_versions = Map::new();
+        for (version_name, items) in versions {
+            let Some(version) = all_versions
+                .and_then(|v| v.get(*version_name))
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            let all_items = version.get("items").and_then(Value::as_object);
+            let kept_items: Map<String, Value> = items
+                .iter()
+                .filter_map(|name| Some(((*name).to_owned(), all_items?.get(*name)?.clone())))
+                .collect();
+            if kept_items.is_empty() {
+                continue;
+            }
+            let mut out = without(version, "items");
+            out.insert("items".into(), Value::Object(kept_items));
+            kept_versions.insert((*version_name).to_owned(), Value::Object(out));
+        }
+        if kept_versions.is_empty() {
+            continue;
+        }
+        let mut out = without(product, "versions");
+        out.insert("versions".into(), Value::Object(kept_versions));
+        kept_products.insert((*product_name).to_owned(), Value::Object(out));
+    }
+    let mut out = without(top, "products");
+    out.insert("products".into(), Value::Object(kept_products));
+    Value::Object(out)
 }
 
 /// The index with only `kept` content ids, each listing only its kept products, its
