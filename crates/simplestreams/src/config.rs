@@ -8,7 +8,7 @@ use mirror_core::settings::{ConfigDir, MirrorSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimplestreamsError;
-use crate::filter::Filter;
+use crate::filter::{Filter, Selection};
 use crate::mirror::SimplestreamsMirror;
 
 /// One simplestreams mirror (MAAS boot images, cloud images, LXD images).
@@ -18,7 +18,8 @@ use crate::mirror::SimplestreamsMirror;
 /// name = "maas"                            # index at /maas/streams/v1/index.sjson
 /// url = "http://HOST/ephemeral-v3/stable/" # the directory holding streams/v1/
 /// keyring = "/usr/share/keyrings/...gpg"   # verifies upstream's .sjson files
-/// filters = ["release~(jammy|noble)", "arch=amd64"]   # sstream-mirror's syntax
+/// filters = ["arch=amd64"]                # sstream-mirror's syntax, all must match
+/// selections = [["release~^(jammy|noble)$"], ["content_id~bootloader"]]  # and one of these
 /// keep_versions = 1                        # newest version names per product
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,11 @@ pub struct SimplestreamsConfig {
     /// `arch`, `subarch`, `os`, `ftype`, ...). Every filter must match. Empty: everything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
+    /// Groups of filters, one of which each kept item must pass whole (besides
+    /// `filters`): a union of selections, as MAAS makes one, e.g.
+    /// `[["release~^(jammy|noble)$"], ["content_id~bootloader"]]`. Empty: no such condition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selections: Vec<Vec<String>>,
     /// Keep the newest N version names of each product (after the filters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_versions: Option<usize>,
@@ -49,7 +55,7 @@ pub struct SimplestreamsConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub url: String,
-    pub filters: Vec<Filter>,
+    pub selection: Selection,
 }
 
 impl SimplestreamsConfig {
@@ -60,6 +66,7 @@ impl SimplestreamsConfig {
             url: url.to_owned(),
             keyring,
             filters: Vec::new(),
+            selections: Vec::new(),
             keep_versions: None,
             allow_empty: false,
         }
@@ -67,7 +74,7 @@ impl SimplestreamsConfig {
 
     /// True when every item is kept: upstream's signed files are published as they are.
     pub fn unfiltered(&self) -> bool {
-        self.filters.is_empty() && self.keep_versions.is_none()
+        self.filters.is_empty() && self.selections.is_empty() && self.keep_versions.is_none()
     }
 
     pub(crate) fn check(&self) -> Result<Settings, SimplestreamsError> {
@@ -83,12 +90,21 @@ impl SimplestreamsConfig {
         if self.keep_versions == Some(0) {
             return Err(invalid("keep_versions must be at least 1".into()));
         }
-        let filters = self
-            .filters
-            .iter()
-            .map(|f| Filter::parse(f).map_err(invalid))
-            .collect::<Result<_, _>>()?;
-        Ok(Settings { url, filters })
+        let parse = |texts: &[String]| -> Result<Vec<Filter>, SimplestreamsError> {
+            texts
+                .iter()
+                .map(|f| Filter::parse(f).map_err(invalid))
+                .collect()
+        };
+        let selection = Selection {
+            all: parse(&self.filters)?,
+            any: self
+                .selections
+                .iter()
+                .map(|group| parse(group))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Settings { url, selection })
     }
 }
 

@@ -70,6 +70,34 @@ impl Filter {
     }
 }
 
+/// What a mirror keeps: items passing every one of `all`, and, when `any` is not empty,
+/// every filter of at least one of its groups (MAAS's selections are a union: images of
+/// some releases, and the bootloaders, which name no release).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Filters every kept item passes.
+    pub all: Vec<Filter>,
+    /// Groups of filters, one of which a kept item passes whole.
+    pub any: Vec<Vec<Filter>>,
+}
+
+impl Selection {
+    /// Whether an item passes, its attributes looked up by `attribute`.
+    pub fn matches<'v>(&self, attribute: impl Fn(&str) -> Option<Cow<'v, str>> + Copy) -> bool {
+        self.all.iter().all(|f| f.matches(attribute))
+            && (self.any.is_empty()
+                || self
+                    .any
+                    .iter()
+                    .any(|group| group.iter().all(|f| f.matches(attribute))))
+    }
+
+    /// True when it keeps everything.
+    pub fn is_everything(&self) -> bool {
+        self.all.is_empty() && self.any.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +134,21 @@ mod tests {
             &Filter::parse("subarch!=ga").expect("parses"),
             &noble
         ));
+        let union = Selection {
+            all: vec![Filter::parse("arch=amd64").expect("parses")],
+            any: vec![
+                vec![Filter::parse("release~^(jammy|noble)$").expect("parses")],
+                vec![Filter::parse("content_id~bootloader").expect("parses")],
+            ],
+        };
+        let lookup = |item: &Item| {
+            let item = item.clone();
+            move |key: &str| item.get(key).map(|v| Cow::Owned(v.clone()))
+        };
+        let bootloader = item(&[("content_id", "x:bootloader-download"), ("arch", "amd64")]);
+        assert!(union.matches(&lookup(&noble)));
+        assert!(union.matches(&lookup(&bootloader)));
+        assert!(!union.matches(&lookup(&focal)));
         for bad in ["release", "=noble", "a b=c", "arch~("] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }

@@ -122,7 +122,11 @@ impl Repository for SimplestreamsMirror {
                 );
             }
             hasher.update(
-                format!("{:?}{:?}", self.config.filters, self.config.keep_versions).as_bytes(),
+                format!(
+                    "{:?}{:?}{:?}",
+                    self.config.filters, self.config.selections, self.config.keep_versions
+                )
+                .as_bytes(),
             );
             let fingerprint = hasher.finish().0.to_hex();
             Ok(Box::new(StreamProbe {
@@ -173,7 +177,7 @@ impl StreamProbe<'_> {
         };
         for (entry, signed) in &self.products {
             let all = items(&signed.doc, &signed.url)?;
-            let chosen = select(&all, &mirror.settings.filters, config.keep_versions);
+            let chosen = select(&all, &mirror.settings.selection, config.keep_versions);
             summary.product_files += 1;
             summary.items += all.len();
             summary.selected += chosen.len();

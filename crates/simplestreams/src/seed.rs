@@ -1,6 +1,7 @@
 //! `init --maas-images noble,jammy --arch amd64 --images-url URL`: a MAAS image mirror's
-//! section (the releases and architectures as filters, the newest version of each
-//! product). The URL is the operator's: no image host is written here.
+//! section (the architectures as a filter; the releases' images and the bootloaders as
+//! a union of selections; the newest version of each product). The URL is the
+//! operator's: no image host is written here.
 
 use std::path::PathBuf;
 
@@ -36,9 +37,11 @@ pub fn maas(
         url,
         vec![keyring.unwrap_or_else(|| PathBuf::from(UBUNTU_IMAGES_KEYRING))],
     );
-    config.filters = vec![
-        format!("release~^({})$", releases.join("|")),
-        format!("arch~^({})$", arches.join("|")),
+    config.filters = vec![format!("arch~^({})$", arches.join("|"))];
+    // The images of these releases, and the bootloaders (which name no release).
+    config.selections = vec![
+        vec![format!("release~^({})$", releases.join("|"))],
+        vec!["content_id~bootloader".to_owned()],
     ];
     config.keep_versions = Some(1);
     config.check().map_err(|e| e.to_string())?;
@@ -53,11 +56,6 @@ pub fn maas(
             config.keyring[0].display()
         ));
     }
-    notes.push(
-        "bootloader products name no release: a filter on `release` leaves them out (mirror \
-         them in a section of their own, filters = [\"content_id~bootloader\"])"
-            .into(),
-    );
     Ok((config, notes))
 }
 
@@ -74,9 +72,13 @@ mod tests {
             None,
         )
         .expect("seeds");
+        assert_eq!(config.filters, ["arch~^(amd64)$"]);
         assert_eq!(
-            config.filters,
-            ["release~^(noble|jammy)$", "arch~^(amd64)$"]
+            config.selections,
+            [
+                vec!["release~^(noble|jammy)$"],
+                vec!["content_id~bootloader"]
+            ]
         );
         assert_eq!(config.keep_versions, Some(1));
         assert!(!notes.is_empty());

@@ -185,16 +185,16 @@ pub fn items<'d>(doc: &'d Value, origin: &str) -> Result<Vec<Item<'d>>, Simplest
     Ok(out)
 }
 
-/// The items that pass every filter, then the newest `keep_versions` version names of
+/// The items `selection` keeps, then the newest `keep_versions` version names of
 /// each product among them (version names sort as text, as simplestreams sorts them).
 pub fn select<'i, 'd>(
     items: &'i [Item<'d>],
-    filters: &[crate::filter::Filter],
+    selection: &crate::filter::Selection,
     keep_versions: Option<usize>,
 ) -> Vec<&'i Item<'d>> {
     let passing: Vec<&Item<'d>> = items
         .iter()
-        .filter(|item| filters.iter().all(|f| f.matches(|key| item.attribute(key))))
+        .filter(|item| selection.matches(|key| item.attribute(key)))
         .collect();
     let Some(keep) = keep_versions else {
         return passing;
