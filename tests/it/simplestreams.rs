@@ -301,6 +301,41 @@ fn hostile_streams_are_refused_and_nothing_is_published() {
             "{case}: nothing published"
         );
     }
+    // An index naming a product file upstream does not have; a stream file beyond
+    // `max_index_size` (a 1 GB one is refused the same way, before it is held).
+    write_stream(&s.dir.join("upstream"), &s.key, |_| {});
+    let product = s
+        .dir
+        .join(format!("upstream/streams/v1/{CONTENT_ID}.sjson"));
+    std::fs::rename(&product, s.dir.join("moved")).expect("move");
+    let out = cli(&config, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "missing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(s.dir.join("moved"), &product).expect("move back");
+    let small = s.config("");
+    let text = std::fs::read_to_string(&small).expect("config");
+    std::fs::write(
+        &small,
+        text.replace("[fetch]\n", "[fetch]\nmax_index_size = \"2KiB\"\n"),
+    )
+    .expect("config");
+    let out = cli(&small, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "too large: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_link(s.dir.join("store/live")).expect("live"),
+        published,
+        "nothing published"
+    );
+
     // Filters that match nothing: the never-lie rule.
     write_stream(&s.dir.join("upstream"), &s.key, |_| {});
     let none = s.config("filters = [\"release=focal\"]\n");

@@ -436,7 +436,7 @@ mod tests {
         ));
         edges.push(("mirror-core", &["mirror-paths", "anyhow"]));
         edges.push(("mirror-cli", &["mirror-apt", "clap"]));
-        edges.push(("mirror-simplestreams", &["mirror-core"]));
+        edges.push(("mirror-unlisted", &["mirror-core"]));
         let problems = layer_problems(&graph(&edges)).expect("checks");
         assert_eq!(
             problems,
@@ -444,7 +444,7 @@ mod tests {
                 "library mirror-core depends on anyhow (front ends only)",
                 "mirror-apt depends on mirror-conda",
                 "library mirror-apt depends on anyhow (front ends only)",
-                "workspace member mirror-simplestreams is not in xtask's layer table (checks.rs CRATES)",
+                "workspace member mirror-unlisted is not in xtask's layer table (checks.rs CRATES)",
             ]
         );
     }
