@@ -160,6 +160,25 @@ fn an_unfiltered_mirror_keeps_upstreams_signed_files_byte_for_byte() {
         s.published("noble/arm64/20240101/kernel"),
         b"noble/arm64/20240101/kernel bytes\n"
     );
+    // `inspect` reads both kinds of stream file.
+    let public = s.dir.join("store/public/maas/streams/v1");
+    let (out, index) = cli_json(
+        &config,
+        &[
+            "inspect",
+            public.join("index.sjson").to_str().expect("utf8"),
+        ],
+    );
+    ok(&out);
+    assert_eq!(index["kind"], "index", "{index}");
+    assert_eq!(index["products"], 4, "{index}");
+    assert_eq!(index["signed"], true);
+    let product = public.join(format!("{CONTENT_ID}.sjson"));
+    let (out, products) = cli_json(&config, &["inspect", product.to_str().expect("utf8")]);
+    ok(&out);
+    assert_eq!(products["items"], 16, "{products}");
+    assert_eq!(products["versions"], 8, "{products}");
+
     // Nothing changed upstream: nothing fetched again but the signed files.
     let (out, json) = cli_json(&config, &["sync"]);
     ok(&out);

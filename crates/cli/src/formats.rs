@@ -150,7 +150,7 @@ pub const FORMATS: &[Format] = &[
     },
     Format {
         section: "simplestreams",
-        indices: "",
+        indices: "streams/v1/*.sjson",
         load: load::<mirror_simplestreams::SimplestreamsConfig>,
         example: SIMPLESTREAMS_EXAMPLE,
         from_system: None,
@@ -158,10 +158,12 @@ pub const FORMATS: &[Format] = &[
         from_pip_freeze: None,
         from_images: Some(maas_images),
         inspect: Inspect {
-            // Stream files are JSON named like many others: `inspect` claims none yet
-            // (issue 34).
-            claims: |_| false,
-            summarise: |_, target| anyhow::bail!("{target}: stream files are not inspected yet"),
+            // The signed files (`.sjson`); their unsigned `.json` twins are JSON named
+            // like conda's, which claims them first.
+            claims: |stem| stem.ends_with(".sjson"),
+            summarise: |raw, target| {
+                summary(mirror_simplestreams::inspect::inspect(raw, target)?, target)
+            },
             stream: None,
         },
     },

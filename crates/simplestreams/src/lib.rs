@@ -23,6 +23,7 @@
 mod config;
 mod error;
 pub mod filter;
+pub mod inspect;
 mod mirror;
 pub mod seed;
 pub mod stream;
