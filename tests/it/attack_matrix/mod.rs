@@ -22,6 +22,7 @@ mod conda;
 mod config;
 mod pypi;
 mod serve;
+mod simplestreams;
 mod world;
 
 use std::process::Output;
@@ -32,7 +33,7 @@ use crate::common::cli;
 
 /// One attack.
 pub struct Row {
-    /// `apt`, `conda`, `pypi`, `bundle`, `serve` or `config`.
+    /// `apt`, `conda`, `pypi`, `simplestreams`, `bundle`, `serve` or `config`.
     pub area: &'static str,
     /// What the hostile side does.
     pub case: &'static str,
@@ -67,6 +68,7 @@ fn all_rows() -> Vec<Row> {
     let mut rows = apt::rows();
     rows.extend(conda::rows());
     rows.extend(pypi::rows());
+    rows.extend(simplestreams::rows());
     rows.extend(bundle::rows());
     rows.extend(serve::rows());
     rows.extend(config::rows());
@@ -75,13 +77,14 @@ fn all_rows() -> Vec<Row> {
 
 /// Rows per area: a row lost (a refactor dropping an attack) fails here, and a row added
 /// says so by changing this table in the same change.
-const ROWS_PER_AREA: [(&str, usize); 6] = [
+const ROWS_PER_AREA: [(&str, usize); 7] = [
     ("apt", 54),
     ("bundle", 33),
     ("conda", 19),
     ("config", 37),
     ("pypi", 11),
     ("serve", 14),
+    ("simplestreams", 8),
 ];
 
 #[test]

@@ -90,6 +90,7 @@ impl World {
             "upstream/apt",
             "upstream/conda",
             "upstream/pypi",
+            "upstream/images",
             "outside",
             "inside/keys",
             "bundles",
@@ -125,6 +126,9 @@ impl World {
             .add(&Wheel::new("lib", "1.0"));
         index.write_pages();
 
+        // The image stream: two releases x two architectures, signed by the upstream key.
+        crate::simplestreams::write_stream(&root.join("upstream/images"), &upstream_key, |_| {});
+
         let outside = root.join("outside");
         let outside_public = keygen(&outside);
         let outside_config = outside.join("mirror.toml");
@@ -138,7 +142,8 @@ impl World {
                  keyring = \"{keyring}\"\n\
                  [[conda]]\nname = \"conda\"\nurl = \"{url}/conda\"\nsubdirs = [\"linux-64\"]\n\
                  [[pypi]]\nname = \"pypi\"\nurl = \"{url}/pypi/simple\"\nrequirements = [\"app\"]\n\
-                 python = [\"3.11\"]\n",
+                 python = [\"3.11\"]\n\
+                 [[simplestreams]]\nname = \"maas\"\nurl = \"{url}/images\"\nkeyring = [\"{keyring}\"]\n",
                 store = outside.join("store").display(),
                 key = outside.join("keys/signing.asc").display(),
                 url = server.url(),
@@ -383,6 +388,11 @@ impl World {
     }
 
     // --- PyPI --------------------------------------------------------------------
+
+    /// The image stream's root (`streams/v1/` and the items).
+    pub fn images_root(&self) -> PathBuf {
+        self.root.join("upstream/images")
+    }
 
     pub fn pypi_root(&self) -> PathBuf {
         self.root.join("upstream/pypi")
