@@ -156,6 +156,16 @@ fn apt_get_installs_through_the_proxy_and_a_second_machine_costs_upstream_no_pac
     }
     assert_eq!(upstream.requests(), Vec::<String>::new());
 
+    // A client that keeps upstream in its sources (its DNS pointing at the server) is
+    // answered by the proxy by host name.
+    let host = upstream.url().trim_start_matches("http://").to_owned();
+    let routed = served.get("/dists/bookworm/InRelease", &[("Host", &host)]);
+    assert_eq!(routed.status, 200);
+    assert_eq!(
+        routed.body,
+        served.get("/debian/dists/bookworm/InRelease", &[]).body
+    );
+
     let named = cli(&config, &["sync", "debian"]);
     assert_eq!(named.status.code(), Some(3), "{named:?}");
 }
