@@ -529,3 +529,51 @@ fn init_seeds_a_maas_selection_that_syncs() {
     );
     assert_eq!(summary["products"], 2, "{json}");
 }
+
+/// Item 1: an item stating only an md5 is refused unless `allow_weak_checksums`; allowed,
+/// it is checked against its md5 and size and published under its SHA-256, and bytes
+/// that do not match the md5 are refused.
+#[test]
+fn weak_checksums_only_when_allowed_and_then_checked() {
+    let s = stream();
+    let bytes = b"an old image\n";
+    let file = s.dir.join("upstream/noble/amd64/20240303/root");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&file, bytes).expect("write");
+    let md5: String = <md5::Md5 as md5::Digest>::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let weak_version = |doc: &mut Value| {
+        doc["products"]["com.example.maas:v3:noble:amd64:ga"]["versions"]["20240303"] = json!({
+            "items": { "root": { "path": "noble/amd64/20240303/root", "md5": md5, "size": bytes.len() } }
+        });
+    };
+    write_stream(&s.dir.join("upstream"), &s.key, weak_version);
+    let out = cli(&s.config(""), &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Allowed: same size, other bytes, and the md5 says no.
+    let config = s.config("allow_weak_checksums = true\n");
+    std::fs::write(&file, b"an old imagE\n").expect("tamper");
+    let out = cli(&config, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("md5 mismatch"));
+
+    // The bytes the md5 names: taken, published under their SHA-256.
+    std::fs::write(&file, bytes).expect("write");
+    let (out, json) = cli_json(&config, &["sync"]);
+    ok(&out);
+    assert_eq!(json["mirrors"][0]["summary"]["weak"], 1, "{json}");
+    assert_eq!(s.published("noble/amd64/20240303/root"), bytes);
+}

@@ -45,6 +45,13 @@ pub struct SimplestreamsConfig {
     /// Keep the newest N version names of each product (after the filters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_versions: Option<usize>,
+    /// Take items whose product file states only an md5 or sha1 (old streams): each is
+    /// downloaded whole (within `max_index_size`), checked against that digest and its
+    /// size, stored under the SHA-256 it turns out to have, and counted (`weak`) in the
+    /// summary. Default `false`: such an item fails the sync (exit 4), since md5 and sha1
+    /// can be forged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_weak_checksums: bool,
     /// Publishing a selection with no item is fine. Default `false`: filters that match
     /// nothing fail the sync (exit 7).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -68,6 +75,7 @@ impl SimplestreamsConfig {
             filters: Vec::new(),
             selections: Vec::new(),
             keep_versions: None,
+            allow_weak_checksums: false,
             allow_empty: false,
         }
     }

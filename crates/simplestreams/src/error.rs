@@ -32,6 +32,18 @@ pub enum SimplestreamsError {
         /// `product version item`.
         item: String,
     },
+    /// An item taken by its md5 or sha1 (`allow_weak_checksums`) that does not match it.
+    #[error("{url}: {algorithm} mismatch: expected {expected}, got {actual}")]
+    WeakMismatch {
+        /// The item's URL.
+        url: String,
+        /// `md5` or `sha1`.
+        algorithm: &'static str,
+        /// What the product file states.
+        expected: String,
+        /// What the download has (its size, when that is what differs).
+        actual: String,
+    },
     /// The filters select nothing.
     #[error(
         "simplestreams mirror {mirror}: the filters select no item; nothing published (set `allow_empty = true` if this is intended)"
@@ -65,7 +77,9 @@ impl Classify for SimplestreamsError {
             SimplestreamsError::Signature(e) => e.class(),
             SimplestreamsError::Fetch(e) => e.class(),
             SimplestreamsError::Store(e) => e.class(),
-            SimplestreamsError::WeakChecksum { .. } => ErrorClass::Verification,
+            SimplestreamsError::WeakChecksum { .. } | SimplestreamsError::WeakMismatch { .. } => {
+                ErrorClass::Verification
+            }
             SimplestreamsError::Malformed { .. } => ErrorClass::Other,
         }
     }

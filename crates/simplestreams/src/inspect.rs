@@ -94,7 +94,7 @@ pub fn inspect(raw: &[u8], origin: &str) -> Result<StreamSummary, SimplestreamsE
             bytes: 0,
         });
     }
-    let all = items(&doc, origin)?;
+    let all = items(&doc, origin, true)?;
     let products: BTreeSet<&str> = all.iter().map(|i| i.key.0).collect();
     let versions: BTreeSet<(&str, &str)> = all.iter().map(|i| (i.key.0, i.key.1)).collect();
     Ok(StreamSummary {

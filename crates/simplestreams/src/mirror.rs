@@ -154,12 +154,12 @@ impl<'a> Probe<'a> for StreamProbe<'a> {
     }
 
     fn plan(self: Box<Self>) -> BoxFuture<'a, Result<TreePlan, RepositoryError>> {
-        Box::pin(async move { self.build().map_err(RepositoryError::new) })
+        Box::pin(async move { self.build().await.map_err(RepositoryError::new) })
     }
 }
 
 impl StreamProbe<'_> {
-    fn build(self) -> Result<TreePlan, SimplestreamsError> {
+    async fn build(self) -> Result<TreePlan, SimplestreamsError> {
         let mirror = self.mirror;
         let config = &mirror.config;
         let objects = self.ctx.store.objects();
@@ -167,6 +167,8 @@ impl StreamProbe<'_> {
         let mut item_paths: BTreeMap<String, String> = BTreeMap::new();
         let mut kept_products: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut cut_files = Vec::new();
+        // Items stating only an md5 or sha1 (`allow_weak_checksums`): path, URL, digest.
+        let mut weak = Vec::new();
         let mut summary = SimplestreamsSummary {
             signed_by: if config.unfiltered() {
                 "upstream"
@@ -176,7 +178,7 @@ impl StreamProbe<'_> {
             ..SimplestreamsSummary::default()
         };
         for (entry, signed) in &self.products {
-            let all = items(&signed.doc, &signed.url)?;
+            let all = items(&signed.doc, &signed.url, config.allow_weak_checksums)?;
             let chosen = select(&all, &mirror.settings.selection, config.keep_versions);
             summary.product_files += 1;
             summary.items += all.len();
@@ -193,8 +195,12 @@ impl StreamProbe<'_> {
                     .or_default()
                     .insert(item.key.0.to_owned());
                 // One path, one file: two items naming it must agree on its bytes.
+                let identity = match &item.weak {
+                    Some((algorithm, hex)) => format!("{algorithm}:{hex}"),
+                    None => item.sha256.clone(),
+                };
                 match item_paths.get(item.path) {
-                    Some(sha256) if *sha256 != item.sha256 => {
+                    Some(known) if *known != identity => {
                         return Err(SimplestreamsError::Malformed {
                             origin: signed.url.clone(),
                             reason: format!("{} is listed twice with different sha256", item.path),
@@ -203,8 +209,19 @@ impl StreamProbe<'_> {
                     Some(_) => continue,
                     None => {}
                 }
-                item_paths.insert(item.path.to_owned(), item.sha256.clone());
+                item_paths.insert(item.path.to_owned(), identity);
                 summary.bytes += item.size.unwrap_or(0);
+                let url = format!("{}/{}", mirror.settings.url, item.path);
+                if let Some((algorithm, hex)) = &item.weak {
+                    weak.push((
+                        item.path.to_owned(),
+                        url,
+                        *algorithm,
+                        hex.clone(),
+                        item.size,
+                    ));
+                    continue;
+                }
                 let sha256 = item
                     .sha256
                     .parse()
@@ -218,7 +235,7 @@ impl StreamProbe<'_> {
                         sha256,
                         size: item.size,
                     },
-                    source: Source::Url(format!("{}/{}", mirror.settings.url, item.path)),
+                    source: Source::Url(url),
                 });
             }
             if !kept.is_empty() {
@@ -229,6 +246,15 @@ impl StreamProbe<'_> {
         if summary.selected == 0 && !config.allow_empty {
             return Err(SimplestreamsError::EmptySelection {
                 mirror: config.name.clone(),
+            });
+        }
+        for (path, url, algorithm, expected, size) in weak {
+            let sha256 = self.fetch_weak(&url, algorithm, &expected, size).await?;
+            summary.weak += 1;
+            files.push(PlannedFile {
+                path,
+                expected: sha256,
+                source: Source::Stored,
             });
         }
         let mut store = |path: String, bytes: &[u8]| -> Result<(), SimplestreamsError> {
@@ -297,6 +323,51 @@ impl StreamProbe<'_> {
     }
 }
 
+impl StreamProbe<'_> {
+    /// An item stated by its md5 or sha1 only: downloaded whole (within
+    /// `max_index_size`), checked against that digest and its stated size, stored under
+    /// its SHA-256, which is what the plan names.
+    async fn fetch_weak(
+        &self,
+        url: &str,
+        algorithm: &'static str,
+        expected: &str,
+        size: Option<u64>,
+    ) -> Result<Expected, SimplestreamsError> {
+        let cap = self.ctx.fetcher.options().max_index_size;
+        let body = self
+            .ctx
+            .fetcher
+            .get(url, size.unwrap_or(cap).min(cap))
+            .await?;
+        let mismatch = |actual: String| SimplestreamsError::WeakMismatch {
+            url: url.to_owned(),
+            algorithm,
+            expected: expected.to_owned(),
+            actual,
+        };
+        if let Some(size) = size
+            && body.len() as u64 != size
+        {
+            return Err(mismatch(format!("{} bytes, not {size}", body.len())));
+        }
+        let digest: Vec<u8> = match algorithm {
+            "md5" => <md5::Md5 as md5::Digest>::digest(&body).to_vec(),
+            _ => <sha1::Sha1 as sha1::Digest>::digest(&body).to_vec(),
+        };
+        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        if actual != expected {
+            return Err(mismatch(actual));
+        }
+        tracing::warn!(%url, algorithm, "item verified by {algorithm} only (allow_weak_checksums)");
+        let sha256 = self.ctx.store.objects().insert_bytes(&body)?;
+        Ok(Expected {
+            sha256,
+            size: Some(body.len() as u64),
+        })
+    }
+}
+
 /// Every product name of a product file.
 fn product_names(doc: &Value) -> BTreeSet<String> {
     doc.get("products")
@@ -328,6 +399,8 @@ pub struct SimplestreamsSummary {
     pub selected: usize,
     /// Their stated bytes.
     pub bytes: u64,
+    /// Items taken by an md5 or sha1 only (`allow_weak_checksums`).
+    pub weak: usize,
     /// `upstream` (published as signed upstream) or `ours` (cut and re-signed).
     pub signed_by: &'static str,
 }

@@ -70,8 +70,11 @@ pub struct Item<'d> {
     pub key: (&'d str, &'d str, &'d str),
     /// Its path below the stream root, checked.
     pub path: &'d str,
-    /// SHA-256, 64 lowercase hex digits.
+    /// SHA-256, 64 lowercase hex digits; empty for an item with only a weak checksum.
     pub sha256: String,
+    /// `("md5" | "sha1", hex)` of an item that states no SHA-256, when weak checksums
+    /// are allowed.
+    pub weak: Option<(&'static str, String)>,
     /// Size in bytes, when stated.
     pub size: Option<u64>,
     /// The item's object, its version's, its product's, the file's: the first that has a
@@ -103,8 +106,13 @@ impl<'d> Item<'d> {
 }
 
 /// Every item of the product file `doc`, checked: a path that is not a plain relative
-/// path, or an item with no usable SHA-256 (md5 or sha1 only), is refused.
-pub fn items<'d>(doc: &'d Value, origin: &str) -> Result<Vec<Item<'d>>, SimplestreamsError> {
+/// path is refused, and so is an item with no usable SHA-256 unless `allow_weak` (then
+/// one with an md5 or sha1 is taken, [`Item::weak`]; one with none is still refused).
+pub fn items<'d>(
+    doc: &'d Value,
+    origin: &str,
+    allow_weak: bool,
+) -> Result<Vec<Item<'d>>, SimplestreamsError> {
     let bad = |reason: String| SimplestreamsError::Malformed {
         origin: origin.to_owned(),
         reason,
@@ -145,6 +153,7 @@ pub fn items<'d>(doc: &'d Value, origin: &str) -> Result<Vec<Item<'d>>, Simplest
                     key: (product_name, version_name, item_name),
                     path: "",
                     sha256: String::new(),
+                    weak: None,
                     size: None,
                     layers: [object, version, product, top],
                 };
@@ -165,10 +174,26 @@ pub fn items<'d>(doc: &'d Value, origin: &str) -> Result<Vec<Item<'d>>, Simplest
                         )));
                     }
                     None => {
-                        return Err(SimplestreamsError::WeakChecksum {
-                            origin: origin.to_owned(),
-                            item: name(),
-                        });
+                        let weak =
+                            [("md5", 32), ("sha1", 40)]
+                                .into_iter()
+                                .find_map(|(algorithm, len)| {
+                                    let hex = item.attribute(algorithm)?;
+                                    (hex.len() == len && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                                        .then(|| (algorithm, hex.to_ascii_lowercase()))
+                                });
+                        match weak {
+                            Some(weak) if allow_weak => {
+                                item.weak = Some(weak);
+                                String::new()
+                            }
+                            _ => {
+                                return Err(SimplestreamsError::WeakChecksum {
+                                    origin: origin.to_owned(),
+                                    item: name(),
+                                });
+                            }
+                        }
                     }
                 };
                 item.size =

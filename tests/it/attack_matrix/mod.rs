@@ -84,7 +84,7 @@ const ROWS_PER_AREA: [(&str, usize); 7] = [
     ("config", 37),
     ("pypi", 11),
     ("serve", 14),
-    ("simplestreams", 8),
+    ("simplestreams", 9),
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! Hostile image streams: a product file signed by a key the keyring does not hold, item
-//! paths that leave the tree, an item with only a weak checksum, an item whose bytes are
-//! not what its signed record says, an index naming a file upstream lacks, a stream file
+//! paths that leave the tree, an item with only a weak checksum, an item whose bytes or
+//! size are not what its signed record says, an index naming a file upstream lacks, a stream file
 //! beyond `max_index_size`, a file that is no stream.
 
 use mirror_core::Sha256Digest;
@@ -91,6 +91,27 @@ pub fn rows() -> Vec<Row> {
                             "path": "noble/amd64/20240303/root",
                             "sha256": Sha256Digest::of(b"what the record says\n").to_hex(),
                             "size": 21,
+                        }
+                    }});
+                })
+            },
+        ),
+        row(
+            "simplestreams",
+            "item whose size is not its record's",
+            4,
+            "noble/amd64/20240303/root",
+            |w| {
+                let bytes = b"longer than its record says\n";
+                let file = w.images_root().join("noble/amd64/20240303/root");
+                std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&file, bytes).expect("write");
+                edited(w, |doc| {
+                    doc["products"][ROOT_ITEM]["versions"]["20240303"] = json!({ "items": {
+                        "root": {
+                            "path": "noble/amd64/20240303/root",
+                            "sha256": Sha256Digest::of(bytes).to_hex(),
+                            "size": 5,
                         }
                     }});
                 })
