@@ -540,10 +540,7 @@ fn weak_checksums_only_when_allowed_and_then_checked() {
     let file = s.dir.join("upstream/noble/amd64/20240303/root");
     std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
     std::fs::write(&file, bytes).expect("write");
-    let md5: String = <md5::Md5 as md5::Digest>::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(bytes));
     let weak_version = |doc: &mut Value| {
         doc["products"]["com.example.maas:v3:noble:amd64:ga"]["versions"]["20240303"] = json!({
             "items": { "root": { "path": "noble/amd64/20240303/root", "md5": md5, "size": bytes.len() } }

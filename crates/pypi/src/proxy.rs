@@ -363,7 +363,9 @@ impl PypiProxy {
             files: links,
             other_files: 0,
         };
-        let objects = self.store.objects();
+        // A batch of its own: the pages reach `objects/` only after their log lines.
+        let store = self.store.detached();
+        let objects = store.objects();
         let mut pages = Vec::new();
         for (file, bytes) in [
             ("index.json", ours.to_json()),

@@ -17,7 +17,7 @@ use crate::mirror::SimplestreamsMirror;
 /// [[simplestreams]]
 /// name = "maas"                            # index at /maas/streams/v1/index.sjson
 /// url = "http://HOST/ephemeral-v3/stable/" # the directory holding streams/v1/
-/// keyring = "/usr/share/keyrings/...gpg"   # verifies upstream's .sjson files
+/// keyring = ["/usr/share/keyrings/...gpg"] # verifies upstream's .sjson files
 /// filters = ["arch=amd64"]                # sstream-mirror's syntax, all must match
 /// selections = [["release~^(jammy|noble)$"], ["content_id~bootloader"]]  # and one of these
 /// keep_versions = 1                        # newest version names per product

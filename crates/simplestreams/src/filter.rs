@@ -1,7 +1,8 @@
 //! `sstream-mirror`'s filters: `key=value`, `key!=value`, `key~regex`, `key!~regex`,
 //! matched against an item's attributes as the stream gives them (an item inherits its
 //! version's, its product's and its product file's). A filter on a key an item does not
-//! have does not match (`!=` and `!~` do). Every filter must match.
+//! have does not match (`!=` and `!~` do; sstream-mirror reads a missing key as "", so
+//! there `key~.*` matches it). Every filter must match.
 
 use std::borrow::Cow;
 
@@ -13,7 +14,6 @@ pub struct Filter {
     key: String,
     matcher: Matcher,
     negated: bool,
-    text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +41,8 @@ impl Filter {
         {
             return Err(format!("filter {text:?}: the key must be a field name"));
         }
-        let value = &rest[1..];
+        // `arch = amd64` as `arch=amd64`, as sstream-mirror reads it.
+        let value = rest[1..].trim_start();
         let matcher = if rest.starts_with('~') {
             Matcher::Search(Regex::new(value).map_err(|e| format!("filter {text:?}: {e}"))?)
         } else {
@@ -51,7 +52,6 @@ impl Filter {
             key: key.to_owned(),
             matcher,
             negated,
-            text: text.to_owned(),
         })
     }
 
@@ -62,11 +62,6 @@ impl Filter {
             Matcher::Search(regex) => regex.is_match(&value),
         });
         found != self.negated
-    }
-
-    /// As written.
-    pub fn text(&self) -> &str {
-        &self.text
     }
 }
 
@@ -90,11 +85,6 @@ impl Selection {
                     .any
                     .iter()
                     .any(|group| group.iter().all(|f| f.matches(attribute))))
-    }
-
-    /// True when it keeps everything.
-    pub fn is_everything(&self) -> bool {
-        self.all.is_empty() && self.any.is_empty()
     }
 }
 

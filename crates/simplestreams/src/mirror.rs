@@ -4,7 +4,8 @@
 //! the keyring before it is parsed. Plan: every item the selection keeps (downloaded
 //! against its SHA-256 and size), and the stream files: upstream's signed files byte for
 //! byte when nothing is filtered out, else the index and product files cut to the
-//! selection and signed with our key; `.json` twins are the signed texts.
+//! selection and signed with our key; `.json` twins are the signed texts (an index's with
+//! its paths naming `.json` files).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +21,7 @@ use serde_json::Value;
 
 use crate::config::{Settings, SimplestreamsConfig};
 use crate::error::SimplestreamsError;
-use crate::stream::{IndexEntry, cut, index_entries, index_for, items, select};
+use crate::stream::{IndexEntry, cut, index_entries, index_for, items, select, with_extension};
 
 /// Where every stream starts.
 const INDEX: &str = "streams/v1/index.sjson";
@@ -116,18 +117,19 @@ impl Repository for SimplestreamsMirror {
             for signed in std::iter::once(&index).chain(products.iter().map(|(_, s)| s)) {
                 hasher.update(signed.path.as_bytes());
                 hasher.update(
-                    &mirror_core::Sha256Digest::of(&signed.raw)
+                    mirror_core::Sha256Digest::of(&signed.raw)
                         .to_hex()
-                        .into_bytes(),
+                        .as_bytes(),
                 );
             }
-            hasher.update(
-                format!(
-                    "{:?}{:?}{:?}",
-                    self.config.filters, self.config.selections, self.config.keep_versions
-                )
-                .as_bytes(),
-            );
+            // Every setting, and the key a filtered tree is signed with: a new key is a
+            // new tree.
+            hasher.update(&serde_json::to_vec(&self.config).unwrap_or_default());
+            if !self.config.unfiltered()
+                && let Some(key) = ctx.signing_key
+            {
+                hasher.update(key.fingerprint().as_bytes());
+            }
             let fingerprint = hasher.finish().0.to_hex();
             Ok(Box::new(StreamProbe {
                 mirror: self,
@@ -269,19 +271,15 @@ impl StreamProbe<'_> {
             });
             Ok(())
         };
-        let twin = |path: &str| format!("{}.json", path.strip_suffix(".sjson").unwrap_or(path));
+        let twin = |path: &str| with_extension(path, ".json");
         if config.unfiltered() {
-            // Upstream's signed files as served; the twins are their signed texts (the
-            // index's naming `.json` paths, as simplestreams writes its unsigned index).
+            // Upstream's signed files as served; the product files' twins are their signed
+            // texts, the index's is its signed text with the paths naming `.json` files,
+            // as simplestreams writes its unsigned index.
             store(self.index.path.clone(), &self.index.raw)?;
-            let all: BTreeMap<String, BTreeSet<String>> = self
-                .products
-                .iter()
-                .map(|(entry, signed)| (entry.content_id.clone(), product_names(&signed.doc)))
-                .collect();
             store(
                 twin(&self.index.path),
-                &json_bytes(&index_for(&self.index.doc, &all, ".json"))?,
+                &json_bytes(&index_for(&self.index.doc, None, ".json"))?,
             )?;
             for (entry, signed) in &self.products {
                 store(entry.path.clone(), &signed.raw)?;
@@ -303,7 +301,7 @@ impl StreamProbe<'_> {
             }
             let signed_index = String::from_utf8(json_bytes(&index_for(
                 &self.index.doc,
-                &kept_products,
+                Some(&kept_products),
                 ".sjson",
             ))?)
             .expect("serde_json writes UTF-8");
@@ -313,7 +311,7 @@ impl StreamProbe<'_> {
             )?;
             store(
                 twin(&self.index.path),
-                &json_bytes(&index_for(&self.index.doc, &kept_products, ".json"))?,
+                &json_bytes(&index_for(&self.index.doc, Some(&kept_products), ".json"))?,
             )?;
         }
         Ok(TreePlan {
@@ -355,7 +353,7 @@ impl StreamProbe<'_> {
             "md5" => <md5::Md5 as md5::Digest>::digest(&body).to_vec(),
             _ => <sha1::Sha1 as sha1::Digest>::digest(&body).to_vec(),
         };
-        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let actual = hex::encode(digest);
         if actual != expected {
             return Err(mismatch(actual));
         }
@@ -366,14 +364,6 @@ impl StreamProbe<'_> {
             size: Some(body.len() as u64),
         })
     }
-}
-
-/// Every product name of a product file.
-fn product_names(doc: &Value) -> BTreeSet<String> {
-    doc.get("products")
-        .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
 }
 
 /// A document as simplestreams writes one: indented, a final newline.

@@ -65,11 +65,12 @@ mod tests {
 
     #[test]
     fn a_selection_of_releases_and_architectures() {
+        let keyring = tempfile::NamedTempFile::new().expect("a keyring file");
         let (config, notes) = maas(
             &["noble".into(), "jammy".into()],
             &["amd64".into()],
             "http://127.0.0.1:1/ephemeral-v3/stable",
-            None,
+            Some(keyring.path().to_path_buf()),
         )
         .expect("seeds");
         assert_eq!(config.filters, ["arch~^(amd64)$"]);
@@ -81,7 +82,16 @@ mod tests {
             ]
         );
         assert_eq!(config.keep_versions, Some(1));
-        assert!(!notes.is_empty());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let (_, notes) = maas(
+            &["noble".into()],
+            &["amd64".into()],
+            "http://h/x",
+            Some("/nonexistent/keyring.gpg".into()),
+        )
+        .expect("seeds");
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[1].contains("/nonexistent/keyring.gpg"), "{notes:?}");
         assert!(maas(&["no ble".into()], &["amd64".into()], "http://h/x", None).is_err());
         assert!(maas(&["noble".into()], &[], "http://h/x", None).is_err());
     }

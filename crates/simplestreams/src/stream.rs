@@ -20,12 +20,18 @@ pub struct IndexEntry {
     pub path: String,
 }
 
+/// A stream file's name with `extension` (`.sjson` or `.json`) for the one it has.
+pub fn with_extension(path: &str, extension: &str) -> String {
+    let stem = path
+        .strip_suffix(".sjson")
+        .or_else(|| path.strip_suffix(".json"))
+        .unwrap_or(path);
+    format!("{stem}{extension}")
+}
+
 /// The signed name of a stream file: `.json` paths name their `.sjson` twin.
 pub fn signed_path(path: &str) -> String {
-    match path.strip_suffix(".json") {
-        Some(stem) => format!("{stem}.sjson"),
-        None => path.to_owned(),
-    }
+    with_extension(path, ".sjson")
 }
 
 /// The product files `index` names, their paths checked.
@@ -303,25 +309,25 @@ pub fn cut(doc: &Value, kept: &BTreeSet<(String, String, String)>) -> Value {
     Value::Object(out)
 }
 
-/// The index with only `kept` content ids, each listing only its kept products, its
-/// paths ending in `extension` (`.sjson` in the signed index, `.json` in its twin).
+/// The index with only `kept` content ids, each listing only its kept products (all of
+/// them when `kept` is `None`), its paths ending in `extension` (`.sjson` in the signed index, `.json` in its twin).
 pub fn index_for(
     index: &Value,
-    kept: &BTreeMap<String, BTreeSet<String>>,
+    kept: Option<&BTreeMap<String, BTreeSet<String>>>,
     extension: &str,
 ) -> Value {
     let mut index = index.clone();
     if let Some(entries) = index.get_mut("index").and_then(Value::as_object_mut) {
-        entries.retain(|content_id, _| kept.contains_key(content_id));
+        if let Some(kept) = kept {
+            entries.retain(|content_id, _| kept.contains_key(content_id));
+        }
         for (content_id, entry) in entries.iter_mut() {
-            if let Some(products) = kept.get(content_id) {
+            if let Some(products) = kept.and_then(|kept| kept.get(content_id)) {
                 entry["products"] =
                     Value::Array(products.iter().cloned().map(Value::String).collect());
             }
             if let Some(path) = entry.get("path").and_then(Value::as_str) {
-                let signed = signed_path(path);
-                let stem = signed.strip_suffix(".sjson").unwrap_or(&signed);
-                entry["path"] = Value::String(format!("{stem}{extension}"));
+                entry["path"] = Value::String(with_extension(path, extension));
             }
         }
     }

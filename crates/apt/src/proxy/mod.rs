@@ -167,6 +167,14 @@ impl AptProxy {
             .then_some((Some(suite), file))
     }
 
+    /// The configured suites no state is held for yet.
+    fn unadopted(&self) -> impl Iterator<Item = String> + '_ {
+        self.suites
+            .iter()
+            .filter(|suite| self.suite_state(suite).is_none())
+            .cloned()
+    }
+
     /// The pool file `path` as an adopted index lists it.
     fn pool_file(&self, path: &str) -> Option<Expected> {
         let state = self
@@ -349,7 +357,10 @@ impl AptProxy {
             listed.insert(entry.path.into(), expected);
         }
         // Every configured index, fetched and checked before the Release is served.
-        let objects = self.store.objects();
+        // A batch of its own: the indices and Release files reach `objects/` only after
+        // their log lines.
+        let store = self.store.detached();
+        let objects = store.objects();
         let mut pool = Listing::new();
         for component in &self.components {
             let mut architectures = self.architectures.clone();
@@ -472,19 +483,13 @@ impl ProxySource for AptProxy {
             return Lookup::NotListed;
         };
         let Some(suite) = suite else {
-            if self
-                .state
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .is_empty()
-            {
-                // No suite adopted yet (a client that has not updated through us).
-                return Lookup::Miss {
-                    key: "suites".into(),
-                };
-            }
             return match self.pool_file(file) {
                 Some(expected) => self.object(expected, true),
+                // A suite not adopted yet (a client that has not updated through us, or
+                // a restart that has not taken every suite up) may list it.
+                None if self.unadopted().next().is_some() => Lookup::Miss {
+                    key: "suites".into(),
+                },
                 None => Lookup::NotListed,
             };
         };
@@ -520,14 +525,14 @@ impl ProxySource for AptProxy {
             let (suite, file) = (suite.map(str::to_owned), file.to_owned());
             match suite {
                 None => {
-                    let empty = self
-                        .state
-                        .read()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .is_empty();
-                    if empty {
-                        for suite in self.suites.clone() {
-                            Arc::clone(&self).fill_suite(suite).await?;
+                    if self.pool_file(&file).is_none() {
+                        // Every suite not adopted yet; one that fails does not keep the
+                        // others from listing the file.
+                        let unadopted: Vec<String> = self.unadopted().collect();
+                        for suite in unadopted {
+                            if let Err(error) = Arc::clone(&self).fill_suite(suite.clone()).await {
+                                tracing::warn!(mirror = %self.name, %suite, reason = %error, "suite not adopted");
+                            }
                         }
                     }
                     let Some(expected) = self.pool_file(&file) else {

@@ -80,18 +80,19 @@ pub fn run(
     // commented example when nothing seeds it.
     let mut mirrors = 0;
     for format in FORMATS {
-        let seeded = match (&from_system, format.from_system) {
-            (Some(root), Some(seed)) => Some(seed(root)?),
-            _ => match (seeds.conda_env, format.from_env) {
-                (Some(env_file), Some(seed)) => Some(seed(env_file, seeds.conda_url)?),
-                _ => match (seeds.pip_freeze, format.from_pip_freeze) {
-                    (Some(freeze), Some(seed)) => Some(seed(freeze, seeds.pypi_url)?),
-                    _ => match (&seeds.maas_images, format.from_images) {
-                        (images, Some(seed)) if !images.releases.is_empty() => Some(seed(images)?),
-                        _ => None,
-                    },
-                },
-            },
+        // A file or list the operator named wins over what --from-system finds.
+        let seeded = if let (Some(env_file), Some(seed)) = (seeds.conda_env, format.from_env) {
+            Some(seed(env_file, seeds.conda_url)?)
+        } else if let (Some(freeze), Some(seed)) = (seeds.pip_freeze, format.from_pip_freeze) {
+            Some(seed(freeze, seeds.pypi_url)?)
+        } else if let (false, Some(seed)) =
+            (seeds.maas_images.releases.is_empty(), format.from_images)
+        {
+            Some(seed(&seeds.maas_images)?)
+        } else if let (Some(root), Some(seed)) = (&from_system, format.from_system) {
+            Some(seed(root)?)
+        } else {
+            None
         };
         match seeded {
             Some(seeded) => {

@@ -215,14 +215,9 @@ impl CondaProxy {
         {
             return Ok(());
         }
-        let probed = fetch_index(
-            &self.fetcher,
-            &self.store,
-            &mut cache,
-            &self.channel,
-            &subdir,
-        )
-        .await;
+        // Upstream's body waits in a batch of its own until its log line is written.
+        let store = self.store.detached();
+        let probed = fetch_index(&self.fetcher, &store, &mut cache, &self.channel, &subdir).await;
         let probed = match (probed, &held) {
             (Ok(probed), _) => probed,
             (Err(error), Some(held)) => {
@@ -245,7 +240,7 @@ impl CondaProxy {
         }
         let cap = self.fetcher.options().max_index_size;
         let index = probed
-            .load(&self.store, &mut cache, cap)
+            .load(&store, &mut cache, cap)
             .map_err(|e| refusal(&self.name, &e))?;
         // The validators' body, kept so the next conditional request can be answered.
         if let Some(body) = cache.get(&index.url) {
@@ -253,6 +248,10 @@ impl CondaProxy {
             self.log
                 .record(&path, body.sha256, body.size, RecordKind::Upstream)?;
         }
+        store
+            .objects()
+            .make_durable()
+            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()))?;
         drop(cache);
         // Parsing and checking a large index is seconds of CPU: off the runtime.
         let this = Arc::clone(&self);
@@ -335,17 +334,18 @@ impl CondaProxy {
             .into_iter()
             .zip([&json[..], &zst[..], &current[..]])
         {
-            let sha256 = self
-                .store
-                .objects()
-                .insert_bytes(bytes)
-                .map_err(|e| refuse(e.into()))?;
+            // Recorded before it is stored: `prune` never sees it unrecorded.
+            let sha256 = Sha256Digest::of(bytes);
             self.log.record(
                 &format!("{subdir}/{name}"),
                 sha256,
                 bytes.len() as u64,
                 RecordKind::Index,
             )?;
+            self.store
+                .objects()
+                .insert_bytes(bytes)
+                .map_err(|e| refuse(e.into()))?;
             served.insert(
                 name,
                 Hit {
@@ -496,7 +496,13 @@ impl ProxySource for CondaProxy {
         &self,
         _key: Option<&mirror_core::signing::SigningKey>,
     ) -> Result<Pulled, RepositoryError> {
-        self.pulled_tree().map_err(RepositoryError::new)
+        match self.pulled_tree() {
+            Ok(Some(pulled)) => Ok(pulled),
+            Ok(None) => Err(RepositoryError::new(mirror_core::proxy::NothingPulled {
+                mirror: self.name.clone(),
+            })),
+            Err(error) => Err(RepositoryError::new(error)),
+        }
     }
 
     fn fill(self: Arc<Self>, path: String) -> BoxFuture<'static, Result<(), ProxyError>> {

@@ -22,7 +22,8 @@ use crate::repodata::RepoDataView;
 use crate::writer::{empty_repodata, write_current_repodata, write_repodata};
 
 impl CondaProxy {
-    pub(super) fn pulled_tree(&self) -> Result<Pulled, CondaError> {
+    /// `None`: nothing pulled.
+    pub(super) fn pulled_tree(&self) -> Result<Option<Pulled>, CondaError> {
         let records = self.store.proxy_records(&self.name)?;
         let objects = self.store.objects();
         // Each package path's newest record, when its object is still held.
@@ -81,14 +82,7 @@ impl CondaProxy {
         }
         objects.make_durable()?;
         if taken == 0 {
-            return Err(CondaError::EmptySelection {
-                mirror: self.name.clone(),
-                what: format!(
-                    "conda mirror {}: clients have pulled no package through the proxy \
-                     that its newest index lists",
-                    self.name
-                ),
-            });
+            return Ok(None);
         }
         let left_out = held.len() - taken;
         if left_out > 0 {
@@ -104,7 +98,7 @@ impl CondaProxy {
             allow_list.push_str(&format!("    {spec:?},\n"));
         }
         allow_list.push_str("]\n");
-        Ok(Pulled {
+        Ok(Some(Pulled {
             kind: "conda",
             files,
             allow_list,
@@ -113,7 +107,7 @@ impl CondaProxy {
                 "left_out": left_out,
                 "subdirs": self.subdirs,
             }),
-        })
+        }))
     }
 
     /// Store a subdir's generated index files (as a sync publishes them: the index, its

@@ -68,12 +68,14 @@ pub async fn fill_object(
     check: impl FnOnce(&Path) -> Result<(), ProxyError> + Send + 'static,
 ) -> Result<u64, ProxyError> {
     let sha256 = fill.expected.sha256;
-    if objects.contains(&sha256) {
-        return objects
-            .size(&sha256)
-            .map_err(|e| ProxyError::new(ProxyFailure::Internal, e.to_string()));
-    }
     let internal = |e: String| ProxyError::new(ProxyFailure::Internal, e);
+    if objects.contains(&sha256) {
+        // Already here (a sync, another path of the same file): what the proxy serves
+        // is recorded all the same, so `prune` and `snapshot --from-proxy` see it.
+        let size = objects.size(&sha256).map_err(|e| internal(e.to_string()))?;
+        log.record(fill.path, sha256, size, fill.kind)?;
+        return Ok(size);
+    }
     // A batch of its own: the file reaches `objects/` only after its checks and its log
     // line, whatever other fills flush meanwhile.
     let batch = objects.detached();
@@ -82,15 +84,24 @@ pub async fn fill_object(
         .await
         .map_err(|e| ProxyError::new(fetch_failure(&e), format!("{}: {e}", fill.label)))?;
     let object = batch.path(&sha256);
-    let checked = tokio::task::spawn_blocking(move || check(&object))
-        .await
-        .map_err(|e| internal(e.to_string()))?;
-    if let Err(error) = checked {
-        let _ = batch.remove(&sha256);
-        return Err(error);
+    let kept = async {
+        tokio::task::spawn_blocking(move || check(&object))
+            .await
+            .map_err(|e| internal(e.to_string()))??;
+        let size = batch.size(&sha256).map_err(|e| internal(e.to_string()))?;
+        log.record(fill.path, sha256, size, fill.kind)?;
+        Ok(size)
     }
-    let size = batch.size(&sha256).map_err(|e| internal(e.to_string()))?;
-    log.record(fill.path, sha256, size, fill.kind)?;
+    .await;
+    // Whatever failed, the file must not reach `objects/` unchecked or unrecorded (a
+    // batch dropped with files in it makes them durable).
+    let size = match kept {
+        Ok(size) => size,
+        Err(error) => {
+            let _ = batch.remove(&sha256);
+            return Err(error);
+        }
+    };
     batch.make_durable().map_err(|e| internal(e.to_string()))?;
     tracing::info!(
         path = fill.path,

@@ -48,9 +48,16 @@ impl Inflight {
         path: &str,
         wait: Duration,
     ) -> Result<(), ProxyError> {
+        // A file named by its digest is one fill whatever mirror asks (two would write
+        // the same waiting file); anything else is the mirror's own.
+        let key = if key.starts_with("object:") {
+            key.to_owned()
+        } else {
+            format!("{}:{key}", source.name())
+        };
         let mut outcome = {
             let mut fills = self.fills.lock().unwrap_or_else(PoisonError::into_inner);
-            match fills.get(key) {
+            match fills.get(&key) {
                 Some(running) => running.clone(),
                 None => {
                     if fills.len() >= self.limit {
@@ -60,17 +67,17 @@ impl Inflight {
                         ));
                     }
                     let (tx, rx) = watch::channel(None);
-                    fills.insert(key.to_owned(), rx.clone());
+                    fills.insert(key.clone(), rx.clone());
                     let task = Arc::clone(source).fill(path.to_owned());
-                    let all = Arc::clone(&self.fills);
-                    let key = key.to_owned();
+                    let entry = Entry {
+                        fills: Arc::clone(&self.fills),
+                        key,
+                    };
                     tokio::spawn(async move {
                         let result = task.await;
                         // Removed before the outcome is sent: a waiter that wakes and
                         // looks again finds the result stored, or starts a new fill.
-                        all.lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&key);
+                        drop(entry);
                         let _ = tx.send(Some(result));
                     });
                     rx
@@ -88,6 +95,22 @@ impl Inflight {
                 format!("upstream did not deliver {path} within {}s", wait.as_secs()),
             )),
         }
+    }
+}
+
+/// A fill's entry in the map, removed when its task ends however it ends (a fill that
+/// panics must not hold its key for ever).
+struct Entry {
+    fills: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
+    key: String,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.fills
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
     }
 }
 

@@ -151,6 +151,16 @@ impl Store {
         Ok(lock)
     }
 
+    /// This store with a batch of objects of its own: what a proxy's fill stores waits
+    /// until its own [`ObjectStore::make_durable`], after its log lines, whatever other
+    /// fills flush meanwhile.
+    pub fn detached(&self) -> Store {
+        Store {
+            root: self.root.clone(),
+            objects: self.objects.detached(),
+        }
+    }
+
     /// This store as a proxy's fills use it: the same `objects/`, with objects waiting in
     /// `tmp/proxy-<pid>/`, a directory a writer taking the lock leaves alone (it removes
     /// only its own kind of temp file), so a `sync` starting mid-fill never deletes what
